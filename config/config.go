@@ -1,0 +1,94 @@
+package config
+
+import "time"
+
+// DefaultFile is the file Load reads from the working directory when no --config flag is given
+// and the file exists.
+const DefaultFile = "beffroi.yaml"
+
+// Config is Beffroi's static configuration.
+type Config struct {
+	HTTP  HTTP  `mapstructure:"http"`
+	RTMP  RTMP  `mapstructure:"rtmp"`
+	RTMPS RTMPS `mapstructure:"rtmps"`
+	// DataDir holds the database and recordings; default "./data".
+	DataDir string `mapstructure:"data_dir"`
+	// ReconnectGrace is how long destinations stay open after the publisher goes away, so that
+	// a publisher who comes back in time continues the same broadcast; default 30s.
+	ReconnectGrace time.Duration `mapstructure:"reconnect_grace"`
+	Log            Log           `mapstructure:"log"`
+	Outputs        Outputs       `mapstructure:"outputs"`
+	// Streams are the streams declared in the file ("managed by config"); they come only from
+	// the file, never from the environment or flags.
+	Streams []Stream `mapstructure:"streams"`
+}
+
+// HTTP configures the HTTP server (console, API, HLS, WHIP/WHEP, /metrics).
+type HTTP struct {
+	Addr string `mapstructure:"addr"` // default ":8080"
+}
+
+// RTMP configures the plain RTMP listener.
+type RTMP struct {
+	Addr string `mapstructure:"addr"` // default ":1935"; "" disables the RTMP listener
+	Read bool   `mapstructure:"read"` // default false; allow RTMP play of rtmp://host/live/<stream>
+}
+
+// RTMPS configures the RTMP-over-TLS listener.
+type RTMPS struct {
+	Addr string `mapstructure:"addr"` // default ":1936"; the listener runs only when Cert and Key are both set
+	Cert string `mapstructure:"cert"` // PEM certificate file
+	Key  string `mapstructure:"key"`  // PEM private key file
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug|info|warn|error, default info
+	Format string `mapstructure:"format"` // text|json, default text
+}
+
+// Outputs holds the tuning shared by every push destination.
+type Outputs struct {
+	WriteTimeout time.Duration `mapstructure:"write_timeout"` // default 10s: a destination whose socket accepts nothing for this long is reconnected
+	MaxLag       time.Duration `mapstructure:"max_lag"`       // default 5s: a destination further behind live than this skips to the newest keyframe
+	RetryMin     time.Duration `mapstructure:"retry_min"`     // default 1s: first reconnect delay
+	RetryMax     time.Duration `mapstructure:"retry_max"`     // default 30s: longest reconnect delay
+}
+
+// Stream is one event channel declared in the file.
+type Stream struct {
+	Name         string        `mapstructure:"name"`        // public slug
+	PublishKey   string        `mapstructure:"publish_key"` // secret
+	Destinations []Destination `mapstructure:"destinations"`
+}
+
+// Destination is a live platform a stream is pushed to.
+type Destination struct {
+	Name    string `mapstructure:"name"`
+	URL     string `mapstructure:"url"`     // full push URL including the platform's stream key (secret!)
+	Enabled *bool  `mapstructure:"enabled"` // default true when omitted
+}
+
+// IsEnabled reports Enabled, defaulting to true.
+func (d Destination) IsEnabled() bool {
+	return d.Enabled == nil || *d.Enabled
+}
+
+// Default returns the configuration Beffroi runs with when nothing is configured: no file, no
+// environment, no flags. Load starts from these values.
+func Default() *Config {
+	return &Config{
+		HTTP:           HTTP{Addr: ":8080"},
+		RTMP:           RTMP{Addr: ":1935"},
+		RTMPS:          RTMPS{Addr: ":1936"},
+		DataDir:        "./data",
+		ReconnectGrace: 30 * time.Second,
+		Log:            Log{Level: "info", Format: "text"},
+		Outputs: Outputs{
+			WriteTimeout: 10 * time.Second,
+			MaxLag:       5 * time.Second,
+			RetryMin:     time.Second,
+			RetryMax:     30 * time.Second,
+		},
+	}
+}

@@ -1,0 +1,513 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+const exampleFile = "../configs/beffroi.example.yaml"
+
+// writeConfig writes content to a file in a fresh directory and returns its path.
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "beffroi.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// loadAndValidate loads content as the --config file and validates the result.
+func loadAndValidate(t *testing.T, content string) (*Config, error) {
+	t.Helper()
+	c, _, err := Load([]string{"--config", writeConfig(t, content)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Chdir(t.TempDir()) // no beffroi.yaml here
+
+	c, path, err := Load(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != "" {
+		t.Errorf("path = %q, want none", path)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("Load() = %+v, want the defaults %+v", c, Default())
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("the defaults do not validate: %v", err)
+	}
+}
+
+func TestLoadFileInWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, DefaultFile), []byte("http:\n  addr: \":9000\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+
+	c, path, err := Load(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != DefaultFile || c.HTTP.Addr != ":9000" {
+		t.Errorf("Load() = %q from %q, want \":9000\" from %q", c.HTTP.Addr, path, DefaultFile)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	tests := []struct {
+		name string
+		file string // "" for no file
+		env  []string
+		args []string
+		want func(c *Config) // applied to Default()
+	}{
+		{
+			name: "file overrides default",
+			file: "http:\n  addr: \":9001\"\nreconnect_grace: 1m\n",
+			want: func(c *Config) { c.HTTP.Addr = ":9001"; c.ReconnectGrace = time.Minute },
+		},
+		{
+			name: "env overrides file",
+			file: "http:\n  addr: \":9001\"\nreconnect_grace: 1m\n",
+			env:  []string{"PATH=/bin", "BEFFROI_HTTP_ADDR=:9002", "BEFFROI_RECONNECT_GRACE=45s"},
+			want: func(c *Config) { c.HTTP.Addr = ":9002"; c.ReconnectGrace = 45 * time.Second },
+		},
+		{
+			name: "flag overrides env",
+			file: "http:\n  addr: \":9001\"\n",
+			env:  []string{"BEFFROI_HTTP_ADDR=:9002"},
+			args: []string{"--http-addr", ":9003"},
+			want: func(c *Config) { c.HTTP.Addr = ":9003" },
+		},
+		{
+			name: "unset flag does not override env or file",
+			file: "http:\n  addr: \":9001\"\ndata_dir: /srv/beffroi\n",
+			env:  []string{"BEFFROI_HTTP_ADDR=:9002"},
+			args: []string{"--log-level=debug"},
+			want: func(c *Config) { c.HTTP.Addr = ":9002"; c.DataDir = "/srv/beffroi"; c.Log.Level = "debug" },
+		},
+		{
+			name: "every flag",
+			args: []string{"--http-addr=:1", "--rtmp-addr=:2", "--rtmps-addr=:3", "--data-dir=/d", "--log-level=warn"},
+			want: func(c *Config) {
+				c.HTTP.Addr, c.RTMP.Addr, c.RTMPS.Addr, c.DataDir, c.Log.Level = ":1", ":2", ":3", "/d", "warn"
+			},
+		},
+		{
+			name: "empty env value disables rtmp",
+			env:  []string{"BEFFROI_RTMP_ADDR="},
+			want: func(c *Config) { c.RTMP.Addr = "" },
+		},
+		{
+			name: "empty flag disables rtmp",
+			file: "rtmp:\n  addr: \":1999\"\n",
+			args: []string{"--rtmp-addr="},
+			want: func(c *Config) { c.RTMP.Addr = "" },
+		},
+		{
+			name: "typed env values",
+			env: []string{
+				"BEFFROI_RTMP_READ=true", "BEFFROI_OUTPUTS_MAX_LAG=2500ms", "BEFFROI_LOG_FORMAT=json",
+				"BEFFROI_RTMPS_CERT=/c.pem", "BEFFROI_RTMPS_KEY=/k.pem",
+			},
+			want: func(c *Config) {
+				c.RTMP.Read, c.Outputs.MaxLag, c.Log.Format = true, 2500*time.Millisecond, "json"
+				c.RTMPS.Cert, c.RTMPS.Key = "/c.pem", "/k.pem"
+			},
+		},
+		{
+			name: "the last of repeated env entries wins",
+			env:  []string{"BEFFROI_DATA_DIR=/a", "BEFFROI_DATA_DIR=/b"},
+			want: func(c *Config) { c.DataDir = "/b" },
+		},
+		{
+			name: "empty file entries keep defaults",
+			file: "http:\nrtmps:\n  cert:\nstreams:\n",
+			want: func(c *Config) {},
+		},
+		{
+			name: "streams come from the file",
+			file: "streams:\n  - name: main\n    publish_key: abcdefgh\n    destinations:\n" +
+				"      - name: yt\n        url: rtmp://a.rtmp.youtube.com/live2/k\n        enabled: false\n",
+			env: []string{"BEFFROI_STREAMS=ignored"},
+			want: func(c *Config) {
+				off := false
+				c.Streams = []Stream{{Name: "main", PublishKey: "abcdefgh", Destinations: []Destination{
+					{Name: "yt", URL: "rtmp://a.rtmp.youtube.com/live2/k", Enabled: &off},
+				}}}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			args := tt.args
+			if tt.file != "" {
+				args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
+			}
+			got, _, err := Load(args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Default()
+			tt.want(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Load() =\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+func TestExampleFileIsValidAndHoldsTheDefaults(t *testing.T) {
+	c, path, err := Load([]string{"--config", exampleFile}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != exampleFile {
+		t.Errorf("path = %q, want %q", path, exampleFile)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("the example file sets\n%+v\nwant the defaults\n%+v", c, Default())
+	}
+}
+
+func TestExampleFileHasEveryKey(t *testing.T) {
+	text, err := os.ReadFile(exampleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := viper.New()
+	file.SetConfigFile(exampleFile)
+	if err := file.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	keys := defaultViper().AllKeys()
+	if len(keys) < 14 {
+		t.Fatalf("only %d default keys: %v", len(keys), keys)
+	}
+	for _, key := range keys {
+		leafName := key[strings.LastIndex(key, ".")+1:]
+		if !strings.Contains(string(text), leafName+":") || !file.InConfig(key) {
+			t.Errorf("key %q is missing from %s", key, exampleFile)
+		}
+	}
+}
+
+func TestExampleFileStreamsSectionIsValidWhenUncommented(t *testing.T) {
+	text, err := os.ReadFile(exampleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, block, ok := strings.Cut(string(text), "\n# streams:\n")
+	if !ok {
+		t.Fatal(`no "# streams:" section in the example file`)
+	}
+	var b strings.Builder
+	b.WriteString(head + "\nstreams:\n")
+	for line := range strings.Lines(block) {
+		b.WriteString(strings.TrimPrefix(line, "# "))
+	}
+	c, err := loadAndValidate(t, b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Streams) != 1 || len(c.Streams[0].Destinations) != 3 {
+		t.Fatalf("streams = %+v, want one stream with three destinations", c.Streams)
+	}
+	for _, d := range c.Streams[0].Destinations {
+		if want := d.Name != "x"; d.IsEnabled() != want {
+			t.Errorf("destination %q enabled = %v, want %v", d.Name, d.IsEnabled(), want)
+		}
+	}
+}
+
+// stream is a valid streams section that rows below append to.
+const stream = `streams:
+  - name: main
+    publish_key: s3cret-key-1
+    destinations:
+      - name: youtube
+        url: rtmp://a.rtmp.youtube.com/live2/abcd-efgh
+`
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		yaml   string
+		want   string
+		secret string // must not appear in the error, in any case
+	}{
+		{"unknown top-level key", "htp:\n  addr: \":80\"\n", `config: unknown key "htp"`, ""},
+		{"unknown nested key", "rtmp:\n  adr: \":1935\"\n", `config: unknown key "rtmp.adr"`, ""},
+		{
+			"unknown key in a destination",
+			stream + "      - name: facebook\n        urll: rtmps://live-api-s.facebook.com:443/rtmp/FB-SECRET\n",
+			`config: unknown key "streams[0].destinations[1].urll"`, "FB-SECRET",
+		},
+		{"bad duration", "reconnect_grace: 30 seconds\n", `config: reconnect_grace: invalid duration "30 seconds"`, ""},
+		{"duration without unit", "outputs:\n  max_lag: 5\n", `config: outputs.max_lag: invalid duration 5 (add a unit, e.g. "5s")`, ""},
+		{"section of the wrong type", "http: \":8080\"\n", `config: http: must be a mapping (key: value), not a string`, ""},
+		{"streams not a list", "streams:\n  name: main\n", `config: streams: must be a list, not a mapping`, ""},
+		{"bad boolean", "rtmp:\n  read: maybe\n", `config: rtmp.read: must be true or false, not "maybe"`, ""},
+		{"key of the wrong type", "streams:\n  - name: main\n    publish_key: [a, b]\n", `config: streams[0].publish_key: must be a single value, not a list`, ""},
+		{
+			"bad address", "http:\n  addr: \"8080\"\n",
+			`config: http.addr: "8080" is not a valid address (want host:port, e.g. ":8080" or "127.0.0.1:8080")`, "",
+		},
+		{"bad port", "rtmp:\n  addr: \":99999\"\n", `config: rtmp.addr: ":99999": the port must be a number from 0 to 65535`, ""},
+		{"named port", "rtmps:\n  addr: \"localhost:rtmp\"\n", `config: rtmps.addr: "localhost:rtmp": the port must be a number from 0 to 65535`, ""},
+		{"empty data dir", "data_dir: \"\"\n", `config: data_dir: must not be empty`, ""},
+		{"negative grace", "reconnect_grace: -1s\n", `config: reconnect_grace: must not be negative (got -1s)`, ""},
+		{"zero write timeout", "outputs:\n  write_timeout: 0s\n", `config: outputs.write_timeout: must be positive (got 0s)`, ""},
+		{
+			"retry_min > retry_max", "outputs:\n  retry_min: 1m\n  retry_max: 10s\n",
+			`config: outputs.retry_min: 1m0s is longer than outputs.retry_max (10s)`, "",
+		},
+		{"bad log level", "log:\n  level: verbose\n", `config: log.level: "verbose" is not one of debug, info, warn, error`, ""},
+		{"bad log format", "log:\n  format: xml\n", `config: log.format: "xml" is not one of text, json`, ""},
+		{"cert without key", "rtmps:\n  cert: /etc/ssl/cert.pem\n", `config: rtmps.key: required when rtmps.cert is set`, ""},
+		{"key without cert", "rtmps:\n  key: /etc/ssl/key.pem\n", `config: rtmps.cert: required when rtmps.key is set`, ""},
+		{
+			"bad stream name", strings.Replace(stream, "name: main", `name: "My Stream"`, 1),
+			`config: streams[0].name: "My Stream" is not a valid name (use a-z, 0-9, - and _, up to 64 characters)`, "",
+		},
+		{
+			"stream name too long", strings.Replace(stream, "name: main", "name: "+strings.Repeat("a", 65), 1),
+			`config: streams[0].name: "` + strings.Repeat("a", 65) + `" is not a valid name (use a-z, 0-9, - and _, up to 64 characters)`, "",
+		},
+		{
+			"duplicate stream", stream + "  - name: main\n    publish_key: s3cret-key-2\n",
+			`config: streams[1].name: "main" is already used by streams[0]`, "",
+		},
+		{"missing key", "streams:\n  - name: main\n", `config: streams[0].publish_key: required`, ""},
+		{
+			"short key", strings.Replace(stream, "s3cret-key-1", "Sh0rtK", 1),
+			`config: streams[0].publish_key: too short (at least 8 characters)`, "Sh0rtK",
+		},
+		{
+			"key with /", strings.Replace(stream, "s3cret-key-1", "Secret/Key/1", 1),
+			`config: streams[0].publish_key: must not contain "/", "?", "#", ":" or "," (it appears in RTMP and SRT URLs)`, "Secret/Key",
+		},
+		{
+			"key with whitespace", strings.Replace(stream, "s3cret-key-1", `"Secret Key 1"`, 1),
+			`config: streams[0].publish_key: must not contain whitespace or control characters`, "Secret Key",
+		},
+		{
+			"duplicate key", stream + "  - name: second\n    publish_key: s3cret-key-1\n",
+			`config: streams[1].publish_key: same as streams[0].publish_key (each stream needs its own key)`, "s3cret-key-1",
+		},
+		{
+			"key equal to a stream name", stream + "  - name: second\n    publish_key: main-event\n  - name: main-event\n    publish_key: s3cret-key-3\n",
+			`config: streams[1].publish_key: same as the name of streams[2] (names are public, keys are secret)`, "",
+		},
+		{
+			"destination without name", stream + "      - url: rtmp://a.rtmp.youtube.com/live2/backup\n",
+			`config: streams[0].destinations[1].name: required`, "",
+		},
+		{
+			"duplicate destination", stream + "      - name: youtube\n        url: rtmp://b.rtmp.youtube.com/live2/abcd-efgh\n",
+			`config: streams[0].destinations[1].name: "youtube" is already used by streams[0].destinations[0]`, "",
+		},
+		{
+			"unsupported scheme without the secret",
+			stream + "      - name: a\n      - name: b\n        url: srt://ingest.example.com:9000?streamid=SRT-SECRET-KEY\n",
+			`config: streams[0].destinations[1].url: required` + "\n" +
+				`config: streams[0].destinations[2].url: scheme "srt" is not supported yet (rtmp, rtmps)`, "SRT-SECRET-KEY",
+		},
+		{
+			"unparsable URL without the secret",
+			stream + "      - name: b\n        url: rtmp://a.rtmp.youtube.com:19x5/live2/YT-SECRET-KEY\n",
+			`config: streams[0].destinations[1].url: not a valid URL`, "YT-SECRET-KEY",
+		},
+		{
+			"pasted key instead of a URL", stream + "      - name: b\n        url: \"FB-1234-0-Ab:XyZ\"\n",
+			`config: streams[0].destinations[1].url: unsupported scheme (rtmp, rtmps)`, "FB-1234",
+		},
+		{
+			"missing scheme", stream + "      - name: b\n        url: a.rtmp.youtube.com/live2/YT-SECRET-KEY\n",
+			`config: streams[0].destinations[1].url: missing scheme (want rtmp://host/app/key or rtmps://host/app/key)`, "YT-SECRET-KEY",
+		},
+		{
+			"missing host", stream + "      - name: b\n        url: rtmps:///rtmp/FB-SECRET-KEY\n",
+			`config: streams[0].destinations[1].url: missing host (want rtmps://host/app/key)`, "FB-SECRET-KEY",
+		},
+		{
+			"missing path", stream + "      - name: b\n        url: rtmps://user:PASSWORD@live-api-s.facebook.com:443\n",
+			`config: streams[0].destinations[1].url: rtmps://live-api-s.facebook.com:443 has no path (want rtmps://live-api-s.facebook.com:443/app/key)`, "PASSWORD",
+		},
+		{
+			"several problems at once", "log:\n  level: loud\n  format: xml\n",
+			`config: log.level: "loud" is not one of debug, info, warn, error` + "\n" +
+				`config: log.format: "xml" is not one of text, json`, "",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadAndValidate(t, tt.yaml)
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error\n%s\nwant\n%s", err, tt.want)
+			}
+			if tt.secret != "" && strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tt.secret)) {
+				t.Errorf("error %q reveals the secret %q", err, tt.secret)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	broken := writeConfig(t, "http:\n  addr: \":8080\"\n bad indent: [\n")
+	list := writeConfig(t, "- http\n")
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		contains []string
+	}{
+		{"missing --config file", []string{"--config", missing}, nil, []string{"config: ", missing, "no such file"}},
+		{"empty --config", []string{"--config="}, nil, []string{"config: --config: empty file name"}},
+		{"YAML syntax error", []string{"--config", broken}, nil, []string{"config: " + broken + ": yaml: line "}},
+		{"top level not a mapping", []string{"--config", list}, nil, []string{"config: " + list + ": the top level must be a mapping"}},
+		{"unknown flag", []string{"--http-adr=:80"}, nil, []string{"config: unknown flag: --http-adr"}},
+		{"positional argument", []string{"extra"}, nil, []string{`config: unexpected argument "extra"`}},
+		{
+			"bad env duration", nil, []string{"BEFFROI_RECONNECT_GRACE=30 seconds"},
+			[]string{`config: reconnect_grace: invalid duration "30 seconds" (from BEFFROI_RECONNECT_GRACE)`},
+		},
+		{
+			"bad env boolean", nil, []string{"BEFFROI_RTMP_READ=yes"},
+			[]string{`config: rtmp.read: invalid boolean "yes" (from BEFFROI_RTMP_READ; want true or false)`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			_, _, err := Load(tt.args, tt.env)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	_, _, err := Load([]string{"--help"}, nil)
+	if !errors.Is(err, pflag.ErrHelp) {
+		t.Errorf("Load(--help) = %v, want pflag.ErrHelp", err)
+	}
+	usage := FlagUsages()
+	for _, flag := range []string{"--config", "--http-addr", "--rtmp-addr", "--rtmps-addr", "--data-dir", "--log-level"} {
+		if !strings.Contains(usage, flag) {
+			t.Errorf("FlagUsages() does not mention %s:\n%s", flag, usage)
+		}
+	}
+}
+
+func TestRTMPSKeyPair(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeKeyPair(t, dir, "a")
+	_, otherKey := writeKeyPair(t, dir, "b")
+	missing := filepath.Join(dir, "missing.pem")
+
+	tests := []struct {
+		name, cert, key, want string
+	}{
+		{"valid pair", cert, key, ""},
+		{"key of another certificate", cert, otherKey, "config: rtmps.cert and rtmps.key: cannot load the key pair: tls: private key does not match public key"},
+		{"missing certificate", missing, key, "config: rtmps.cert: stat " + missing + ": no such file or directory"},
+		{"missing key", cert, missing, "config: rtmps.key: stat " + missing + ": no such file or directory"},
+		{"certificate as key", cert, cert, "config: rtmps.cert and rtmps.key: cannot load the key pair: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.RTMPS.Cert, c.RTMPS.Key = tt.cert, tt.key
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want no error", err)
+			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// writeKeyPair writes a self-signed certificate and its key as PEM files.
+func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "beffroi.test"},
+		DNSNames:     []string{"beffroi.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = filepath.Join(dir, name+".crt")
+	keyFile = filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestIsEnabled(t *testing.T) {
+	on, off := true, false
+	for _, tt := range []struct {
+		enabled *bool
+		want    bool
+	}{{nil, true}, {&on, true}, {&off, false}} {
+		if got := (Destination{Enabled: tt.enabled}).IsEnabled(); got != tt.want {
+			t.Errorf("IsEnabled() with %v = %v, want %v", tt.enabled, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// slugRE is the rule for stream and destination names: they appear in URLs and file names.
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+const slugRule = "use a-z, 0-9, - and _, up to 64 characters"
+
+// keyForbidden are the characters a publish key cannot hold: it is a path segment of RTMP URLs
+// (rtmp://host/live/<key>) and a field of SRT stream IDs (publish:<stream>:<key>,
+// #!::r=<stream>,m=publish,s=<key>).
+const keyForbidden = "/?#:,"
+
+// plannedSchemes are destination schemes worth naming in an error: the user clearly meant a
+// protocol. Any other scheme is not printed, since a pasted stream key with a colon would parse
+// as one.
+var plannedSchemes = map[string]bool{
+	"srt": true, "rist": true, "rtsp": true, "rtsps": true, "whip": true,
+	"http": true, "https": true, "udp": true, "tcp": true,
+}
+
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+)
+
+// Validate checks every key and returns an error naming the exact key and the problem. When
+// several keys are wrong, the error joins one line per problem. No secret (publish key,
+// destination URL) ever appears in the error.
+func (c *Config) Validate() error {
+	var p problems
+
+	if msg := checkAddr(c.HTTP.Addr); msg != "" {
+		p.add("http.addr", "%s", msg)
+	}
+	if c.RTMP.Addr != "" {
+		if msg := checkAddr(c.RTMP.Addr); msg != "" {
+			p.add("rtmp.addr", "%s", msg)
+		}
+	}
+	if c.RTMPS.Addr != "" {
+		if msg := checkAddr(c.RTMPS.Addr); msg != "" {
+			p.add("rtmps.addr", "%s", msg)
+		}
+	}
+	c.validateTLS(&p)
+
+	if c.DataDir == "" {
+		p.add("data_dir", "must not be empty")
+	}
+	if c.ReconnectGrace < 0 {
+		p.add("reconnect_grace", "must not be negative (got %s)", c.ReconnectGrace)
+	}
+	if !slices.Contains(logLevels, c.Log.Level) {
+		p.add("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))
+	}
+	if !slices.Contains(logFormats, c.Log.Format) {
+		p.add("log.format", "%q is not one of %s", c.Log.Format, strings.Join(logFormats, ", "))
+	}
+
+	o := c.Outputs
+	for _, d := range []struct {
+		key string
+		val any
+		ok  bool
+	}{
+		{"outputs.write_timeout", o.WriteTimeout, o.WriteTimeout > 0},
+		{"outputs.max_lag", o.MaxLag, o.MaxLag > 0},
+		{"outputs.retry_min", o.RetryMin, o.RetryMin > 0},
+		{"outputs.retry_max", o.RetryMax, o.RetryMax > 0},
+	} {
+		if !d.ok {
+			p.add(d.key, "must be positive (got %s)", d.val)
+		}
+	}
+	if o.RetryMin > 0 && o.RetryMax > 0 && o.RetryMin > o.RetryMax {
+		p.add("outputs.retry_min", "%s is longer than outputs.retry_max (%s)", o.RetryMin, o.RetryMax)
+	}
+
+	c.validateStreams(&p)
+	return errors.Join(p...)
+}
+
+func (c *Config) validateTLS(p *problems) {
+	cert, key := c.RTMPS.Cert, c.RTMPS.Key
+	switch {
+	case cert == "" && key == "":
+		return
+	case key == "":
+		p.add("rtmps.key", "required when rtmps.cert is set")
+		return
+	case cert == "":
+		p.add("rtmps.cert", "required when rtmps.key is set")
+		return
+	}
+	ok := true
+	if _, err := os.Stat(cert); err != nil {
+		p.add("rtmps.cert", "%v", err)
+		ok = false
+	}
+	if _, err := os.Stat(key); err != nil {
+		p.add("rtmps.key", "%v", err)
+		ok = false
+	}
+	if ok {
+		// crypto/tls errors describe the problem, never the key material.
+		if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			p.add("rtmps.cert and rtmps.key", "cannot load the key pair: %v", err)
+		}
+	}
+}
+
+func (c *Config) validateStreams(p *problems) {
+	names := map[string]int{}
+	for i, s := range c.Streams {
+		path := fmt.Sprintf("streams[%d]", i)
+		if !slugRE.MatchString(s.Name) {
+			p.add(path+".name", "%q is not a valid name (%s)", s.Name, slugRule)
+		} else if j, dup := names[s.Name]; dup {
+			p.add(path+".name", "%q is already used by streams[%d]", s.Name, j)
+		} else {
+			names[s.Name] = i
+		}
+	}
+
+	keys := map[string]int{}
+	for i, s := range c.Streams {
+		path := fmt.Sprintf("streams[%d]", i)
+		if msg := checkPublishKey(s.PublishKey); msg != "" {
+			p.add(path+".publish_key", "%s", msg)
+		} else if j, dup := keys[s.PublishKey]; dup {
+			p.add(path+".publish_key", "same as streams[%d].publish_key (each stream needs its own key)", j)
+		} else if j, clash := names[s.PublishKey]; clash {
+			p.add(path+".publish_key", "same as the name of streams[%d] (names are public, keys are secret)", j)
+		} else {
+			keys[s.PublishKey] = i
+		}
+
+		destNames := map[string]int{}
+		for k, d := range s.Destinations {
+			dpath := fmt.Sprintf("%s.destinations[%d]", path, k)
+			switch j, dup := destNames[d.Name]; {
+			case d.Name == "":
+				p.add(dpath+".name", "required")
+			case !slugRE.MatchString(d.Name):
+				p.add(dpath+".name", "%q is not a valid name (%s)", d.Name, slugRule)
+			case dup:
+				p.add(dpath+".name", "%q is already used by %s.destinations[%d]", d.Name, path, j)
+			default:
+				destNames[d.Name] = k
+			}
+			if msg := checkDestinationURL(d.URL); msg != "" {
+				p.add(dpath+".url", "%s", msg)
+			}
+		}
+	}
+}
+
+// checkAddr returns what is wrong with a listen address, or "".
+func checkAddr(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not a valid address (want host:port, e.g. \":8080\" or \"127.0.0.1:8080\")", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Sprintf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	return ""
+}
+
+// checkPublishKey returns what is wrong with a publish key, or "". The key itself is never
+// part of the answer.
+func checkPublishKey(key string) string {
+	switch {
+	case key == "":
+		return "required"
+	case utf8.RuneCountInString(key) < 8:
+		return "too short (at least 8 characters)"
+	case strings.IndexFunc(key, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return "must not contain whitespace or control characters"
+	case strings.ContainsAny(key, keyForbidden):
+		return `must not contain "/", "?", "#", ":" or "," (it appears in RTMP and SRT URLs)`
+	}
+	return ""
+}
+
+// checkDestinationURL returns what is wrong with a push URL, or "". The URL carries the
+// platform's stream key, so the answer names at most its scheme and host.
+func checkDestinationURL(raw string) string {
+	if raw == "" {
+		return "required"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse's error quotes the whole URL: say only that it is wrong.
+		return "not a valid URL"
+	}
+	switch u.Scheme {
+	case "rtmp", "rtmps":
+	case "":
+		return "missing scheme (want rtmp://host/app/key or rtmps://host/app/key)"
+	default:
+		if plannedSchemes[u.Scheme] {
+			return fmt.Sprintf("scheme %q is not supported yet (rtmp, rtmps)", u.Scheme)
+		}
+		return "unsupported scheme (rtmp, rtmps)"
+	}
+	if u.Hostname() == "" {
+		return fmt.Sprintf("missing host (want %s://host/app/key)", u.Scheme)
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		return fmt.Sprintf("%s://%s has no path (want %s://%s/app/key)", u.Scheme, u.Host, u.Scheme, u.Host)
+	}
+	return ""
+}
+
+// problems collects one error per wrong key.
+type problems []error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("config: "+key+": "+format, args...))
+}

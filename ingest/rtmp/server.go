@@ -1,0 +1,263 @@
+package rtmp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+
+	"github.com/beffroi/beffroi/internal/rtmpwire"
+	"github.com/beffroi/beffroi/relay"
+)
+
+// App is the RTMP application name Beffroi serves: rtmp://host/live/<key>.
+const App = "live"
+
+// Server accepts RTMP (or, with TLSConfig, RTMPS) connections.
+type Server struct {
+	// Addr is the TCP address to listen on.
+	Addr string
+	// TLSConfig makes this an RTMPS listener.
+	TLSConfig *tls.Config
+	// Registry resolves publish keys and stream names.
+	Registry *relay.Registry
+	// AllowRead lets players read rtmp://host/live/<stream>.
+	AllowRead bool
+	// ReadTimeout cuts off a publisher that sends nothing for this long (default 10 s).
+	ReadTimeout time.Duration
+	// WriteTimeout cuts off a player that accepts nothing for this long (default 10 s).
+	WriteTimeout time.Duration
+	// Logger receives one line per connection event; nil discards.
+	Logger *slog.Logger
+
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (s *Server) protocol() string {
+	if s.TLSConfig != nil {
+		return "rtmps"
+	}
+	return "rtmp"
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Listen binds the listener; Run then serves it. Separate so that callers (and tests using
+// port 0) learn the address before serving.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen %s: %w", s.protocol(), s.Addr, err)
+	}
+	if s.TLSConfig != nil {
+		ln = tls.NewListener(ln, s.TLSConfig)
+	}
+	s.ln = ln
+	return nil
+}
+
+// ListenAddr returns the bound address.
+func (s *Server) ListenAddr() net.Addr { return s.ln.Addr() }
+
+// Run serves connections until ctx is cancelled, then closes every connection and returns
+// once their goroutines have.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.conns = map[net.Conn]struct{}{}
+	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
+	defer stop()
+	var err error
+	for {
+		var c net.Conn
+		c, err = s.ln.Accept()
+		if err != nil {
+			break
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.handle(ctx, c)
+		})
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("%s: accept: %w", s.protocol(), err)
+}
+
+// parsePath splits /live/<name> into app and name (key for publishers, stream for players).
+func parsePath(path string) (app, name string) {
+	path = strings.TrimPrefix(path, "/")
+	app, name, _ = strings.Cut(path, "/")
+	return app, strings.TrimSuffix(name, "/")
+}
+
+func (s *Server) handle(ctx context.Context, nc net.Conn) {
+	log := s.logger().With("protocol", s.protocol(), "remote", nc.RemoteAddr().String())
+	conn := rtmpwire.NewConn(nc)
+	readTimeout := s.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = 10 * time.Second
+	}
+	_ = nc.SetDeadline(time.Now().Add(readTimeout))
+	sc := &gortmplib.ServerConn{RW: conn}
+	if err := sc.Initialize(); err != nil {
+		log.Warn("connection closed during handshake", "error", err)
+		return
+	}
+	if err := sc.AcceptConn(); err != nil {
+		log.Warn("connection closed before publish or play", "error", err)
+		return
+	}
+	app, name := parsePath(sc.URL.Path)
+	if app != App || name == "" {
+		// The path holds the key for publishers: log the application only.
+		log.Warn("refused: unknown application, expected rtmp://host/"+App+"/<key>", "app", app)
+		_ = sc.RejectAction()
+		return
+	}
+	if sc.Publish {
+		s.publish(ctx, log, nc, conn, sc, name, readTimeout)
+		return
+	}
+	s.play(ctx, log, nc, conn, sc, name)
+}
+
+func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, conn *rtmpwire.Conn,
+	sc *gortmplib.ServerConn, key string, readTimeout time.Duration) {
+	st := s.Registry.Authenticate(key)
+	if st == nil {
+		log.Warn("publish refused: unknown publish key")
+		_ = sc.RejectAction()
+		return
+	}
+	log = log.With("stream", st.Name())
+	r := &gortmplib.Reader{Conn: sc}
+	if err := r.Initialize(); err != nil {
+		log.Warn("publish failed: could not read the tracks", "error", err)
+		return
+	}
+	pub := st.Publish(relay.SourceInfo{Protocol: s.protocol(), RemoteAddr: nc.RemoteAddr().String()})
+	defer pub.Close()
+	// A newer publisher with the same key, or shutdown, closes this connection.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	go func() {
+		<-pub.Done()
+		nc.Close()
+	}()
+
+	in := &publisher{pub: pub, log: log}
+	if err := in.setup(r); err != nil {
+		log.Warn("publish refused", "error", err)
+		return
+	}
+	log.Info("publisher connected", "tracks", in.describe())
+	lastDeadline := time.Now()
+	for {
+		if now := time.Now(); now.Sub(lastDeadline) > time.Second {
+			_ = nc.SetReadDeadline(now.Add(readTimeout))
+			lastDeadline = now
+		}
+		if err := r.Read(); err != nil {
+			in.closeErr(err)
+			break
+		}
+		if in.err != nil {
+			in.closeErr(in.err)
+			break
+		}
+	}
+	select {
+	case <-pub.Done():
+		log.Info("publisher connection closed: replaced by a newer connection")
+		return
+	default:
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	log.Info("publisher disconnected", "reason", in.reason)
+}
+
+func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *rtmpwire.Conn,
+	sc *gortmplib.ServerConn, name string) {
+	log = log.With("stream", name)
+	if !s.AllowRead {
+		log.Warn("play refused: RTMP reading is disabled (rtmp.read)")
+		_ = sc.RejectAction()
+		return
+	}
+	st := s.Registry.Get(name)
+	if st == nil {
+		log.Warn("play refused: no such stream")
+		_ = sc.RejectAction()
+		return
+	}
+	rd, err := st.Subscribe(relay.ReaderOptions{MaxLag: 5 * time.Second})
+	if err != nil {
+		log.Warn("play refused: stream is not live")
+		_ = sc.RejectAction()
+		return
+	}
+	defer rd.Close()
+	if err := sc.AcceptAction(); err != nil {
+		log.Warn("play failed", "error", err)
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	log.Info("player connected")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Read what the player sends (acknowledgements, pings) until it goes away.
+	go func() {
+		defer cancel()
+		for {
+			if _, err := sc.Read(); err != nil {
+				return
+			}
+		}
+	}()
+	snd := &rtmpwire.Sender{Conn: conn, WriteTimeout: s.WriteTimeout}
+	err = snd.Run(ctx, rd)
+	switch {
+	case errors.Is(err, relay.ErrEnded):
+		log.Info("player closed: stream ended")
+	case ctx.Err() != nil:
+		log.Info("player disconnected", "bytes", snd.Bytes(), "skipped", rd.Skipped())
+	default:
+		log.Info("player closed", "error", err, "skipped", rd.Skipped())
+	}
+}

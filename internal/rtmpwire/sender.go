@@ -1,0 +1,154 @@
+package rtmpwire
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beffroi/beffroi/relay"
+)
+
+// Conn wraps the network connection of an RTMP session. gortmplib writes its own small
+// messages (acknowledgements, ping responses) through Write while a Sender writes media
+// through WriteBuffers; the lock keeps each write whole. RTMP allows messages of other chunk
+// streams between the messages of a stream, so the interleaving is valid.
+type Conn struct {
+	net.Conn
+	mu sync.Mutex
+}
+
+// NewConn wraps c.
+func NewConn(c net.Conn) *Conn { return &Conn{Conn: c} }
+
+// Write writes p whole.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// WriteBuffers writes every buffer with one vectored write where the connection allows it
+// (plain TCP), giving up at deadline.
+func (c *Conn) WriteBuffers(b *net.Buffers, deadline time.Time) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
+	}
+	return b.WriteTo(c.Conn)
+}
+
+// batchMax bounds how many prepared messages one vectored write carries.
+const batchMax = 64
+
+// Sender writes a stream read from a relay.Reader to an RTMP connection whose publish or play
+// session is already set up: metadata, sequence headers (again whenever the track parameters
+// change), then the prepared bytes of each frame.
+type Sender struct {
+	// Conn is the session's connection.
+	Conn *Conn
+	// WriteTimeout bounds every write; a peer that accepts nothing for that long is cut off.
+	WriteTimeout time.Duration
+	// OnWrite, when set, is told what each write sent.
+	OnWrite func(bytes, frames int)
+
+	bytes  atomic.Uint64
+	frames atomic.Uint64
+
+	sent    [2]*relay.Track
+	started bool
+	arr     [batchMax * 2][]byte
+}
+
+// Bytes returns the bytes written so far.
+func (s *Sender) Bytes() uint64 { return s.bytes.Load() }
+
+// Frames returns the frames written so far.
+func (s *Sender) Frames() uint64 { return s.frames.Load() }
+
+// Run writes until ctx is cancelled, the stream ends (relay.ErrEnded) or a write fails.
+func (s *Sender) Run(ctx context.Context, r *relay.Reader) error {
+	timeout := s.WriteTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	for {
+		f, err := r.Next(ctx)
+		if err != nil {
+			return err
+		}
+		bufs := net.Buffers(s.arr[:0])
+		n := 0
+		for {
+			bufs, err = s.add(bufs, r.Stream(), f)
+			if err != nil {
+				return err
+			}
+			n++
+			if len(bufs) >= batchMax {
+				break
+			}
+			var ok bool
+			if f, ok = r.TryNext(); !ok {
+				break
+			}
+		}
+		if len(bufs) == 0 {
+			continue
+		}
+		w, err := s.Conn.WriteBuffers(&bufs, time.Now().Add(timeout))
+		s.bytes.Add(uint64(w))
+		if err == nil {
+			s.frames.Add(uint64(n))
+		} else {
+			n = 0
+		}
+		if s.OnWrite != nil {
+			s.OnWrite(int(w), n)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// add appends what f needs written: on the first frame the metadata, whenever the track
+// changed its sequence header, then the frame.
+func (s *Sender) add(bufs net.Buffers, st *relay.Stream, f *relay.Frame) (net.Buffers, error) {
+	k := f.Track.Kind()
+	if !s.started {
+		video := st.Track(relay.Video)
+		if video != nil && (k != relay.Video || !f.Key) {
+			return bufs, nil // start on a video keyframe
+		}
+		var fps float64
+		for _, t := range st.Info().Tracks {
+			if t.Kind == "video" {
+				fps = t.FPS
+			}
+		}
+		md, err := Metadata(video, st.Track(relay.Audio), fps)
+		if err != nil {
+			return bufs, err
+		}
+		bufs = append(bufs, md)
+		s.started = true
+	}
+	if s.sent[k] != f.Track {
+		h, err := TrackHeader(f.Track)
+		if err != nil {
+			return bufs, err
+		}
+		if h != nil {
+			bufs = append(bufs, h)
+		}
+		s.sent[k] = f.Track
+	}
+	b, err := FrameBytes(f)
+	if err != nil {
+		return bufs, err
+	}
+	return append(bufs, b), nil
+}

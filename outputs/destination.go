@@ -1,0 +1,295 @@
+package outputs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beffroi/beffroi/relay"
+)
+
+// State is a destination's state as the console shows it.
+type State string
+
+// Destination states.
+const (
+	// StateIdle: enabled, waiting for the stream to go live.
+	StateIdle State = "idle"
+	// StateDisabled: switched off by the operator.
+	StateDisabled State = "disabled"
+	// StateConnecting: connecting and setting up the publish session.
+	StateConnecting State = "connecting"
+	// StateLive: the platform accepted the stream and media flows.
+	StateLive State = "live"
+	// StateRetrying: the last attempt failed; the next one is at RetryAt.
+	StateRetrying State = "retrying"
+)
+
+// Progress is what a pusher reports while it runs.
+type Progress interface {
+	// Live is called once the platform accepted the publish session.
+	Live()
+	// Wrote counts bytes and frames sent.
+	Wrote(bytes, frames int)
+}
+
+// Pusher sends one stream to one destination.
+type Pusher interface {
+	// Push connects, then sends what r reads until ctx is cancelled (nil or ctx.Err()), the
+	// stream ends (relay.ErrEnded) or something fails (any other error, which must say what
+	// failed and must not contain the destination's stream key).
+	Push(ctx context.Context, r *relay.Reader, p Progress) error
+}
+
+// NewPusherFunc makes the pusher for a destination URL.
+type NewPusherFunc func(u *url.URL, o Options) (Pusher, error)
+
+// Status is a snapshot of a destination for the API, the console and the metrics. It never
+// holds the destination URL: that URL carries the platform's stream key.
+type Status struct {
+	Name       string     `json:"name"`
+	Protocol   string     `json:"protocol"`
+	Host       string     `json:"host"`
+	Enabled    bool       `json:"enabled"`
+	State      State      `json:"state"`
+	Since      time.Time  `json:"since"`
+	LastError  string     `json:"last_error,omitempty"`
+	RetryAt    *time.Time `json:"retry_at,omitempty"`
+	Bytes      uint64     `json:"bytes"`
+	Frames     uint64     `json:"frames"`
+	Bitrate    float64    `json:"bitrate"`
+	Skipped    uint64     `json:"frames_skipped"`
+	Reconnects uint64     `json:"reconnects"`
+}
+
+// Destination is one push target of one stream, supervised.
+type Destination struct {
+	name   string
+	u      *url.URL
+	stream *relay.Stream
+	pusher Pusher
+	opts   Options
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	enabled  bool
+	state    State
+	since    time.Time
+	lastErr  string
+	retryAt  time.Time
+	cancelFn context.CancelFunc
+	wake     chan struct{}
+
+	bytes, frames, skipped, reconnects atomic.Uint64
+	// bitrate sampling, by the manager's ticker
+	lastBytes  uint64
+	lastSample time.Time
+	bitrate    atomic.Uint64 // float64 bits
+
+	remove context.CancelFunc // stops the supervisor (set when started)
+	done   chan struct{}
+}
+
+func newDestination(name string, u *url.URL, st *relay.Stream, p Pusher, enabled bool, o Options) *Destination {
+	return &Destination{
+		name: name, u: u, stream: st, pusher: p, opts: o,
+		log:     o.Logger.With("stream", st.Name(), "destination", name, "host", u.Host),
+		enabled: enabled, state: StateIdle, since: time.Now(),
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+}
+
+// Status returns a snapshot.
+func (d *Destination) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := Status{
+		Name: d.name, Protocol: d.u.Scheme, Host: d.u.Host,
+		Enabled: d.enabled, State: d.state, Since: d.since, LastError: d.lastErr,
+		Bytes: d.bytes.Load(), Frames: d.frames.Load(), Skipped: d.skipped.Load(),
+		Reconnects: d.reconnects.Load(),
+	}
+	if d.state == StateRetrying {
+		t := d.retryAt
+		s.RetryAt = &t
+	}
+	if d.state == StateLive {
+		s.Bitrate = float64frombits(d.bitrate.Load())
+	}
+	return s
+}
+
+func (d *Destination) setState(s State) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state != s {
+		d.state, d.since = s, time.Now()
+	}
+	if s == StateLive {
+		d.lastErr = ""
+	}
+}
+
+func (d *Destination) setEnabled(on bool) {
+	d.mu.Lock()
+	d.enabled = on
+	cancel := d.cancelFn
+	d.mu.Unlock()
+	if !on && cancel != nil {
+		cancel()
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Destination) isEnabled() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.enabled
+}
+
+// progress is the Progress a pusher reports to.
+type progress struct {
+	d      *Destination
+	liveAt time.Time
+}
+
+func (p *progress) Live() {
+	p.liveAt = time.Now()
+	p.d.setState(StateLive)
+	p.d.log.Info("destination live")
+}
+
+func (p *progress) Wrote(bytes, frames int) {
+	p.d.bytes.Add(uint64(bytes))
+	p.d.frames.Add(uint64(frames))
+}
+
+// run supervises the destination until ctx is cancelled.
+func (d *Destination) run(ctx context.Context) {
+	defer close(d.done)
+	backoff := d.opts.RetryMin
+	for {
+		// Wait until the destination is enabled and its stream live.
+		for {
+			st, changed := d.stream.State()
+			on := d.isEnabled()
+			if on && st != relay.Idle {
+				break
+			}
+			if on {
+				d.setState(StateIdle)
+			} else {
+				d.setState(StateDisabled)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			case <-d.wake:
+			}
+		}
+		r, err := d.stream.Subscribe(relay.ReaderOptions{MaxLag: d.opts.MaxLag})
+		if err != nil {
+			continue // the stream ended meanwhile
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		d.mu.Lock()
+		d.cancelFn = cancel
+		d.mu.Unlock()
+		if !d.isEnabled() {
+			cancel() // disabled between the check and now
+		}
+		d.setState(StateConnecting)
+		p := &progress{d: d}
+		err = d.pusher.Push(runCtx, r, p)
+		d.skipped.Add(r.Skipped())
+		r.Close()
+		cancel()
+		d.mu.Lock()
+		d.cancelFn = nil
+		d.mu.Unlock()
+
+		switch {
+		case ctx.Err() != nil:
+			return
+		case !d.isEnabled():
+			d.log.Info("destination disabled")
+			backoff = d.opts.RetryMin
+			continue
+		case errors.Is(err, relay.ErrEnded):
+			d.log.Info("stream ended, destination closed")
+			backoff = d.opts.RetryMin
+			continue
+		}
+		if err == nil {
+			err = errors.New("connection closed")
+		}
+		if !p.liveAt.IsZero() && time.Since(p.liveAt) > 30*time.Second {
+			backoff = d.opts.RetryMin // it worked for a while: start over gently
+		}
+		delay := min(jitter(backoff), d.opts.RetryMax)
+		backoff = min(backoff*2, d.opts.RetryMax)
+		msg := redact(err.Error(), d.u)
+		d.reconnects.Add(1)
+		d.mu.Lock()
+		d.lastErr, d.retryAt = msg, time.Now().Add(delay)
+		d.mu.Unlock()
+		d.setState(StateRetrying)
+		d.log.Warn("destination failed, retrying", "error", msg, "retry_in", delay.Round(time.Millisecond).String())
+		t := time.NewTimer(delay)
+		_, changed := d.stream.State()
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-d.wake:
+			t.Stop()
+		case <-changed:
+			t.Stop()
+		}
+	}
+}
+
+// jitter spreads retries by ±20% so destinations that failed together do not retry together.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// redact removes the stream key (the URL's path after the application, its query, its
+// credentials) from a message.
+func redact(msg string, u *url.URL) string {
+	var secrets []string
+	if p := strings.TrimPrefix(u.Path, "/"); p != "" {
+		if _, key, ok := strings.Cut(p, "/"); ok && key != "" {
+			secrets = append(secrets, key)
+		}
+	}
+	if u.RawQuery != "" {
+		secrets = append(secrets, u.RawQuery)
+	}
+	if u.User != nil {
+		secrets = append(secrets, u.User.String())
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			secrets = append(secrets, pw)
+		}
+	}
+	if u.Fragment != "" {
+		secrets = append(secrets, u.Fragment)
+	}
+	for _, s := range secrets {
+		if len(s) >= 3 {
+			msg = strings.ReplaceAll(msg, s, "<key>")
+		}
+	}
+	return msg
+}

@@ -1,0 +1,5 @@
+// Package outputs runs push destinations: one supervisor per destination that connects while
+// its stream is live and the destination is enabled, reports a state the console can show,
+// counts what it sends, and reconnects with backoff and jitter. Protocol pushers (outputs/rtmp,
+// ...) plug in through the Pusher interface.
+package outputs

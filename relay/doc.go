@@ -1,0 +1,5 @@
+// Package relay is Beffroi's media plane: streams, their tracks and frames, the fan-out ring
+// every reader consumes with its own cursor, and the timeline that survives a publisher
+// reconnecting. It opens no sockets; protocol adapters in ingest/ and outputs/ convert to and
+// from its types.
+package relay

@@ -1,0 +1,135 @@
+package relay
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Registry holds the streams by name.
+type Registry struct {
+	grace    time.Duration
+	ringSize int
+	log      *slog.Logger
+
+	mu      sync.RWMutex
+	streams map[string]*Stream
+	changed chan struct{}
+}
+
+// RegistryOptions configures a Registry.
+type RegistryOptions struct {
+	// Grace is the reconnect grace of every stream.
+	Grace time.Duration
+	// RingSize is passed to every stream (zero: DefaultRingSize).
+	RingSize int
+	// Logger receives the streams' events; nil discards them.
+	Logger *slog.Logger
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry(o RegistryOptions) *Registry {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Registry{
+		grace: o.Grace, ringSize: o.RingSize, log: log,
+		streams: map[string]*Stream{},
+		changed: make(chan struct{}),
+	}
+}
+
+// Add creates a stream. Names are unique, and so are publish keys.
+func (r *Registry) Add(name, publishKey string) (*Stream, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.streams[name]; ok {
+		return nil, fmt.Errorf("stream %q already exists", name)
+	}
+	for _, s := range r.streams {
+		if s.CheckKey(publishKey) {
+			return nil, fmt.Errorf("stream %q: publish key already used by another stream", name)
+		}
+	}
+	s := NewStream(StreamOptions{
+		Name: name, PublishKey: publishKey, Grace: r.grace, RingSize: r.ringSize, Logger: r.log,
+	})
+	r.streams[name] = s
+	close(r.changed)
+	r.changed = make(chan struct{})
+	return s, nil
+}
+
+// Remove stops and removes a stream.
+func (r *Registry) Remove(name string) bool {
+	r.mu.Lock()
+	s, ok := r.streams[name]
+	if ok {
+		delete(r.streams, name)
+		close(r.changed)
+		r.changed = make(chan struct{})
+	}
+	r.mu.Unlock()
+	if ok {
+		s.Stop()
+	}
+	return ok
+}
+
+// Get returns a stream by name, or nil.
+func (r *Registry) Get(name string) *Stream {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.streams[name]
+}
+
+// Authenticate returns the stream whose publish key is key, or nil. Every stream's key is
+// compared in constant time, so the time taken tells nothing about the keys.
+func (r *Registry) Authenticate(key string) *Stream {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var found *Stream
+	for _, s := range r.streams {
+		if s.CheckKey(key) {
+			found = s
+		}
+	}
+	return found
+}
+
+// List returns the streams sorted by name.
+func (r *Registry) List() []*Stream {
+	r.mu.RLock()
+	l := make([]*Stream, 0, len(r.streams))
+	for _, s := range r.streams {
+		l = append(l, s)
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(l, func(a, b *Stream) int {
+		if a.name < b.name {
+			return -1
+		}
+		if a.name > b.name {
+			return 1
+		}
+		return 0
+	})
+	return l
+}
+
+// Changed returns a channel closed when a stream is added or removed.
+func (r *Registry) Changed() <-chan struct{} {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.changed
+}
+
+// StopAll ends every stream's live session (shutdown).
+func (r *Registry) StopAll() {
+	for _, s := range r.List() {
+		s.Stop()
+	}
+}

@@ -1,0 +1,413 @@
+package relay
+
+import (
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors returned by streams, publishers and readers.
+var (
+	// ErrEnded is returned by Reader.Next when the live session the reader joined is over
+	// (the publisher left and did not come back within the reconnect grace).
+	ErrEnded = errors.New("stream ended")
+	// ErrNotLive is returned by Subscribe when the stream has no live session.
+	ErrNotLive = errors.New("stream is not live")
+	// ErrReplaced is returned by Publisher.WriteFrame once another publisher took over.
+	ErrReplaced = errors.New("publisher replaced by a newer connection")
+	// ErrNoTrack is returned by Publisher.WriteFrame for a frame without a track set with
+	// Publisher.SetTrack.
+	ErrNoTrack = errors.New("frame has no track")
+)
+
+// State is where a stream is in its life.
+type State int
+
+// Stream states.
+const (
+	// Idle: no live session.
+	Idle State = iota
+	// Live: a publisher is sending.
+	Live
+	// Reconnecting: the publisher went away; readers stay open for the reconnect grace.
+	Reconnecting
+)
+
+func (s State) String() string {
+	switch s {
+	case Live:
+		return "live"
+	case Reconnecting:
+		return "reconnecting"
+	}
+	return "idle"
+}
+
+// SourceInfo says where the publisher is.
+type SourceInfo struct {
+	Protocol   string // "rtmp", "rtmps", ...
+	RemoteAddr string
+}
+
+// DefaultRingSize is the number of frames a stream keeps for its readers (about 13 s of a
+// 30 fps video with AAC audio).
+const DefaultRingSize = 1024
+
+// minTimelineStep is the smallest step the timeline takes across a publisher change.
+const minTimelineStep = 20 * time.Millisecond
+
+// StreamOptions configures a stream.
+type StreamOptions struct {
+	// Name is the public slug of the stream.
+	Name string
+	// PublishKey is the secret a publisher must present.
+	PublishKey string
+	// Grace is how long readers stay open after the publisher goes away.
+	Grace time.Duration
+	// RingSize is the number of frames kept for readers; rounded up to a power of two.
+	// Zero means DefaultRingSize.
+	RingSize int
+	// Logger receives the stream's events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stream is one event channel: one publisher at a time, any number of readers, one timeline
+// that survives the publisher reconnecting within the grace period.
+type Stream struct {
+	name  string
+	key   []byte
+	grace time.Duration
+	log   *slog.Logger
+
+	mu      sync.RWMutex
+	ring    []*Frame
+	mask    uint64
+	next    uint64 // sequence number of the next frame
+	base    uint64 // first sequence number of the current session
+	lastKey uint64 // sequence number of the newest keyframe (valid when hasKey)
+	hasKey  bool
+	newest  time.Duration // DTS of the newest frame
+
+	notify  chan struct{} // closed when a frame arrives or the session ends
+	waiters atomic.Bool   // someone holds notify
+
+	changed chan struct{} // closed when the state changes
+
+	state      State
+	session    uint64
+	pub        *Publisher
+	graceTimer *time.Timer
+	tracks     [numKinds]*Track
+	liveSince  time.Time
+	source     SourceInfo
+	publishes  uint64 // publisher connections in this session
+
+	// timeline
+	hasTimeline bool
+	lastDTS     [numKinds]time.Duration
+	hasLast     [numKinds]bool
+	lastWall    time.Time
+
+	stats   [numKinds]trackStats
+	readers atomic.Int64
+}
+
+type trackStats struct {
+	frames, bytes      uint64
+	winStart           time.Time
+	winDTS             time.Duration
+	winFrames, winByte uint64
+	fps                float64
+	bitrate            float64
+	lastKeyDTS         time.Duration
+	hasKeyDTS          bool
+	keyInterval        time.Duration
+}
+
+// NewStream returns an idle stream.
+func NewStream(o StreamOptions) *Stream {
+	size := uint64(o.RingSize)
+	if size == 0 {
+		size = DefaultRingSize
+	}
+	p := uint64(1)
+	for p < size {
+		p <<= 1
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Stream{
+		name:    o.Name,
+		key:     []byte(o.PublishKey),
+		grace:   o.Grace,
+		log:     log.With("stream", o.Name),
+		ring:    make([]*Frame, p),
+		mask:    p - 1,
+		notify:  make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+}
+
+// Name returns the stream's public name.
+func (s *Stream) Name() string { return s.name }
+
+// CheckKey reports whether key is the stream's publish key, in constant time.
+func (s *Stream) CheckKey(key string) bool {
+	return len(s.key) > 0 && subtle.ConstantTimeCompare(s.key, []byte(key)) == 1
+}
+
+// State returns the stream's state and a channel closed at its next change.
+func (s *Stream) State() (State, <-chan struct{}) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state, s.changed
+}
+
+// Track returns the stream's current track of a kind, or nil.
+func (s *Stream) Track(k Kind) *Track {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tracks[k]
+}
+
+// signalChanged wakes whoever waits on a state change. Called with mu held.
+func (s *Stream) signalChanged() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// wakeReaders wakes readers waiting for a frame. Called with mu held.
+func (s *Stream) wakeReaders() {
+	if s.waiters.Swap(false) {
+		close(s.notify)
+		s.notify = make(chan struct{})
+	}
+}
+
+// Publish makes a new publisher the stream's source. A publisher already there is replaced
+// (a phone that changed network leaves a half-open connection behind: the newest connection
+// with the right key wins). A publisher arriving within the reconnect grace continues the
+// same session and timeline.
+func (s *Stream) Publish(src SourceInfo) *Publisher {
+	p := &Publisher{s: s, src: src, done: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.pub; old != nil {
+		s.log.Warn("publisher replaced by a newer connection",
+			"old", old.src.RemoteAddr, "new", src.RemoteAddr)
+		close(old.done)
+	}
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+		s.graceTimer = nil
+	}
+	if s.state == Idle {
+		s.session++
+		s.base = s.next
+		s.hasKey = false
+		s.hasTimeline = false
+		s.hasLast = [numKinds]bool{}
+		s.tracks = [numKinds]*Track{}
+		s.stats = [numKinds]trackStats{}
+		s.liveSince = time.Now()
+		s.publishes = 0
+		s.log.Info("stream live", "protocol", src.Protocol, "from", src.RemoteAddr)
+	} else if s.state == Reconnecting {
+		s.log.Info("publisher back within the reconnect grace", "protocol", src.Protocol, "from", src.RemoteAddr)
+	}
+	s.publishes++
+	s.pub = p
+	s.source = src
+	s.state = Live
+	s.signalChanged()
+	return p
+}
+
+// publisherGone starts the reconnect grace after p left. Called with mu held.
+func (s *Stream) publisherGone(p *Publisher) {
+	if s.pub != p {
+		return
+	}
+	s.pub = nil
+	if s.grace <= 0 {
+		s.end()
+		return
+	}
+	s.state = Reconnecting
+	s.log.Info("publisher gone, waiting for it to come back", "grace", s.grace)
+	session := s.session
+	s.graceTimer = time.AfterFunc(s.grace, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.state == Reconnecting && s.session == session {
+			s.log.Info("reconnect grace over")
+			s.end()
+		}
+	})
+	s.signalChanged()
+}
+
+// end closes the live session. Called with mu held.
+func (s *Stream) end() {
+	s.state = Idle
+	s.graceTimer = nil
+	for i := range s.ring {
+		s.ring[i] = nil // let the session's frames be collected
+	}
+	s.base = s.next
+	s.hasKey = false
+	s.log.Info("stream ended")
+	s.waiters.Store(true)
+	s.wakeReaders()
+	s.signalChanged()
+}
+
+// Stop ends the live session at once, closing the publisher; used at shutdown.
+func (s *Stream) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+	}
+	if s.pub != nil {
+		close(s.pub.done)
+		s.pub = nil
+	}
+	if s.state != Idle {
+		s.end()
+	}
+}
+
+// Publisher feeds a stream. It is used by one goroutine.
+type Publisher struct {
+	s       *Stream
+	src     SourceInfo
+	done    chan struct{}
+	started bool
+	offset  time.Duration
+	closed  bool
+}
+
+// Done is closed when another publisher took over this one's stream, or the stream stopped.
+func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+// SetTrack declares the publisher's track of t's kind and returns the track its frames must
+// carry. When t has the same parameters as the stream's current track, the current one is kept,
+// so readers see no change across a reconnect; otherwise t becomes the new current track.
+func (p *Publisher) SetTrack(t *Track) (*Track, error) {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != p {
+		return nil, ErrReplaced
+	}
+	k := t.Kind()
+	if cur := s.tracks[k]; cur != nil && cur.SameParams(t) {
+		return cur, nil
+	}
+	if cur := s.tracks[k]; cur != nil {
+		s.log.Info("new track parameters", "kind", k.String(), "codec", string(t.Codec),
+			"width", t.Width, "height", t.Height)
+	}
+	s.tracks[k] = t
+	return t, nil
+}
+
+// WriteFrame publishes f. The publisher must not touch f afterwards. f's timestamps are the
+// publisher's own; they are moved onto the stream's timeline here, so that every reader sees
+// timestamps that keep increasing across publisher reconnects, and that follow the wall clock
+// across the gap (so a platform's latency does not grow with every reconnect).
+func (p *Publisher) WriteFrame(f *Frame) error {
+	if f.Track == nil {
+		return ErrNoTrack
+	}
+	s := p.s
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != p {
+		return ErrReplaced
+	}
+	k := f.Track.Kind()
+	if !p.started {
+		p.started = true
+		if s.hasTimeline {
+			step := max(now.Sub(s.lastWall), minTimelineStep)
+			p.offset = s.newest + step - f.DTS
+		} else {
+			p.offset = -f.DTS
+			s.hasTimeline = true
+		}
+	}
+	dts, pts := f.DTS+p.offset, f.PTS+p.offset
+	if dts < 0 {
+		// Frames decoded before the first one (B-frames) on a fresh timeline: shift the
+		// publisher's whole timeline once rather than emit negative timestamps.
+		p.offset -= dts
+		pts -= dts
+		dts = 0
+	}
+	if s.hasLast[k] && dts <= s.lastDTS[k] {
+		shift := s.lastDTS[k] + time.Millisecond - dts
+		dts += shift
+		pts += shift
+	}
+	f.DTS, f.PTS, f.Published = dts, pts, now
+	s.lastDTS[k], s.hasLast[k] = dts, true
+	if dts > s.newest {
+		s.newest = dts
+	}
+	s.lastWall = now
+
+	s.ring[s.next&s.mask] = f
+	if f.Key && (k == Video || s.tracks[Video] == nil) {
+		s.lastKey, s.hasKey = s.next, true
+	}
+	s.next++
+	s.stats[k].add(f, now)
+	s.wakeReaders()
+	return nil
+}
+
+// Close tells the stream this publisher is gone; the reconnect grace starts.
+func (p *Publisher) Close() {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	s.publisherGone(p)
+}
+
+func (t *trackStats) add(f *Frame, now time.Time) {
+	n := uint64(f.Size())
+	t.frames++
+	t.bytes += n
+	t.winFrames++
+	t.winByte += n
+	if t.winStart.IsZero() {
+		t.winStart, t.winDTS = now, f.DTS
+	}
+	if el := now.Sub(t.winStart); el >= time.Second {
+		t.bitrate = float64(t.winByte*8) / el.Seconds()
+		// The frame rate comes from the timestamps: arrival times bunch up after a network
+		// hiccup, timestamps say what the encoder produces.
+		if span := f.DTS - t.winDTS; span > 0 {
+			t.fps = float64(t.winFrames-1) / span.Seconds()
+		}
+		t.winStart, t.winDTS, t.winFrames, t.winByte = now, f.DTS, 1, 0
+	}
+	if f.Key && f.Track.Kind() == Video {
+		if t.hasKeyDTS && f.DTS > t.lastKeyDTS {
+			t.keyInterval = f.DTS - t.lastKeyDTS
+		}
+		t.lastKeyDTS, t.hasKeyDTS = f.DTS, true
+	}
+}

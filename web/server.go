@@ -1,0 +1,126 @@
+package web
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/relay"
+)
+
+// Destinations is what the API needs of the destination manager.
+type Destinations interface {
+	List(stream string) []outputs.Status
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	Registry     *relay.Registry
+	Destinations Destinations
+	Logger       *slog.Logger
+	// Version is reported by /healthz.
+	Version string
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /api/v1/streams", s.listStreams)
+	mux.HandleFunc("GET /api/v1/streams/{name}", s.getStream)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
+}
+
+// streamJSON is a stream as the API shows it. It never holds a publish key or a destination
+// URL.
+type streamJSON struct {
+	Name         string           `json:"name"`
+	Live         bool             `json:"live"`
+	State        string           `json:"state"`
+	LiveSince    *time.Time       `json:"live_since,omitempty"`
+	Source       *sourceJSON      `json:"source,omitempty"`
+	Publishes    uint64           `json:"publishes,omitempty"`
+	Tracks       []trackJSON      `json:"tracks"`
+	Readers      int64            `json:"readers"`
+	Destinations []outputs.Status `json:"destinations"`
+}
+
+type sourceJSON struct {
+	Protocol   string `json:"protocol"`
+	RemoteAddr string `json:"remote_addr"`
+}
+
+type trackJSON struct {
+	relay.TrackInfo
+	KeyframeInterval float64 `json:"keyframe_interval,omitempty"` // seconds
+}
+
+func (s *Server) stream(st *relay.Stream) streamJSON {
+	in := st.Info()
+	out := streamJSON{
+		Name: in.Name, State: in.State.String(), Live: in.State != relay.Idle,
+		Readers: in.Readers, Tracks: []trackJSON{}, Destinations: []outputs.Status{},
+	}
+	if out.Live {
+		t := in.LiveSince
+		out.LiveSince = &t
+		out.Source = &sourceJSON{Protocol: in.Source.Protocol, RemoteAddr: in.Source.RemoteAddr}
+		out.Publishes = in.Publishes
+	}
+	for _, t := range in.Tracks {
+		out.Tracks = append(out.Tracks, trackJSON{TrackInfo: t, KeyframeInterval: t.KeyframeInterval.Seconds()})
+	}
+	if s.Destinations != nil {
+		if ds := s.Destinations.List(in.Name); ds != nil {
+			out.Destinations = ds
+		}
+	}
+	return out
+}
+
+func (s *Server) listStreams(w http.ResponseWriter, _ *http.Request) {
+	list := []streamJSON{}
+	for _, st := range s.Registry.List() {
+		list = append(list, s.stream(st))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"streams": list})
+}
+
+func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
+	st := s.Registry.Get(r.PathValue("name"))
+	if st == nil {
+		writeError(w, http.StatusNotFound, "stream not found: "+r.PathValue("name"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.stream(st))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
