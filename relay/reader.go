@@ -23,6 +23,10 @@ type Reader struct {
 	maxLag  time.Duration
 	skipped atomic.Uint64
 	closed  bool
+	// waitKey: video frames are skipped until a keyframe (the reader joined or lost its place
+	// when the ring held none); countWait says whether those count as skipped.
+	waitKey   bool
+	countWait bool
 }
 
 // Subscribe returns a reader positioned at the newest keyframe, so it starts decoding at once.
@@ -35,6 +39,8 @@ func (s *Stream) Subscribe(o ReaderOptions) (*Reader, error) {
 	r := &Reader{s: s, session: s.session, maxLag: o.MaxLag, cursor: s.next}
 	if s.hasKey && s.lastKey >= s.base && s.next-s.lastKey <= uint64(len(s.ring)) {
 		r.cursor = s.lastKey
+	} else {
+		r.waitKey = true
 	}
 	s.readers.Add(1)
 	return r, nil
@@ -88,11 +94,21 @@ func (r *Reader) take() *Frame {
 			// No keyframe to go to: wait for the next one to arrive.
 			r.skipped.Add(s.next - r.cursor)
 			r.cursor = s.next
+			r.waitKey, r.countWait = true, true
 			return nil
 		}
 		f = s.ring[r.cursor&s.mask]
 	}
 	r.cursor++
+	if r.waitKey && f.Track.Kind() == Video {
+		if !f.Key {
+			if r.countWait {
+				r.skipped.Add(1)
+			}
+			return nil
+		}
+		r.waitKey, r.countWait = false, false
+	}
 	return f
 }
 

@@ -211,6 +211,7 @@ func (s *Stream) Publish(src SourceInfo) *Publisher {
 		s.base = s.next
 		s.hasKey = false
 		s.hasTimeline = false
+		s.newest, s.lastWall = 0, time.Time{}
 		s.hasLast = [numKinds]bool{}
 		s.tracks = [numKinds]*Track{}
 		s.stats = [numKinds]trackStats{}
@@ -240,15 +241,17 @@ func (s *Stream) publisherGone(p *Publisher) {
 	}
 	s.state = Reconnecting
 	s.log.Info("publisher gone, waiting for it to come back", "grace", s.grace)
-	session := s.session
-	s.graceTimer = time.AfterFunc(s.grace, func() {
+	var t *time.Timer
+	t = time.AfterFunc(s.grace, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.state == Reconnecting && s.session == session {
+		// A timer stopped too late (a publisher came back, then left again) is not ours.
+		if s.graceTimer == t && s.state == Reconnecting {
 			s.log.Info("reconnect grace over")
 			s.end()
 		}
 	})
+	s.graceTimer = t
 	s.signalChanged()
 }
 

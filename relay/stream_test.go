@@ -470,8 +470,6 @@ func first(fs []*Frame) *Frame {
 // A reader that lost frames and found no keyframe in the ring must not resume on a frame
 // that depends on frames it never got.
 func TestReaderSkipResumesAtKeyframe(t *testing.T) {
-	t.Skip("BUG: reader.go take(), case lost without keyframe: cursor = s.next resumes at the next " +
-		"frame of any kind (a P-frame), not at the next keyframe the comment promises")
 	s := newTestStream(t, time.Second)
 	tp := publish(t, s, true, true)
 	r, err := s.Subscribe(ReaderOptions{})
@@ -785,9 +783,6 @@ func TestGraceExpiry(t *testing.T) {
 // A session's timeline starts afresh: nothing of the previous session's timeline leaks into
 // the next one.
 func TestNewSessionTimeline(t *testing.T) {
-	t.Skip("BUG: stream.go Publish (Idle branch) does not reset s.newest: the previous session's " +
-		"newest DTS makes MaxLag readers of the next session skip at once, and a reconnect in the " +
-		"next session jump its timeline forward to the old session's end")
 	s := newTestStream(t, 50*time.Millisecond)
 	tp := publish(t, s, true, false)
 	for i := range 300 { // 10 s

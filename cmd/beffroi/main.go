@@ -71,7 +71,7 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		if err := serve(ctx, cfg, path, env, stderr); err != nil {
+		if err := serve(ctx, cfg, path, stderr); err != nil {
 			fmt.Fprintln(stderr, "beffroi:", err)
 			return 1
 		}

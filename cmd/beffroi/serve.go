@@ -2,205 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"encoding/base32"
-	"errors"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/beffroi/beffroi/config"
-	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
-	"github.com/beffroi/beffroi/outputs"
-	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
-	"github.com/beffroi/beffroi/relay"
-	"github.com/beffroi/beffroi/web"
+	"github.com/beffroi/beffroi/internal/app"
 )
 
-// defaultStream is created when the configuration declares no stream.
-const defaultStream = "live"
-
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	o := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, o))
-	}
-	return slog.New(slog.NewTextHandler(w, o))
-}
-
-// serve runs Beffroi until ctx is cancelled. Shutdown stops ingest first, then ends the
-// streams (destinations close their sessions cleanly), then the outputs and the HTTP server.
-func serve(ctx context.Context, cfg *config.Config, cfgPath string, _ []string, logw io.Writer) error {
-	log := newLogger(cfg.Log, logw)
+func serve(ctx context.Context, cfg *config.Config, cfgPath string, logw io.Writer) error {
+	log := app.NewLogger(cfg.Log, logw)
 	if cfgPath == "" {
 		cfgPath = "none (embedded defaults)"
 	}
 	log.Info("starting Beffroi", "version", version, "config", cfgPath, "data_dir", cfg.DataDir)
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
-	}
-
-	reg := relay.NewRegistry(relay.RegistryOptions{Grace: cfg.ReconnectGrace, Logger: log})
-	outs := outputs.NewManager(reg, map[string]outputs.NewPusherFunc{
-		"rtmp": outrtmp.New, "rtmps": outrtmp.New,
-	}, outputs.Options{
-		WriteTimeout: cfg.Outputs.WriteTimeout, MaxLag: cfg.Outputs.MaxLag,
-		RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax, Logger: log,
-	})
-	for _, s := range cfg.Streams {
-		if _, err := reg.Add(s.Name, s.PublishKey); err != nil {
-			return err
-		}
-		for _, d := range s.Destinations {
-			if err := outs.Add(s.Name, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled()}); err != nil {
-				return err
-			}
-		}
-	}
-	if len(cfg.Streams) == 0 {
-		if err := addDefaultStream(reg, cfg, log); err != nil {
-			return err
-		}
-	}
-
-	// Bind every listener before serving, so a taken port stops start-up with a clear error.
-	var ingest []*ingestrtmp.Server
-	if cfg.RTMP.Addr != "" {
-		ingest = append(ingest, &ingestrtmp.Server{
-			Addr: cfg.RTMP.Addr, Registry: reg, AllowRead: cfg.RTMP.Read,
-			WriteTimeout: cfg.Outputs.WriteTimeout, Logger: log,
-		})
-	}
-	if cfg.RTMPS.Addr != "" && cfg.RTMPS.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.RTMPS.Cert, cfg.RTMPS.Key)
-		if err != nil {
-			return fmt.Errorf("rtmps.cert/rtmps.key: %w", err)
-		}
-		ingest = append(ingest, &ingestrtmp.Server{
-			Addr: cfg.RTMPS.Addr, Registry: reg, AllowRead: cfg.RTMP.Read,
-			TLSConfig:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-			WriteTimeout: cfg.Outputs.WriteTimeout, Logger: log,
-		})
-	}
-	for _, s := range ingest {
-		if err := s.Listen(); err != nil {
-			return err
-		}
-		log.Info("listening", "protocol", protoName(s), "addr", s.ListenAddr().String())
-	}
-	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	a, err := app.New(cfg, log, version)
 	if err != nil {
-		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
-	}
-	log.Info("listening", "protocol", "http", "addr", hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
-	api := &web.Server{Registry: reg, Destinations: outs, Logger: log, Version: version}
-	hsrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-
-	ingestCtx, stopIngest := context.WithCancel(context.Background())
-	outCtx, stopOutputs := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	errc := make(chan error, len(ingest)+1)
-	for _, s := range ingest {
-		wg.Go(func() {
-			if err := s.Run(ingestCtx); err != nil {
-				errc <- err
-			}
-		})
-	}
-	var outWG sync.WaitGroup
-	outWG.Go(func() { _ = outs.Run(outCtx) })
-	var httpWG sync.WaitGroup
-	httpWG.Go(func() {
-		if err := hsrv.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
-		}
-	})
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case runErr = <-errc:
-		log.Error("stopping after a fatal error", "error", runErr)
-	}
-	stopIngest()
-	wg.Wait()
-	reg.StopAll()
-	stopOutputs()
-	outWG.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = hsrv.Shutdown(sctx)
-	httpWG.Wait()
-	log.Info("stopped")
-	return runErr
-}
-
-func protoName(s *ingestrtmp.Server) string {
-	if s.TLSConfig != nil {
-		return "rtmps"
-	}
-	return "rtmp"
-}
-
-// addDefaultStream creates the stream "live" with a publish key generated once and kept in
-// data_dir, so a newcomer can go live in a minute and the key survives restarts. The publish
-// URL is logged only when the key is created.
-func addDefaultStream(reg *relay.Registry, cfg *config.Config, log *slog.Logger) error {
-	path := filepath.Join(cfg.DataDir, "live.key")
-	key, err := os.ReadFile(path)
-	created := false
-	if errors.Is(err, os.ErrNotExist) {
-		b := make([]byte, 15)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		key = []byte(strings.ToLower(base32.StdEncoding.EncodeToString(b)))
-		if err := os.WriteFile(path, key, 0o600); err != nil {
-			return fmt.Errorf("data_dir: saving the publish key: %w", err)
-		}
-		created = true
-	} else if err != nil {
-		return fmt.Errorf("data_dir: reading the publish key: %w", err)
-	}
-	k := strings.TrimSpace(string(key))
-	if _, err := reg.Add(defaultStream, k); err != nil {
 		return err
 	}
-	if created {
-		host := publicHost()
-		port := "1935"
-		if _, p, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
-			port = p
-		}
-		log.Info("no stream configured: created the stream \"live\"; this publish URL is shown once, keep it (the key is saved in "+path+")",
-			"publish_url", fmt.Sprintf("rtmp://%s:%s/%s/%s", host, port, ingestrtmp.App, k))
-	} else {
-		log.Info("no stream configured: using the stream \"live\" (its publish key is in " + path + ")")
-	}
-	return nil
-}
-
-// publicHost guesses the address a phone on the same network would use.
-func publicHost() string {
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
-				return ipn.IP.String()
-			}
-		}
-	}
-	return "localhost"
+	return a.Run(ctx)
 }

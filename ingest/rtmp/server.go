@@ -261,3 +261,10 @@ func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *
 		log.Info("player closed", "error", err, "skipped", rd.Skipped())
 	}
 }
+
+// Close closes the listener of a server that will not Run.
+func (s *Server) Close() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+}
