@@ -66,6 +66,10 @@ func Supported(c relay.Codec) bool {
 	return false
 }
 
+// Serialize chunks messages the way prepared frames are: for writing through a Conn while
+// gortmplib's own writer belongs to another goroutine.
+func Serialize(msgs ...message.Message) ([]byte, error) { return serialize(msgs...) }
+
 // serialize chunks messages with a fresh writer, so that each starts with a type 0 header.
 func serialize(msgs ...message.Message) ([]byte, error) {
 	var buf bytes.Buffer

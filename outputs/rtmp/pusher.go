@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/message"
 
 	"github.com/beffroi/beffroi/internal/rtmpwire"
 	"github.com/beffroi/beffroi/outputs"
@@ -100,16 +102,21 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	err := client.Initialize(cctx)
+	timedOut := errors.Is(cctx.Err(), context.DeadlineExceeded)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("connect %s://%s: %w", p.target.Scheme, p.target.Host, err)
+		if timedOut {
+			return fmt.Errorf("connect %s://%s: no RTMP answer within %s", p.target.Scheme, p.target.Host, connectTimeout)
+		}
+		return fmt.Errorf("connect %s://%s: %s", p.target.Scheme, p.target.Host, explain(err))
 	}
 	defer conn.Close()
 	pr.Live()
 
+	parent := ctx
 	ctx, cancel = context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -128,7 +135,11 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 	})
 	s := &rtmpwire.Sender{Conn: conn, WriteTimeout: p.writeTimeout, OnWrite: pr.Wrote}
 	err = s.Run(ctx, r)
-	if errors.Is(err, relay.ErrEnded) {
+	if errors.Is(err, relay.ErrEnded) || parent.Err() != nil {
+		// The broadcast ended here or the operator switched the destination off: end the
+		// session the way encoders do, so the platform closes the broadcast at once instead
+		// of waiting for a time-out.
+		unpublish(conn, p.target.Fragment)
 		return err
 	}
 	if err != nil && ctx.Err() == nil {
@@ -145,4 +156,45 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 		return fmt.Errorf("connection closed by the platform: %w", readErr)
 	}
 	return err
+}
+
+// unpublish sends FCUnpublish and deleteStream, as OBS and ffmpeg do when they stop. The
+// bytes go through conn directly: gortmplib's writer belongs to the goroutine reading.
+func unpublish(conn *rtmpwire.Conn, key string) {
+	b, err := rtmpwire.Serialize(
+		&message.CommandAMF0{ChunkStreamID: 3, Name: "FCUnpublish", CommandID: 6, Arguments: []any{nil, key}},
+		&message.CommandAMF0{ChunkStreamID: 3, Name: "deleteStream", CommandID: 7, Arguments: []any{nil, float64(1)}},
+	)
+	if err != nil {
+		return
+	}
+	bufs := net.Buffers{b}
+	_, _ = conn.WriteBuffers(&bufs, time.Now().Add(time.Second))
+}
+
+var (
+	statusCode = regexp.MustCompile(`\{code ([A-Za-z.]+)\}`)
+	statusDesc = regexp.MustCompile(`\{description ([^}]*)\}`)
+)
+
+// explain turns gortmplib's dump of a refused command into what the platform said.
+func explain(err error) string {
+	msg := err.Error()
+	code := statusCode.FindStringSubmatch(msg)
+	if code == nil {
+		return msg
+	}
+	var what string
+	switch {
+	case strings.Contains(code[1], "BadName"), strings.Contains(code[1], "Unauthorized"),
+		strings.Contains(code[1], "Rejected"):
+		what = "the platform refused the stream (wrong or expired stream key?)"
+	default:
+		what = "the platform answered with an error"
+	}
+	out := what + ": " + code[1]
+	if d := statusDesc.FindStringSubmatch(msg); d != nil && d[1] != "" {
+		out += " (" + d[1] + ")"
+	}
+	return out
 }
