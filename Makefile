@@ -27,9 +27,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./relay/ ./internal/...
 	@echo "End-to-end load tool against nginx-rtmp: see bench/README.md"
 
+# golangci-lint with .golangci.yml when installed
+# (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@latest), gofmt and vet always.
+GOLANGCI := $(shell command -v golangci-lint 2>/dev/null || ls $$($(GO) env GOPATH)/bin/golangci-lint 2>/dev/null)
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet ./...
+	@if [ -n "$(GOLANGCI)" ]; then $(GOLANGCI) run ./...; else echo "golangci-lint not installed: gofmt and vet only"; fi
 
 fmt:
 	gofmt -w .

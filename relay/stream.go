@@ -206,7 +206,8 @@ func (s *Stream) Publish(src SourceInfo) *Publisher {
 		s.graceTimer.Stop()
 		s.graceTimer = nil
 	}
-	if s.state == Idle {
+	switch s.state {
+	case Idle:
 		s.session++
 		s.base = s.next
 		s.hasKey = false
@@ -218,7 +219,7 @@ func (s *Stream) Publish(src SourceInfo) *Publisher {
 		s.liveSince = time.Now()
 		s.publishes = 0
 		s.log.Info("stream live", "protocol", src.Protocol, "from", src.RemoteAddr)
-	} else if s.state == Reconnecting {
+	case Reconnecting:
 		s.log.Info("publisher back within the reconnect grace", "protocol", src.Protocol, "from", src.RemoteAddr)
 	}
 	s.publishes++

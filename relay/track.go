@@ -123,9 +123,16 @@ func NewAACTrack(asc []byte) (*Track, error) {
 	if err := c.Unmarshal(asc); err != nil {
 		return nil, fmt.Errorf("aac: invalid AudioSpecificConfig: %w", err)
 	}
+	ch := int(c.ChannelConfig)
+	switch {
+	case ch == 7:
+		ch = 8
+	case ch > 7:
+		ch = 0 // reserved: unknown
+	}
 	return &Track{
 		Codec: AAC, AACConfig: clone(asc),
-		SampleRate: c.SampleRate, Channels: c.ChannelCount,
+		SampleRate: c.SampleRate, Channels: ch,
 	}, nil
 }
 

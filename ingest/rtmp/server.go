@@ -174,9 +174,14 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 	// A newer publisher with the same key, or shutdown, closes this connection.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
+	finished := make(chan struct{})
+	defer close(finished)
 	go func() {
-		<-pub.Done()
-		nc.Close()
+		select {
+		case <-pub.Done():
+			nc.Close()
+		case <-finished:
+		}
 	}()
 
 	in := &publisher{pub: pub, log: log}

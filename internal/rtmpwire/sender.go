@@ -34,7 +34,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) WriteBuffers(b *net.Buffers, deadline time.Time) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+	if err := c.SetWriteDeadline(deadline); err != nil {
 		return 0, err
 	}
 	return b.WriteTo(c.Conn)

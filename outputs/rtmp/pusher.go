@@ -142,7 +142,7 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 		unpublish(conn, p.target.Fragment)
 		return err
 	}
-	if err != nil && ctx.Err() == nil {
+	if ctx.Err() == nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return fmt.Errorf("platform accepted no data for %s", p.writeTimeout)
