@@ -287,8 +287,17 @@ func redact(msg string, u *url.URL) string {
 		secrets = append(secrets, u.Fragment)
 	}
 	for _, s := range secrets {
-		if len(s) >= 3 {
-			msg = strings.ReplaceAll(msg, s, "<key>")
+		if len(s) < 3 {
+			continue
+		}
+		// The key may appear as given or escaped, depending on who printed it.
+		for _, v := range []string{s, url.PathEscape(s), url.QueryEscape(s), strings.ReplaceAll(url.PathEscape(s), "%2F", "/")} {
+			msg = strings.ReplaceAll(msg, v, "<key>")
+		}
+	}
+	if ep := strings.TrimPrefix(u.EscapedPath(), "/"); ep != "" {
+		if _, key, ok := strings.Cut(ep, "/"); ok && len(key) >= 3 {
+			msg = strings.ReplaceAll(msg, key, "<key>")
 		}
 	}
 	return msg

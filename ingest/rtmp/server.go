@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -86,12 +87,25 @@ func (s *Server) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 	defer stop()
 	var err error
+	var backoff time.Duration
 	for {
 		var c net.Conn
 		c, err = s.ln.Accept()
 		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// Out of file descriptors and the like: wait and go on, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger().Error("accept failed, retrying", "protocol", s.protocol(), "error", err, "retry_in", backoff.String())
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-ctx.Done():
+			}
 			break
 		}
+		backoff = 0
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
@@ -138,13 +152,19 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		return
 	}
 	if err := sc.AcceptConn(); err != nil {
-		log.Warn("connection closed before publish or play", "error", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			// url.Error quotes the URL, which holds the publish key.
+			log.Warn("refused: invalid URL in the publish or play request")
+		} else {
+			log.Warn("connection closed before publish or play", "error", err)
+		}
 		return
 	}
 	app, name := parsePath(sc.URL.Path)
 	if app != App || name == "" {
-		// The path holds the key for publishers: log the application only.
-		log.Warn("refused: unknown application, expected rtmp://host/"+App+"/<key>", "app", app)
+		// Whatever the path holds may be a publish key typed in the wrong field: never log it.
+		log.Warn("refused: the URL must be rtmp://host/" + App + "/<key> (OBS: server rtmp://host/" + App + ", stream key = the publish key)")
 		_ = sc.RejectAction()
 		return
 	}
@@ -219,7 +239,8 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 
 func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *rtmpwire.Conn,
 	sc *gortmplib.ServerConn, name string) {
-	log = log.With("stream", name)
+	// The name is logged only once it names a stream: a player given the publish URL would
+	// otherwise put the publish key in the log.
 	if !s.AllowRead {
 		log.Warn("play refused: RTMP reading is disabled (rtmp.read)")
 		_ = sc.RejectAction()
@@ -231,6 +252,7 @@ func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *
 		_ = sc.RejectAction()
 		return
 	}
+	log = log.With("stream", name)
 	rd, err := st.Subscribe(relay.ReaderOptions{MaxLag: 5 * time.Second})
 	if err != nil {
 		log.Warn("play refused: stream is not live")

@@ -2,6 +2,7 @@ package rtmpwire
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,8 @@ import (
 // streams between the messages of a stream, so the interleaving is valid.
 type Conn struct {
 	net.Conn
-	mu sync.Mutex
+	mu          sync.Mutex
+	interrupted atomic.Bool
 }
 
 // NewConn wraps c.
@@ -30,15 +32,33 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 // WriteBuffers writes every buffer with one vectored write where the connection allows it
-// (plain TCP), giving up at deadline.
+// (plain TCP), giving up at deadline or when Interrupt is called.
 func (c *Conn) WriteBuffers(b *net.Buffers, deadline time.Time) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.SetWriteDeadline(deadline); err != nil {
 		return 0, err
 	}
+	// Checked after setting the deadline: an Interrupt that this check misses sets its own
+	// past deadline after ours.
+	if c.interrupted.Load() {
+		return 0, ErrInterrupted
+	}
 	return b.WriteTo(c.Conn)
 }
+
+// ErrInterrupted is returned by WriteBuffers after Interrupt.
+var ErrInterrupted = errors.New("write interrupted")
+
+// Interrupt makes a write in progress, and the writes after it, fail at once: how a writer
+// stuck on a peer that stopped reading is told to stop. Resume undoes it.
+func (c *Conn) Interrupt() {
+	c.interrupted.Store(true)
+	_ = c.SetWriteDeadline(time.Unix(1, 0))
+}
+
+// Resume lets writes through again after Interrupt (to say goodbye, with a short deadline).
+func (c *Conn) Resume() { c.interrupted.Store(false) }
 
 // batchMax bounds how many prepared messages one vectored write carries.
 const batchMax = 64
@@ -75,6 +95,9 @@ func (s *Sender) Run(ctx context.Context, r *relay.Reader) error {
 		timeout = 10 * time.Second
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		f, err := r.Next(ctx)
 		if err != nil {
 			return err
@@ -82,11 +105,14 @@ func (s *Sender) Run(ctx context.Context, r *relay.Reader) error {
 		bufs := net.Buffers(s.arr[:0])
 		n := 0
 		for {
-			bufs, err = s.add(bufs, r.Stream(), f)
+			var sent bool
+			bufs, sent, err = s.add(bufs, r.Stream(), f)
 			if err != nil {
 				return err
 			}
-			n++
+			if sent {
+				n++
+			}
 			if len(bufs) >= batchMax {
 				break
 			}
@@ -114,14 +140,16 @@ func (s *Sender) Run(ctx context.Context, r *relay.Reader) error {
 	}
 }
 
-// add appends what f needs written: on the first frame the metadata, whenever the track
-// changed its sequence header, then the frame.
-func (s *Sender) add(bufs net.Buffers, st *relay.Stream, f *relay.Frame) (net.Buffers, error) {
+// add appends what f needs written and reports whether f itself is in: on the first frame the
+// metadata and every track's sequence header, afterwards a sequence header whenever a track
+// changed, then the frame. Headers carry the frame's timestamp: a player joining mid-stream
+// (gortmplib, FFmpeg) looks for the tracks around the first frames' timestamps.
+func (s *Sender) add(bufs net.Buffers, st *relay.Stream, f *relay.Frame) (net.Buffers, bool, error) {
 	k := f.Track.Kind()
 	if !s.started {
 		video := st.Track(relay.Video)
 		if video != nil && (k != relay.Video || !f.Key) {
-			return bufs, nil // start on a video keyframe
+			return bufs, false, nil // start on a video keyframe
 		}
 		var fps float64
 		for _, t := range st.Info().Tracks {
@@ -129,26 +157,49 @@ func (s *Sender) add(bufs net.Buffers, st *relay.Stream, f *relay.Frame) (net.Bu
 				fps = t.FPS
 			}
 		}
-		md, err := Metadata(video, st.Track(relay.Audio), fps)
+		audio := st.Track(relay.Audio)
+		md, err := Metadata(video, audio, fps)
 		if err != nil {
-			return bufs, err
+			return bufs, false, err
+		}
+		if md, err = Restamp(md, f.DTS); err != nil {
+			return bufs, false, err
 		}
 		bufs = append(bufs, md)
+		for _, t := range []*relay.Track{video, audio} {
+			if t == nil {
+				continue
+			}
+			if bufs, err = s.header(bufs, t, f.DTS); err != nil {
+				return bufs, false, err
+			}
+		}
 		s.started = true
 	}
 	if s.sent[k] != f.Track {
-		h, err := TrackHeader(f.Track)
-		if err != nil {
-			return bufs, err
+		var err error
+		if bufs, err = s.header(bufs, f.Track, f.DTS); err != nil {
+			return bufs, false, err
 		}
-		if h != nil {
-			bufs = append(bufs, h)
-		}
-		s.sent[k] = f.Track
 	}
 	b, err := FrameBytes(f)
 	if err != nil {
+		return bufs, false, err
+	}
+	return append(bufs, b), true, nil
+}
+
+func (s *Sender) header(bufs net.Buffers, t *relay.Track, ts time.Duration) (net.Buffers, error) {
+	h, err := TrackHeader(t)
+	if err != nil {
 		return bufs, err
 	}
-	return append(bufs, b), nil
+	if h != nil {
+		if h, err = Restamp(h, ts); err != nil {
+			return bufs, err
+		}
+		bufs = append(bufs, h)
+	}
+	s.sent[t.Kind()] = t
+	return bufs, nil
 }

@@ -2,6 +2,7 @@ package rtmpwire
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -252,7 +253,53 @@ func buildHeader(t *relay.Track) ([]byte, error) {
 	if len(keep) == 0 {
 		return nil, nil
 	}
-	return serialize(keep...)
+	var out []byte
+	for _, m := range keep {
+		b, err := serialize(m)
+		if err != nil {
+			return nil, err
+		}
+		if t.Kind() == relay.Video && t.Codec != relay.H264 {
+			// Enhanced RTMP: a sequence start is flagged as a keyframe, as FFmpeg and OBS do.
+			flagEnhancedFrameType(b, true)
+		}
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// Restamp returns a copy of prepared single-chunk messages (sequence headers, metadata,
+// commands: all built with timestamp 0) carrying timestamp ts instead, so that a header sent
+// in the middle of a stream does not take the timeline backwards.
+func Restamp(b []byte, ts time.Duration) ([]byte, error) {
+	ms := uint32(ts / time.Millisecond)
+	out := make([]byte, 0, len(b)+8)
+	for pos := 0; pos < len(b); {
+		if len(b)-pos < 12 || b[pos]>>6 != 0 || b[pos]&0x3f < 2 {
+			return nil, errors.New("rtmpwire: restamp: not a type 0 chunk")
+		}
+		if b[pos+1] == 0xff && b[pos+2] == 0xff && b[pos+3] == 0xff {
+			return nil, errors.New("rtmpwire: restamp: extended timestamp in source")
+		}
+		n := int(b[pos+4])<<16 | int(b[pos+5])<<8 | int(b[pos+6])
+		if n > ChunkSize || len(b)-pos-12 < n {
+			return nil, errors.New("rtmpwire: restamp: message is not a single chunk")
+		}
+		h := [16]byte{}
+		copy(h[:12], b[pos:pos+12])
+		hl := 12
+		if ms >= 0xffffff {
+			h[1], h[2], h[3] = 0xff, 0xff, 0xff
+			h[12], h[13], h[14], h[15] = byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+			hl = 16
+		} else {
+			h[1], h[2], h[3] = byte(ms>>16), byte(ms>>8), byte(ms)
+		}
+		out = append(out, h[:hl]...)
+		out = append(out, b[pos+12:pos+12+n]...)
+		pos += 12 + n
+	}
+	return out, nil
 }
 
 // Metadata returns an onMetaData message describing the tracks, as encoders send it before

@@ -133,6 +133,10 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 			}
 		}
 	})
+	// When the operator switches the destination off, a write stuck on a platform that stopped
+	// reading must not hold the switch for the whole write time-out.
+	stopInterrupt := context.AfterFunc(parent, conn.Interrupt)
+	defer stopInterrupt()
 	s := &rtmpwire.Sender{Conn: conn, WriteTimeout: p.writeTimeout, OnWrite: pr.Wrote}
 	err = s.Run(ctx, r)
 	if errors.Is(err, relay.ErrEnded) || parent.Err() != nil {
@@ -140,6 +144,9 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 		// session the way encoders do, so the platform closes the broadcast at once instead
 		// of waiting for a time-out.
 		unpublish(conn, p.target.Fragment)
+		if perr := parent.Err(); perr != nil {
+			return perr
+		}
 		return err
 	}
 	if ctx.Err() == nil {
@@ -168,6 +175,7 @@ func unpublish(conn *rtmpwire.Conn, key string) {
 	if err != nil {
 		return
 	}
+	conn.Resume()
 	bufs := net.Buffers{b}
 	_, _ = conn.WriteBuffers(&bufs, time.Now().Add(time.Second))
 }
