@@ -87,6 +87,7 @@ type Destination struct {
 	wake     chan struct{}
 
 	bytes, frames, skipped, reconnects atomic.Uint64
+	reader                             atomic.Pointer[relay.Reader] // the running session's
 	// bitrate sampling, by the manager's ticker
 	lastBytes  uint64
 	lastSample time.Time
@@ -114,6 +115,9 @@ func (d *Destination) Status() Status {
 		Enabled: d.enabled, State: d.state, Since: d.since, LastError: d.lastErr,
 		Bytes: d.bytes.Load(), Frames: d.frames.Load(), Skipped: d.skipped.Load(),
 		Reconnects: d.reconnects.Load(),
+	}
+	if r := d.reader.Load(); r != nil {
+		s.Skipped += r.Skipped()
 	}
 	if d.state == StateRetrying {
 		t := d.retryAt
@@ -210,8 +214,12 @@ func (d *Destination) run(ctx context.Context) {
 		}
 		d.setState(StateConnecting)
 		p := &progress{d: d}
+		d.reader.Store(r)
 		err = d.pusher.Push(runCtx, r, p)
+		d.mu.Lock() // Status reads reader and skipped together under mu
+		d.reader.Store(nil)
 		d.skipped.Add(r.Skipped())
+		d.mu.Unlock()
 		r.Close()
 		cancel()
 		d.mu.Lock()

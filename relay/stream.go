@@ -194,7 +194,7 @@ func (s *Stream) wakeReaders() {
 // with the right key wins). A publisher arriving within the reconnect grace continues the
 // same session and timeline.
 func (s *Stream) Publish(src SourceInfo) *Publisher {
-	p := &Publisher{s: s, src: src, done: make(chan struct{})}
+	p := &Publisher{s: s, src: src, done: make(chan struct{}), created: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.pub; old != nil {
@@ -292,6 +292,7 @@ type Publisher struct {
 	s       *Stream
 	src     SourceInfo
 	done    chan struct{}
+	created time.Time
 	started bool
 	offset  time.Duration
 	closed  bool
@@ -341,7 +342,10 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 	if !p.started {
 		p.started = true
 		if s.hasTimeline {
-			step := max(now.Sub(s.lastWall), minTimelineStep)
+			// The gap is measured up to when this publisher connected, not to its first
+			// frame: ingest may hold the first frames back while it analyses the tracks, and
+			// they were captured from about the moment the encoder connected.
+			step := max(p.created.Sub(s.lastWall), minTimelineStep)
 			p.offset = s.newest + step - f.DTS
 		} else {
 			p.offset = -f.DTS
@@ -387,6 +391,13 @@ func (p *Publisher) Close() {
 		return
 	}
 	p.closed = true
+	if s.pub == p && !s.hasTimeline {
+		// Nothing was ever broadcast in this session (the encoder left while its tracks were
+		// being analysed, or sent none we take): no grace to wait for.
+		s.pub = nil
+		s.end()
+		return
+	}
 	s.publisherGone(p)
 }
 

@@ -21,11 +21,12 @@ import (
 
 // publisher turns what gortmplib reads from one RTMP publisher into relay frames.
 type publisher struct {
-	pub    *relay.Publisher
-	log    *slog.Logger
-	tracks []*relay.Track
-	err    error // first error raised inside a callback
-	reason string
+	pub       *relay.Publisher
+	log       *slog.Logger
+	tracks    []*relay.Track
+	err       error // first error raised inside a callback
+	reason    string
+	malformed bool
 }
 
 func (p *publisher) fail(err error) {
@@ -45,6 +46,7 @@ func (p *publisher) closeErr(err error) {
 		p.reason = "connection closed"
 	default:
 		p.reason = "malformed data: " + err.Error()
+		p.malformed = true
 	}
 }
 

@@ -148,7 +148,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	_ = nc.SetDeadline(time.Now().Add(readTimeout))
 	sc := &gortmplib.ServerConn{RW: conn}
 	if err := sc.Initialize(); err != nil {
-		log.Warn("connection closed during handshake", "error", err)
+		log.Warn("connection closed before the RTMP session was set up", "error", err)
 		return
 	}
 	if err := sc.AcceptConn(); err != nil {
@@ -184,11 +184,9 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 		return
 	}
 	log = log.With("stream", st.Name())
-	r := &gortmplib.Reader{Conn: sc}
-	if err := r.Initialize(); err != nil {
-		log.Warn("publish failed: could not read the tracks", "error", err)
-		return
-	}
+	// The stream goes live now, before gortmplib spends its analysis period (2 s of media)
+	// finding the tracks: destinations connect to their platforms meanwhile and then receive
+	// the held-back media from its first keyframe, instead of joining after it.
 	pub := st.Publish(relay.SourceInfo{Protocol: s.protocol(), RemoteAddr: nc.RemoteAddr().String()})
 	defer pub.Close()
 	// A newer publisher with the same key, or shutdown, closes this connection.
@@ -203,6 +201,16 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 		case <-finished:
 		}
 	}()
+	r := &gortmplib.Reader{Conn: sc}
+	if err := r.Initialize(); err != nil {
+		select {
+		case <-pub.Done():
+			log.Info("publisher connection closed: replaced by a newer connection")
+		default:
+			log.Warn("publish failed: could not read the tracks", "error", err)
+		}
+		return
+	}
 
 	in := &publisher{pub: pub, log: log}
 	if err := in.setup(r); err != nil {
@@ -232,6 +240,10 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 	default:
 	}
 	if ctx.Err() != nil {
+		return
+	}
+	if in.malformed {
+		log.Warn("publisher disconnected", "reason", in.reason)
 		return
 	}
 	log.Info("publisher disconnected", "reason", in.reason)

@@ -642,7 +642,7 @@ func TestGarbage(t *testing.T) {
 	}{
 		{
 			name: "HTTP request",
-			log:  "connection closed during handshake",
+			log:  "connection closed before the RTMP session was set up",
 			send: func(c net.Conn) error {
 				_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: beffroi\r\n\r\n")
 				return err
@@ -650,7 +650,7 @@ func TestGarbage(t *testing.T) {
 		},
 		{
 			name: "garbage chunks after the handshake",
-			log:  "connection closed during handshake",
+			log:  "connection closed before the RTMP session was set up",
 			send: func(c net.Conn) error {
 				bc := bytecounter.NewReadWriter(c)
 				if _, _, err := handshake.DoClient(bc, false, false); err != nil {

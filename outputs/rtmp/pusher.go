@@ -91,7 +91,7 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 		tc := tls.Client(c, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, err
 		}
 		conn = rtmpwire.NewConn(tc)
 		return conn, nil
