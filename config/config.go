@@ -11,6 +11,8 @@ type Config struct {
 	HTTP  HTTP  `mapstructure:"http"`
 	RTMP  RTMP  `mapstructure:"rtmp"`
 	RTMPS RTMPS `mapstructure:"rtmps"`
+	SRT   SRT   `mapstructure:"srt"`
+	RTSP  RTSP  `mapstructure:"rtsp"`
 	// DataDir holds the database and recordings; default "./data".
 	DataDir string `mapstructure:"data_dir"`
 	// ReconnectGrace is how long destinations stay open after the publisher goes away, so that
@@ -41,6 +43,18 @@ type RTMPS struct {
 	Key  string `mapstructure:"key"`  // PEM private key file
 }
 
+// SRT configures the SRT listener (phone apps such as Larix, hardware encoders).
+type SRT struct {
+	Addr       string        `mapstructure:"addr"`       // UDP, default ":8890"; "" disables SRT
+	Passphrase string        `mapstructure:"passphrase"` // optional SRT encryption passphrase (10 to 79 characters)
+	Latency    time.Duration `mapstructure:"latency"`    // receiver latency, default 200ms; more for bad networks
+}
+
+// RTSP configures the RTSP server cameras and encoders push to (ANNOUNCE/RECORD).
+type RTSP struct {
+	Addr string `mapstructure:"addr"` // TCP, default ":8554"; "" disables the RTSP server
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `mapstructure:"level"`  // debug|info|warn|error, default info
@@ -59,7 +73,14 @@ type Outputs struct {
 type Stream struct {
 	Name         string        `mapstructure:"name"`        // public slug
 	PublishKey   string        `mapstructure:"publish_key"` // secret
+	Pull         Pull          `mapstructure:"pull"`        // optional camera to pull from
 	Destinations []Destination `mapstructure:"destinations"`
+}
+
+// Pull is an IP camera (or any RTSP server) a stream pulls its media from, reconnecting forever.
+type Pull struct {
+	URL       string `mapstructure:"url"`       // rtsp:// or rtsps:// URL, credentials included (secret!)
+	Transport string `mapstructure:"transport"` // tcp (default), udp or auto
 }
 
 // Destination is a live platform a stream is pushed to.
@@ -81,6 +102,8 @@ func Default() *Config {
 		HTTP:           HTTP{Addr: ":8080"},
 		RTMP:           RTMP{Addr: ":1935"},
 		RTMPS:          RTMPS{Addr: ":1936"},
+		SRT:            SRT{Addr: ":8890", Latency: 200 * time.Millisecond},
+		RTSP:           RTSP{Addr: ":8554"},
 		DataDir:        "./data",
 		ReconnectGrace: 30 * time.Second,
 		Log:            Log{Level: "info", Format: "text"},

@@ -237,8 +237,11 @@ func TestExampleFileStreamsSectionIsValidWhenUncommented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Streams) != 1 || len(c.Streams[0].Destinations) != 3 {
-		t.Fatalf("streams = %+v, want one stream with three destinations", c.Streams)
+	if len(c.Streams) != 2 || len(c.Streams[0].Destinations) != 3 {
+		t.Fatalf("streams = %+v, want two streams, the first with three destinations", c.Streams)
+	}
+	if p := c.Streams[1].Pull; p.URL == "" || p.Transport != "tcp" {
+		t.Errorf("second stream pull = %+v, want a camera URL over tcp", p)
 	}
 	for _, d := range c.Streams[0].Destinations {
 		if want := d.Name != "x"; d.IsEnabled() != want {
@@ -288,6 +291,17 @@ func TestErrors(t *testing.T) {
 		{
 			"retry_min > retry_max", "outputs:\n  retry_min: 1m\n  retry_max: 10s\n",
 			`config: outputs.retry_min: 1m0s is longer than outputs.retry_max (10s)`, "",
+		},
+		{"short SRT passphrase", "srt:\n  passphrase: tooshort\n", `config: srt.passphrase: must be 10 to 79 characters long (got 8)`, "tooshort"},
+		{"negative SRT latency", "srt:\n  latency: -1s\n", `config: srt.latency: must not be negative (got -1s)`, ""},
+		{"bad RTSP address", "rtsp:\n  addr: \"8554\"\n", `config: rtsp.addr: "8554" is not a valid address (want host:port, e.g. ":8080" or "127.0.0.1:8080")`, ""},
+		{
+			"pull URL not RTSP", stream + "    pull:\n      url: http://admin:CAMPASS@192.0.2.1/video\n",
+			`config: streams[0].pull.url: unsupported scheme (rtsp, rtsps)`, "CAMPASS",
+		},
+		{
+			"bad pull transport", stream + "    pull:\n      url: rtsp://admin:CAMPASS@192.0.2.1/video\n      transport: quic\n",
+			`config: streams[0].pull.transport: "quic" is not one of tcp, udp, auto`, "CAMPASS",
 		},
 		{"bad log level", "log:\n  level: verbose\n", `config: log.level: "verbose" is not one of debug, info, warn, error`, ""},
 		{"bad log format", "log:\n  format: xml\n", `config: log.format: "xml" is not one of text, json`, ""},

@@ -58,6 +58,23 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateTLS(&p)
+	if c.SRT.Addr != "" {
+		if msg := checkAddr(c.SRT.Addr); msg != "" {
+			p.add("srt.addr", "%s", msg)
+		}
+	}
+	if n := len(c.SRT.Passphrase); n != 0 && (n < 10 || n > 79) {
+		// SRT's own limits; the passphrase itself is never printed.
+		p.add("srt.passphrase", "must be 10 to 79 characters long (got %d)", n)
+	}
+	if c.SRT.Latency < 0 {
+		p.add("srt.latency", "must not be negative (got %s)", c.SRT.Latency)
+	}
+	if c.RTSP.Addr != "" {
+		if msg := checkAddr(c.RTSP.Addr); msg != "" {
+			p.add("rtsp.addr", "%s", msg)
+		}
+	}
 
 	if c.DataDir == "" {
 		p.add("data_dir", "must not be empty")
@@ -150,6 +167,15 @@ func (c *Config) validateStreams(p *problems) {
 			keys[s.PublishKey] = i
 		}
 
+		if s.Pull.URL != "" || s.Pull.Transport != "" {
+			if msg := checkPullURL(s.Pull.URL); msg != "" {
+				p.add(path+".pull.url", "%s", msg)
+			}
+			if t := s.Pull.Transport; t != "" && !slices.Contains(pullTransports, t) {
+				p.add(path+".pull.transport", "%q is not one of %s", t, strings.Join(pullTransports, ", "))
+			}
+		}
+
 		destNames := map[string]int{}
 		for k, d := range s.Destinations {
 			dpath := fmt.Sprintf("%s.destinations[%d]", path, k)
@@ -224,6 +250,27 @@ func checkDestinationURL(raw string) string {
 	}
 	if strings.Trim(u.Path, "/") == "" {
 		return fmt.Sprintf("%s://%s has no path (want %s://%s/app/key)", u.Scheme, u.Host, u.Scheme, u.Host)
+	}
+	return ""
+}
+
+var pullTransports = []string{"tcp", "udp", "auto"}
+
+// checkPullURL returns what is wrong with a camera URL, or "". The URL may hold a password:
+// only its scheme and host are ever printed.
+func checkPullURL(raw string) string {
+	if raw == "" {
+		return "required (rtsp://[user:password@]camera/path)"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "not a valid URL"
+	}
+	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
+		return "unsupported scheme (rtsp, rtsps)"
+	}
+	if u.Hostname() == "" {
+		return fmt.Sprintf("missing host (want %s://camera/path)", u.Scheme)
 	}
 	return ""
 }
