@@ -298,6 +298,9 @@ type Publisher struct {
 	closed  bool
 }
 
+// Stream returns the stream published to.
+func (p *Publisher) Stream() *Stream { return p.s }
+
 // Done is closed when another publisher took over this one's stream, or the stream stopped.
 func (p *Publisher) Done() <-chan struct{} { return p.done }
 

@@ -235,7 +235,11 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 	}
 	select {
 	case <-pub.Done():
-		log.Info("publisher connection closed: replaced by a newer connection")
+		if st, _ := pub.Stream().State(); st == relay.Idle {
+			log.Info("publisher connection closed: the stream was stopped")
+		} else {
+			log.Info("publisher connection closed: replaced by a newer connection")
+		}
 		return
 	default:
 	}

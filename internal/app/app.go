@@ -19,6 +19,7 @@ import (
 
 	"github.com/beffroi/beffroi/config"
 	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
+	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	"github.com/beffroi/beffroi/relay"
@@ -51,7 +52,7 @@ type App struct {
 	// Outputs runs the destinations; add, remove, enable and disable them while live.
 	Outputs *outputs.Manager
 
-	ingest []*ingestrtmp.Server
+	ingest []ingestServer
 	hln    net.Listener
 	hsrv   *http.Server
 }
@@ -88,31 +89,37 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	}
 
 	if cfg.RTMP.Addr != "" {
-		a.ingest = append(a.ingest, &ingestrtmp.Server{
+		a.ingest = append(a.ingest, ingestServer{"rtmp", &ingestrtmp.Server{
 			Addr: cfg.RTMP.Addr, Registry: a.Registry, AllowRead: cfg.RTMP.Read,
 			WriteTimeout: cfg.Outputs.WriteTimeout, Logger: log,
-		})
+		}})
 	}
 	if cfg.RTMPS.Addr != "" && cfg.RTMPS.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.RTMPS.Cert, cfg.RTMPS.Key)
 		if err != nil {
 			return nil, fmt.Errorf("rtmps.cert/rtmps.key: %w", err)
 		}
-		a.ingest = append(a.ingest, &ingestrtmp.Server{
+		a.ingest = append(a.ingest, ingestServer{"rtmps", &ingestrtmp.Server{
 			Addr: cfg.RTMPS.Addr, Registry: a.Registry, AllowRead: cfg.RTMP.Read,
 			TLSConfig:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 			WriteTimeout: cfg.Outputs.WriteTimeout, Logger: log,
-		})
+		}})
 	}
-	for _, s := range a.ingest {
+	if cfg.SRT.Addr != "" {
+		a.ingest = append(a.ingest, ingestServer{"srt", &ingestsrt.Server{
+			Addr: cfg.SRT.Addr, Registry: a.Registry, Passphrase: cfg.SRT.Passphrase,
+			Latency: cfg.SRT.Latency, Logger: log,
+		}})
+	}
+	for i, s := range a.ingest {
 		if err := s.Listen(); err != nil {
-			a.closeListeners()
+			a.closeListeners(a.ingest[:i])
 			return nil, err
 		}
 	}
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		a.closeListeners()
+		a.closeListeners(a.ingest)
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	a.hln = hln
@@ -122,9 +129,23 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	return a, nil
 }
 
-func (a *App) closeListeners() {
-	for _, s := range a.ingest {
-		s.Close()
+// ingestServer is one ingest listener: bound by New, served by Run.
+type ingestServer struct {
+	protocol string
+	server   interface {
+		Listen() error
+		ListenAddr() net.Addr
+		Run(ctx context.Context) error
+		Close()
+	}
+}
+
+func (s ingestServer) Listen() error                 { return s.server.Listen() }
+func (s ingestServer) Run(ctx context.Context) error { return s.server.Run(ctx) }
+
+func (a *App) closeListeners(l []ingestServer) {
+	for _, s := range l {
+		s.server.Close()
 	}
 }
 
@@ -137,15 +158,18 @@ var Pushers = map[string]outputs.NewPusherFunc{
 func (a *App) HTTPAddr() string { return a.hln.Addr().String() }
 
 // RTMPAddr returns the RTMP listener's address ("" when disabled).
-func (a *App) RTMPAddr() string { return a.ingestAddr(false) }
+func (a *App) RTMPAddr() string { return a.ingestAddr("rtmp") }
 
 // RTMPSAddr returns the RTMPS listener's address ("" when disabled).
-func (a *App) RTMPSAddr() string { return a.ingestAddr(true) }
+func (a *App) RTMPSAddr() string { return a.ingestAddr("rtmps") }
 
-func (a *App) ingestAddr(tls bool) string {
+// SRTAddr returns the SRT listener's UDP address ("" when disabled).
+func (a *App) SRTAddr() string { return a.ingestAddr("srt") }
+
+func (a *App) ingestAddr(protocol string) string {
 	for _, s := range a.ingest {
-		if (s.TLSConfig != nil) == tls {
-			return s.ListenAddr().String()
+		if s.protocol == protocol {
+			return s.server.ListenAddr().String()
 		}
 	}
 	return ""
@@ -156,7 +180,7 @@ func (a *App) ingestAddr(tls bool) string {
 func (a *App) Run(ctx context.Context) error {
 	log := a.log
 	for _, s := range a.ingest {
-		log.Info("listening", "protocol", protoName(s), "addr", s.ListenAddr().String())
+		log.Info("listening", "protocol", s.protocol, "addr", s.server.ListenAddr().String())
 	}
 	log.Info("listening", "protocol", "http", "addr", a.hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
 
@@ -200,13 +224,6 @@ func (a *App) Run(ctx context.Context) error {
 	httpWG.Wait()
 	log.Info("stopped")
 	return runErr
-}
-
-func protoName(s *ingestrtmp.Server) string {
-	if s.TLSConfig != nil {
-		return "rtmps"
-	}
-	return "rtmp"
 }
 
 // addDefaultStream creates the stream "live" with a publish key generated once and kept in
