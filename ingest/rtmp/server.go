@@ -219,9 +219,12 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 	}
 	log.Info("publisher connected", "tracks", in.describe())
 	lastDeadline := time.Now()
+	refresh := min(time.Second, readTimeout/4) // moving the deadline on every message costs
 	for {
-		if now := time.Now(); now.Sub(lastDeadline) > time.Second {
-			_ = nc.SetReadDeadline(now.Add(readTimeout))
+		if now := time.Now(); now.Sub(lastDeadline) > refresh {
+			// Write too: the server acknowledges what it receives, and the deadline set at the
+			// handshake would otherwise cut the publisher off at its first acknowledgement.
+			_ = nc.SetDeadline(now.Add(readTimeout))
 			lastDeadline = now
 		}
 		if err := r.Read(); err != nil {

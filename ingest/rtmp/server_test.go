@@ -847,3 +847,31 @@ func FuzzParsePath(f *testing.F) {
 		}
 	})
 }
+
+// A publisher that announced an acknowledgement window (gortmplib clients do, Beffroi's own
+// pusher included) gets acknowledgements long after the handshake: the handshake's write
+// deadline must not cut it off at the first one.
+func TestAcknowledgementsAfterHandshake(t *testing.T) {
+	ts := startServer(t, func(s *Server) { s.ReadTimeout = 300 * time.Millisecond })
+	e := ts.goLive(t, "rtmp", nil)
+	big := make([]byte, 64*1024)
+	big[0] = 0x41
+	deadline := time.Now().Add(time.Second)
+	// 2.5 MB (gortmplib's window) and more, spread past the handshake's deadline.
+	for i := 0; i < 60 || time.Now().Before(deadline); i++ {
+		d := time.Duration(e.nv) * videoStep
+		if err := e.w.WriteH264(e.vt, d, d, [][]byte{big}); err != nil {
+			t.Fatalf("publisher cut off after %d large frames: %v", i, err)
+		}
+		e.nv++
+		if i%10 == 9 {
+			time.Sleep(50 * time.Millisecond) // keep sending past the deadline, slowly
+		}
+	}
+	if strings.Contains(ts.logs.String(), "publisher disconnected") {
+		t.Fatalf("publisher disconnected:\n%s", ts.logs.String())
+	}
+	if st := ts.state(); st != relay.Live {
+		t.Fatalf("stream %s, want live", st)
+	}
+}

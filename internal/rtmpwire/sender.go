@@ -18,6 +18,7 @@ import (
 type Conn struct {
 	net.Conn
 	mu          sync.Mutex
+	deadline    time.Time // the write deadline in force
 	interrupted atomic.Bool
 }
 
@@ -32,12 +33,17 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 // WriteBuffers writes every buffer with one vectored write where the connection allows it
-// (plain TCP), giving up at deadline or when Interrupt is called.
-func (c *Conn) WriteBuffers(b *net.Buffers, deadline time.Time) (int64, error) {
+// (plain TCP). A write that makes no progress for about timeout (between 3/4 of it and all of
+// it: the deadline is moved only when a quarter of it is used up, as setting it on every write
+// costs more than the write's own bookkeeping) fails, and so does every write after Interrupt.
+func (c *Conn) WriteBuffers(b *net.Buffers, timeout time.Duration) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.SetWriteDeadline(deadline); err != nil {
-		return 0, err
+	if now := time.Now(); c.deadline.Sub(now) < timeout-timeout/4 {
+		c.deadline = now.Add(timeout)
+		if err := c.SetWriteDeadline(c.deadline); err != nil {
+			return 0, err
+		}
 	}
 	// Checked after setting the deadline: an Interrupt that this check misses sets its own
 	// past deadline after ours.
@@ -57,8 +63,13 @@ func (c *Conn) Interrupt() {
 	_ = c.SetWriteDeadline(time.Unix(1, 0))
 }
 
-// Resume lets writes through again after Interrupt (to say goodbye, with a short deadline).
-func (c *Conn) Resume() { c.interrupted.Store(false) }
+// Resume lets writes through again after Interrupt (to say goodbye, with a short timeout).
+func (c *Conn) Resume() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.interrupted.Store(false)
+	c.deadline = time.Time{} // the next write sets a fresh one
+}
 
 // batchMax bounds how many prepared messages one vectored write carries.
 const batchMax = 64
@@ -80,6 +91,7 @@ type Sender struct {
 	sent    [2]*relay.Track
 	started bool
 	arr     [batchMax * 2][]byte
+	bufs    net.Buffers // reused: a local would escape to the heap on every write
 }
 
 // Bytes returns the bytes written so far.
@@ -124,7 +136,8 @@ func (s *Sender) Run(ctx context.Context, r *relay.Reader) error {
 		if len(bufs) == 0 {
 			continue
 		}
-		w, err := s.Conn.WriteBuffers(&bufs, time.Now().Add(timeout))
+		s.bufs = bufs
+		w, err := s.Conn.WriteBuffers(&s.bufs, timeout)
 		s.bytes.Add(uint64(w))
 		if err == nil {
 			s.frames.Add(uint64(n))

@@ -177,7 +177,7 @@ func unpublish(conn *rtmpwire.Conn, key string) {
 	}
 	conn.Resume()
 	bufs := net.Buffers{b}
-	_, _ = conn.WriteBuffers(&bufs, time.Now().Add(time.Second))
+	_, _ = conn.WriteBuffers(&bufs, time.Second)
 }
 
 var (
