@@ -1,7 +1,6 @@
 package rtmp
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +12,6 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 
 	"github.com/beffroi/beffroi/relay"
 )
@@ -89,20 +86,20 @@ func (p *publisher) setup(r *gortmplib.Reader) error {
 			if err != nil {
 				return err
 			}
-			cur := p.set(t)
-			p.tracks = append(p.tracks, cur)
+			vp := &relay.VideoParams{Codec: relay.H264, Track: p.set(t)}
+			p.tracks = append(p.tracks, vp.Track)
 			r.OnDataH264(gt, func(pts, dts time.Duration, au [][]byte) {
-				cur = p.h264(cur, pts, dts, au)
+				p.video(vp, pts, dts, au)
 			})
 		case *codecs.H265:
 			t, err := relay.NewH265Track(c.VPS, c.SPS, c.PPS)
 			if err != nil {
 				return err
 			}
-			cur := p.set(t)
-			p.tracks = append(p.tracks, cur)
+			vp := &relay.VideoParams{Codec: relay.H265, Track: p.set(t)}
+			p.tracks = append(p.tracks, vp.Track)
 			r.OnDataH265(gt, func(pts, dts time.Duration, au [][]byte) {
-				cur = p.h265(cur, pts, dts, au)
+				p.video(vp, pts, dts, au)
 			})
 		case *codecs.AV1:
 			cur := p.set(&relay.Track{Codec: relay.AV1})
@@ -152,81 +149,18 @@ func (p *publisher) setup(r *gortmplib.Reader) error {
 	return p.err
 }
 
-// paramSets returns the parameter sets of an access unit and whether it holds anything else.
-func h264Params(au [][]byte) (sps, pps []byte, media bool) {
-	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch h264.NALUType(n[0] & 0x1f) {
-		case h264.NALUTypeSPS:
-			sps = n
-		case h264.NALUTypePPS:
-			pps = n
-		case h264.NALUTypeAccessUnitDelimiter:
-		default:
-			media = true
-		}
+// video publishes an H.264 or H.265 access unit; new parameter sets (a phone rotating, an
+// encoder changing resolution) make a new track that readers receive as new decoder
+// parameters.
+func (p *publisher) video(vp *relay.VideoParams, pts, dts time.Duration, au [][]byte) {
+	picture, changed, err := vp.Update(au)
+	if err != nil {
+		p.log.Warn("ignored invalid parameter sets", "codec", string(vp.Codec), "error", err)
 	}
-	return sps, pps, media
-}
-
-// h264 publishes an access unit; new parameter sets (a phone rotating, an encoder changing
-// resolution) make a new track that readers receive as new decoder parameters.
-func (p *publisher) h264(cur *relay.Track, pts, dts time.Duration, au [][]byte) *relay.Track {
-	sps, pps, media := h264Params(au)
-	if sps != nil || pps != nil {
-		if sps == nil {
-			sps = cur.SPS
-		}
-		if pps == nil {
-			pps = cur.PPS
-		}
-		if !bytes.Equal(sps, cur.SPS) || !bytes.Equal(pps, cur.PPS) {
-			t, err := relay.NewH264Track(sps, pps)
-			if err != nil {
-				p.log.Warn("ignored invalid SPS", "error", err)
-			} else {
-				cur = p.set(t)
-			}
-		}
+	if changed {
+		vp.Track = p.set(vp.Track)
 	}
-	if media {
-		p.write(&relay.Frame{Track: cur, DTS: dts, PTS: pts, Key: h264.IsRandomAccess(au), Units: au})
+	if picture && vp.Track != nil {
+		p.write(&relay.Frame{Track: vp.Track, DTS: dts, PTS: pts, Key: vp.IsKey(au), Units: au})
 	}
-	return cur
-}
-
-func (p *publisher) h265(cur *relay.Track, pts, dts time.Duration, au [][]byte) *relay.Track {
-	var vps, sps, pps []byte
-	media := false
-	for _, n := range au {
-		if len(n) < 2 {
-			continue
-		}
-		switch h265.NALUType((n[0] >> 1) & 0b111111) {
-		case h265.NALUType_VPS_NUT:
-			vps = n
-		case h265.NALUType_SPS_NUT:
-			sps = n
-		case h265.NALUType_PPS_NUT:
-			pps = n
-		case h265.NALUType_AUD_NUT:
-		default:
-			media = true
-		}
-	}
-	if vps != nil && sps != nil && pps != nil &&
-		(!bytes.Equal(vps, cur.VPS) || !bytes.Equal(sps, cur.SPS) || !bytes.Equal(pps, cur.PPS)) {
-		t, err := relay.NewH265Track(vps, sps, pps)
-		if err != nil {
-			p.log.Warn("ignored invalid H.265 SPS", "error", err)
-		} else {
-			cur = p.set(t)
-		}
-	}
-	if media {
-		p.write(&relay.Frame{Track: cur, DTS: dts, PTS: pts, Key: h265.IsRandomAccess(au), Units: au})
-	}
-	return cur
 }

@@ -1,7 +1,6 @@
 package srt
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
@@ -122,17 +119,17 @@ func (p *publisher) setup(r *mpegts.Reader) error {
 		case *codecs.H264:
 			haveVideo = true
 			p.codecs = append(p.codecs, string(relay.H264))
-			var sps, pps []byte
+			vp := &relay.VideoParams{Codec: relay.H264}
 			r.OnDataH264(t, func(pts, dts int64, au [][]byte) error {
-				p.h264(&sps, &pps, p.ts(pts), p.ts(dts), au)
+				p.videoAU(vp, p.ts(pts), p.ts(dts), au)
 				return p.err
 			})
 		case *codecs.H265:
 			haveVideo = true
 			p.codecs = append(p.codecs, string(relay.H265))
-			var vps, sps, pps []byte
+			vp := &relay.VideoParams{Codec: relay.H265}
 			r.OnDataH265(t, func(pts, dts int64, au [][]byte) error {
-				p.h265(&vps, &sps, &pps, p.ts(pts), p.ts(dts), au)
+				p.videoAU(vp, p.ts(pts), p.ts(dts), au)
 				return p.err
 			})
 		case *codecs.MPEG4Audio:
@@ -224,64 +221,19 @@ func codecName(c codecs.Codec) string {
 	return strings.TrimPrefix(fmt.Sprintf("%T", c), "*codecs.")
 }
 
-// h264 publishes an access unit. MPEG-TS carries the parameter sets in the stream only: the
+// videoAU publishes an access unit. MPEG-TS carries the parameter sets in the stream only: the
 // video track exists from the first SPS and PPS, and new ones (a phone rotating, an encoder
 // changing resolution) make a new track that readers receive as new decoder parameters.
-func (p *publisher) h264(sps, pps *[]byte, pts, dts time.Duration, au [][]byte) {
-	vcl := false
-	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch typ := h264.NALUType(n[0] & 0x1f); {
-		case typ == h264.NALUTypeSPS:
-			*sps = n
-		case typ == h264.NALUTypePPS:
-			*pps = n
-		case typ >= h264.NALUTypeNonIDR && typ <= h264.NALUTypeIDR:
-			vcl = true
-		}
+func (p *publisher) videoAU(vp *relay.VideoParams, pts, dts time.Duration, au [][]byte) {
+	picture, changed, err := vp.Update(au)
+	if err != nil {
+		p.decodeError(err)
 	}
-	if *sps != nil && *pps != nil && (p.video == nil || !bytes.Equal(*sps, p.video.SPS) || !bytes.Equal(*pps, p.video.PPS)) {
-		t, err := relay.NewH264Track(*sps, *pps)
-		if err != nil {
-			p.decodeError(err)
-			*sps = nil // until the next one
-		} else {
-			p.video = p.set(t)
-		}
+	if changed {
+		vp.Track = p.set(vp.Track)
+		p.video = vp.Track
 	}
-	p.writeVideo(vcl, &relay.Frame{DTS: dts, PTS: pts, Key: h264.IsRandomAccess(au), Units: au})
-}
-
-func (p *publisher) h265(vps, sps, pps *[]byte, pts, dts time.Duration, au [][]byte) {
-	vcl := false
-	for _, n := range au {
-		if len(n) < 2 {
-			continue
-		}
-		switch typ := h265.NALUType((n[0] >> 1) & 0b111111); {
-		case typ == h265.NALUType_VPS_NUT:
-			*vps = n
-		case typ == h265.NALUType_SPS_NUT:
-			*sps = n
-		case typ == h265.NALUType_PPS_NUT:
-			*pps = n
-		case typ < h265.NALUType_VPS_NUT:
-			vcl = true
-		}
-	}
-	if *vps != nil && *sps != nil && *pps != nil && (p.video == nil ||
-		!bytes.Equal(*vps, p.video.VPS) || !bytes.Equal(*sps, p.video.SPS) || !bytes.Equal(*pps, p.video.PPS)) {
-		t, err := relay.NewH265Track(*vps, *sps, *pps)
-		if err != nil {
-			p.decodeError(err)
-			*sps = nil
-		} else {
-			p.video = p.set(t)
-		}
-	}
-	p.writeVideo(vcl, &relay.Frame{DTS: dts, PTS: pts, Key: h265.IsRandomAccess(au), Units: au})
+	p.writeVideo(picture, &relay.Frame{DTS: dts, PTS: pts, Key: vp.IsKey(au), Units: au})
 }
 
 // writeVideo publishes a video frame on the current video track. Access units without a
