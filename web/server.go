@@ -26,6 +26,8 @@ type Server struct {
 	Logger       *slog.Logger
 	// Version is reported by /healthz.
 	Version string
+	// Pull, when set, returns the state of a stream's camera puller (nil when it has none).
+	Pull func(stream string) any
 }
 
 // Handler returns the HTTP handler with every route.
@@ -59,6 +61,7 @@ type streamJSON struct {
 	Publishes    uint64           `json:"publishes,omitempty"`
 	Tracks       []trackJSON      `json:"tracks"`
 	Readers      int64            `json:"readers"`
+	Pull         any              `json:"pull,omitempty"` // the camera puller, for streams that pull
 	Destinations []outputs.Status `json:"destinations"`
 }
 
@@ -86,6 +89,9 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	}
 	for _, t := range in.Tracks {
 		out.Tracks = append(out.Tracks, trackJSON{TrackInfo: t, KeyframeInterval: t.KeyframeInterval.Seconds()})
+	}
+	if s.Pull != nil {
+		out.Pull = s.Pull(in.Name)
 	}
 	if s.Destinations != nil {
 		if ds := s.Destinations.List(in.Name); ds != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/beffroi/beffroi/config"
 	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
+	ingestrtsp "github.com/beffroi/beffroi/ingest/rtsp"
 	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
@@ -52,9 +53,10 @@ type App struct {
 	// Outputs runs the destinations; add, remove, enable and disable them while live.
 	Outputs *outputs.Manager
 
-	ingest []ingestServer
-	hln    net.Listener
-	hsrv   *http.Server
+	ingest  []ingestServer
+	pullers map[string]*ingestrtsp.Puller // by stream name
+	hln     net.Listener
+	hsrv    *http.Server
 }
 
 // New builds everything the configuration describes and binds every listener, so that a
@@ -111,6 +113,21 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 			Latency: cfg.SRT.Latency, Logger: log,
 		}})
 	}
+	if cfg.RTSP.Addr != "" {
+		a.ingest = append(a.ingest, ingestServer{"rtsp", &ingestrtsp.Server{
+			Addr: cfg.RTSP.Addr, Registry: a.Registry, Logger: log,
+		}})
+	}
+	a.pullers = map[string]*ingestrtsp.Puller{}
+	for _, s := range cfg.Streams {
+		if s.Pull.URL == "" {
+			continue
+		}
+		a.pullers[s.Name] = &ingestrtsp.Puller{
+			URL: s.Pull.URL, Transport: s.Pull.Transport, Stream: a.Registry.Get(s.Name), Logger: log,
+			RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax,
+		}
+	}
 	for i, s := range a.ingest {
 		if err := s.Listen(); err != nil {
 			a.closeListeners(a.ingest[:i])
@@ -123,7 +140,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	a.hln = hln
-	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version}
+	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
+		Pull: a.pullStatus}
 	a.hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -163,6 +181,17 @@ func (a *App) RTMPAddr() string { return a.ingestAddr("rtmp") }
 // RTMPSAddr returns the RTMPS listener's address ("" when disabled).
 func (a *App) RTMPSAddr() string { return a.ingestAddr("rtmps") }
 
+// RTSPAddr returns the RTSP server's address ("" when disabled).
+func (a *App) RTSPAddr() string { return a.ingestAddr("rtsp") }
+
+// pullStatus returns the state of a stream's camera puller, or nil.
+func (a *App) pullStatus(stream string) any {
+	if p := a.pullers[stream]; p != nil {
+		return p.Status()
+	}
+	return nil
+}
+
 // SRTAddr returns the SRT listener's UDP address ("" when disabled).
 func (a *App) SRTAddr() string { return a.ingestAddr("srt") }
 
@@ -196,6 +225,9 @@ func (a *App) Run(ctx context.Context) error {
 				errc <- err
 			}
 		})
+	}
+	for _, p := range a.pullers {
+		wg.Go(func() { _ = p.Run(ingestCtx) }) // reconnects forever; returns when cancelled
 	}
 	var outWG sync.WaitGroup
 	outWG.Go(func() { _ = a.Outputs.Run(outCtx) })

@@ -1,0 +1,320 @@
+package rtsp
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/pion/rtp"
+
+	"github.com/beffroi/beffroi/relay"
+)
+
+var (
+	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
+		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
+	sps360 = []byte{0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11,
+		0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96}
+	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
+	testASC = []byte{0x11, 0x90} // AAC-LC, 48 kHz, stereo
+)
+
+const (
+	// waitTimeout bounds every wait for something that should happen at once.
+	waitTimeout = 10 * time.Second
+	videoStep   = time.Second / 30
+	audioStep   = 1024 * time.Second / 48000
+	gopLength   = 30
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// logBuffer collects log lines written from many goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) waitFor(t testing.TB, substr string) {
+	t.Helper()
+	waitFor(t, "log line "+substr, func() bool { return strings.Contains(l.String(), substr) })
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// assertNoSecret fails when text contains one of the secrets.
+func assertNoSecret(t testing.TB, what, text string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("%s reveals %q:\n%s", what, s, text)
+		}
+	}
+}
+
+// noGoroutines waits until no goroutine's stack mentions any of the names.
+func noGoroutines(t testing.TB, names ...string) {
+	t.Helper()
+	var stacks string
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		leaked := false
+		for _, n := range names {
+			leaked = leaked || strings.Contains(stacks, n)
+		}
+		if !leaked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines left behind:\n%s", stacks)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// bitWriter writes an H.264 slice header.
+type bitWriter struct {
+	b []byte
+	n int // bits written
+}
+
+func (w *bitWriter) bit(v uint) {
+	if w.n%8 == 0 {
+		w.b = append(w.b, 0)
+	}
+	if v != 0 {
+		w.b[len(w.b)-1] |= 0x80 >> (w.n % 8)
+	}
+	w.n++
+}
+
+func (w *bitWriter) bits(v uint, n int) {
+	for i := n - 1; i >= 0; i-- {
+		w.bit((v >> i) & 1)
+	}
+}
+
+// golomb writes an unsigned Exp-Golomb number.
+func (w *bitWriter) golomb(v uint) {
+	v++
+	n := 0
+	for x := v; x > 1; x >>= 1 {
+		n++
+	}
+	w.bits(0, n)
+	w.bits(v, n+1)
+}
+
+// codedFrame says what the n-th video frame, in decoding order, is: a GOP of 30 frames made of
+// an IDR, then P B B groups (the P frame is shown after the two B frames that follow it), then
+// two P frames. display is the frame's position in presentation order.
+func codedFrame(n int) (display int, idr, bframe bool) {
+	gop, i := n/gopLength, n%gopLength
+	var d int
+	switch {
+	case i == 0:
+		d = 0
+	case i <= 27:
+		j, pos := (i-1)/3, (i-1)%3
+		d = []int{3*j + 3, 3*j + 1, 3*j + 2}[pos]
+		bframe = pos != 0
+	default:
+		d = i
+	}
+	return gop*gopLength + d, i == 0, bframe
+}
+
+// videoAU returns the n-th access unit in decoding order: one slice whose header holds what the
+// DTS extractor reads (the picture order count), then a payload ending with n.
+func videoAU(n int) [][]byte {
+	display, idr, bframe := codedFrame(n)
+	w := &bitWriter{}
+	switch {
+	case idr:
+		w.b, w.n = []byte{0x65}, 8 // nal_ref_idc 3, IDR
+	case bframe:
+		w.b, w.n = []byte{0x01}, 8 // nal_ref_idc 0, non-IDR
+	default:
+		w.b, w.n = []byte{0x41}, 8 // nal_ref_idc 2, non-IDR
+	}
+	w.golomb(0) // first_mb_in_slice
+	switch {
+	case idr:
+		w.golomb(7) // I
+	case bframe:
+		w.golomb(6) // B
+	default:
+		w.golomb(5) // P
+	}
+	w.golomb(0)           // pic_parameter_set_id
+	w.bits(uint(n%16), 4) // frame_num (log2_max_frame_num = 4)
+	if idr {
+		w.golomb(0) // idr_pic_id
+	}
+	w.bits(uint(2*(display%gopLength))%64, 6) // pic_order_cnt_lsb (log2_max_poc_lsb = 6)
+	u := append(w.b, make([]byte, 200+n%300)...)
+	for i := len(w.b); i < len(u); i++ {
+		u[i] = 0xaa
+	}
+	u[len(u)-2], u[len(u)-1] = byte(n>>8), byte(n)
+	return [][]byte{u}
+}
+
+func audioAU(n int) []byte {
+	u := make([]byte, 100)
+	u[0] = 0x21
+	u[len(u)-2], u[len(u)-1] = byte(n>>8), byte(n)
+	return u
+}
+
+// seq is the sequence number the generator put at the end of a frame's payload.
+func seq(f *relay.Frame) int {
+	u := f.Units[len(f.Units)-1]
+	return int(u[len(u)-2])<<8 | int(u[len(u)-1])
+}
+
+// newDescription returns an H.264 + AAC session description; params puts the H.264 parameter
+// sets in it.
+func newDescription(t testing.TB, params bool) *description.Session {
+	t.Helper()
+	var asc mpeg4audio.AudioSpecificConfig
+	if err := asc.Unmarshal(testASC); err != nil {
+		t.Fatal(err)
+	}
+	v := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
+	if params {
+		v.SPS, v.PPS = sps720, testPPS
+	}
+	a := &format.MPEG4Audio{PayloadTyp: 97, Config: &asc, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+	return &description.Session{Medias: []*description.Media{
+		{Type: description.MediaTypeVideo, Formats: []format.Format{v}},
+		{Type: description.MediaTypeAudio, Formats: []format.Format{a}},
+	}}
+}
+
+// generator makes the RTP packets of 30 fps H.264 (with B frames) and AAC, as an encoder or a
+// camera would.
+type generator struct {
+	t      testing.TB
+	desc   *description.Session
+	venc   *rtph264.Encoder
+	aenc   *rtpmpeg4audio.Encoder
+	nv, na int // access units made
+	// extra returns NAL units to put in front of video access unit n (in-band parameter sets).
+	extra func(n int) [][]byte
+}
+
+func newGenerator(t testing.TB, desc *description.Session) *generator {
+	t.Helper()
+	g := &generator{t: t, desc: desc,
+		venc: &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1},
+		aenc: &rtpmpeg4audio.Encoder{PayloadType: 97, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3},
+	}
+	if err := g.venc.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.aenc.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// mediaTime is how much media the generator made.
+func (g *generator) mediaTime() time.Duration {
+	return min(time.Duration(g.nv)*videoStep, time.Duration(g.na)*audioStep)
+}
+
+// generate makes packets until d more of media, in decoding order, and hands each access
+// unit's packets to write.
+func (g *generator) generate(d time.Duration, write func(m *description.Media, pkts []*rtp.Packet) error) error {
+	end := g.mediaTime() + d
+	for {
+		vd, ad := time.Duration(g.nv)*videoStep, time.Duration(g.na)*audioStep
+		if vd >= end && ad >= end {
+			return nil
+		}
+		var m *description.Media
+		var pkts []*rtp.Packet
+		var err error
+		if vd <= ad {
+			m = g.desc.Medias[0]
+			au := videoAU(g.nv)
+			if g.extra != nil {
+				au = append(g.extra(g.nv), au...)
+			}
+			display, _, _ := codedFrame(g.nv)
+			pkts, err = g.venc.Encode(au)
+			for _, p := range pkts {
+				p.Timestamp = 1000 + uint32(display*3000)
+			}
+			g.nv++
+		} else {
+			m = g.desc.Medias[1]
+			pkts, err = g.aenc.Encode([][]byte{audioAU(g.na)})
+			for _, p := range pkts {
+				p.Timestamp = 5000 + uint32(g.na*1024)
+			}
+			g.na++
+		}
+		if err != nil {
+			return err
+		}
+		if err := write(m, pkts); err != nil {
+			return err
+		}
+	}
+}
+
+// pace runs generate in real time until ctx ends (a camera).
+func (g *generator) pace(ctx context.Context, write func(m *description.Media, pkts []*rtp.Packet) error) {
+	start, base := time.Now(), g.mediaTime()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := g.generate(base+time.Since(start)-g.mediaTime(), write); err != nil {
+			g.t.Errorf("camera: %v", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
