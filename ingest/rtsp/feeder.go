@@ -1,7 +1,6 @@
 package rtsp
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -294,14 +293,11 @@ func (f *feeder) newH264(m *description.Media, forma *format.H264) (*feedTrack, 
 		}
 	}
 	var (
-		timer            auTimer
-		dts              h264.DTSExtractor
-		needKey          = true // the DTS extractor starts on a random access unit
-		lastSPS, lastPPS []byte // the newest parameter sets
+		timer   auTimer
+		dts     h264.DTSExtractor
+		needKey = true // the DTS extractor starts on a random access unit
+		vp      = relay.VideoParams{Codec: relay.H264, Track: t.cur}
 	)
-	if t.cur != nil {
-		lastSPS, lastPPS = t.cur.SPS, t.cur.PPS
-	}
 	dts.Initialize()
 	t.packet = func(pkt *rtp.Packet, pts int64) {
 		au, err := dec.Decode(pkt)
@@ -319,37 +315,7 @@ func (f *feeder) newH264(m *description.Media, forma *format.H264) (*feedTrack, 
 		pts = timer.decoded(pkt, pts)
 		au = dropEmpty(au)
 
-		var sps, pps []byte
-		media := false
-		for _, n := range au {
-			switch h264.NALUType(n[0] & 0x1f) {
-			case h264.NALUTypeSPS:
-				sps = n
-			case h264.NALUTypePPS:
-				pps = n
-			case h264.NALUTypeAccessUnitDelimiter:
-			default:
-				media = true
-			}
-		}
-		// New parameter sets (an encoder changing resolution) make a new track, which
-		// readers receive as new decoder parameters. They may come in separate access units.
-		if sps != nil || pps != nil {
-			lastSPS, lastPPS = orElse(sps, lastSPS), orElse(pps, lastPPS)
-			if lastSPS != nil && lastPPS != nil &&
-				(t.cur == nil || !bytes.Equal(lastSPS, t.cur.SPS) || !bytes.Equal(lastPPS, t.cur.PPS)) {
-				nt, err := relay.NewH264Track(lastSPS, lastPPS)
-				if err != nil {
-					f.errs.add(err, 0)
-				} else {
-					if t.cur == nil {
-						f.log.Info("video parameters received in-band", "codec", "H264", "width", nt.Width, "height", nt.Height)
-					}
-					t.cur = f.setTrack(nt)
-				}
-			}
-		}
-		if !media {
+		if !f.videoParams(t, &vp, au) {
 			return
 		}
 		if t.cur == nil {
@@ -363,7 +329,7 @@ func (f *feeder) newH264(m *description.Media, forma *format.H264) (*feedTrack, 
 		// RTP carries the PTS only; the DTS extractor reads the picture order from the slice
 		// headers, and needs the SPS in front of every random access unit.
 		in := au
-		if key && sps == nil {
+		if key {
 			in = append([][]byte{t.cur.SPS, t.cur.PPS}, au...)
 		}
 		d, err := dts.Extract(in, pts)
@@ -392,14 +358,11 @@ func (f *feeder) newH265(m *description.Media, forma *format.H265) (*feedTrack, 
 		}
 	}
 	var (
-		timer                     auTimer
-		dts                       h265.DTSExtractor
-		needKey                   = true
-		lastVPS, lastSPS, lastPPS []byte
+		timer   auTimer
+		dts     h265.DTSExtractor
+		needKey = true
+		vp      = relay.VideoParams{Codec: relay.H265, Track: t.cur}
 	)
-	if t.cur != nil {
-		lastVPS, lastSPS, lastPPS = t.cur.VPS, t.cur.SPS, t.cur.PPS
-	}
 	dts.Initialize()
 	t.packet = func(pkt *rtp.Packet, pts int64) {
 		au, err := dec.Decode(pkt)
@@ -417,40 +380,7 @@ func (f *feeder) newH265(m *description.Media, forma *format.H265) (*feedTrack, 
 		pts = timer.decoded(pkt, pts)
 		au = dropEmpty(au)
 
-		var vps, sps, pps []byte
-		media := false
-		for _, n := range au {
-			if len(n) < 2 {
-				continue
-			}
-			switch h265.NALUType((n[0] >> 1) & 0b111111) {
-			case h265.NALUType_VPS_NUT:
-				vps = n
-			case h265.NALUType_SPS_NUT:
-				sps = n
-			case h265.NALUType_PPS_NUT:
-				pps = n
-			case h265.NALUType_AUD_NUT:
-			default:
-				media = true
-			}
-		}
-		if vps != nil || sps != nil || pps != nil {
-			lastVPS, lastSPS, lastPPS = orElse(vps, lastVPS), orElse(sps, lastSPS), orElse(pps, lastPPS)
-			if lastVPS != nil && lastSPS != nil && lastPPS != nil && (t.cur == nil ||
-				!bytes.Equal(lastVPS, t.cur.VPS) || !bytes.Equal(lastSPS, t.cur.SPS) || !bytes.Equal(lastPPS, t.cur.PPS)) {
-				nt, err := relay.NewH265Track(lastVPS, lastSPS, lastPPS)
-				if err != nil {
-					f.errs.add(err, 0)
-				} else {
-					if t.cur == nil {
-						f.log.Info("video parameters received in-band", "codec", "H265", "width", nt.Width, "height", nt.Height)
-					}
-					t.cur = f.setTrack(nt)
-				}
-			}
-		}
-		if !media {
+		if !f.videoParams(t, &vp, au) {
 			return
 		}
 		if t.cur == nil {
@@ -479,11 +409,23 @@ func (f *feeder) newH265(m *description.Media, forma *format.H265) (*feedTrack, 
 	return t, nil
 }
 
-func orElse(b, fallback []byte) []byte {
-	if b == nil {
-		return fallback
+// videoParams follows the parameter sets of an access unit (an encoder changing resolution
+// makes a new track, which readers receive as new decoder parameters; they may come in
+// separate access units) and reports whether the unit holds a picture.
+func (f *feeder) videoParams(t *feedTrack, vp *relay.VideoParams, au [][]byte) bool {
+	picture, changed, err := vp.Update(au)
+	if err != nil {
+		f.errs.add(err, 0)
 	}
-	return b
+	if changed {
+		if t.cur == nil {
+			f.log.Info("video parameters received in-band", "codec", string(vp.Codec),
+				"width", vp.Track.Width, "height", vp.Track.Height)
+		}
+		vp.Track = f.setTrack(vp.Track)
+		t.cur = vp.Track
+	}
+	return picture
 }
 
 func (f *feeder) newAAC(m *description.Media, forma *format.MPEG4Audio) (*feedTrack, error) {
