@@ -1,7 +1,6 @@
 package outputs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,27 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
 const (
-	// waitTimeout bounds every wait for something that should happen at once.
-	waitTimeout = 10 * time.Second
+	waitTimeout = testutil.WaitTimeout
 	streamName  = "conseil"
 	youtubeURL  = "rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl"
 	youtubeKey  = "abcd-efgh-ijkl"
 )
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // pushCall is one call of fakePusher.Push, which the test drives.
 type pushCall struct {
@@ -131,29 +119,11 @@ func (f *fakePusher) expectNoCall(t testing.TB) {
 	}
 }
 
-// logBuffer collects log lines written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type testManager struct {
 	*Manager
 	st   *relay.Stream
 	fp   *fakePusher
-	logs *logBuffer
+	logs *testutil.LogBuffer
 	stop func()
 }
 
@@ -169,7 +139,7 @@ func startManager(t *testing.T, o Options) *testManager {
 	}
 	fp := newFakePusher()
 	newPusher := func(u *url.URL, _ Options) (Pusher, error) { return fp.pusher(u), nil }
-	logs := &logBuffer{}
+	logs := &testutil.LogBuffer{}
 	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	m := NewManager(reg, map[string]NewPusherFunc{"rtmp": newPusher, "rtmps": newPusher}, o)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -190,7 +160,7 @@ func startManager(t *testing.T, o Options) *testManager {
 				t.Fatal("Run did not return after cancel")
 			}
 			// Every goroutine the manager started has returned.
-			waitFor(t, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
+			testutil.WaitFor(t, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
 		})
 	}
 	t.Cleanup(func() {
@@ -221,7 +191,7 @@ func (tm *testManager) status(t testing.TB, name string) Status {
 func (tm *testManager) waitState(t testing.TB, name string, want State) Status {
 	t.Helper()
 	var s Status
-	waitFor(t, fmt.Sprintf("%s to be %s", name, want), func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("%s to be %s", name, want), func() bool {
 		s = tm.status(t, name)
 		return s.State == want
 	})
@@ -232,7 +202,7 @@ func (tm *testManager) waitState(t testing.TB, name string, want State) Status {
 func (tm *testManager) goLive(t testing.TB) *relay.Publisher {
 	t.Helper()
 	p := tm.st.Publish(relay.SourceInfo{Protocol: "test"})
-	tr, err := relay.NewAACTrack([]byte{0x11, 0x90})
+	tr, err := relay.NewAACTrack(testutil.ASC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +243,7 @@ func TestDestinationLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "10 frames counted", func() bool { return tm.status(t, "youtube").Frames == 10 })
+	testutil.WaitFor(t, "10 frames counted", func() bool { return tm.status(t, "youtube").Frames == 10 })
 	if s := tm.status(t, "youtube"); s.Bytes != 10*120 {
 		t.Errorf("bytes = %d, want %d", s.Bytes, 10*120)
 	}
@@ -581,5 +551,5 @@ func TestRunStops(t *testing.T) {
 	// Adding to a stopped manager starts nothing that outlives it.
 	before := runtime.NumGoroutine()
 	tm.add(t, "late", "rtmp://host/app/late-key", true)
-	waitFor(t, "no goroutine left", func() bool { return runtime.NumGoroutine() <= before })
+	testutil.WaitFor(t, "no goroutine left", func() bool { return runtime.NumGoroutine() <= before })
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/beffroi/beffroi/internal/testutil"
 )
 
 // BenchmarkFanout publishes a simulated 6 Mbit/s, 30 fps H.264 stream with 48 kHz AAC to 1,
@@ -33,7 +35,7 @@ func BenchmarkFanout(b *testing.B) {
 const maxDelaySamples = 1024
 
 func benchmarkFanout(b *testing.B, readers int) {
-	video, audio := h264Track(b, sps720), aacTrack(b)
+	video, audio := h264Track(b, testutil.SPS720), aacTrack(b)
 	n := b.N
 
 	// Frames are made before the clock starts: what is measured is the relay, not the

@@ -10,17 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// Parameter sets of real streams (libx264 on ffmpeg's testsrc2), without start codes.
-var (
-	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
-		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
-	sps360 = []byte{0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11,
-		0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96}
-	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
-	// AAC-LC, 48 kHz, stereo.
-	testASC = []byte{0x11, 0x90}
+	"github.com/beffroi/beffroi/internal/testutil"
 )
 
 const (
@@ -39,7 +30,7 @@ func newTestStream(t testing.TB, grace time.Duration) *Stream {
 
 func h264Track(t testing.TB, sps []byte) *Track {
 	t.Helper()
-	tr, err := NewH264Track(sps, testPPS)
+	tr, err := NewH264Track(sps, testutil.PPS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +39,7 @@ func h264Track(t testing.TB, sps []byte) *Track {
 
 func aacTrack(t testing.TB) *Track {
 	t.Helper()
-	tr, err := NewAACTrack(testASC)
+	tr, err := NewAACTrack(testutil.ASC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +61,7 @@ func publish(t testing.TB, s *Stream, video, audio bool) *testPublisher {
 	tp := &testPublisher{t: t, p: s.Publish(SourceInfo{Protocol: "rtmp", RemoteAddr: "192.0.2.1:1935"})}
 	var err error
 	if video {
-		if tp.video, err = tp.p.SetTrack(h264Track(t, sps720)); err != nil {
+		if tp.video, err = tp.p.SetTrack(h264Track(t, testutil.SPS720)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,21 +210,21 @@ func isClosed(ch <-chan struct{}) bool {
 }
 
 func TestTracksFromParameterSets(t *testing.T) {
-	v := h264Track(t, sps720)
+	v := h264Track(t, testutil.SPS720)
 	if v.Codec != H264 || v.Kind() != Video || v.Width != 1280 || v.Height != 720 {
 		t.Errorf("720p track = %s %v %dx%d", v.Codec, v.Kind(), v.Width, v.Height)
 	}
-	if v := h264Track(t, sps360); v.Width != 640 || v.Height != 360 {
+	if v := h264Track(t, testutil.SPS360); v.Width != 640 || v.Height != 360 {
 		t.Errorf("360p track = %dx%d", v.Width, v.Height)
 	}
 	a := aacTrack(t)
 	if a.Codec != AAC || a.Kind() != Audio || a.SampleRate != 48000 || a.Channels != 2 {
 		t.Errorf("AAC track = %s %v %d Hz %d ch", a.Codec, a.Kind(), a.SampleRate, a.Channels)
 	}
-	if !v.SameParams(h264Track(t, sps720)) || v.SameParams(h264Track(t, sps360)) || v.SameParams(a) {
+	if !v.SameParams(h264Track(t, testutil.SPS720)) || v.SameParams(h264Track(t, testutil.SPS360)) || v.SameParams(a) {
 		t.Error("SameParams does not compare the parameters")
 	}
-	if _, err := NewH264Track([]byte{0x67}, testPPS); err == nil {
+	if _, err := NewH264Track([]byte{0x67}, testutil.PPS); err == nil {
 		t.Error("NewH264Track accepted a truncated SPS")
 	}
 	if _, err := NewAACTrack(nil); err == nil {
@@ -655,7 +646,7 @@ func TestReconnectWithinGrace(t *testing.T) {
 		t.Fatalf("state after the publisher came back = %v, want live", st)
 	}
 	tp2 := &testPublisher{t: t, p: p2}
-	if tp2.video, err = p2.SetTrack(h264Track(t, sps720)); err != nil {
+	if tp2.video, err = p2.SetTrack(h264Track(t, testutil.SPS720)); err != nil {
 		t.Fatal(err)
 	}
 	if tp2.audio, err = p2.SetTrack(aacTrack(t)); err != nil {
@@ -693,7 +684,7 @@ func TestReconnectWithinGrace(t *testing.T) {
 	}
 
 	// New parameters (a new resolution): a new track, seen by readers on the next frames.
-	v360, err := p2.SetTrack(h264Track(t, sps360))
+	v360, err := p2.SetTrack(h264Track(t, testutil.SPS360))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -840,7 +831,7 @@ func TestTakeover(t *testing.T) {
 	if err := tp1.p.WriteFrame(&Frame{Track: tp1.video, Key: true}); !errors.Is(err, ErrReplaced) {
 		t.Errorf("replaced publisher's WriteFrame: %v, want ErrReplaced", err)
 	}
-	if _, err := tp1.p.SetTrack(h264Track(t, sps360)); !errors.Is(err, ErrReplaced) {
+	if _, err := tp1.p.SetTrack(h264Track(t, testutil.SPS360)); !errors.Is(err, ErrReplaced) {
 		t.Errorf("replaced publisher's SetTrack: %v, want ErrReplaced", err)
 	}
 	tp1.p.Close()

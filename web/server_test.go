@@ -14,20 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/web"
 )
 
-var (
-	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
-		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
-	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
-	testASC = []byte{0x11, 0x90}
-)
-
 const (
-	waitTimeout = 10 * time.Second
 	liveKey     = "pk-conseil-0b7e4c1d"
 	idleKey     = "pk-annonces-9a2f6e3b"
 	youtubeURL  = "rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl"
@@ -56,11 +49,11 @@ func newRegistry(t *testing.T) *relay.Registry {
 		t.Fatal(err)
 	}
 	p := live.Publish(relay.SourceInfo{Protocol: "rtmp", RemoteAddr: "192.0.2.7:50312"})
-	v, err := relay.NewH264Track(sps720, testPPS)
+	v, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := relay.NewAACTrack(testASC)
+	a, err := relay.NewAACTrack(testutil.ASC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,22 +287,15 @@ func TestNoSecrets(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	testutil.WaitFor(t, "both destinations to fail and retry", func() bool {
 		retrying := 0
 		for _, s := range m.List("conseil") {
 			if s.State == outputs.StateRetrying && s.LastError != "" {
 				retrying++
 			}
 		}
-		if retrying == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("destinations did not fail: %+v", m.List("conseil"))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return retrying == 2
+	})
 
 	srv := httptest.NewServer((&web.Server{Registry: reg, Destinations: m}).Handler())
 	defer srv.Close()

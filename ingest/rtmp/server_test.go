@@ -3,20 +3,12 @@ package rtmp
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/big"
 	"net"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -29,67 +21,23 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
-var (
-	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
-		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
-	sps360 = []byte{0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11,
-		0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96}
-	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
-	testASC = []byte{0x11, 0x90} // AAC-LC, 48 kHz, stereo
-)
-
 const (
-	streamName = "conseil"
-	publishKey = "pk-conseil-5e1f0a93c7"
-	// waitTimeout bounds every wait for something that should happen at once.
-	waitTimeout = 10 * time.Second
+	streamName  = "conseil"
+	publishKey  = "pk-conseil-5e1f0a93c7"
+	waitTimeout = testutil.WaitTimeout
 	videoStep   = time.Second / 30
 	audioStep   = 1024 * time.Second / 48000
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// logBuffer collects log lines written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) waitFor(t testing.TB, substr string) {
-	t.Helper()
-	waitFor(t, "log line "+substr, func() bool { return strings.Contains(l.String(), substr) })
-}
 
 type testServer struct {
 	*Server
 	reg  *relay.Registry
 	st   *relay.Stream
-	logs *logBuffer
+	logs *testutil.LogBuffer
 	addr string
 	stop func() // cancels Run and waits for it
 }
@@ -102,10 +50,10 @@ func startServer(t *testing.T, configure func(s *Server)) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.StopAll)
-	logs := &logBuffer{}
+	logs := &testutil.LogBuffer{}
 	s := &Server{
 		Addr: "127.0.0.1:0", Registry: reg, ReadTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: logs.Logger(),
 	}
 	if configure != nil {
 		configure(s)
@@ -113,24 +61,8 @@ func startServer(t *testing.T, configure func(s *Server)) *testServer {
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
 	ts := &testServer{Server: s, reg: reg, st: st, logs: logs, addr: s.ListenAddr().String()}
-	var once sync.Once
-	ts.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Error("Run did not return after cancel")
-			}
-		})
-	}
+	ts.stop = testutil.Start(t, s.Run)
 	t.Cleanup(func() {
 		ts.stop()
 		if t.Failed() {
@@ -177,12 +109,12 @@ func newEncoder(t testing.TB, u *url.URL, tlsConfig *tls.Config) (*encoder, erro
 		return nil, err
 	}
 	var asc mpeg4audio.AudioSpecificConfig
-	if err := asc.Unmarshal(testASC); err != nil {
+	if err := asc.Unmarshal(testutil.ASC); err != nil {
 		t.Fatal(err)
 	}
 	e := &encoder{
 		t: t, c: c,
-		vt: &gortmplib.Track{Codec: &codecs.H264{SPS: sps720, PPS: testPPS}},
+		vt: &gortmplib.Track{Codec: &codecs.H264{SPS: testutil.SPS720, PPS: testutil.PPS}},
 		at: &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: &asc}},
 	}
 	e.w = &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{e.vt, e.at}}
@@ -248,7 +180,7 @@ func (ts *testServer) goLive(t testing.TB, scheme string, tlsConfig *tls.Config)
 	}
 	e.mustSend(2500 * time.Millisecond)
 	// The stream is live once the publisher is; its tracks are set right after.
-	waitFor(t, "the stream to go live with its tracks", func() bool {
+	testutil.WaitFor(t, "the stream to go live with its tracks", func() bool {
 		return ts.state() == relay.Live && ts.st.Track(relay.Video) != nil && ts.st.Track(relay.Audio) != nil
 	})
 	return e
@@ -298,7 +230,7 @@ func TestPublish(t *testing.T) {
 	if a := in.Tracks[1]; a.Kind != "audio" || a.Codec != relay.AAC || a.SampleRate != 48000 || a.Channels != 2 {
 		t.Errorf("audio track = %+v", a)
 	}
-	ts.logs.waitFor(t, "publisher connected")
+	ts.logs.WaitFor(t, "publisher connected")
 
 	r := ts.subscribe(t)
 	e.mustSend(time.Second)
@@ -330,8 +262,8 @@ func TestPublish(t *testing.T) {
 	}
 
 	e.c.Close()
-	waitFor(t, "the stream to end", func() bool { return ts.state() == relay.Idle })
-	ts.logs.waitFor(t, "connection closed by the encoder")
+	testutil.WaitFor(t, "the stream to end", func() bool { return ts.state() == relay.Idle })
+	ts.logs.WaitFor(t, "connection closed by the encoder")
 }
 
 func TestPublishRefused(t *testing.T) {
@@ -387,9 +319,9 @@ func TestPublishRefused(t *testing.T) {
 				}
 			}
 			if tt.log != "" {
-				ts.logs.waitFor(t, tt.log)
+				ts.logs.WaitFor(t, tt.log)
 			} else {
-				waitFor(t, "a log line", func() bool { return ts.logs.String() != "" })
+				testutil.WaitFor(t, "a log line", func() bool { return ts.logs.String() != "" })
 			}
 			ts.stop() // every log line is written
 			if st := ts.state(); st != relay.Idle {
@@ -476,7 +408,7 @@ func TestPlay(t *testing.T) {
 		if _, err := connect(t, ts.url("rtmp", "/live", streamName), false, nil); err == nil {
 			t.Fatal("play accepted with AllowRead false")
 		}
-		ts.logs.waitFor(t, "play refused: RTMP reading is disabled")
+		ts.logs.WaitFor(t, "play refused: RTMP reading is disabled")
 	})
 	// A monitoring tool pointed at the publish URL (rtmp://host/live/<publish key>) is refused
 	// without the key reaching the log.
@@ -487,7 +419,7 @@ func TestPlay(t *testing.T) {
 			if _, err := connect(t, ts.url("rtmp", "/live", publishKey), false, nil); err == nil {
 				t.Fatal("play of the publish key accepted")
 			}
-			ts.logs.waitFor(t, "play refused")
+			ts.logs.WaitFor(t, "play refused")
 			ts.stop()
 			if strings.Contains(ts.logs.String(), publishKey) {
 				t.Errorf("log reveals the publish key:\n%s", ts.logs.String())
@@ -499,21 +431,21 @@ func TestPlay(t *testing.T) {
 		if _, err := connect(t, ts.url("rtmp", "/live", "nope"), false, nil); err == nil {
 			t.Fatal("play of an unknown stream accepted")
 		}
-		ts.logs.waitFor(t, "play refused: no such stream")
+		ts.logs.WaitFor(t, "play refused: no such stream")
 	})
 	t.Run("stream not live", func(t *testing.T) {
 		ts := startServer(t, func(s *Server) { s.AllowRead = true })
 		if _, err := connect(t, ts.url("rtmp", "/live", streamName), false, nil); err == nil {
 			t.Fatal("play of an idle stream accepted")
 		}
-		ts.logs.waitFor(t, "play refused: stream is not live")
+		ts.logs.WaitFor(t, "play refused: stream is not live")
 	})
 	t.Run("allowed", func(t *testing.T) {
 		ts := startServer(t, func(s *Server) { s.AllowRead = true })
 		e := ts.goLive(t, "rtmp", nil)
 		// A player joining a stream live for a while: the newest keyframe is at 3 s.
 		e.mustSend(time.Second)
-		waitFor(t, "the relay to get every frame", func() bool {
+		testutil.WaitFor(t, "the relay to get every frame", func() bool {
 			in := ts.st.Info()
 			return len(in.Tracks) == 2 && in.Tracks[0].Frames == uint64(e.nv) && in.Tracks[1].Frames == uint64(e.na)
 		})
@@ -527,14 +459,14 @@ func TestPlay(t *testing.T) {
 		if err := <-init; err != nil {
 			t.Fatalf("player: %v", err)
 		}
-		ts.logs.waitFor(t, "player connected")
+		ts.logs.WaitFor(t, "player connected")
 		p.start()
 		if got := strings.Join(p.codecs, ","); got != "H264,AAC" {
 			t.Fatalf("player found tracks %q, want H264,AAC", got)
 		}
 		e.mustSend(500 * time.Millisecond)
 		lastV, lastA := e.nv-1, e.na-1
-		waitFor(t, "the player to get the last frames", func() bool {
+		testutil.WaitFor(t, "the player to get the last frames", func() bool {
 			select {
 			case err := <-p.err:
 				t.Fatalf("player: %v", err)
@@ -560,11 +492,11 @@ func TestPlayFreshStream(t *testing.T) {
 	// Publish straight into the relay, so that the timeline starts when the test wants.
 	pub := ts.st.Publish(relay.SourceInfo{Protocol: "test"})
 	defer pub.Close()
-	vt, err := relay.NewH264Track(sps720, testPPS)
+	vt, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := relay.NewAACTrack(testASC)
+	at, err := relay.NewAACTrack(testutil.ASC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,7 +542,7 @@ func TestPlayFreshStream(t *testing.T) {
 	if got := strings.Join(p.codecs, ","); got != "H264,AAC" {
 		t.Fatalf("player found tracks %q, want H264,AAC", got)
 	}
-	waitFor(t, "the player to get the last frames", func() bool {
+	testutil.WaitFor(t, "the player to get the last frames", func() bool {
 		select {
 		case err := <-p.err:
 			t.Fatalf("player: %v", err)
@@ -679,7 +611,7 @@ func TestGarbage(t *testing.T) {
 			if _, err := io.Copy(io.Discard, c); errors.As(err, &ne) && ne.Timeout() {
 				t.Fatal("server did not close the connection")
 			}
-			ts.logs.waitFor(t, tt.log)
+			ts.logs.WaitFor(t, tt.log)
 		})
 	}
 
@@ -697,38 +629,8 @@ func TestGarbage(t *testing.T) {
 	}
 }
 
-// selfSigned returns a certificate for 127.0.0.1 and a pool that trusts it.
-func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "beffroi test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
-}
-
 func TestRTMPS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool := testutil.SelfSigned(t)
 	ts := startServer(t, func(s *Server) {
 		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	})
@@ -736,7 +638,7 @@ func TestRTMPS(t *testing.T) {
 	if p := ts.st.Info().Source.Protocol; p != "rtmps" {
 		t.Errorf("source protocol %q, want rtmps", p)
 	}
-	ts.logs.waitFor(t, "protocol=rtmps")
+	ts.logs.WaitFor(t, "protocol=rtmps")
 
 	// Plain RTMP on the RTMPS port is closed during the TLS handshake.
 	if _, err := connect(t, ts.url("rtmp", "/live", publishKey), true, nil); err == nil {
@@ -754,12 +656,12 @@ func TestParameterChange(t *testing.T) {
 
 	idr := videoAU(e.nv, true)[0]
 	dts := time.Duration(e.nv) * videoStep
-	if err := e.w.WriteH264(e.vt, dts, dts, [][]byte{sps360, testPPS, idr}); err != nil {
+	if err := e.w.WriteH264(e.vt, dts, dts, [][]byte{testutil.SPS360, testutil.PPS, idr}); err != nil {
 		t.Fatal(err)
 	}
 	e.nv++
 	e.mustSend(200 * time.Millisecond)
-	waitFor(t, "the new video track", func() bool {
+	testutil.WaitFor(t, "the new video track", func() bool {
 		v := ts.st.Track(relay.Video)
 		return v != nil && v.Width == 640 && v.Height == 360
 	})
@@ -771,7 +673,7 @@ func TestParameterChange(t *testing.T) {
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}
-		if !bytes.Equal(f.Track.SPS, sps360) || !f.Key || seq(f) != int(idr[1])<<8|int(idr[2]) {
+		if !bytes.Equal(f.Track.SPS, testutil.SPS360) || !f.Key || seq(f) != int(idr[1])<<8|int(idr[2]) {
 			t.Fatalf("first frame on the new track: key %v, SPS % x", f.Key, f.Track.SPS)
 		}
 		break
@@ -787,12 +689,9 @@ func TestPublisherGoroutines(t *testing.T) {
 	ts := startServer(t, nil)
 	e := ts.goLive(t, "rtmp", nil)
 	e.c.Close()
-	waitFor(t, "the stream to end", func() bool { return ts.state() == relay.Idle })
+	testutil.WaitFor(t, "the stream to end", func() bool { return ts.state() == relay.Idle })
 	ts.stop()
-	waitFor(t, "the publish goroutines to return", func() bool {
-		buf := make([]byte, 1<<20)
-		return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "ingest/rtmp.(*Server).publish")
-	})
+	testutil.NoGoroutines(t, "ingest/rtmp.(*Server).publish")
 }
 
 func TestTakeover(t *testing.T) {
@@ -803,8 +702,8 @@ func TestTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2.mustSend(2500 * time.Millisecond)
-	waitFor(t, "the second publisher", func() bool { return ts.st.Info().Publishes == 2 })
-	ts.logs.waitFor(t, "replaced by a newer connection")
+	testutil.WaitFor(t, "the second publisher", func() bool { return ts.st.Info().Publishes == 2 })
+	ts.logs.WaitFor(t, "replaced by a newer connection")
 	// The replaced encoder's connection is closed.
 	_ = e1.c.NetConn().SetReadDeadline(time.Now().Add(waitTimeout))
 	for {

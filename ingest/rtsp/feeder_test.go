@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -29,13 +30,13 @@ func (s *fakeSource) PacketPTS(_ *description.Media, pkt *rtp.Packet) (int64, bo
 // packet callbacks.
 func feed(t *testing.T, desc *description.Session) (*relay.Stream, *fakeSource) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testutil.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", logs.String())
 		}
 	})
-	f, err := newFeeder(desc.Medias, logs.logger())
+	f, err := newFeeder(desc.Medias, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestNoSupportedTrack(t *testing.T) {
 	desc := &description.Session{Medias: []*description.Media{{
 		Type: description.MediaTypeVideo, Formats: []format.Format{&format.VP8{PayloadTyp: 96}},
 	}}}
-	_, err := newFeeder(desc.Medias, (&logBuffer{}).logger())
+	_, err := newFeeder(desc.Medias, (&testutil.LogBuffer{}).Logger())
 	if err == nil || err.Error() != "no supported track (video: H.264, H.265; audio: AAC, Opus); offered: VP8" {
 		t.Errorf("newFeeder: %v", err)
 	}

@@ -1,12 +1,7 @@
 package rtsp
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,96 +12,16 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
-var (
-	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
-		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
-	sps360 = []byte{0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11,
-		0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96}
-	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
-	testASC = []byte{0x11, 0x90} // AAC-LC, 48 kHz, stereo
-)
-
 const (
-	// waitTimeout bounds every wait for something that should happen at once.
-	waitTimeout = 10 * time.Second
+	waitTimeout = testutil.WaitTimeout
 	videoStep   = time.Second / 30
 	audioStep   = 1024 * time.Second / 48000
 	gopLength   = 30
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// logBuffer collects log lines written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) waitFor(t testing.TB, substr string) {
-	t.Helper()
-	waitFor(t, "log line "+substr, func() bool { return strings.Contains(l.String(), substr) })
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// assertNoSecret fails when text contains one of the secrets.
-func assertNoSecret(t testing.TB, what, text string, secrets ...string) {
-	t.Helper()
-	for _, s := range secrets {
-		if strings.Contains(text, s) {
-			t.Errorf("%s reveals %q:\n%s", what, s, text)
-		}
-	}
-}
-
-// noGoroutines waits until no goroutine's stack mentions any of the names.
-func noGoroutines(t testing.TB, names ...string) {
-	t.Helper()
-	var stacks string
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		buf := make([]byte, 1<<20)
-		stacks = string(buf[:runtime.Stack(buf, true)])
-		leaked := false
-		for _, n := range names {
-			leaked = leaked || strings.Contains(stacks, n)
-		}
-		if !leaked {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines left behind:\n%s", stacks)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // bitWriter writes an H.264 slice header.
 type bitWriter struct {
@@ -214,12 +129,12 @@ func seq(f *relay.Frame) int {
 func newDescription(t testing.TB, params bool) *description.Session {
 	t.Helper()
 	var asc mpeg4audio.AudioSpecificConfig
-	if err := asc.Unmarshal(testASC); err != nil {
+	if err := asc.Unmarshal(testutil.ASC); err != nil {
 		t.Fatal(err)
 	}
 	v := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
 	if params {
-		v.SPS, v.PPS = sps720, testPPS
+		v.SPS, v.PPS = testutil.SPS720, testutil.PPS
 	}
 	a := &format.MPEG4Audio{PayloadTyp: 97, Config: &asc, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
 	return &description.Session{Medias: []*description.Media{

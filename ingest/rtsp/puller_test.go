@@ -17,6 +17,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/pion/rtp"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -143,34 +144,18 @@ func freeUDPPair(t *testing.T) int {
 
 type testPuller struct {
 	*Puller
-	logs *logBuffer
+	logs *testutil.LogBuffer
 	stop func() // cancels Run and waits for it
 }
 
 // startPuller runs a Puller of rawURL into st.
 func startPuller(t *testing.T, rawURL, transport string, st *relay.Stream) *testPuller {
 	t.Helper()
-	logs := &logBuffer{}
-	p := &Puller{URL: rawURL, Transport: transport, Stream: st, Logger: logs.logger(),
+	logs := &testutil.LogBuffer{}
+	p := &Puller{URL: rawURL, Transport: transport, Stream: st, Logger: logs.Logger(),
 		RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
 	tp := &testPuller{Puller: p, logs: logs}
-	var once sync.Once
-	tp.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Error("Run did not return after cancel")
-			}
-		})
-	}
+	tp.stop = testutil.Start(t, p.Run)
 	t.Cleanup(func() {
 		tp.stop()
 		if t.Failed() {
@@ -219,7 +204,7 @@ func TestPuller(t *testing.T) {
 	cam := startCamera(t, "127.0.0.1:0", 0, false)
 	p := startPuller(t, camURL(cam.addr), "", st)
 
-	waitFor(t, "the stream to go live with its tracks", func() bool {
+	testutil.WaitFor(t, "the stream to go live with its tracks", func() bool {
 		return streamState(st) == relay.Live && st.Track(relay.Video) != nil && st.Track(relay.Audio) != nil &&
 			p.Status().State == PullLive
 	})
@@ -230,25 +215,25 @@ func TestPuller(t *testing.T) {
 	if v := in.Tracks[0]; v.Codec != relay.H264 || v.Width != 1280 || v.Height != 720 {
 		t.Errorf("video track = %+v", v)
 	}
-	p.logs.waitFor(t, "camera connected")
-	p.logs.waitFor(t, "transport=TCP")
+	p.logs.WaitFor(t, "camera connected")
+	p.logs.WaitFor(t, "transport=TCP")
 	readSome(t, st, 0, 10)
 	session := in.Session
 
 	// The camera goes away: the stream waits in its reconnect grace, the puller retries.
 	cam.close()
-	waitFor(t, "the stream to wait for its source", func() bool { return streamState(st) == relay.Reconnecting })
-	waitFor(t, "the puller to retry", func() bool {
+	testutil.WaitFor(t, "the stream to wait for its source", func() bool { return streamState(st) == relay.Reconnecting })
+	testutil.WaitFor(t, "the puller to retry", func() bool {
 		s := p.Status()
 		return s.State == PullRetrying && s.LastError != "" && !s.RetryAt.IsZero()
 	})
 	s := p.Status()
 	t.Logf("while the camera is away: %+v", s)
-	assertNoSecret(t, "the status", s.LastError, camPass)
+	testutil.AssertNoSecret(t, "the status", s.LastError, camPass)
 
 	// A camera again on the same address: the same session goes on.
 	cam2 := startCamera(t, cam.addr, 100*gopLength, false)
-	waitFor(t, "the puller to be live again", func() bool {
+	testutil.WaitFor(t, "the puller to be live again", func() bool {
 		return p.Status().State == PullLive && streamState(st) == relay.Live
 	})
 	in = st.Info()
@@ -262,21 +247,21 @@ func TestPuller(t *testing.T) {
 	readSome(t, st, 100*gopLength, 10)
 
 	p.stop()
-	waitFor(t, "the stream to leave live", func() bool { return streamState(st) != relay.Live })
+	testutil.WaitFor(t, "the stream to leave live", func() bool { return streamState(st) != relay.Live })
 	cam2.close()
-	noGoroutines(t, "ingest/rtsp.(*Puller)", "ingest/rtsp.(*feeder)", "gortsplib/v5.(*Client", "gortsplib/v5.(*client",
+	testutil.NoGoroutines(t, "ingest/rtsp.(*Puller)", "ingest/rtsp.(*feeder)", "gortsplib/v5.(*Client", "gortsplib/v5.(*client",
 		"gortsplib/v5.(*Server", "gortsplib/v5.(*ServerConn", "gortsplib/v5.(*ServerSession", "gortsplib/v5.(*serverUDP")
-	assertNoSecret(t, "the log", p.logs.String(), camPass)
+	testutil.AssertNoSecret(t, "the log", p.logs.String(), camPass)
 }
 
 func TestPullerUDP(t *testing.T) {
 	st := newStream(t, 0)
 	cam := startCamera(t, "127.0.0.1:0", 0, true)
 	p := startPuller(t, camURL(cam.addr), "udp", st)
-	waitFor(t, "the stream to go live", func() bool {
+	testutil.WaitFor(t, "the stream to go live", func() bool {
 		return streamState(st) == relay.Live && p.Status().State == PullLive
 	})
-	p.logs.waitFor(t, "transport=UDP")
+	p.logs.WaitFor(t, "transport=UDP")
 	readSome(t, st, 0, 10)
 }
 
@@ -285,7 +270,7 @@ func TestPullerWrongPassword(t *testing.T) {
 	cam := startCamera(t, "127.0.0.1:0", 0, false)
 	const wrong = "not-the-Pa55-93d1"
 	p := startPuller(t, "rtsp://"+camUser+":"+wrong+"@"+cam.addr+"/stream1", "tcp", st)
-	waitFor(t, "the puller to retry", func() bool {
+	testutil.WaitFor(t, "the puller to retry", func() bool {
 		s := p.Status()
 		return s.State == PullRetrying && strings.Contains(s.LastError, "401") && s.Reconnects >= 2
 	})
@@ -296,8 +281,8 @@ func TestPullerWrongPassword(t *testing.T) {
 		t.Errorf("camera played %d times", n)
 	}
 	p.stop()
-	assertNoSecret(t, "the status", p.Status().LastError, wrong)
-	assertNoSecret(t, "the log", p.logs.String(), wrong)
+	testutil.AssertNoSecret(t, "the status", p.Status().LastError, wrong)
+	testutil.AssertNoSecret(t, "the log", p.logs.String(), wrong)
 }
 
 // TestPullerReplaced: an encoder publishing with the stream's key takes over from the camera;
@@ -306,10 +291,10 @@ func TestPullerReplaced(t *testing.T) {
 	st := newStream(t, time.Minute)
 	cam := startCamera(t, "127.0.0.1:0", 0, false)
 	p := startPuller(t, camURL(cam.addr), "", st)
-	waitFor(t, "the puller to be live", func() bool { return p.Status().State == PullLive })
+	testutil.WaitFor(t, "the puller to be live", func() bool { return p.Status().State == PullLive })
 
 	enc := st.Publish(relay.SourceInfo{Protocol: "test", RemoteAddr: "encoder"})
-	waitFor(t, "the puller to step aside", func() bool {
+	testutil.WaitFor(t, "the puller to step aside", func() bool {
 		s := p.Status()
 		return s.State == PullRetrying && strings.Contains(s.LastError, "replaced")
 	})
@@ -318,7 +303,7 @@ func TestPullerReplaced(t *testing.T) {
 		t.Errorf("source %+v while the encoder publishes", src)
 	}
 	enc.Close()
-	waitFor(t, "the puller to be live again", func() bool {
+	testutil.WaitFor(t, "the puller to be live again", func() bool {
 		return p.Status().State == PullLive && st.Info().Source.Protocol == PullProtocol
 	})
 	if n := cam.plays.Load(); n != plays+1 {
@@ -340,6 +325,6 @@ func TestPullerInvalid(t *testing.T) {
 			t.Errorf("Run(%+v) = nil", p)
 			continue
 		}
-		assertNoSecret(t, "the error", err.Error(), camPass)
+		testutil.AssertNoSecret(t, "the error", err.Error(), camPass)
 	}
 }

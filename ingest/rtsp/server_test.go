@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -33,7 +33,7 @@ const (
 type testServer struct {
 	*Server
 	st   *relay.Stream
-	logs *logBuffer
+	logs *testutil.LogBuffer
 	addr string
 	stop func() // cancels Run and waits for it
 }
@@ -49,32 +49,16 @@ func startServer(t *testing.T, configure func(s *Server)) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.StopAll)
-	logs := &logBuffer{}
-	s := &Server{Addr: "127.0.0.1:0", Registry: reg, ReadTimeout: 5 * time.Second, Logger: logs.logger()}
+	logs := &testutil.LogBuffer{}
+	s := &Server{Addr: "127.0.0.1:0", Registry: reg, ReadTimeout: 5 * time.Second, Logger: logs.Logger()}
 	if configure != nil {
 		configure(s)
 	}
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
 	ts := &testServer{Server: s, st: st, logs: logs, addr: s.ListenAddr().String()}
-	var once sync.Once
-	ts.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Error("Run did not return after cancel")
-			}
-		})
-	}
+	ts.stop = testutil.Start(t, s.Run)
 	t.Cleanup(func() {
 		ts.stop()
 		if t.Failed() {
@@ -145,7 +129,7 @@ func (ts *testServer) goLive(t testing.TB) *encoder {
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	waitFor(t, "the stream to go live with its tracks", func() bool {
+	testutil.WaitFor(t, "the stream to go live with its tracks", func() bool {
 		return ts.state() == relay.Live && ts.st.Track(relay.Video) != nil && ts.st.Track(relay.Audio) != nil
 	})
 	return e
@@ -255,8 +239,8 @@ func TestPublish(t *testing.T) {
 			if err != nil {
 				t.Fatalf("publish: %v", err)
 			}
-			waitFor(t, "the stream to go live", func() bool { return ts.state() == relay.Live })
-			ts.logs.waitFor(t, "publisher connected")
+			testutil.WaitFor(t, "the stream to go live", func() bool { return ts.state() == relay.Live })
+			ts.logs.WaitFor(t, "publisher connected")
 
 			in := ts.st.Info()
 			if in.Source.Protocol != "rtsp" || !strings.HasPrefix(in.Source.RemoteAddr, "127.0.0.1:") {
@@ -278,10 +262,10 @@ func TestPublish(t *testing.T) {
 			readUntil(t, r, e.nv-1, e.na-1)
 
 			e.c.Close()
-			waitFor(t, "the stream to end", func() bool { return ts.state() == relay.Idle })
-			ts.logs.waitFor(t, "publisher disconnected")
+			testutil.WaitFor(t, "the stream to end", func() bool { return ts.state() == relay.Idle })
+			ts.logs.WaitFor(t, "publisher disconnected")
 			ts.stop()
-			assertNoSecret(t, "the log", ts.logs.String(), publishKey)
+			testutil.AssertNoSecret(t, "the log", ts.logs.String(), publishKey)
 		})
 	}
 }
@@ -336,12 +320,12 @@ func TestPublishRefused(t *testing.T) {
 					t.Errorf("client error reveals the key: %v", err)
 				}
 			}
-			ts.logs.waitFor(t, tt.log)
+			ts.logs.WaitFor(t, tt.log)
 			ts.stop() // every log line is written
 			if st := ts.state(); st != relay.Idle {
 				t.Errorf("stream %v after a refused publish", st)
 			}
-			assertNoSecret(t, "the log", ts.logs.String(), tt.secrets...)
+			testutil.AssertNoSecret(t, "the log", ts.logs.String(), tt.secrets...)
 		})
 	}
 }
@@ -365,10 +349,10 @@ func TestPlayRefused(t *testing.T) {
 			t.Errorf("DESCRIBE %s: %v, want 404 Not Found", path, err)
 		}
 	}
-	ts.logs.waitFor(t, "play refused: reading over RTSP is not supported yet")
-	ts.logs.waitFor(t, "stream="+streamName)
+	ts.logs.WaitFor(t, "play refused: reading over RTSP is not supported yet")
+	ts.logs.WaitFor(t, "stream="+streamName)
 	ts.stop()
-	assertNoSecret(t, "the log", ts.logs.String(), publishKey)
+	testutil.AssertNoSecret(t, "the log", ts.logs.String(), publishKey)
 	if n := strings.Count(ts.logs.String(), "play refused"); n != 3 {
 		t.Errorf("%d play refusals logged, want 3", n)
 	}
@@ -414,7 +398,7 @@ func TestGarbage(t *testing.T) {
 			}
 		})
 	}
-	ts.logs.waitFor(t, "invalid URL")
+	ts.logs.WaitFor(t, "invalid URL")
 
 	// The publisher did not notice.
 	e.mustSend(500 * time.Millisecond)
@@ -423,7 +407,7 @@ func TestGarbage(t *testing.T) {
 		t.Errorf("stream %v", st)
 	}
 	ts.stop()
-	assertNoSecret(t, "the log", ts.logs.String(), secret, publishKey)
+	testutil.AssertNoSecret(t, "the log", ts.logs.String(), secret, publishKey)
 }
 
 // TestSilentConnection: a client that connects and sends nothing is cut off after the read
@@ -454,8 +438,8 @@ func TestTakeover(t *testing.T) {
 	// Numbered after the first encoder's frames, so that the reader tells them apart.
 	e2.nv, e2.na = 10*gopLength, 469 // both at 10 s of media
 	e2.mustSend(200 * time.Millisecond)
-	waitFor(t, "the second publisher", func() bool { return ts.st.Info().Publishes == 2 })
-	ts.logs.waitFor(t, "publisher connection closed: replaced by a newer connection")
+	testutil.WaitFor(t, "the second publisher", func() bool { return ts.st.Info().Publishes == 2 })
+	ts.logs.WaitFor(t, "publisher connection closed: replaced by a newer connection")
 	// The replaced encoder's session is closed.
 	done := make(chan error, 1)
 	go func() { done <- e1.c.Wait() }()
@@ -479,25 +463,25 @@ func TestInBandParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the stream to go live", func() bool { return ts.state() == relay.Live })
+	testutil.WaitFor(t, "the stream to go live", func() bool { return ts.state() == relay.Live })
 	if v := ts.st.Track(relay.Video); v != nil {
 		t.Fatalf("video track %+v before any parameter set", v)
 	}
 	// The first keyframe comes without parameter sets (joined late), the next one with them.
-	sps := sps720
+	sps := testutil.SPS720
 	e.extra = func(n int) [][]byte {
 		if _, idr, _ := codedFrame(n); idr && n > 0 {
-			return [][]byte{sps, testPPS}
+			return [][]byte{sps, testutil.PPS}
 		}
 		return nil
 	}
 	e.mustSend(1500 * time.Millisecond)
-	waitFor(t, "the video track", func() bool {
+	testutil.WaitFor(t, "the video track", func() bool {
 		v := ts.st.Track(relay.Video)
 		return v != nil && v.Width == 1280 && v.Height == 720
 	})
-	ts.logs.waitFor(t, "waiting for the video parameter sets")
-	ts.logs.waitFor(t, "video parameters received in-band")
+	ts.logs.WaitFor(t, "waiting for the video parameter sets")
+	ts.logs.WaitFor(t, "video parameters received in-band")
 	// Audio waited for the video: the 47 audio frames sent before the keyframe at 1 s are dropped.
 	if in := ts.st.Info(); len(in.Tracks) != 2 || in.Tracks[1].Frames > uint64(e.na-47) {
 		t.Errorf("tracks %+v: audio published before the video could start (%d audio frames sent)", in.Tracks, e.na)
@@ -508,9 +492,9 @@ func TestInBandParameters(t *testing.T) {
 
 	// The encoder switches to 640x360 at its next keyframe.
 	old := ts.st.Track(relay.Video)
-	sps = sps360
+	sps = testutil.SPS360
 	e.mustSend(2 * time.Second)
-	waitFor(t, "the new video track", func() bool {
+	testutil.WaitFor(t, "the new video track", func() bool {
 		v := ts.st.Track(relay.Video)
 		return v != nil && v.Width == 640 && v.Height == 360
 	})
@@ -519,7 +503,7 @@ func TestInBandParameters(t *testing.T) {
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}
-		if !bytes.Equal(f.Track.SPS, sps360) || !f.Key {
+		if !bytes.Equal(f.Track.SPS, testutil.SPS360) || !f.Key {
 			t.Fatalf("first frame on the new track: key %v, SPS % x", f.Key, f.Track.SPS)
 		}
 		break
@@ -541,7 +525,7 @@ func TestServerGoroutines(t *testing.T) {
 	ts.stop()
 	e.c.Close()
 	e2.c.Close()
-	noGoroutines(t, "ingest/rtsp.(*Server)", "ingest/rtsp.(*handler)", "ingest/rtsp.(*listener)", "gortsplib/v5.(*Server", "gortsplib/v5.(*serverConn", "gortsplib/v5.(*ServerConn", "gortsplib/v5.(*ServerSession")
+	testutil.NoGoroutines(t, "ingest/rtsp.(*Server)", "ingest/rtsp.(*handler)", "ingest/rtsp.(*listener)", "gortsplib/v5.(*Server", "gortsplib/v5.(*serverConn", "gortsplib/v5.(*ServerConn", "gortsplib/v5.(*ServerSession")
 	if st := ts.state(); st == relay.Live {
 		t.Errorf("stream still live after the server stopped")
 	}

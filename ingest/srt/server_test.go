@@ -5,12 +5,9 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,16 +17,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	gosrt "github.com/datarhei/gosrt"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
-)
-
-var (
-	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
-		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
-	sps360 = []byte{0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11,
-		0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96}
-	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
-	testASC = []byte{0x11, 0x90} // AAC-LC, 48 kHz, stereo
 )
 
 const (
@@ -38,8 +27,7 @@ const (
 	otherStream = "marche"
 	otherKey    = "pk-marche-0b7d41e2aa"
 	passphrase  = "le-beffroi-d-arras"
-	// waitTimeout bounds every wait for something that should happen at once.
-	waitTimeout = 10 * time.Second
+	waitTimeout = testutil.WaitTimeout
 	// 90 kHz ticks of a 30 fps video frame and of an AAC access unit at 48 kHz.
 	videoTicks = 3000
 	audioTicks = 1920
@@ -47,62 +35,12 @@ const (
 	audioStep  = 1024 * time.Second / 48000
 )
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// logBuffer collects log lines written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// count returns how many lines contain every one of parts.
-func (l *logBuffer) count(parts ...string) int {
-	n := 0
-	for line := range strings.Lines(l.String()) {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *logBuffer) waitFor(t testing.TB, substr string) {
-	t.Helper()
-	waitFor(t, "log line "+substr, func() bool { return strings.Contains(l.String(), substr) })
-}
-
 type testServer struct {
 	*Server
 	reg   *relay.Registry
 	st    *relay.Stream
 	other *relay.Stream
-	logs  *logBuffer
+	logs  *testutil.LogBuffer
 	addr  string
 	stop  func() // cancels Run and waits for it
 }
@@ -119,10 +57,10 @@ func startServer(t *testing.T, configure func(s *Server)) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.StopAll)
-	logs := &logBuffer{}
+	logs := &testutil.LogBuffer{}
 	s := &Server{
 		Addr: "127.0.0.1:0", Registry: reg, ReadTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: logs.Logger(),
 	}
 	if configure != nil {
 		configure(s)
@@ -130,24 +68,8 @@ func startServer(t *testing.T, configure func(s *Server)) *testServer {
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
 	ts := &testServer{Server: s, reg: reg, st: st, other: other, logs: logs, addr: s.ListenAddr().String()}
-	var once sync.Once
-	ts.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Error("Run did not return after cancel")
-			}
-		})
-	}
+	ts.stop = testutil.Start(t, s.Run)
 	t.Cleanup(func() {
 		ts.stop()
 		if t.Failed() {
@@ -219,11 +141,11 @@ func newEncoder(t testing.TB, c gosrt.Conn) *encoder {
 func newTSEncoder(t testing.TB, w io.Writer) *encoder {
 	t.Helper()
 	var asc mpeg4audio.AudioSpecificConfig
-	if err := asc.Unmarshal(testASC); err != nil {
+	if err := asc.Unmarshal(testutil.ASC); err != nil {
 		t.Fatal(err)
 	}
 	e := &encoder{
-		t: t, sink: &tsSink{w: w}, base: 90000, sps: sps720,
+		t: t, sink: &tsSink{w: w}, base: 90000, sps: testutil.SPS720,
 		vt: &mpegts.Track{Codec: &codecs.H264{}},
 		at: &mpegts.Track{Codec: &codecs.MPEG4Audio{Config: asc}},
 	}
@@ -246,7 +168,7 @@ func (e *encoder) videoAU(n int) [][]byte {
 	}
 	u[1], u[2] = byte(n>>8), byte(n)
 	if n%30 == 0 {
-		return [][]byte{e.sps, testPPS, u}
+		return [][]byte{e.sps, testutil.PPS, u}
 	}
 	return [][]byte{u}
 }
@@ -304,7 +226,7 @@ func (ts *testServer) goLive(t testing.TB, st *relay.Stream, streamID string) *e
 	}
 	e := newEncoder(t, c)
 	e.mustSend(500 * time.Millisecond)
-	waitFor(t, "the stream to go live with its tracks", func() bool {
+	testutil.WaitFor(t, "the stream to go live with its tracks", func() bool {
 		return state(st) == relay.Live && st.Track(relay.Video) != nil && st.Track(relay.Audio) != nil
 	})
 	return e
@@ -410,8 +332,8 @@ func TestPublish(t *testing.T) {
 			if a := in.Tracks[1]; a.Kind != "audio" || a.Codec != relay.AAC || a.SampleRate != 48000 || a.Channels != 2 {
 				t.Errorf("audio track = %+v", a)
 			}
-			ts.logs.waitFor(t, "publisher connected")
-			if ts.logs.count("publisher connected", "stream="+streamName, "H264", "AAC 48000 Hz") != 1 {
+			ts.logs.WaitFor(t, "publisher connected")
+			if ts.logs.Count("publisher connected", "stream="+streamName, "H264", "AAC 48000 Hz") != 1 {
 				t.Errorf("want one line saying which tracks the publisher sends")
 			}
 
@@ -420,8 +342,8 @@ func TestPublish(t *testing.T) {
 			readUntil(t, r, e.lastVideo(), e.na-1)
 
 			e.c.Close()
-			waitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
-			ts.logs.waitFor(t, "connection closed by the encoder")
+			testutil.WaitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
+			ts.logs.WaitFor(t, "connection closed by the encoder")
 			if strings.Contains(ts.logs.String(), publishKey) {
 				t.Errorf("log reveals the publish key:\n%s", ts.logs.String())
 			}
@@ -504,7 +426,7 @@ func TestPublishRefused(t *testing.T) {
 			if want := "REJECT (" + strconv.FormatUint(uint64(tt.reason), 32) + ")"; !strings.Contains(err.Error(), want) {
 				t.Errorf("Dial: %v, want rejection reason %d", err, tt.reason)
 			}
-			ts.logs.waitFor(t, tt.log)
+			ts.logs.WaitFor(t, tt.log)
 			ts.stop() // every log line is written
 			logs := ts.logs.String()
 			if n := strings.Count(logs, "\n"); n != 1 {
@@ -538,7 +460,7 @@ func TestPassphrase(t *testing.T) {
 	}
 	e := newEncoder(t, c)
 	e.mustSend(500 * time.Millisecond)
-	waitFor(t, "the stream to go live with its tracks", func() bool {
+	testutil.WaitFor(t, "the stream to go live with its tracks", func() bool {
 		return state(ts.st) == relay.Live && ts.st.Track(relay.Video) != nil && ts.st.Track(relay.Audio) != nil
 	})
 	r := subscribe(t, ts.st)
@@ -583,16 +505,16 @@ func TestGarbage(t *testing.T) {
 			}
 			<-tick.C
 		}
-		ts.logs.waitFor(t, "no MPEG-TS program table (PAT/PMT) in the first megabyte")
-		waitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
-		if n := ts.logs.count("stream=" + streamName); n > 3 {
+		ts.logs.WaitFor(t, "no MPEG-TS program table (PAT/PMT) in the first megabyte")
+		testutil.WaitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
+		if n := ts.logs.Count("stream=" + streamName); n > 3 {
 			t.Errorf("%d log lines for one publisher sending garbage:\n%s", n, ts.logs.String())
 		}
 	})
 
 	t.Run("damaged MPEG-TS", func(t *testing.T) {
 		e := ts.goLive(t, ts.st, "publish:"+streamName+":"+publishKey)
-		before := ts.logs.count("malformed MPEG-TS")
+		before := ts.logs.Count("malformed MPEG-TS")
 		// A network that cuts packets short, then one that inserts junk.
 		n := 0
 		e.sink.mangle = func(p []byte) []byte {
@@ -630,7 +552,7 @@ func TestGarbage(t *testing.T) {
 		if s := state(ts.st); s != relay.Live {
 			t.Errorf("stream %v after damaged data", s)
 		}
-		if got := ts.logs.count("malformed MPEG-TS") - before; got < 1 || got > 2 {
+		if got := ts.logs.Count("malformed MPEG-TS") - before; got < 1 || got > 2 {
 			t.Errorf("%d log lines about malformed data, want 1 (at most one per 10 s):\n%s", got, ts.logs.String())
 		}
 	})
@@ -666,8 +588,8 @@ func TestTakeover(t *testing.T) {
 	}
 	e2 := newEncoder(t, c2)
 	e2.mustSend(500 * time.Millisecond)
-	waitFor(t, "the second publisher", func() bool { return ts.st.Info().Publishes == 2 })
-	ts.logs.waitFor(t, "publisher connection closed: replaced by a newer connection")
+	testutil.WaitFor(t, "the second publisher", func() bool { return ts.st.Info().Publishes == 2 })
+	ts.logs.WaitFor(t, "publisher connection closed: replaced by a newer connection")
 	if in := ts.st.Info(); in.State != relay.Live || in.Source.RemoteAddr == remote1 {
 		t.Errorf("after the takeover: %v from %s (first publisher %s)", in.State, in.Source.RemoteAddr, remote1)
 	}
@@ -701,8 +623,8 @@ func TestReadTimeout(t *testing.T) {
 	// gosrt callers send no keepalives: their peer idle timeout (5 s) comes after this one.
 	ts := startServer(t, func(s *Server) { s.ReadTimeout = time.Second })
 	ts.goLive(t, ts.st, "publish:"+streamName+":"+publishKey)
-	ts.logs.waitFor(t, "no data received for too long")
-	waitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
+	ts.logs.WaitFor(t, "no data received for too long")
+	testutil.WaitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
 }
 
 // TestNoSupportedTrack: an MPEG-TS with only MPEG-1 audio is refused once its tracks are
@@ -724,11 +646,11 @@ func TestNoSupportedTrack(t *testing.T) {
 	if err := bw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	ts.logs.waitFor(t, "no supported track")
-	if ts.logs.count("track ignored: codec not supported", "MPEG-1/2 audio") != 1 {
+	ts.logs.WaitFor(t, "no supported track")
+	if ts.logs.Count("track ignored: codec not supported", "MPEG-1/2 audio") != 1 {
 		t.Errorf("no line about the ignored track:\n%s", ts.logs.String())
 	}
-	waitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
+	testutil.WaitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
 }
 
 // TestTimestampWrap: MPEG-TS timestamps wrap around after 26.5 hours; the relay's do not.
@@ -741,7 +663,7 @@ func TestTimestampWrap(t *testing.T) {
 	e := newEncoder(t, c)
 	e.base = 1<<33 - 90000 // a second before the wrap
 	e.mustSend(500 * time.Millisecond)
-	waitFor(t, "the stream to go live with its tracks", func() bool {
+	testutil.WaitFor(t, "the stream to go live with its tracks", func() bool {
 		return ts.st.Track(relay.Video) != nil && ts.st.Track(relay.Audio) != nil
 	})
 	r := subscribe(t, ts.st)
@@ -761,9 +683,9 @@ func TestParameterChange(t *testing.T) {
 	r := subscribe(t, ts.st)
 	old := ts.st.Track(relay.Video)
 	e.nv = (e.nv/30 + 1) * 30 // the next keyframe carries the new SPS
-	e.sps = sps360
+	e.sps = testutil.SPS360
 	e.mustSend(500 * time.Millisecond)
-	waitFor(t, "the new video track", func() bool {
+	testutil.WaitFor(t, "the new video track", func() bool {
 		v := ts.st.Track(relay.Video)
 		return v != nil && v.Width == 640 && v.Height == 360
 	})
@@ -772,7 +694,7 @@ func TestParameterChange(t *testing.T) {
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}
-		if !bytes.Equal(f.Track.SPS, sps360) || !f.Key || seq(f)%30 != 0 {
+		if !bytes.Equal(f.Track.SPS, testutil.SPS360) || !f.Key || seq(f)%30 != 0 {
 			t.Fatalf("first frame on the new track: key %v, frame %d, SPS % x", f.Key, seq(f), f.Track.SPS)
 		}
 		break
@@ -807,7 +729,7 @@ func TestOpus(t *testing.T) {
 		}
 	}
 	send(10)
-	waitFor(t, "the Opus track", func() bool { return ts.st.Track(relay.Audio) != nil })
+	testutil.WaitFor(t, "the Opus track", func() bool { return ts.st.Track(relay.Audio) != nil })
 	if a := ts.st.Track(relay.Audio); a.Codec != relay.Opus || a.SampleRate != 48000 || a.Channels != 2 {
 		t.Errorf("audio track %+v", a)
 	}
@@ -836,10 +758,7 @@ func TestPublisherGoroutines(t *testing.T) {
 	if s := state(ts.st); s != relay.Idle {
 		t.Errorf("stream %v after the server stopped", s)
 	}
-	waitFor(t, "the publish goroutines to return", func() bool {
-		buf := make([]byte, 1<<20)
-		return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "ingest/srt.(*Server).publish")
-	})
+	testutil.NoGoroutines(t, "ingest/srt.(*Server).publish")
 	if strings.Contains(ts.logs.String(), "publisher disconnected") {
 		t.Errorf("shutdown logged as a disconnection:\n%s", ts.logs.String())
 	}
@@ -870,7 +789,7 @@ func TestStreamRemoved(t *testing.T) {
 	ts := startServer(t, nil)
 	e := ts.goLive(t, ts.st, "publish:"+streamName+":"+publishKey)
 	ts.reg.Remove(streamName)
-	ts.logs.waitFor(t, "publisher connection closed: the stream was stopped")
+	ts.logs.WaitFor(t, "publisher connection closed: the stream was stopped")
 	readErr := make(chan error, 1)
 	go func() {
 		_, err := e.c.Read(make([]byte, 1500))

@@ -18,18 +18,12 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
-// Parameter sets of real encoders: x264 at 1280x720 and 640x360, x265 at 320x240.
+// Parameter sets of a real encoder: x265 at 320x240.
 var (
-	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
-		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
-	sps360 = []byte{0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11,
-		0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96}
-	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
-	testASC = []byte{0x11, 0x90} // AAC-LC, 48 kHz, stereo
-
 	h265VPS = []byte{0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00,
 		0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x92, 0x80, 0x90}
 	h265SPS = []byte{0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00,
@@ -65,7 +59,7 @@ func nal2(hdr byte, n int) []byte {
 
 func h264Track(t testing.TB, sps []byte) *relay.Track {
 	t.Helper()
-	tr, err := relay.NewH264Track(sps, testPPS)
+	tr, err := relay.NewH264Track(sps, testutil.PPS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +77,7 @@ func h265Track(t testing.TB) *relay.Track {
 
 func aacTrack(t testing.TB) *relay.Track {
 	t.Helper()
-	tr, err := relay.NewAACTrack(testASC)
+	tr, err := relay.NewAACTrack(testutil.ASC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +224,7 @@ type frameCase struct {
 func frameCases() []frameCase {
 	v := func(key bool, dts, pts time.Duration, units ...[]byte) func(t testing.TB) *relay.Frame {
 		return func(t testing.TB) *relay.Frame {
-			return &relay.Frame{Track: h264Track(t, sps720), DTS: dts, PTS: pts, Key: key, Units: units}
+			return &relay.Frame{Track: h264Track(t, testutil.SPS720), DTS: dts, PTS: pts, Key: key, Units: units}
 		}
 	}
 	hv := func(key bool, dts, pts time.Duration, units ...[]byte) func(t testing.TB) *relay.Frame {
@@ -242,7 +236,7 @@ func frameCases() []frameCase {
 	const ext = time.Duration(0xffffff) * ms
 	return []frameCase{
 		{name: "h264 keyframe at 0", frame: v(true, 0, 0, h264IDR(3000)), msgType: "*message.Video"},
-		{name: "h264 parameter sets and IDR", frame: v(true, 40*ms, 40*ms, sps720, testPPS, h264IDR(500)), msgType: "*message.Video"},
+		{name: "h264 parameter sets and IDR", frame: v(true, 40*ms, 40*ms, testutil.SPS720, testutil.PPS, h264IDR(500)), msgType: "*message.Video"},
 		{name: "h264 P frame", frame: v(false, 1033*ms, 1033*ms, h264Slice(700)), msgType: "*message.Video"},
 		{name: "h264 B-frame reordering", frame: v(false, 1000*ms, 1066*ms, h264Slice(300)), msgType: "*message.Video"},
 		{name: "h264 sub-millisecond timestamps", frame: v(false, 33366*time.Microsecond, 100100*time.Microsecond, h264Slice(10)), msgType: "*message.Video"},
@@ -423,15 +417,15 @@ func TestTrackHeader(t *testing.T) {
 	}{
 		{
 			name:  "h264",
-			track: func(t testing.TB) *relay.Track { return h264Track(t, sps720) },
+			track: func(t testing.TB) *relay.Track { return h264Track(t, testutil.SPS720) },
 			check: func(t *testing.T, m message.Message) {
 				v, ok := m.(*message.Video)
 				if !ok || v.Type != message.VideoTypeConfig || v.Codec != message.CodecH264 {
 					t.Fatalf("got %#v, want an AVC sequence header", m)
 				}
 				c := v.AVCConfig
-				if len(c.SequenceParameterSets) != 1 || !bytes.Equal(c.SequenceParameterSets[0].NALUnit, sps720) ||
-					len(c.PictureParameterSets) != 1 || !bytes.Equal(c.PictureParameterSets[0].NALUnit, testPPS) {
+				if len(c.SequenceParameterSets) != 1 || !bytes.Equal(c.SequenceParameterSets[0].NALUnit, testutil.SPS720) ||
+					len(c.PictureParameterSets) != 1 || !bytes.Equal(c.PictureParameterSets[0].NALUnit, testutil.PPS) {
 					t.Errorf("avcC does not carry the SPS and PPS: %+v", c)
 				}
 			},
@@ -531,7 +525,7 @@ func TestTrackHeaderEnhancedFrameType(t *testing.T) {
 }
 
 func TestMetadata(t *testing.T) {
-	b, err := Metadata(h264Track(t, sps720), aacTrack(t), 29.97)
+	b, err := Metadata(h264Track(t, testutil.SPS720), aacTrack(t), 29.97)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +595,7 @@ func TestPreparedStreamDecodes(t *testing.T) {
 	st := relay.NewStream(relay.StreamOptions{Name: "test", PublishKey: "k", RingSize: 4096})
 	defer st.Stop()
 	p := st.Publish(relay.SourceInfo{Protocol: "test"})
-	video, err := p.SetTrack(h264Track(t, sps720))
+	video, err := p.SetTrack(h264Track(t, testutil.SPS720))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -682,11 +676,11 @@ func TestPreparedStreamDecodes(t *testing.T) {
 	for _, tr := range tracks {
 		switch c := tr.Codec.(type) {
 		case *codecs.H264:
-			if !bytes.Equal(c.SPS, sps720) || !bytes.Equal(c.PPS, testPPS) {
+			if !bytes.Equal(c.SPS, testutil.SPS720) || !bytes.Equal(c.PPS, testutil.PPS) {
 				t.Error("H.264 track parameters differ")
 			}
 			gr.OnDataH264(tr, func(pts, dts time.Duration, au [][]byte) {
-				if equalUnits(au, [][]byte{sps720, testPPS}) {
+				if equalUnits(au, [][]byte{testutil.SPS720, testutil.PPS}) {
 					return // the sequence header, replayed as parameter sets
 				}
 				frames = append(frames, got{relay.Video, pts, dts, au})
@@ -754,7 +748,7 @@ func fuzzFrame(t testing.TB, codec byte, payload []byte, dtsMicros uint64, ptsOf
 	}
 	switch c {
 	case relay.H264:
-		f.Track = h264Track(t, sps720)
+		f.Track = h264Track(t, testutil.SPS720)
 		f.Units = splitUnits(0x41)
 		tc.msgType = "*message.Video"
 	case relay.H265:

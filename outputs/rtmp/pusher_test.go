@@ -2,17 +2,10 @@ package rtmp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,35 +17,17 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
 )
 
-var (
-	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
-		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
-	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
-	testASC = []byte{0x11, 0x90} // AAC-LC, 48 kHz, stereo
-)
-
 const (
-	// waitTimeout bounds every wait for something that should happen at once.
-	waitTimeout = 10 * time.Second
+	waitTimeout = testutil.WaitTimeout
 	videoStep   = time.Second / 30
 	audioStep   = 1024 * time.Second / 48000
 	streamKey   = "abcd-efgh-ijkl-mnop"
 )
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestNewPusher(t *testing.T) {
 	for _, tt := range []struct {
@@ -113,11 +88,11 @@ func newSource(t testing.TB) *source {
 	st := relay.NewStream(relay.StreamOptions{Name: "conseil", PublishKey: "pk", RingSize: 4096})
 	t.Cleanup(st.Stop)
 	s := &source{t: t, st: st, p: st.Publish(relay.SourceInfo{Protocol: "test"}), videoSize: 300}
-	v, err := relay.NewH264Track(sps720, testPPS)
+	v, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := relay.NewAACTrack(testASC)
+	a, err := relay.NewAACTrack(testutil.ASC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +396,7 @@ func TestPush(t *testing.T) {
 				t.Error("Progress.Live not called")
 			}
 			lastV := src.nv
-			waitFor(t, "every frame on the platform", func() bool {
+			testutil.WaitFor(t, "every frame on the platform", func() bool {
 				v, a := s.counts()
 				return v == lastV && a == src.na
 			})
@@ -433,7 +408,7 @@ func TestPush(t *testing.T) {
 				}
 			}
 			s.mu.Unlock()
-			waitFor(t, "progress to count every frame", func() bool { return pr.frames.Load() == int64(src.nv+src.na) })
+			testutil.WaitFor(t, "progress to count every frame", func() bool { return pr.frames.Load() == int64(src.nv+src.na) })
 			if pr.bytes.Load() <= 0 {
 				t.Error("no bytes reported")
 			}
@@ -517,39 +492,8 @@ func TestPushClosedPort(t *testing.T) {
 	}
 }
 
-// selfSigned returns a certificate for 127.0.0.1 and a pool that trusts it.
-func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "beffroi test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
-}
-
 func TestPushRTMPS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool := testutil.SelfSigned(t)
 	pf := startPlatform(t, "accept", &tls.Config{Certificates: []tls.Certificate{cert}})
 	u := pf.url("rtmps", "/live2/"+streamKey)
 
@@ -564,7 +508,7 @@ func TestPushRTMPS(t *testing.T) {
 		if s.err != nil || s.url.Path != "/live2/"+streamKey || strings.Join(s.tracks, ",") != "H264,AAC" {
 			t.Fatalf("platform: %v, path %q, tracks %v", s.err, s.url.Path, s.tracks)
 		}
-		waitFor(t, "frames over RTMPS", func() bool { v, _ := s.counts(); return v == src.nv })
+		testutil.WaitFor(t, "frames over RTMPS", func() bool { v, _ := s.counts(); return v == src.nv })
 		// Switched off: Push returns at once and the session is closed.
 		cancel()
 		if err := waitPush(t, res); err != nil && !errors.Is(err, context.Canceled) {
@@ -608,10 +552,9 @@ func TestPushCancelStalled(t *testing.T) {
 		_ = tc.SetReadBuffer(4096)
 	}
 	// Feed until the sender is stuck in a write.
-	waitFor(t, "the sender to block in a write", func() bool {
+	testutil.WaitFor(t, "the sender to block in a write", func() bool {
 		src.send(time.Second)
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
+		stacks := testutil.Stacks()
 		return strings.Contains(stacks, "rtmpwire.(*Conn).WriteBuffers") && strings.Contains(stacks, "waitWrite")
 	})
 	cancel()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )
 
@@ -29,7 +30,7 @@ func TestAddAndDisableWhileLive(t *testing.T) {
 	}
 	waitDest(t, b, "event", "late", outputs.StateLive, 10*time.Second)
 	t.Logf("added destination live after %s", time.Since(added).Round(time.Millisecond))
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if recs := n.Recordings(); len(recs) != 1 || fileSize(recs[0]) < 500_000 {
 			return fmt.Errorf("nginx recordings: %v", recs)
 		}
@@ -58,7 +59,7 @@ func TestAddAndDisableWhileLive(t *testing.T) {
 	}
 	waitDest(t, b, "event", "late", outputs.StateLive, 10*time.Second)
 	t.Logf("re-enabled destination live after %s", time.Since(enabled).Round(time.Millisecond))
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if recs := n.Recordings(); len(recs) != 2 {
 			return fmt.Errorf("nginx recordings: %v, want 2", recs)
 		}
@@ -68,7 +69,7 @@ func TestAddAndDisableWhileLive(t *testing.T) {
 		t.Errorf("the first recording grew after its session ended: %d -> %d bytes", size, got)
 	}
 	second := n.Recordings()[1]
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if s := fileSize(second); s < 500_000 {
 			return fmt.Errorf("second recording holds %d bytes", s)
 		}
@@ -101,7 +102,7 @@ func TestAddAndDisableWhileLive(t *testing.T) {
 			t.Logf("%s: %d video packets, DTS %.3f to %.3f", f, len(dts), dts[0], dts[len(dts)-1])
 		}
 	}
-	assertNoSecret(t, "the log", b.Logs.String(), key, publishKey)
+	testutil.AssertNoSecret(t, "the log", b.Logs.String(), key, publishKey)
 }
 
 // TestLateDestinationToGortmplibServer adds, a few seconds into a broadcast, a destination
@@ -119,7 +120,7 @@ func TestLateDestinationToGortmplibServer(t *testing.T) {
 	publish(t, t.Context(), first.PublishURL(publishKey), clip, 20)
 	waitStream(t, first, "event", "live", 10*time.Second)
 	// Wait until the ring holds a keyframe 2 s or more into the timeline.
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		v, _, err := first.getStream("event")
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )
 
@@ -93,7 +94,7 @@ func TestFanOutToPlatforms(t *testing.T) {
 	// The API, once a second keyframe gave the keyframe interval.
 	var v streamView
 	var apiBody string
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		var err error
 		if v, apiBody, err = b.getStream("event"); err != nil {
 			return err
@@ -126,7 +127,7 @@ func TestFanOutToPlatforms(t *testing.T) {
 	}
 
 	// A platform that stops reading for 6 s, once it has received about 3 s.
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if s, _ := destStatus(b, "event", "frozen"); s.Frames < 3*(30+47) {
 			return fmt.Errorf("frozen destination: only %d frames sent", s.Frames)
 		}
@@ -196,15 +197,15 @@ func TestFanOutToPlatforms(t *testing.T) {
 	if _, body, err := b.getStream("event"); err == nil {
 		apiBody += body
 	}
-	assertNoSecret(t, "the API", apiBody, secrets...)
-	assertNoSecret(t, "/metrics", metrics, secrets...)
+	testutil.AssertNoSecret(t, "the API", apiBody, secrets...)
+	testutil.AssertNoSecret(t, "/metrics", metrics, secrets...)
 
 	m := missedStart(t, b, "event", "a", "b")
 	missed := map[*nginx]float64{good1: m["a"], good2: m["b"]}
 
 	// Shut down so that the platforms' recordings are complete.
 	b.Stop(t)
-	assertNoSecret(t, "the log", b.Logs.String(), secrets...)
+	testutil.AssertNoSecret(t, "the log", b.Logs.String(), secrets...)
 	for _, n := range []*nginx{good1, good2} {
 		n.WaitClosed(t, 1)
 		recs := n.Recordings()

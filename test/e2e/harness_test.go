@@ -17,6 +17,7 @@ import (
 
 	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/internal/app"
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )
 
@@ -66,23 +67,6 @@ func requirePeers(t *testing.T) {
 		t.Fatal(msg + "; BEFFROI_E2E=require")
 	}
 	t.Skip(msg)
-}
-
-// eventually polls cond until it returns nil, failing the test with cond's last error once
-// timeout has passed.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still not true after %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // freePort returns a loopback port nothing listens on (for a while).
@@ -291,7 +275,7 @@ func apiStream(t *testing.T, b *beffroi, name string) streamView {
 func waitStream(t *testing.T, b *beffroi, name, state string, timeout time.Duration) streamView {
 	t.Helper()
 	var v streamView
-	eventually(t, timeout, func() error {
+	testutil.Eventually(t, timeout, func() error {
 		var err error
 		if v, _, err = b.getStream(name); err != nil {
 			return err
@@ -318,7 +302,7 @@ func destStatus(b *beffroi, stream, dest string) (outputs.Status, bool) {
 func waitDest(t *testing.T, b *beffroi, stream, dest string, state outputs.State, timeout time.Duration) outputs.Status {
 	t.Helper()
 	var st outputs.Status
-	eventually(t, timeout, func() error {
+	testutil.Eventually(t, timeout, func() error {
 		var ok bool
 		if st, ok = destStatus(b, stream, dest); !ok {
 			return fmt.Errorf("no destination %q on stream %q", dest, stream)
@@ -329,17 +313,6 @@ func waitDest(t *testing.T, b *beffroi, stream, dest string, state outputs.State
 		return nil
 	})
 	return st
-}
-
-// assertNoSecret fails when text contains one of the secrets.
-func assertNoSecret(t *testing.T, what, text string, secrets ...string) {
-	t.Helper()
-	for _, s := range secrets {
-		if i := strings.Index(text, s); i >= 0 {
-			lo, hi := max(i-120, 0), min(i+len(s)+40, len(text))
-			t.Errorf("%s contains the secret %q: ...%s...", what, s, text[lo:hi])
-		}
-	}
 }
 
 // transition is one state change of a destination, as a stateRecorder saw it.

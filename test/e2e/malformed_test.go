@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 
 	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )
 
@@ -95,7 +96,7 @@ func TestMalformedInput(t *testing.T) {
 		{c3, "silent connection"}, {c4, "garbage from an authenticated publisher"},
 	} {
 		remote := "remote=" + c.conn.LocalAddr().String()
-		eventually(t, 5*time.Second, func() error {
+		testutil.Eventually(t, 5*time.Second, func() error {
 			if len(b.Logs.Lines(remote, "level=WARN")) == 0 {
 				return fmt.Errorf("no warning about the %s (%s)", c.what, remote)
 			}
@@ -107,7 +108,7 @@ func TestMalformedInput(t *testing.T) {
 	if v := apiStream(t, b, "other"); v.Live {
 		t.Errorf("the stream fed garbage is live: %+v", v)
 	}
-	assertNoSecret(t, "the log", b.Logs.String(), otherKey, publishKey)
+	testutil.AssertNoSecret(t, "the log", b.Logs.String(), otherKey, publishKey)
 
 	v := apiStream(t, b, "event")
 	if !v.Live || v.Publishes != 1 {

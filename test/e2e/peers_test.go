@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/beffroi/beffroi/internal/testutil"
 )
 
 // clips are the test clips, made once per package run.
@@ -78,36 +79,18 @@ func clip(t *testing.T, size string, extra ...string) string {
 	return c.path
 }
 
-// syncBuffer is a bytes.Buffer safe for a child process writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is a peer running as a child process, killed at the end of the test.
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.LogBuffer
 	done   chan struct{}
 	err    error // valid once done is closed
 }
 
 func startProcess(t *testing.T, ctx context.Context, name string, args ...string) *process {
 	t.Helper()
-	p := &process{name: name, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{name: name, stderr: &testutil.LogBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, args[0], args[1:]...)
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr
@@ -270,7 +253,7 @@ func (n *nginx) Count(s string) int { return strings.Count(n.ErrorLog(), s) }
 // and at least publishes publish sessions.
 func (n *nginx) WaitClosed(t *testing.T, publishes int) {
 	t.Helper()
-	eventually(t, 15*time.Second, func() error {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		log := n.ErrorLog()
 		conn, disc := strings.Count(log, "client connected"), strings.Count(log, " disconnect,")
 		pub := strings.Count(log, " publish: ")

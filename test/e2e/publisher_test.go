@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )
 
@@ -169,14 +170,14 @@ func TestWrongKeyRefused(t *testing.T) {
 	if v := apiStream(t, b, "event"); v.Live || v.State != "idle" {
 		t.Errorf("stream after a refused publish: live=%v state=%q", v.Live, v.State)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if len(b.Logs.Lines("refused")) == 0 {
 			return fmt.Errorf("no log line about the refusal")
 		}
 		return nil
 	})
 	t.Logf("refusal: %s", b.Logs.Lines("refused")[0])
-	assertNoSecret(t, "the log", b.Logs.String(), wrong, publishKey)
+	testutil.AssertNoSecret(t, "the log", b.Logs.String(), wrong, publishKey)
 }
 
 // TestResolutionChange: the encoder comes back within the grace in 640x360 instead of

@@ -1,19 +1,12 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"maps"
-	"math/big"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,54 +14,10 @@ import (
 
 	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/internal/app"
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 )
-
-// selfSigned writes a self-signed certificate for 127.0.0.1 and localhost and its key as PEM
-// files, and returns their paths and a pool that trusts the certificate.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "beffroi e2e"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, pool
-}
 
 // trustForHost makes the next App's RTMPS destinations to host trust pool (instead of the
 // system roots) and returns the function that restores the package's pushers. The App keeps
@@ -101,7 +50,7 @@ func trustForHost(host string, pool *x509.CertPool) (restore func()) {
 func TestRTMPS(t *testing.T) {
 	requirePeers(t)
 	clip := makeClip(t)
-	certFile, keyFile, pool := selfSigned(t)
+	certFile, keyFile, pool := testutil.SelfSignedFiles(t)
 	withTLS := func(c *config.Config) {
 		c.RTMPS.Addr, c.RTMPS.Cert, c.RTMPS.Key = "127.0.0.1:0", certFile, keyFile
 	}
@@ -178,7 +127,7 @@ func TestRTMPS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertNoSecret(t, "the API", body, secrets...)
+		testutil.AssertNoSecret(t, "the API", body, secrets...)
 	}
 	missed := missedStart(t, first, "event", "nginx")["nginx"]
 	first.Stop(t)
@@ -191,6 +140,6 @@ func TestRTMPS(t *testing.T) {
 	checkRecording(t, recs[0], 1280, 720, seconds-missed, 1.5)
 	assertIncreasing(t, recs[0], packetDTS(t, recs[0], "v"))
 	for name, b := range map[string]*beffroi{"first": first, "second": second} {
-		assertNoSecret(t, fmt.Sprintf("the %s instance's log", name), b.Logs.String(), secrets...)
+		testutil.AssertNoSecret(t, fmt.Sprintf("the %s instance's log", name), b.Logs.String(), secrets...)
 	}
 }

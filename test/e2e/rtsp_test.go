@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/beffroi/beffroi/internal/testutil"
 )
 
 // publishRTSP sends seconds of clip in real time, without re-encoding, to an rtsp:// URL; extra
@@ -59,7 +61,7 @@ func TestRTSPPublish(t *testing.T) {
 			if l := b.Logs.Lines("publisher connected", "protocol=rtsp"); len(l) != 1 {
 				t.Errorf("%d RTSP publisher lines, want 1", len(l))
 			}
-			assertNoSecret(t, "the log", b.Logs.String(), publishKey)
+			testutil.AssertNoSecret(t, "the log", b.Logs.String(), publishKey)
 		})
 	}
 }
@@ -82,16 +84,16 @@ func TestRTSPWrongKey(t *testing.T) {
 			t.Errorf("ffmpeg publishing with a wrong key exited with 0; output:\n%s", p.stderr.String())
 		}
 		t.Logf("ffmpeg with a wrong key: exit code %d: %s", exitCode(err), lastLine(p.stderr.String()))
-		assertNoSecret(t, "ffmpeg's output", p.stderr.String(), publishKey)
+		testutil.AssertNoSecret(t, "ffmpeg's output", p.stderr.String(), publishKey)
 	}
 	if v := apiStream(t, b, "event"); v.Live || v.State != "idle" {
 		t.Errorf("stream after refused publishes: live=%v state=%q", v.Live, v.State)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if n := len(b.Logs.Lines("publish refused: unknown publish key", "protocol=rtsp")); n != 2 {
 			return fmt.Errorf("%d refusals logged, want 2", n)
 		}
 		return nil
 	})
-	assertNoSecret(t, "the log", b.Logs.String(), wrong, publishKey)
+	testutil.AssertNoSecret(t, "the log", b.Logs.String(), wrong, publishKey)
 }

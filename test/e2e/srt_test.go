@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )
 
@@ -76,7 +77,7 @@ func TestSRTPublish(t *testing.T) {
 			checkRecording(t, rec, 1280, 720, seconds-missed, 1.5)
 			assertIncreasing(t, rec+" video", packetDTS(t, rec, "v"))
 			assertIncreasing(t, rec+" audio", packetDTS(t, rec, "a"))
-			assertNoSecret(t, "the log", b.Logs.String(), publishKey)
+			testutil.AssertNoSecret(t, "the log", b.Logs.String(), publishKey)
 		})
 	}
 }
@@ -101,11 +102,11 @@ func TestSRTWrongKey(t *testing.T) {
 	if v := apiStream(t, b, "event"); v.Live || v.State != "idle" {
 		t.Errorf("stream after a refused publish: live=%v state=%q", v.Live, v.State)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if l := b.Logs.Lines("publish refused: unknown publish key", "protocol=srt", "stream=event"); len(l) != 2 {
 			return fmt.Errorf("%d log lines about the refusal, want 2", len(l))
 		}
 		return nil
 	})
-	assertNoSecret(t, "the log", b.Logs.String(), wrong, publishKey)
+	testutil.AssertNoSecret(t, "the log", b.Logs.String(), wrong, publishKey)
 }
