@@ -350,9 +350,14 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			"unsupported scheme without the secret",
-			stream + "      - name: a\n      - name: b\n        url: srt://ingest.example.com:9000?streamid=SRT-SECRET-KEY\n",
+			stream + "      - name: a\n      - name: b\n        url: whip://ingest.example.com:9000/WHIP-SECRET-KEY\n",
 			`config: streams[0].destinations[1].url: required` + "\n" +
-				`config: streams[0].destinations[2].url: scheme "srt" is not supported yet (rtmp, rtmps)`, "SRT-SECRET-KEY",
+				`config: streams[0].destinations[2].url: scheme "whip" is not supported yet (rtmp, rtmps, srt)`, "WHIP-SECRET-KEY",
+		},
+		{
+			"SRT destination without a port, without the secret",
+			stream + "      - name: b\n        url: srt://ingest.example.com?streamid=SRT-SECRET-KEY\n",
+			`config: streams[0].destinations[1].url: missing host or port (want srt://host:port?streamid=...)`, "SRT-SECRET-KEY",
 		},
 		{
 			"unparsable URL without the secret",
@@ -361,11 +366,11 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			"pasted key instead of a URL", stream + "      - name: b\n        url: \"FB-1234-0-Ab:XyZ\"\n",
-			`config: streams[0].destinations[1].url: unsupported scheme (rtmp, rtmps)`, "FB-1234",
+			`config: streams[0].destinations[1].url: unsupported scheme (rtmp, rtmps, srt)`, "FB-1234",
 		},
 		{
 			"missing scheme", stream + "      - name: b\n        url: a.rtmp.youtube.com/live2/YT-SECRET-KEY\n",
-			`config: streams[0].destinations[1].url: missing scheme (want rtmp://host/app/key or rtmps://host/app/key)`, "YT-SECRET-KEY",
+			`config: streams[0].destinations[1].url: missing scheme (want rtmp://host/app/key, rtmps://host/app/key or srt://host:port?streamid=...)`, "YT-SECRET-KEY",
 		},
 		{
 			"missing host", stream + "      - name: b\n        url: rtmps:///rtmp/FB-SECRET-KEY\n",

@@ -29,7 +29,7 @@ const keyForbidden = "/?#:,"
 // protocol. Any other scheme is not printed, since a pasted stream key with a colon would parse
 // as one.
 var plannedSchemes = map[string]bool{
-	"srt": true, "rist": true, "rtsp": true, "rtsps": true, "whip": true,
+	"rist": true, "rtsp": true, "rtsps": true, "whip": true,
 	"http": true, "https": true, "udp": true, "tcp": true,
 }
 
@@ -237,13 +237,20 @@ func checkDestinationURL(raw string) string {
 	}
 	switch u.Scheme {
 	case "rtmp", "rtmps":
+	case "srt":
+		// srt://host:port?streamid=...&passphrase=...: only host and port are checked here
+		// (the query holds secrets); the pusher checks the rest when it starts.
+		if u.Hostname() == "" || u.Port() == "" {
+			return "missing host or port (want srt://host:port?streamid=...)"
+		}
+		return ""
 	case "":
-		return "missing scheme (want rtmp://host/app/key or rtmps://host/app/key)"
+		return "missing scheme (want rtmp://host/app/key, rtmps://host/app/key or srt://host:port?streamid=...)"
 	default:
 		if plannedSchemes[u.Scheme] {
-			return fmt.Sprintf("scheme %q is not supported yet (rtmp, rtmps)", u.Scheme)
+			return fmt.Sprintf("scheme %q is not supported yet (rtmp, rtmps, srt)", u.Scheme)
 		}
-		return "unsupported scheme (rtmp, rtmps)"
+		return "unsupported scheme (rtmp, rtmps, srt)"
 	}
 	if u.Hostname() == "" {
 		return fmt.Sprintf("missing host (want %s://host/app/key)", u.Scheme)

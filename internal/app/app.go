@@ -23,6 +23,7 @@ import (
 	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
+	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/web"
 )
@@ -169,7 +170,7 @@ func (a *App) closeListeners(l []ingestServer) {
 
 // Pushers maps destination URL schemes to their pushers.
 var Pushers = map[string]outputs.NewPusherFunc{
-	"rtmp": outrtmp.New, "rtmps": outrtmp.New,
+	"rtmp": outrtmp.New, "rtmps": outrtmp.New, "srt": outsrt.New,
 }
 
 // HTTPAddr returns the HTTP listener's address.
