@@ -20,6 +20,7 @@ type Config struct {
 	ReconnectGrace time.Duration `mapstructure:"reconnect_grace"`
 	Log            Log           `mapstructure:"log"`
 	Outputs        Outputs       `mapstructure:"outputs"`
+	Transcode      Transcode     `mapstructure:"transcode"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -69,6 +70,13 @@ type Outputs struct {
 	RetryMax     time.Duration `mapstructure:"retry_max"`     // default 30s: longest reconnect delay
 }
 
+// Transcode configures the renditions made when a destination needs other codecs than the
+// source has (Opus from a phone browser to AAC for RTMP platforms).
+type Transcode struct {
+	FFmpeg     string `mapstructure:"ffmpeg"`      // ffmpeg executable, default "ffmpeg" (from PATH)
+	AACBitrate int    `mapstructure:"aac_bitrate"` // bits per second, default 160000 (music quality)
+}
+
 // Stream is one event channel declared in the file.
 type Stream struct {
 	Name         string        `mapstructure:"name"`        // public slug
@@ -107,6 +115,7 @@ func Default() *Config {
 		DataDir:        "./data",
 		ReconnectGrace: 30 * time.Second,
 		Log:            Log{Level: "info", Format: "text"},
+		Transcode:      Transcode{FFmpeg: "ffmpeg", AACBitrate: 160000},
 		Outputs: Outputs{
 			WriteTimeout: 10 * time.Second,
 			MaxLag:       5 * time.Second,

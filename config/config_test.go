@@ -303,6 +303,8 @@ func TestErrors(t *testing.T) {
 			"bad pull transport", stream + "    pull:\n      url: rtsp://admin:CAMPASS@192.0.2.1/video\n      transport: quic\n",
 			`config: streams[0].pull.transport: "quic" is not one of tcp, udp, auto`, "CAMPASS",
 		},
+		{"bitrate not a number", "transcode:\n  aac_bitrate: high\n", `config: transcode.aac_bitrate: must be a whole number, not a string`, ""},
+		{"bitrate out of range", "transcode:\n  aac_bitrate: 8000\n", `config: transcode.aac_bitrate: 8000 is out of range (32000 to 512000 bits per second)`, ""},
 		{"bad log level", "log:\n  level: verbose\n", `config: log.level: "verbose" is not one of debug, info, warn, error`, ""},
 		{"bad log format", "log:\n  format: xml\n", `config: log.format: "xml" is not one of text, json`, ""},
 		{"cert without key", "rtmps:\n  cert: /etc/ssl/cert.pem\n", `config: rtmps.key: required when rtmps.cert is set`, ""},

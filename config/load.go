@@ -243,6 +243,12 @@ func parseScalar(l leaf, s, source string) (any, error) {
 			return nil, fmt.Errorf("config: %s: invalid boolean %q (from %s; want true or false)", l.key, s, source)
 		}
 		return b, nil
+	case l.typ.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: invalid number %q (from %s)", l.key, s, source)
+		}
+		return n, nil
 	}
 	return s, nil
 }
@@ -331,6 +337,16 @@ func checkValue(path string, val any, t reflect.Type) []error {
 			return []error{fmt.Errorf("config: %s: must be a single value, not %s", path, describe(val))}
 		}
 		return nil
+	case t.Kind() == reflect.Int:
+		switch v := val.(type) {
+		case int, int64, uint64:
+			return nil
+		case string:
+			if _, err := strconv.Atoi(v); err == nil {
+				return nil
+			}
+		}
+		return []error{fmt.Errorf("config: %s: must be a whole number, not %s", path, describe(val))}
 	}
 	return []error{fmt.Errorf("config: %s: no check for type %s", path, t)}
 }

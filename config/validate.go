@@ -108,6 +108,13 @@ func (c *Config) Validate() error {
 		p.add("outputs.retry_min", "%s is longer than outputs.retry_max (%s)", o.RetryMin, o.RetryMax)
 	}
 
+	if c.Transcode.FFmpeg == "" {
+		p.add("transcode.ffmpeg", "must not be empty")
+	}
+	if b := c.Transcode.AACBitrate; b < 32000 || b > 512000 {
+		p.add("transcode.aac_bitrate", "%d is out of range (32000 to 512000 bits per second)", b)
+	}
+
 	c.validateStreams(&p)
 	return errors.Join(p...)
 }

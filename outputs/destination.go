@@ -3,6 +3,7 @@ package outputs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
@@ -201,10 +202,6 @@ func (d *Destination) run(ctx context.Context) {
 			case <-d.wake:
 			}
 		}
-		r, err := d.stream.Subscribe(relay.ReaderOptions{MaxLag: d.opts.MaxLag})
-		if err != nil {
-			continue // the stream ended meanwhile
-		}
 		runCtx, cancel := context.WithCancel(ctx)
 		d.mu.Lock()
 		d.cancelFn = cancel
@@ -213,6 +210,26 @@ func (d *Destination) run(ctx context.Context) {
 			cancel() // disabled between the check and now
 		}
 		d.setState(StateConnecting)
+		src, release, err := d.source(runCtx)
+		if err != nil {
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, relay.ErrNotLive), runCtx.Err() != nil:
+				continue // the stream ended, or the destination was switched off, meanwhile
+			}
+			if !d.wait(ctx, d.fail(err, &backoff, nil)) {
+				return
+			}
+			continue
+		}
+		r, err := src.Subscribe(relay.ReaderOptions{MaxLag: d.opts.MaxLag})
+		if err != nil {
+			release()
+			cancel()
+			continue // the stream ended meanwhile
+		}
 		p := &progress{d: d}
 		d.reader.Store(r)
 		err = d.pusher.Push(runCtx, r, p)
@@ -221,6 +238,7 @@ func (d *Destination) run(ctx context.Context) {
 		d.skipped.Add(r.Skipped())
 		d.mu.Unlock()
 		r.Close()
+		release()
 		cancel()
 		d.mu.Lock()
 		d.cancelFn = nil
@@ -241,29 +259,91 @@ func (d *Destination) run(ctx context.Context) {
 		if err == nil {
 			err = errors.New("connection closed")
 		}
-		if !p.liveAt.IsZero() && time.Since(p.liveAt) > 30*time.Second {
-			backoff = d.opts.RetryMin // it worked for a while: start over gently
+		if !d.wait(ctx, d.fail(err, &backoff, p)) {
+			return
 		}
-		delay := min(jitter(backoff), d.opts.RetryMax)
-		backoff = min(backoff*2, d.opts.RetryMax)
-		msg := redact(err.Error(), d.u)
-		d.reconnects.Add(1)
-		d.mu.Lock()
-		d.lastErr, d.retryAt = msg, time.Now().Add(delay)
-		d.mu.Unlock()
-		d.setState(StateRetrying)
-		d.log.Warn("destination failed, retrying", "error", msg, "retry_in", delay.Round(time.Millisecond).String())
-		t := time.NewTimer(delay)
-		_, changed := d.stream.State()
+	}
+}
+
+// fail records a failed attempt and returns how long to wait before the next one.
+func (d *Destination) fail(err error, backoff *time.Duration, p *progress) time.Duration {
+	if p != nil && !p.liveAt.IsZero() && time.Since(p.liveAt) > 30*time.Second {
+		*backoff = d.opts.RetryMin // it worked for a while: start over gently
+	}
+	delay := min(jitter(*backoff), d.opts.RetryMax)
+	*backoff = min(*backoff*2, d.opts.RetryMax)
+	msg := redact(err.Error(), d.u)
+	d.reconnects.Add(1)
+	d.mu.Lock()
+	d.lastErr, d.retryAt = msg, time.Now().Add(delay)
+	d.mu.Unlock()
+	d.setState(StateRetrying)
+	d.log.Warn("destination failed, retrying", "error", msg, "retry_in", delay.Round(time.Millisecond).String())
+	return delay
+}
+
+// wait sleeps before the next attempt; switching the destination, or the stream's state,
+// cuts it short. It returns false when ctx is done.
+func (d *Destination) wait(ctx context.Context, delay time.Duration) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	_, changed := d.stream.State()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-d.wake:
+	case <-changed:
+	}
+	return true
+}
+
+// source returns the stream to read: the destination's own, or a rendition of it when the
+// pusher needs codecs the source does not have. The source's tracks are known a little after
+// it goes live (ingest analyses them first): wait for them, briefly.
+func (d *Destination) source(ctx context.Context) (*relay.Stream, func(), error) {
+	nd, ok := d.pusher.(Needer)
+	if !ok || d.opts.Renditions == nil {
+		return d.stream, func() {}, nil
+	}
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for d.stream.Track(relay.Video) == nil && d.stream.Track(relay.Audio) == nil {
+		st, changed := d.stream.State()
+		if st == relay.Idle {
+			return nil, nil, relay.ErrNotLive
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		case <-d.wake:
-			t.Stop()
+			return nil, nil, ctx.Err()
+		case <-deadline.C:
+			return d.stream, func() {}, nil
 		case <-changed:
-			t.Stop()
+		}
+	}
+	needs := nd.Needs()
+	if needs.Fits(d.stream.Track(relay.Video), d.stream.Track(relay.Audio)) {
+		return d.stream, func() {}, nil
+	}
+	st, release, err := d.opts.Renditions.Acquire(ctx, d.stream, needs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("codec fitting: %w", err)
+	}
+	deadline.Reset(15 * time.Second)
+	// The rendition goes live once its ffmpeg produced the first frames.
+	for {
+		state, changed := st.State()
+		if state != relay.Idle {
+			return st, release, nil
+		}
+		select {
+		case <-ctx.Done():
+			release()
+			return nil, nil, ctx.Err()
+		case <-deadline.C:
+			release()
+			return nil, nil, errors.New("codec fitting: the rendition did not start")
+		case <-changed:
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/transcode"
 )
 
 // Options tunes every destination.
@@ -22,6 +23,19 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// Logger receives destination events; nil discards.
 	Logger *slog.Logger
+	// Renditions, when set, gives destinations whose pusher declares needs (Needer) a stream
+	// that fits them when the source does not (Opus from a phone to an AAC-only platform).
+	Renditions Renditions
+}
+
+// Renditions makes derived streams (relay/transcode.Manager).
+type Renditions interface {
+	Acquire(ctx context.Context, src *relay.Stream, needs transcode.Needs) (*relay.Stream, func(), error)
+}
+
+// Needer is implemented by pushers that accept only some codecs.
+type Needer interface {
+	Needs() transcode.Needs
 }
 
 func (o *Options) defaults() {

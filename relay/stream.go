@@ -153,6 +153,9 @@ func NewStream(o StreamOptions) *Stream {
 	}
 }
 
+// Grace returns the stream's reconnect grace.
+func (s *Stream) Grace() time.Duration { return s.grace }
+
 // Name returns the stream's public name.
 func (s *Stream) Name() string { return s.name }
 
@@ -323,6 +326,7 @@ func (p *Publisher) SetTrack(t *Track) (*Track, error) {
 			"width", t.Width, "height", t.Height)
 	}
 	s.tracks[k] = t
+	s.signalChanged() // readers choosing a rendition wait for the tracks
 	return t, nil
 }
 

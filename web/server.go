@@ -28,6 +28,8 @@ type Server struct {
 	Version string
 	// Pull, when set, returns the state of a stream's camera puller (nil when it has none).
 	Pull func(stream string) any
+	// Renditions, when set, returns the renditions (codec fitting) made of a stream.
+	Renditions func(stream string) any
 }
 
 // Handler returns the HTTP handler with every route.
@@ -61,7 +63,8 @@ type streamJSON struct {
 	Publishes    uint64           `json:"publishes,omitempty"`
 	Tracks       []trackJSON      `json:"tracks"`
 	Readers      int64            `json:"readers"`
-	Pull         any              `json:"pull,omitempty"` // the camera puller, for streams that pull
+	Pull         any              `json:"pull,omitempty"`       // the camera puller, for streams that pull
+	Renditions   any              `json:"renditions,omitempty"` // ffmpeg renditions for destinations
 	Destinations []outputs.Status `json:"destinations"`
 }
 
@@ -92,6 +95,9 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	}
 	if s.Pull != nil {
 		out.Pull = s.Pull(in.Name)
+	}
+	if s.Renditions != nil {
+		out.Renditions = s.Renditions(in.Name)
 	}
 	if s.Destinations != nil {
 		if ds := s.Destinations.List(in.Name); ds != nil {

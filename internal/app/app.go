@@ -25,6 +25,7 @@ import (
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
 )
 
@@ -53,6 +54,8 @@ type App struct {
 	Registry *relay.Registry
 	// Outputs runs the destinations; add, remove, enable and disable them while live.
 	Outputs *outputs.Manager
+	// Renditions makes the streams destinations need when the source does not fit them.
+	Renditions *transcode.Manager
 
 	ingest  []ingestServer
 	pullers map[string]*ingestrtsp.Puller // by stream name
@@ -71,9 +74,14 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
 	a.Registry = relay.NewRegistry(relay.RegistryOptions{Grace: cfg.ReconnectGrace, Logger: log})
+	a.Renditions = transcode.NewManager(transcode.Options{
+		FFmpeg: cfg.Transcode.FFmpeg, AACBitrate: cfg.Transcode.AACBitrate,
+		Grace: cfg.ReconnectGrace, Logger: log,
+	})
 	a.Outputs = outputs.NewManager(a.Registry, Pushers, outputs.Options{
 		WriteTimeout: cfg.Outputs.WriteTimeout, MaxLag: cfg.Outputs.MaxLag,
 		RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax, Logger: log,
+		Renditions: a.Renditions,
 	})
 	for _, s := range cfg.Streams {
 		if _, err := a.Registry.Add(s.Name, s.PublishKey); err != nil {
@@ -142,7 +150,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	}
 	a.hln = hln
 	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
-		Pull: a.pullStatus}
+		Pull: a.pullStatus, Renditions: a.renditions}
 	a.hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -191,6 +199,20 @@ func (a *App) pullStatus(stream string) any {
 		return p.Status()
 	}
 	return nil
+}
+
+// renditions returns the renditions made of a stream, or nil.
+func (a *App) renditions(stream string) any {
+	var l []transcode.RenditionStatus
+	for _, r := range a.Renditions.Status() {
+		if r.Stream == stream {
+			l = append(l, r)
+		}
+	}
+	if l == nil {
+		return nil
+	}
+	return l
 }
 
 // SRTAddr returns the SRT listener's UDP address ("" when disabled).
@@ -251,6 +273,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.Registry.StopAll()
 	stopOutputs()
 	outWG.Wait()
+	a.Renditions.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = a.hsrv.Shutdown(sctx)

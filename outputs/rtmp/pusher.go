@@ -18,6 +18,7 @@ import (
 	"github.com/beffroi/beffroi/internal/rtmpwire"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/transcode"
 )
 
 // connectTimeout bounds the TCP connection, TLS and RTMP handshakes and the publish setup.
@@ -205,4 +206,13 @@ func explain(err error) string {
 		out += " (" + d[1] + ")"
 	}
 	return out
+}
+
+// Needs implements outputs.Needer: platforms take what RTMP (enhanced RTMP included) carries
+// for video, and AAC for audio; an Opus source (a phone browser) gets an AAC rendition.
+func (p *Pusher) Needs() transcode.Needs {
+	return transcode.Needs{
+		Video: []relay.Codec{relay.H264, relay.H265, relay.AV1, relay.VP9},
+		Audio: []relay.Codec{relay.AAC},
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/transcode"
 )
 
 // DefaultConnectTimeout bounds the SRT handshake when the URL sets no conntimeo.
@@ -261,4 +262,12 @@ func rejection(msg string) (gosrt.RejectionReason, bool) {
 		return 0, false
 	}
 	return gosrt.RejectionReason(n), true
+}
+
+// Needs implements outputs.Needer: MPEG-TS carries H.264 or H.265 video and AAC or Opus audio.
+func (p *Pusher) Needs() transcode.Needs {
+	return transcode.Needs{
+		Video: []relay.Codec{relay.H264, relay.H265},
+		Audio: []relay.Codec{relay.AAC, relay.Opus},
+	}
 }

@@ -1,0 +1,194 @@
+package transcode
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+
+	"github.com/beffroi/beffroi/relay"
+)
+
+// tsHeadroom is where the MPEG-TS timeline fed to ffmpeg starts: frames a little older than
+// the first one (audio interleaved just before a keyframe) still get positive timestamps.
+const tsHeadroom = time.Second
+
+// feeder writes the frames of a source reader as MPEG-TS.
+type feeder struct {
+	p      plan
+	w      *mpegts.Writer
+	vt, at *mpegts.Track
+	base   time.Duration
+	based  bool
+}
+
+// feed writes rd's frames to w until the source ends (errSourceEnded), its tracks change
+// (errTracksChanged), ctx ends or a write fails (ffmpeg died). It is the only goroutine that
+// writes to w, and a normal relay reader: a stalled ffmpeg makes it skip, never the source wait.
+func feed(ctx context.Context, rd *relay.Reader, p plan, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64*1024)
+	f := &feeder{p: p}
+	var tracks []*mpegts.Track
+	if p.video != nil {
+		f.vt = &mpegts.Track{Codec: videoCodec(p.video.Codec)}
+		tracks = append(tracks, f.vt)
+	}
+	if p.audio != nil {
+		c, err := audioCodec(p.audio)
+		if err != nil {
+			return err
+		}
+		f.at = &mpegts.Track{Codec: c}
+		tracks = append(tracks, f.at)
+	}
+	f.w = &mpegts.Writer{W: bw, Tracks: tracks}
+	if err := f.w.Initialize(); err != nil {
+		return err
+	}
+	// The tables first, so that ffmpeg knows the program without waiting for a keyframe.
+	if _, err := f.w.WriteTables(); err != nil {
+		return fmt.Errorf("write to ffmpeg: %w", err)
+	}
+	for {
+		fr, err := rd.Next(ctx)
+		if errors.Is(err, relay.ErrEnded) {
+			return errSourceEnded
+		}
+		if err != nil {
+			return err
+		}
+		// Gather what is already there into one write.
+		for fr != nil {
+			if err := f.write(fr); err != nil {
+				return err
+			}
+			fr, _ = rd.TryNext()
+		}
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("write to ffmpeg: %w", err)
+		}
+	}
+}
+
+func videoCodec(c relay.Codec) codecs.Codec {
+	if c == relay.H265 {
+		return &codecs.H265{}
+	}
+	return &codecs.H264{}
+}
+
+func audioCodec(t *relay.Track) (codecs.Codec, error) {
+	if t.Codec == relay.AAC {
+		var c mpeg4audio.AudioSpecificConfig
+		if err := c.Unmarshal(t.AACConfig); err != nil {
+			return nil, fmt.Errorf("aac: %w", err)
+		}
+		return &codecs.MPEG4Audio{Config: c}, nil
+	}
+	ch := t.Channels
+	if ch <= 0 {
+		ch = 2
+	}
+	return &codecs.Opus{ChannelCount: ch}, nil //nolint:staticcheck // what the Writer reads
+}
+
+// ticks converts a frame time to the 33-bit, 90 kHz MPEG-TS clock, relative to the first frame.
+func (f *feeder) ticks(d time.Duration) int64 {
+	d = max(d-f.base, 0)
+	t := int64(d/time.Second)*90000 + int64(d%time.Second)*90000/int64(time.Second)
+	return t & 0x1FFFFFFFF
+}
+
+func (f *feeder) write(fr *relay.Frame) error {
+	k := fr.Track.Kind()
+	var declared *relay.Track
+	if k == relay.Video {
+		declared = f.p.video
+	} else {
+		declared = f.p.audio
+	}
+	if declared == nil {
+		if !f.p.keeps(k) {
+			return nil // a kind the needs drop
+		}
+		// The source did not have this kind when ffmpeg started.
+		return errTracksChanged
+	}
+	if fr.Track.Codec != declared.Codec || k == relay.Audio && !fr.Track.SameParams(declared) {
+		return errTracksChanged
+	}
+	units := nonEmpty(fr.Units)
+	if len(units) == 0 {
+		return nil
+	}
+	if !f.based {
+		f.base, f.based = fr.DTS-tsHeadroom, true
+	}
+	var err error
+	switch fr.Track.Codec {
+	case relay.H264:
+		err = f.w.WriteH264(f.vt, f.ticks(fr.PTS), f.ticks(fr.DTS), withParams264(fr, units))
+	case relay.H265:
+		err = f.w.WriteH265(f.vt, f.ticks(fr.PTS), f.ticks(fr.DTS), withParams265(fr, units))
+	case relay.AAC:
+		err = f.w.WriteMPEG4Audio(f.at, f.ticks(fr.PTS), units[:1])
+	case relay.Opus:
+		err = f.w.WriteOpus(f.at, f.ticks(fr.PTS), units[:1])
+	}
+	if err != nil {
+		return fmt.Errorf("write to ffmpeg: %w", err)
+	}
+	return nil
+}
+
+// withParams264 returns the access unit of a keyframe with the track's SPS and PPS in front
+// when it does not carry them: ffmpeg, and the readers of the derived stream, find the
+// parameters in band only.
+func withParams264(fr *relay.Frame, au [][]byte) [][]byte {
+	if !fr.Key || fr.Track.SPS == nil {
+		return au
+	}
+	for _, n := range au {
+		if t := h264.NALUType(n[0] & 0x1f); t == h264.NALUTypeSPS {
+			return au
+		}
+	}
+	return append([][]byte{fr.Track.SPS, fr.Track.PPS}, au...)
+}
+
+func withParams265(fr *relay.Frame, au [][]byte) [][]byte {
+	if !fr.Key || fr.Track.SPS == nil {
+		return au
+	}
+	for _, n := range au {
+		if t := h265.NALUType((n[0] >> 1) & 0b111111); t == h265.NALUType_SPS_NUT {
+			return au
+		}
+	}
+	return append([][]byte{fr.Track.VPS, fr.Track.SPS, fr.Track.PPS}, au...)
+}
+
+// nonEmpty returns units without the empty ones (the MPEG-TS writer reads every unit's first
+// byte), copying the slice only when there is one.
+func nonEmpty(units [][]byte) [][]byte {
+	for i, u := range units {
+		if len(u) == 0 {
+			out := append([][]byte(nil), units[:i]...)
+			for _, u := range units[i:] {
+				if len(u) > 0 {
+					out = append(out, u)
+				}
+			}
+			return out
+		}
+	}
+	return units
+}

@@ -1,0 +1,267 @@
+package transcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beffroi/beffroi/relay"
+)
+
+// Restart backoff after ffmpeg fails; a process that ran for maxBackoff starts again from
+// minBackoff.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
+
+// feederMaxLag is how far behind the source the feeder may fall (ffmpeg slow to read its
+// input) before it skips to the newest keyframe: a rendition stays live rather than late.
+const feederMaxLag = 3 * time.Second
+
+// killDelay bounds the wait for ffmpeg's pipes once it has been killed.
+const killDelay = 5 * time.Second
+
+var (
+	// errSourceEnded: the source's live session is over; the rendition ends with it.
+	errSourceEnded = errors.New("source stream ended")
+	// errTracksChanged: the source now has tracks the running process was not started with.
+	errTracksChanged = errors.New("source tracks changed")
+)
+
+// rendition is one ffmpeg process, restarted as needed, and the derived stream it feeds.
+type rendition struct {
+	m      *Manager
+	src    *relay.Stream
+	out    *relay.Stream
+	needs  Needs
+	key    string
+	path   string
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	users  int // guarded by m.mu
+
+	pid atomic.Int64 // of the running ffmpeg, 0 when none (for tests and measurements)
+
+	mu       sync.Mutex
+	state    string
+	since    time.Time
+	lastErr  string
+	restarts int
+}
+
+func (m *Manager) newRendition(k renditionKey, path string, needs Needs, p plan) *rendition {
+	ctx, cancel := context.WithCancel(m.ctx)
+	name := k.src.Name() + "~" + p.suffix()
+	log := m.log.With("stream", k.src.Name(), "rendition", name)
+	return &rendition{
+		m: m, src: k.src, needs: needs, key: k.needs, path: path, log: log,
+		ctx: ctx, cancel: cancel,
+		out:   relay.NewStream(relay.StreamOptions{Name: name, Grace: m.o.Grace, Logger: log}),
+		state: StateStarting, since: time.Now(),
+	}
+}
+
+func (r *rendition) status() RenditionStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return RenditionStatus{
+		Stream: r.src.Name(), Output: r.out.Name(), Needs: r.key,
+		State: r.state, LastError: r.lastErr, Since: r.since, Restarts: r.restarts,
+	}
+}
+
+func (r *rendition) setState(state string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.lastErr = err.Error()
+	}
+	if state == r.state {
+		return
+	}
+	r.state, r.since = state, time.Now()
+}
+
+// run runs ffmpeg until the rendition is cancelled or the source's session ends, restarting
+// it with a backoff when it fails. The derived stream ends when run returns.
+func (r *rendition) run() {
+	defer r.cancel()
+	defer r.out.Stop()
+	backoff := minBackoff
+	for {
+		started := time.Now()
+		err := r.runOnce()
+		switch {
+		case r.ctx.Err() != nil:
+			return
+		case errors.Is(err, errSourceEnded):
+			r.log.Info("source ended: rendition stopped")
+			return
+		case errors.Is(err, errTracksChanged):
+			r.log.Info("source tracks changed: restarting ffmpeg")
+			r.setState(StateStarting, nil)
+			continue
+		}
+		if time.Since(started) >= maxBackoff {
+			backoff = minBackoff
+		}
+		r.log.Warn("ffmpeg failed", "error", err, "retry_in", backoff)
+		r.setState(StateFailed, err)
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+		r.mu.Lock()
+		r.restarts++
+		r.mu.Unlock()
+		r.setState(StateStarting, nil)
+	}
+}
+
+// args returns ffmpeg's command line for p.
+//
+// Latency: the input is neither buffered nor probed beyond what it takes to see both tracks
+// (the feeder writes the PMT first and the stream starts at a keyframe); the output is flushed
+// after every packet, without the mux delay, and each audio frame gets its own PES packet
+// (by default ffmpeg gathers ~150 ms of AAC into one).
+func (r *rendition) args(p plan) []string {
+	a := []string{
+		"-hide_banner", "-nostdin", "-loglevel", "error",
+		"-fflags", "nobuffer", "-flags", "low_delay",
+		"-probesize", "32768", "-analyzeduration", "0",
+		"-f", "mpegts", "-i", "pipe:0",
+	}
+	if p.video != nil {
+		a = append(a, "-map", "0:v:0", "-c:v", "copy")
+	}
+	if p.audio != nil {
+		a = append(a, "-map", "0:a:0")
+		switch p.audioOut {
+		case relay.AAC:
+			a = append(a, "-c:a", "aac", "-b:a", strconv.Itoa(r.m.o.AACBitrate))
+		case relay.Opus:
+			a = append(a, "-c:a", "libopus", "-b:a", strconv.Itoa(r.m.o.OpusBitrate), "-ar", "48000")
+		default:
+			a = append(a, "-c:a", "copy")
+		}
+	}
+	return append(a,
+		"-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
+		"-pes_payload_size", "0", "-flush_packets", "1",
+		"pipe:1",
+	)
+}
+
+// runOnce runs one ffmpeg process until it exits, the source ends or the rendition is
+// cancelled.
+func (r *rendition) runOnce() error {
+	rd, err := r.src.Subscribe(relay.ReaderOptions{MaxLag: feederMaxLag})
+	if err != nil {
+		return errSourceEnded
+	}
+	defer rd.Close()
+	p, err := makePlan(r.src.Track(relay.Video), r.src.Track(relay.Audio), r.needs)
+	if err != nil {
+		return err
+	}
+
+	stderr := &tail{}
+	cmd := exec.Command(r.path, r.args(p)...)
+	cmd.Stderr = stderr
+	cmd.WaitDelay = killDelay
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start ffmpeg: %w", err)
+	}
+	r.pid.Store(int64(cmd.Process.Pid))
+	defer r.pid.Store(0)
+
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	feedErr := make(chan error, 1)
+	go func() {
+		err := feed(ctx, rd, p, stdin)
+		stdin.Close()
+		feedErr <- err
+	}()
+	outErr := make(chan error, 1)
+	go func() { outErr <- r.output(stdout, p) }()
+
+	// The first to stop says why; killing ffmpeg then stops the other.
+	var cause error
+	select {
+	case cause = <-feedErr:
+		_ = cmd.Process.Kill()
+		<-outErr
+	case cause = <-outErr:
+		_ = cmd.Process.Kill()
+		cancel()
+		<-feedErr
+	}
+	// Reads from stdout are over: Wait may close the pipes now.
+	waitErr := cmd.Wait()
+	switch {
+	case errors.Is(cause, errSourceEnded), errors.Is(cause, errTracksChanged), r.ctx.Err() != nil:
+		return cause
+	}
+	msg := "ffmpeg exited"
+	if waitErr != nil {
+		msg = "ffmpeg: " + waitErr.Error()
+	}
+	if t := stderr.String(); t != "" {
+		msg += ": " + t
+	}
+	if cause != nil && !errors.Is(cause, io.EOF) {
+		return fmt.Errorf("%s (%w)", msg, cause)
+	}
+	return errors.New(msg)
+}
+
+// tailSize bounds what is kept of ffmpeg's stderr.
+const tailSize = 2048
+
+// tail keeps the end of what ffmpeg writes on stderr, for the status and the log.
+type tail struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > tailSize {
+		t.b = append(t.b[:0], t.b[len(t.b)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+// String returns the last lines, joined with " | ".
+func (t *tail) String() string {
+	t.mu.Lock()
+	lines := strings.FieldsFunc(string(t.b), func(r rune) bool { return r == '\n' || r == '\r' })
+	t.mu.Unlock()
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, " | ")
+}
