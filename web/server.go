@@ -12,6 +12,7 @@ import (
 
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/web/golive"
 )
 
 // Destinations is what the API needs of the destination manager.
@@ -30,6 +31,8 @@ type Server struct {
 	Pull func(stream string) any
 	// Renditions, when set, returns the renditions (codec fitting) made of a stream.
 	Renditions func(stream string) any
+	// WHIP, when set, serves /whip/ (publishing from a browser).
+	WHIP http.Handler
 }
 
 // Handler returns the HTTP handler with every route.
@@ -42,6 +45,12 @@ func (s *Server) Handler() http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	gl := golive.Handler()
+	mux.Handle("GET /go-live", gl)
+	mux.Handle("GET /go-live/", gl)
+	if s.WHIP != nil {
+		mux.Handle("/whip/", s.WHIP)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})
