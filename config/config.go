@@ -13,6 +13,8 @@ type Config struct {
 	RTMPS RTMPS `mapstructure:"rtmps"`
 	SRT   SRT   `mapstructure:"srt"`
 	RTSP  RTSP  `mapstructure:"rtsp"`
+	// WebRTC configures WHIP publishing (the go-live page in a phone browser).
+	WebRTC WebRTC `mapstructure:"webrtc"`
 	// DataDir holds the database and recordings; default "./data".
 	DataDir string `mapstructure:"data_dir"`
 	// ReconnectGrace is how long destinations stay open after the publisher goes away, so that
@@ -54,6 +56,15 @@ type SRT struct {
 // RTSP configures the RTSP server cameras and encoders push to (ANNOUNCE/RECORD).
 type RTSP struct {
 	Addr string `mapstructure:"addr"` // TCP, default ":8554"; "" disables the RTSP server
+}
+
+// WebRTC configures the WebRTC media port shared by every browser publisher (WHIP).
+type WebRTC struct {
+	UDPPort          int           `mapstructure:"udp_port"`          // default 8189: one UDP port for every peer
+	PublicIPs        []string      `mapstructure:"public_ips"`        // addresses announced to peers (behind NAT)
+	Interfaces       []string      `mapstructure:"interfaces"`        // interfaces to gather candidates on; [lo] keeps it on 127.0.0.1
+	STUNServers      []string      `mapstructure:"stun_servers"`      // stun:host:port
+	KeyframeInterval time.Duration `mapstructure:"keyframe_interval"` // default 2s: how often browsers are asked for a keyframe
 }
 
 // Log configures logging.
@@ -112,6 +123,7 @@ func Default() *Config {
 		RTMPS:          RTMPS{Addr: ":1936"},
 		SRT:            SRT{Addr: ":8890", Latency: 200 * time.Millisecond},
 		RTSP:           RTSP{Addr: ":8554"},
+		WebRTC:         WebRTC{UDPPort: 8189, KeyframeInterval: 2 * time.Second},
 		DataDir:        "./data",
 		ReconnectGrace: 30 * time.Second,
 		Log:            Log{Level: "info", Format: "text"},

@@ -108,6 +108,17 @@ func (c *Config) Validate() error {
 		p.add("outputs.retry_min", "%s is longer than outputs.retry_max (%s)", o.RetryMin, o.RetryMax)
 	}
 
+	if p2 := c.WebRTC.UDPPort; p2 < 0 || p2 > 65535 {
+		p.add("webrtc.udp_port", "%d is not a port (0 to 65535)", p2)
+	}
+	for i, ip := range c.WebRTC.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			p.add(fmt.Sprintf("webrtc.public_ips[%d]", i), "%q is not an IP address", ip)
+		}
+	}
+	if c.WebRTC.KeyframeInterval <= 0 {
+		p.add("webrtc.keyframe_interval", "must be positive (got %s)", c.WebRTC.KeyframeInterval)
+	}
 	if c.Transcode.FFmpeg == "" {
 		p.add("transcode.ffmpeg", "must not be empty")
 	}

@@ -21,6 +21,7 @@ import (
 	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
 	ingestrtsp "github.com/beffroi/beffroi/ingest/rtsp"
 	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
+	ingestwhip "github.com/beffroi/beffroi/ingest/whip"
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
@@ -59,6 +60,7 @@ type App struct {
 
 	ingest  []ingestServer
 	pullers map[string]*ingestrtsp.Puller // by stream name
+	whip    *ingestwhip.Server
 	hln     net.Listener
 	hsrv    *http.Server
 }
@@ -143,14 +145,24 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 			return nil, err
 		}
 	}
+	whip, err := ingestwhip.New(a.Registry, ingestwhip.Config{
+		UDPPort: cfg.WebRTC.UDPPort, PublicIPs: cfg.WebRTC.PublicIPs, Interfaces: cfg.WebRTC.Interfaces,
+		STUNServers: cfg.WebRTC.STUNServers, KeyframeInterval: cfg.WebRTC.KeyframeInterval, Logger: log,
+	})
+	if err != nil {
+		a.closeListeners(a.ingest)
+		return nil, fmt.Errorf("webrtc.udp_port: %w", err)
+	}
+	a.whip = whip
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
+		_ = a.whip.Close()
 		a.closeListeners(a.ingest)
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	a.hln = hln
 	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
-		Pull: a.pullStatus, Renditions: a.renditions}
+		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
 	a.hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -234,6 +246,7 @@ func (a *App) Run(ctx context.Context) error {
 	for _, s := range a.ingest {
 		log.Info("listening", "protocol", s.protocol, "addr", s.server.ListenAddr().String())
 	}
+	log.Info("listening", "protocol", "webrtc", "udp", a.whip.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live")
 	log.Info("listening", "protocol", "http", "addr", a.hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
 
 	ingestCtx, stopIngest := context.WithCancel(context.Background())
@@ -270,6 +283,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopIngest()
 	wg.Wait()
+	_ = a.whip.Close()
 	a.Registry.StopAll()
 	stopOutputs()
 	outWG.Wait()

@@ -153,6 +153,8 @@ func startNamedBeffroi(t *testing.T, name string, mutate func(*config.Config)) *
 	cfg.RTMPS.Addr = "127.0.0.1:0" // listens only when a certificate is set
 	cfg.SRT.Addr = "127.0.0.1:0"
 	cfg.RTSP.Addr = "127.0.0.1:0"
+	cfg.WebRTC.UDPPort = 0
+	cfg.WebRTC.Interfaces = []string{"lo"}
 	cfg.DataDir = t.TempDir()
 	cfg.ReconnectGrace = 10 * time.Second
 	cfg.Outputs.RetryMin = 200 * time.Millisecond

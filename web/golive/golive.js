@@ -100,7 +100,10 @@ async function connect() {
     setConn(pc.connectionState);
     if (pc !== state.pc || !state.live) return;
     if (pc.connectionState === 'connected') { setOnAir('live'); message(''); }
-    if (pc.connectionState === 'failed' || pc.connectionState === 'disconnected') scheduleResume(pc.connectionState === 'failed' ? 0 : 3000);
+    // 'disconnected' may heal by itself (ICE keeps trying): give it 3 s. 'failed', or a
+    // connection closed under us, will not.
+    if (pc.connectionState === 'disconnected') scheduleResume(3000);
+    if (pc.connectionState === 'failed' || pc.connectionState === 'closed') scheduleResume(0);
   });
   await pc.setLocalDescription(await pc.createOffer());
   await waitGathering(pc);
@@ -134,7 +137,9 @@ function scheduleResume(delay) {
 function closePeer(sayBye) {
   if (sayBye && state.location) fetch(state.location, { method: 'DELETE' }).catch(() => {});
   state.location = null;
-  if (state.pc) { state.pc.close(); state.pc = null; }
+  const pc = state.pc;
+  state.pc = null; // first: a peer connection closed here is not a network drop
+  if (pc) pc.close();
 }
 
 async function start() {

@@ -1,0 +1,302 @@
+package whip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/beffroi/beffroi/relay"
+)
+
+// session is one WHIP publisher: one PeerConnection feeding one stream.
+type session struct {
+	srv    *Server
+	id     string
+	stream *relay.Stream
+	pc     *webrtc.PeerConnection
+	log    *slog.Logger
+	remote string // the HTTP client's address, until ICE tells the media's
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed once the session is torn down
+
+	reasonOnce sync.Once
+	reason     string
+
+	// mu serialises the relay calls (each track is read on its own goroutine) and guards
+	// the fields below.
+	mu         sync.Mutex
+	closing    bool
+	wg         sync.WaitGroup // media goroutines
+	pub        *relay.Publisher
+	failed     bool // the relay refused a frame: the publisher was replaced
+	wantVideo  bool // the offer has a video track: audio waits for its first keyframe
+	videoStart bool // the first video keyframe was published
+	t0         time.Time
+	audioSince time.Time
+}
+
+// audioHoldLimit is how long audio waits for the first video keyframe before it is
+// published alone (a publisher whose camera never sends).
+const audioHoldLimit = 3 * time.Second
+
+// start answers an offer and starts a session. On error it returns the HTTP status to send.
+func (s *Server) start(st *relay.Stream, id, offer, remote string, log *slog.Logger) (*session, string, int, error) {
+	cfg := webrtc.Configuration{}
+	if len(s.cfg.STUNServers) > 0 {
+		cfg.ICEServers = []webrtc.ICEServer{{URLs: s.cfg.STUNServers}}
+	}
+	pc, err := s.api.NewPeerConnection(cfg)
+	if err != nil {
+		return nil, "", http.StatusInternalServerError, fmt.Errorf("new peer connection: %w", err)
+	}
+	fail := func(status int, err error) (*session, string, int, error) {
+		_ = pc.GracefulClose()
+		return nil, "", status, err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fail(http.StatusBadRequest, fmt.Errorf("invalid offer: %w", err))
+	}
+	usable, err := preferH264(pc)
+	if err != nil {
+		return fail(http.StatusInternalServerError, fmt.Errorf("codec preferences: %w", err))
+	}
+	if !usable {
+		return fail(http.StatusUnsupportedMediaType,
+			errors.New("no codec Beffroi takes (video: H.264 or VP8; audio: Opus)"))
+	}
+	wantVideo := false
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Kind() == webrtc.RTPCodecTypeVideo && len(tr.Receiver().GetParameters().Codecs) > 0 {
+			wantVideo = true
+		}
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(http.StatusBadRequest, fmt.Errorf("create answer: %w", err))
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail(http.StatusInternalServerError, fmt.Errorf("set answer: %w", err))
+	}
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		return fail(http.StatusInternalServerError, errors.New("ICE gathering did not complete"))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ss := &session{
+		srv: s, id: id, stream: st, pc: pc, log: log, remote: remote,
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), wantVideo: wantVideo,
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		return fail(http.StatusServiceUnavailable, errors.New("server shutting down"))
+	}
+	s.byID[id] = ss
+	s.sessions.Add(1)
+	s.mu.Unlock()
+
+	pc.OnTrack(ss.onTrack)
+	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
+		switch state {
+		case webrtc.PeerConnectionStateConnected:
+			ss.mu.Lock()
+			ss.publisher()
+			ss.mu.Unlock()
+		case webrtc.PeerConnectionStateFailed:
+			ss.stop("connection failed (ICE or DTLS)")
+		case webrtc.PeerConnectionStateClosed:
+			ss.stop("connection closed")
+		}
+	})
+	go ss.run()
+	return ss, pc.LocalDescription().SDP, 0, nil
+}
+
+// stop asks the session to end, recording the first reason given.
+func (ss *session) stop(reason string) {
+	ss.reasonOnce.Do(func() { ss.reason = reason })
+	ss.cancel()
+}
+
+// run waits for the end of the session and tears it down.
+func (ss *session) run() {
+	defer ss.srv.sessions.Done()
+	timer := time.NewTimer(connectTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ss.ctx.Done():
+		case <-timer.C:
+			if ss.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+				ss.stop("no connection after " + connectTimeout.String())
+			}
+			continue
+		}
+		break
+	}
+	ss.mu.Lock()
+	ss.closing = true
+	ss.mu.Unlock()
+	if err := ss.pc.GracefulClose(); err != nil {
+		ss.log.Debug("closing the peer connection", "error", err)
+	}
+	ss.wg.Wait()
+	ss.mu.Lock()
+	if ss.pub != nil {
+		ss.pub.Close()
+	}
+	ss.mu.Unlock()
+	ss.srv.mu.Lock()
+	delete(ss.srv.byID, ss.id)
+	ss.srv.mu.Unlock()
+	ss.log.Info("WHIP session ended", "reason", ss.reason)
+	close(ss.done)
+}
+
+// publisher returns the session's relay publisher, making the stream live at the first
+// call. Called with mu held.
+func (ss *session) publisher() *relay.Publisher {
+	if ss.pub != nil || ss.closing {
+		return ss.pub
+	}
+	ss.pub = ss.stream.Publish(relay.SourceInfo{Protocol: protocol, RemoteAddr: ss.mediaAddr()})
+	ss.log.Info("publisher connected", "media_from", ss.mediaAddr())
+	pub := ss.pub
+	ss.wg.Go(func() {
+		select {
+		case <-pub.Done():
+			ss.stop("replaced by a newer publisher")
+		case <-ss.ctx.Done():
+		}
+	})
+	return ss.pub
+}
+
+// mediaAddr is where the media comes from: the selected ICE pair's remote end, else the
+// HTTP client.
+func (ss *session) mediaAddr() string {
+	for _, r := range ss.pc.GetReceivers() {
+		if t := r.Transport(); t != nil && t.ICETransport() != nil {
+			if p, err := t.ICETransport().GetSelectedCandidatePair(); err == nil && p != nil && p.Remote != nil {
+				return net.JoinHostPort(p.Remote.Address, strconv.Itoa(int(p.Remote.Port)))
+			}
+		}
+	}
+	return ss.remote
+}
+
+// onTrack starts reading a track the publisher sends.
+func (ss *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closing {
+		return
+	}
+	c := track.Codec()
+	h, err := ss.newHandler(track)
+	if err != nil {
+		ss.log.Warn("track ignored", "codec", c.MimeType, "error", err)
+		return
+	}
+	ss.log.Info("track received", "kind", track.Kind().String(), "codec", c.MimeType, "fmtp", c.SDPFmtpLine)
+	ss.publisher()
+	// RTCP from the publisher (sender reports) feeds pion's interceptors.
+	ss.wg.Go(func() {
+		for {
+			if _, _, err := recv.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	})
+	ss.wg.Go(func() { ss.readRTP(track, h) })
+	if track.Kind() == webrtc.RTPCodecTypeVideo {
+		ss.wg.Go(func() { ss.askKeyframes(track) })
+	}
+}
+
+// askKeyframes sends a PLI now and every KeyframeInterval: browsers send a keyframe only
+// when asked, and platforms want one every 2 s.
+func (ss *session) askKeyframes(track *webrtc.TrackRemote) {
+	t := time.NewTicker(ss.srv.cfg.KeyframeInterval)
+	defer t.Stop()
+	for {
+		err := ss.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(track.SSRC())}})
+		if err != nil && ss.ctx.Err() == nil {
+			ss.log.Debug("sending a keyframe request", "error", err)
+		}
+		select {
+		case <-ss.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// readRTP feeds a track's packets to its handler until the connection closes.
+func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler) {
+	for {
+		pkt, _, err := track.ReadRTP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		ss.mu.Lock()
+		if !ss.failed && ss.pub != nil {
+			if ss.t0.IsZero() {
+				ss.t0 = now
+			}
+			h.packet(pkt, now)
+		}
+		ss.mu.Unlock()
+	}
+}
+
+// write publishes a frame. Called with mu held.
+func (ss *session) write(f *relay.Frame) {
+	if f.Track.Kind() == relay.Audio && ss.wantVideo && !ss.videoStart {
+		// Audio alone would make destinations start without video: hold it back until the
+		// first video keyframe, for a while.
+		if ss.audioSince.IsZero() {
+			ss.audioSince = time.Now()
+		}
+		if time.Since(ss.audioSince) < audioHoldLimit {
+			return
+		}
+		ss.wantVideo = false
+		ss.log.Warn("no video keyframe yet: publishing the audio alone")
+	}
+	if f.Track.Kind() == relay.Video {
+		ss.videoStart = true
+	}
+	if err := ss.pub.WriteFrame(f); err != nil {
+		ss.failed = true
+		ss.stop("the relay refused a frame: " + err.Error())
+	}
+}
+
+// setTrack declares t to the relay and returns the track frames must carry. Called with mu
+// held.
+func (ss *session) setTrack(t *relay.Track) *relay.Track {
+	cur, err := ss.pub.SetTrack(t)
+	if err != nil {
+		ss.failed = true
+		ss.stop("the relay refused a track: " + err.Error())
+		return t
+	}
+	return cur
+}

@@ -1,0 +1,77 @@
+// Drives the go-live page in headless Chromium with a fake camera and microphone, as a phone
+// would: opens the page, presses "Go live", stays on air, optionally drops the connection once
+// to check the page resumes by itself, then presses "Stop".
+//
+//   node golive.mjs <page URL> <seconds on air> [drop-after-seconds] [screenshot.png]
+//
+// Prints one JSON line per event on stdout; exits non-zero when the page does not go live.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [url, secondsArg, dropArg, screenshot] = process.argv.slice(2);
+const seconds = Number(secondsArg || 8);
+const dropAfter = dropArg ? Number(dropArg) : 0;
+const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
+
+const profile = mkdtempSync(join(tmpdir(), 'beffroi-chromium-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream=fps=30',
+    '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
+  ],
+  viewport: { width: 412, height: 915 }, // a phone
+});
+let code = 0;
+try {
+  const page = browser.pages()[0] || await browser.newPage();
+  page.on('console', (m) => log('console', { text: m.text() }));
+  page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById('preview').srcObject !== null, null, { timeout: 15000 });
+  const pressed = Date.now();
+  await page.click('#golive');
+  log('pressed');
+  await page.waitForFunction(() => window.beffroi.pc && window.beffroi.pc.connectionState === 'connected', null, { timeout: 20000 });
+  log('connected', { ms: Date.now() - pressed, codec: await page.evaluate(async () => {
+    let c = '';
+    (await window.beffroi.pc.getStats()).forEach((r) => { if (r.type === 'codec' && r.mimeType.startsWith('video/')) c = r.mimeType; });
+    return c;
+  }) });
+  if (dropAfter > 0) {
+    await page.waitForTimeout(dropAfter * 1000);
+    // The network drops: the peer connection fails; the page must resume by itself.
+    await page.evaluate(() => {
+      // (close() fires no event by itself: tell the page as the network would.)
+      const pc = window.beffroi.pc;
+      pc.close();
+      pc.dispatchEvent(new Event('connectionstatechange'));
+    });
+    log('dropped');
+    await page.waitForFunction(() => window.beffroi.pc && window.beffroi.pc.connectionState === 'connected', null, { timeout: 20000 });
+    log('resumed');
+  }
+  await page.waitForTimeout(seconds * 1000);
+  const text = await page.evaluate(() => ({
+    onair: document.getElementById('onair').textContent,
+    bitrate: document.getElementById('bitrate').textContent,
+    elapsed: document.getElementById('elapsed').textContent,
+  }));
+  log('onair', text);
+  if (screenshot) await page.screenshot({ path: screenshot });
+  await page.click('#golive');
+  log('stopped');
+  await page.waitForTimeout(500);
+} catch (e) {
+  log('error', { text: String(e) });
+  code = 1;
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(code);

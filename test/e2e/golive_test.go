@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/beffroi/beffroi/outputs"
+)
+
+// browserDir holds the playwright-core script and its node_modules (npm ci in .ci/run).
+func browserDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "browser")
+	_, errNode := exec.LookPath("node")
+	_, errMods := os.Stat(filepath.Join(dir, "node_modules", "playwright-core"))
+	_, errChromium := os.Stat("/usr/bin/chromium")
+	if errNode != nil || errMods != nil || errChromium != nil {
+		msg := "browser tests need node, chromium (apt-get install chromium) and `npm ci` in test/browser"
+		if os.Getenv("BEFFROI_E2E") == "require" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return dir
+}
+
+type browserEvent struct {
+	Event string `json:"event"`
+	MS    int    `json:"ms"`
+	Codec string `json:"codec"`
+	Text  string `json:"text"`
+	OnAir string `json:"onair"`
+}
+
+// runGoLive drives the go-live page in headless Chromium with a fake camera.
+func runGoLive(t *testing.T, pageURL string, seconds, dropAfter int, screenshot string) []browserEvent {
+	t.Helper()
+	dir := browserDir(t)
+	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "golive.mjs"), pageURL,
+		strconv.Itoa(seconds), strconv.Itoa(dropAfter), screenshot)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	var events []browserEvent
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		var e browserEvent
+		if json.Unmarshal(sc.Bytes(), &e) == nil {
+			events = append(events, e)
+			if e.Event != "console" {
+				t.Logf("browser: %s", sc.Text())
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("go-live page: %v\n%s", err, out)
+	}
+	return events
+}
+
+func findEvent(events []browserEvent, name string) (browserEvent, bool) {
+	for _, e := range events {
+		if e.Event == name {
+			return e, true
+		}
+	}
+	return browserEvent{}, false
+}
+
+// TestGoLivePage: a phone (headless Chromium, fake camera and microphone) opens the go-live
+// page, presses the button, and the platform (nginx-rtmp) records H.264 video and AAC audio
+// that is not silence, although the browser sends Opus. The page then loses its connection
+// once and resumes by itself; the platform keeps one single publish session.
+func TestGoLivePage(t *testing.T) {
+	requirePeers(t)
+	browserDir(t)
+	n := startNginx(t)
+	b := startBeffroi(t, withNginx(n))
+	page := "http://" + b.HTTPAddr() + "/go-live/event?key=" + publishKey
+	shot := filepath.Join(t.TempDir(), "golive.png")
+
+	events := runGoLive(t, page, 10, 4, shot)
+	if c, ok := findEvent(events, "connected"); !ok || c.Codec != "video/H264" {
+		t.Errorf("the page did not go live with H.264: %+v", c)
+	} else {
+		t.Logf("time from pressing the button to connected: %d ms", c.MS)
+	}
+	if _, ok := findEvent(events, "resumed"); !ok {
+		t.Error("the page did not resume after the connection dropped")
+	}
+	if _, err := os.Stat(shot); err != nil {
+		t.Errorf("no screenshot: %v", err)
+	}
+	s, _ := destStatus(b, "event", "nginx1")
+	if s.State != outputs.StateLive || s.Reconnects != 0 {
+		t.Errorf("platform destination %+v, want live without reconnects across the drop", s)
+	}
+	b.Stop(t)
+
+	rec := singleRecording(t, n)
+	r := probe(t, rec)
+	if r.Video != "h264" || r.Audio != "aac" {
+		t.Fatalf("platform recorded %+v, want h264 and aac", r)
+	}
+	// About 14 s on air; the AAC rendition starts about a second late (ffmpeg), and the
+	// browser's resolution ramp-up and the drop each cost a keyframe wait: only bound it.
+	if r.Duration < 6 {
+		t.Errorf("platform recorded %.1f s of the ~14 s on air", r.Duration)
+	}
+	if vol := meanVolume(t, rec); vol < -50 {
+		t.Errorf("the platform's audio is silence: mean volume %.1f dB", vol)
+	} else {
+		t.Logf("platform: %s %dx%d + %s, %.1f s, mean volume %.1f dB", r.Video, r.Width, r.Height, r.Audio, r.Duration, vol)
+	}
+	assertIncreasing(t, rec+" video", packetDTS(t, rec, "v"))
+}
