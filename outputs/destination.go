@@ -210,7 +210,7 @@ func (d *Destination) run(ctx context.Context) {
 			cancel() // disabled between the check and now
 		}
 		d.setState(StateConnecting)
-		src, release, err := d.source(runCtx)
+		r, release, err := d.subscribe(runCtx)
 		if err != nil {
 			cancel()
 			switch {
@@ -223,12 +223,6 @@ func (d *Destination) run(ctx context.Context) {
 				return
 			}
 			continue
-		}
-		r, err := src.Subscribe(relay.ReaderOptions{MaxLag: d.opts.MaxLag})
-		if err != nil {
-			release()
-			cancel()
-			continue // the stream ended meanwhile
 		}
 		p := &progress{d: d}
 		d.reader.Store(r)
@@ -298,33 +292,42 @@ func (d *Destination) wait(ctx context.Context, delay time.Duration) bool {
 	return true
 }
 
-// source returns the stream to read: the destination's own, or a rendition of it when the
-// pusher needs codecs the source does not have. The source's tracks are known a little after
-// it goes live (ingest analyses them first): wait for them, briefly.
-func (d *Destination) source(ctx context.Context) (*relay.Stream, func(), error) {
+// subscribe returns a reader of the destination's stream, or of a rendition of it when the
+// pusher needs codecs the source does not have. The reader of the source is taken first:
+// ingest may hold media back while it analyses the tracks, then write it at once, and a
+// reader taken after that burst would start at its newest keyframe and miss it.
+func (d *Destination) subscribe(ctx context.Context) (*relay.Reader, func(), error) {
+	opts := relay.ReaderOptions{MaxLag: d.opts.MaxLag}
+	r, err := d.stream.Subscribe(opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	nd, ok := d.pusher.(Needer)
 	if !ok || d.opts.Renditions == nil {
-		return d.stream, func() {}, nil
+		return r, func() {}, nil
 	}
 	deadline := time.NewTimer(5 * time.Second)
 	defer deadline.Stop()
-	for d.stream.Track(relay.Video) == nil && d.stream.Track(relay.Audio) == nil {
+	for !d.stream.HasMedia() {
 		st, changed := d.stream.State()
 		if st == relay.Idle {
+			r.Close()
 			return nil, nil, relay.ErrNotLive
 		}
 		select {
 		case <-ctx.Done():
+			r.Close()
 			return nil, nil, ctx.Err()
 		case <-deadline.C:
-			return d.stream, func() {}, nil
+			return r, func() {}, nil // no media yet: the pusher will say what it cannot send
 		case <-changed:
 		}
 	}
 	needs := nd.Needs()
 	if needs.Fits(d.stream.Track(relay.Video), d.stream.Track(relay.Audio)) {
-		return d.stream, func() {}, nil
+		return r, func() {}, nil
 	}
+	r.Close()
 	st, release, err := d.opts.Renditions.Acquire(ctx, d.stream, needs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("codec fitting: %w", err)
@@ -334,7 +337,9 @@ func (d *Destination) source(ctx context.Context) (*relay.Stream, func(), error)
 	for {
 		state, changed := st.State()
 		if state != relay.Idle {
-			return st, release, nil
+			if r, err = st.Subscribe(opts); err == nil {
+				return r, release, nil
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -85,7 +85,7 @@ func (r *Reader) take() *Frame {
 	if !lost {
 		f = s.ring[r.cursor&s.mask]
 	}
-	if lost || (r.maxLag > 0 && s.newest-f.DTS > r.maxLag) {
+	if lost || r.lagging(f) {
 		switch {
 		case s.hasKey && s.lastKey > r.cursor && s.next-s.lastKey <= size:
 			r.skipped.Add(s.lastKey - r.cursor)
@@ -124,6 +124,15 @@ func (r *Reader) TryNext() (*Frame, bool) {
 		}
 	}
 	return nil, false
+}
+
+// lagging reports whether the reader is more than MaxLag behind: in media time (the frame is
+// that far behind the newest one) and in wall-clock time (it waited that long in the ring).
+// Both, so that media an ingest held back and wrote at once (a burst of seconds of media at
+// go-live) is not skipped by readers that keep up with it.
+func (r *Reader) lagging(f *Frame) bool {
+	s := r.s
+	return r.maxLag > 0 && s.newest-f.DTS > r.maxLag && s.clock().Sub(f.Published) > r.maxLag
 }
 
 // Skipped returns how many frames the reader skipped because it fell behind.

@@ -113,6 +113,8 @@ type Stream struct {
 
 	stats   [numKinds]trackStats
 	readers atomic.Int64
+
+	clock func() time.Time // time.Now; tests move it
 }
 
 type trackStats struct {
@@ -150,6 +152,7 @@ func NewStream(o StreamOptions) *Stream {
 		mask:    p - 1,
 		notify:  make(chan struct{}),
 		changed: make(chan struct{}),
+		clock:   time.Now,
 	}
 }
 
@@ -169,6 +172,14 @@ func (s *Stream) State() (State, <-chan struct{}) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.state, s.changed
+}
+
+// HasMedia reports whether the live session has frames: its tracks are then known (ingest
+// declares them before the first frame). A change of it is signalled like a state change.
+func (s *Stream) HasMedia() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state != Idle && s.hasTimeline
 }
 
 // Track returns the stream's current track of a kind, or nil.
@@ -339,7 +350,7 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 		return ErrNoTrack
 	}
 	s := p.s
-	now := time.Now()
+	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pub != p {
@@ -357,6 +368,7 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 		} else {
 			p.offset = -f.DTS
 			s.hasTimeline = true
+			defer s.signalChanged() // the session has media: see HasMedia
 		}
 	}
 	dts, pts := f.DTS+p.offset, f.PTS+p.offset
