@@ -283,8 +283,11 @@ func (rc *receiver) url(query string) *url.URL {
 	return u
 }
 
+// defaultQuery: the tests send seconds of media at once; a latency well above SRT's 120 ms
+// default keeps a loaded machine (CI runs every package at once) from making the receiver drop
+// packets that arrive "too late".
 func defaultQuery() string {
-	return url.Values{"streamid": {streamID}, "passphrase": {passphrase}}.Encode()
+	return url.Values{"streamid": {streamID}, "passphrase": {passphrase}, "latency": {"1000"}}.Encode()
 }
 
 func (rc *receiver) session(t testing.TB) *session {

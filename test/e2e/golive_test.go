@@ -120,4 +120,34 @@ func TestGoLivePage(t *testing.T) {
 		t.Logf("platform: %s %dx%d + %s, %.1f s, mean volume %.1f dB", r.Video, r.Width, r.Height, r.Audio, r.Duration, vol)
 	}
 	assertIncreasing(t, rec+" video", packetDTS(t, rec, "v"))
+
+	// Browsers send keyframes only when asked: Beffroi asks every 2 s, as YouTube and
+	// Facebook require. The spacing is the request interval plus a round trip and the
+	// encoder's reaction.
+	keys := keyframeTimes(t, rec)
+	var worst float64
+	for i := 1; i < len(keys); i++ {
+		worst = max(worst, keys[i]-keys[i-1])
+	}
+	t.Logf("platform keyframes: %d, largest interval %.2f s", len(keys), worst)
+	if len(keys) < 3 || worst > 2.5 {
+		t.Errorf("keyframes at the platform every %.2f s at worst (%d keyframes), want about 2 s", worst, len(keys))
+	}
+}
+
+// keyframeTimes returns the times of a file's video keyframes, in seconds.
+func keyframeTimes(t *testing.T, file string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-skip_frame", "nokey",
+		"-show_entries", "frame=pts_time", "-of", "csv=p=0", file).Output()
+	if err != nil {
+		t.Fatalf("ffprobe keyframes %s: %v", file, err)
+	}
+	var ts []float64
+	for _, l := range strings.Fields(string(out)) {
+		if v, err := strconv.ParseFloat(strings.TrimSuffix(l, ","), 64); err == nil {
+			ts = append(ts, v)
+		}
+	}
+	return ts
 }
