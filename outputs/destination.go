@@ -95,7 +95,10 @@ type Destination struct {
 	bitrate    atomic.Uint64 // float64 bits
 
 	remove context.CancelFunc // stops the supervisor (set when started)
-	done   chan struct{}
+	// refusedOnce: the last attempt ended on ErrTrackNotAccepted before sending anything.
+	// Only the supervisor's goroutine (which runs the pusher) uses it.
+	refusedOnce bool
+	done        chan struct{}
 }
 
 func newDestination(name string, u *url.URL, st *relay.Stream, p Pusher, enabled bool, o Options) *Destination {
@@ -167,6 +170,10 @@ type progress struct {
 	liveAt time.Time
 }
 
+// refused reports whether the previous attempt already ended on a refused track: a second
+// refusal in a row is a real failure (no rendition can help), retried with backoff.
+func (p *progress) refused() bool { return p.d.refusedOnce }
+
 func (p *progress) Live() {
 	p.liveAt = time.Now()
 	p.d.setState(StateLive)
@@ -174,6 +181,9 @@ func (p *progress) Live() {
 }
 
 func (p *progress) Wrote(bytes, frames int) {
+	if frames > 0 {
+		p.d.refusedOnce = false // media flows: a later refusal is news again
+	}
 	p.d.bytes.Add(uint64(bytes))
 	p.d.frames.Add(uint64(frames))
 }
@@ -248,6 +258,12 @@ func (d *Destination) run(ctx context.Context) {
 		case errors.Is(err, relay.ErrEnded):
 			d.log.Info("stream ended, destination closed")
 			backoff = d.opts.RetryMin
+			continue
+		case errors.Is(err, ErrTrackNotAccepted) && d.opts.Renditions != nil && !p.refused():
+			// The source's tracks changed (a publisher came back with other codecs, or one
+			// track arrived late): choose the source again, a rendition this time.
+			d.log.Info("source tracks changed, choosing the stream to send again", "reason", err.Error())
+			d.refusedOnce = true
 			continue
 		}
 		if err == nil {

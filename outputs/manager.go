@@ -2,6 +2,7 @@ package outputs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -32,6 +33,11 @@ type Options struct {
 type Renditions interface {
 	Acquire(ctx context.Context, src *relay.Stream, needs transcode.Needs) (*relay.Stream, func(), error)
 }
+
+// ErrTrackNotAccepted is returned (wrapped) by a pusher that met a track its destination does
+// not accept: the supervisor then chooses its source again at once (a rendition, say) instead
+// of counting a failure.
+var ErrTrackNotAccepted = errors.New("track not accepted by the destination")
 
 // Needer is implemented by pushers that accept only some codecs.
 type Needer interface {

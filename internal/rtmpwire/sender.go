@@ -84,6 +84,9 @@ type Sender struct {
 	WriteTimeout time.Duration
 	// OnWrite, when set, is told what each write sent.
 	OnWrite func(bytes, frames int)
+	// Accept, when set, vets every new track before it is sent: an error stops Run (a
+	// destination that needs AAC must not be sent a publisher's Opus).
+	Accept func(*relay.Track) error
 
 	bytes  atomic.Uint64
 	frames atomic.Uint64
@@ -183,6 +186,11 @@ func (s *Sender) add(bufs net.Buffers, st *relay.Stream, f *relay.Frame) (net.Bu
 			if t == nil {
 				continue
 			}
+			if s.Accept != nil {
+				if err := s.Accept(t); err != nil {
+					return bufs, false, err
+				}
+			}
 			if bufs, err = s.header(bufs, t, f.DTS); err != nil {
 				return bufs, false, err
 			}
@@ -191,6 +199,11 @@ func (s *Sender) add(bufs net.Buffers, st *relay.Stream, f *relay.Frame) (net.Bu
 	}
 	if s.sent[k] != f.Track {
 		var err error
+		if s.Accept != nil {
+			if err = s.Accept(f.Track); err != nil {
+				return bufs, false, err
+			}
+		}
 		if bufs, err = s.header(bufs, f.Track, f.DTS); err != nil {
 			return bufs, false, err
 		}

@@ -138,9 +138,20 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 	// reading must not hold the switch for the whole write time-out.
 	stopInterrupt := context.AfterFunc(parent, conn.Interrupt)
 	defer stopInterrupt()
-	s := &rtmpwire.Sender{Conn: conn, WriteTimeout: p.writeTimeout, OnWrite: pr.Wrote}
+	needs := p.Needs()
+	s := &rtmpwire.Sender{Conn: conn, WriteTimeout: p.writeTimeout, OnWrite: pr.Wrote,
+		Accept: func(t *relay.Track) error {
+			fits := needs.Fits(nil, t)
+			if t.Kind() == relay.Video {
+				fits = needs.Fits(t, nil)
+			}
+			if !fits {
+				return fmt.Errorf("%w: %s", outputs.ErrTrackNotAccepted, t.Codec)
+			}
+			return nil
+		}}
 	err = s.Run(ctx, r)
-	if errors.Is(err, relay.ErrEnded) || parent.Err() != nil {
+	if errors.Is(err, relay.ErrEnded) || errors.Is(err, outputs.ErrTrackNotAccepted) || parent.Err() != nil {
 		// The broadcast ended here or the operator switched the destination off: end the
 		// session the way encoders do, so the platform closes the broadcast at once instead
 		// of waiting for a time-out.
