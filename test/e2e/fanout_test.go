@@ -233,7 +233,15 @@ func TestFanOutToPlatforms(t *testing.T) {
 		t.Logf("the frozen platform recorded %d file(s); the last: %+v", len(frozen.Recordings()), r)
 	}
 
-	if !recovered {
+	// The kernel's socket buffers on loopback (tcp_rmem up to 32 MiB here) may take the whole
+	// freeze without the writer ever waiting: then there is nothing to skip, and the check
+	// below cannot apply. Skipping itself is tested in relay and internal/rtmpwire.
+	absorbed := during.Frames-before.Frames >= uint64(5*(30+46)) // about 5 of the 6 s got through
+	if absorbed && !recovered {
+		t.Logf("the kernel buffered the whole freeze (%d frames sent during it): nothing to skip",
+			during.Frames-before.Frames)
+	}
+	if !recovered && !absorbed {
 		end, _ := destStatus(b, "event", "frozen")
 		if end.Skipped == 0 && end.Reconnects == 0 {
 			t.Fatalf("the frozen destination neither skipped nor reconnected: %+v", end)
