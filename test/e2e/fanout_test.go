@@ -236,10 +236,13 @@ func TestFanOutToPlatforms(t *testing.T) {
 	// The kernel's socket buffers on loopback (tcp_rmem up to 32 MiB here) may take the whole
 	// freeze without the writer ever waiting: then there is nothing to skip, and the check
 	// below cannot apply. Skipping itself is tested in relay and internal/rtmpwire.
-	absorbed := during.Frames-before.Frames >= uint64(5*(30+46)) // about 5 of the 6 s got through
+	// Skipping is expected only when the destination fell behind by more than max_lag (2 s
+	// here): how far it fell is the freeze minus the media that still got through.
+	behind := 6 - float64(during.Frames-before.Frames)/(30+46.875)
+	absorbed := behind < 3
 	if absorbed && !recovered {
-		t.Logf("the kernel buffered the whole freeze (%d frames sent during it): nothing to skip",
-			during.Frames-before.Frames)
+		t.Logf("the socket buffers took most of the freeze (%d frames sent during it, %.1f s behind at most): nothing to skip",
+			during.Frames-before.Frames, behind)
 	}
 	if !recovered && !absorbed {
 		end, _ := destStatus(b, "event", "frozen")
