@@ -323,7 +323,7 @@ func TestPublishH264Opus(t *testing.T) {
 		t.Errorf("second DELETE: %s", dresp.Status)
 	}
 	ts.http.Close()
-	if err := ts.Server.Close(); err != nil {
+	if err := ts.Close(); err != nil {
 		t.Fatal(err)
 	}
 	testutil.NoGoroutines(t, "whip.(*session)", "whip.(*Server)", "pion/webrtc/v4.(*PeerConnection)", "pion/ice/v4.(*Agent)")

@@ -211,11 +211,11 @@ func (r *rendition) runOnce() error {
 	select {
 	case cause = <-feedErr:
 		_ = cmd.Process.Kill()
-		<-outErr
+		<-outErr //nolint:errcheck // the reader stops once ffmpeg is killed
 	case cause = <-outErr:
 		_ = cmd.Process.Kill()
 		cancel()
-		<-feedErr
+		<-feedErr //nolint:errcheck // the feeder stops once cancelled
 	}
 	// Reads from stdout are over: Wait may close the pipes now.
 	waitErr := cmd.Wait()

@@ -44,9 +44,9 @@ func TestOpusSourceToRTMPPlatform(t *testing.T) {
 		"ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning",
 		"-re", "-i", clip, "-t", strconv.FormatFloat(seconds, 'f', -1, 64),
 		"-c:v", "copy", "-c:a", "libopus", "-b:a", "96k", "-f", "mpegts", target)
-	v := waitStream(t, b, "event", "live", 10*time.Second)
+	waitStream(t, b, "event", "live", 10*time.Second)
 	waitDest(t, b, "event", "nginx1", outputs.StateLive, 20*time.Second)
-	v = apiStream(t, b, "event")
+	v := apiStream(t, b, "event")
 	var audio string
 	for _, tr := range v.Tracks {
 		if tr.Kind == "audio" {
