@@ -134,7 +134,7 @@ func (p *publisher) setup(r *gortmplib.Reader) error {
 			if c.IDHeader != nil {
 				ch = int(c.IDHeader.ChannelCount)
 			}
-			cur := p.set(&relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: ch})
+			cur := p.set(relay.NewOpusTrack(ch))
 			p.tracks = append(p.tracks, cur)
 			r.OnDataOpus(gt, func(pts time.Duration, pkt []byte) {
 				p.write(&relay.Frame{Track: cur, DTS: pts, PTS: pts, Key: true, Units: [][]byte{pkt}})

@@ -287,15 +287,19 @@ func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *
 	log.Info("player connected")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Read what the player sends (acknowledgements, pings) until it goes away.
-	go func() {
+	// Read what the player sends (acknowledgements, pings) until it goes away; closing the
+	// connection on the way out ends that read, and the goroutine is waited for.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer nc.Close()
+	wg.Go(func() {
 		defer cancel()
 		for {
 			if _, err := sc.Read(); err != nil {
 				return
 			}
 		}
-	}()
+	})
 	snd := &rtmpwire.Sender{Conn: conn, WriteTimeout: s.WriteTimeout}
 	err = snd.Run(ctx, rd)
 	switch {

@@ -129,13 +129,13 @@ func (f *feeder) newTrack(m *description.Media, forma format.Format) (*feedTrack
 			ch = 2
 		}
 		t := &feedTrack{media: m, format: forma, codec: relay.Opus,
-			cur: &relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: ch}}
+			cur: relay.NewOpusTrack(ch)}
 		t.packet = func(pkt *rtp.Packet, pts int64) {
 			if len(pkt.Payload) == 0 {
 				f.errs.add(errors.New("opus: empty packet"), 0)
 				return
 			}
-			d := ticks(pts, 48000)
+			d := relay.TicksToDuration(pts, 48000)
 			f.write(&relay.Frame{Track: t.cur, DTS: d, PTS: d, Key: true, Units: [][]byte{pkt.Payload}})
 		}
 		return t, nil
@@ -237,11 +237,6 @@ func (f *feeder) waitParams(t *feedTrack) {
 	}
 }
 
-// ticks converts a timestamp in clock-rate ticks into a duration without overflowing.
-func ticks(v, clock int64) time.Duration {
-	return time.Duration(v/clock)*time.Second + time.Duration(v%clock)*time.Second/time.Duration(clock)
-}
-
 // auTimer gives an access unit returned by an RTP decoder the PTS of its own packets. The
 // H.264 decoder also splits access units by timestamp, for cameras that never set the marker
 // bit: it then returns the previous access unit when the first packet of the next one comes.
@@ -341,7 +336,7 @@ func (f *feeder) newH264(m *description.Media, forma *format.H264) (*feedTrack, 
 			return
 		}
 		needKey = false
-		f.write(&relay.Frame{Track: t.cur, DTS: ticks(d, 90000), PTS: ticks(pts, 90000), Key: key, Units: au})
+		f.write(&relay.Frame{Track: t.cur, DTS: relay.TicksToDuration(d, 90000), PTS: relay.TicksToDuration(pts, 90000), Key: key, Units: au})
 	}
 	return t, nil
 }
@@ -404,7 +399,7 @@ func (f *feeder) newH265(m *description.Media, forma *format.H265) (*feedTrack, 
 			return
 		}
 		needKey = false
-		f.write(&relay.Frame{Track: t.cur, DTS: ticks(d, 90000), PTS: ticks(pts, 90000), Key: key, Units: au})
+		f.write(&relay.Frame{Track: t.cur, DTS: relay.TicksToDuration(d, 90000), PTS: relay.TicksToDuration(pts, 90000), Key: key, Units: au})
 	}
 	return t, nil
 }
@@ -460,7 +455,7 @@ func (f *feeder) newAAC(m *description.Media, forma *format.MPEG4Audio) (*feedTr
 		}
 		// One packet may carry several access units, of 1024 samples each.
 		for i, au := range aus {
-			d := ticks(pts+int64(i)*mpeg4audio.SamplesPerAccessUnit, clock)
+			d := relay.TicksToDuration(pts+int64(i)*mpeg4audio.SamplesPerAccessUnit, clock)
 			f.write(&relay.Frame{Track: t.cur, DTS: d, PTS: d, Key: true, Units: [][]byte{au}})
 		}
 	}

@@ -97,13 +97,7 @@ func (p *publisher) write(f *relay.Frame) {
 // ts turns a 33-bit MPEG-TS timestamp (90 kHz) into a time on the publisher's timeline,
 // unwrapping the 26.5-hour wrap-around. One decoder serves every track, so tracks stay in sync.
 func (p *publisher) ts(ticks int64) time.Duration {
-	return ticksToDuration(p.td.Decode(ticks))
-}
-
-// ticksToDuration converts 90 kHz ticks without overflowing (ticks * time.Second would after
-// 28 hours).
-func ticksToDuration(ticks int64) time.Duration {
-	return time.Duration(ticks/90000)*time.Second + time.Duration(ticks%90000)*time.Second/90000
+	return relay.TicksToDuration(p.td.Decode(ticks), 90000)
 }
 
 // setup declares the tracks the MPEG-TS program holds and installs one callback per track. A
@@ -170,7 +164,7 @@ func (p *publisher) setup(r *mpegts.Reader) error {
 				ch = 2
 			}
 			haveAudio = true
-			cur := p.set(&relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: ch})
+			cur := p.set(relay.NewOpusTrack(ch))
 			p.codecs = append(p.codecs, string(relay.Opus))
 			r.OnDataOpus(t, func(pts int64, packets [][]byte) error {
 				at := p.ts(pts)

@@ -777,8 +777,8 @@ func TestTicksToDuration(t *testing.T) {
 		{90000 * 86400 * 40, 40 * 24 * time.Hour},
 		{90000*86400*40 + 45000, 40*24*time.Hour + 500*time.Millisecond},
 	} {
-		if got := ticksToDuration(tt.ticks); got != tt.want {
-			t.Errorf("ticksToDuration(%d) = %v, want %v", tt.ticks, got, tt.want)
+		if got := relay.TicksToDuration(tt.ticks, 90000); got != tt.want {
+			t.Errorf("TicksToDuration(%d, 90000) = %v, want %v", tt.ticks, got, tt.want)
 		}
 	}
 }

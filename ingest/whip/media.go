@@ -40,12 +40,7 @@ func (c *rtpClock) pts(ts uint32, now, t0 time.Time) time.Duration {
 	}
 	c.ext += int64(int32(ts - c.last))
 	c.last = ts
-	return c.start + ticks(c.ext, c.rate)
-}
-
-// ticks converts clock-rate ticks into a duration without overflowing.
-func ticks(v, clock int64) time.Duration {
-	return time.Duration(v/clock)*time.Second + time.Duration(v%clock)*time.Second/time.Duration(clock)
+	return c.start + relay.TicksToDuration(c.ext, c.rate)
 }
 
 // newHandler returns the handler of a track's codec. Called with mu held.
@@ -68,7 +63,7 @@ func (ss *session) newHandler(track *webrtc.TrackRemote) (*trackHandler, error) 
 				return // padding only
 			}
 			if cur == nil {
-				cur = ss.setTrack(&relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: ch})
+				cur = ss.setTrack(relay.NewOpusTrack(ch))
 			}
 			d := h.clock.pts(pkt.Timestamp, now, ss.t0)
 			ss.write(&relay.Frame{Track: cur, DTS: d, PTS: d, Key: true, Units: [][]byte{pkt.Payload}})

@@ -251,5 +251,5 @@ func withParams(au [][]byte, aud byte, typ func([]byte) byte, types []byte, para
 // ticks converts a time on the stream's timeline to 90 kHz ticks, without the overflow of
 // d*90000 after 28 hours.
 func ticks(d time.Duration) int64 {
-	return tsOffset + int64(d/time.Second)*90000 + int64(d%time.Second)*90000/int64(time.Second)
+	return tsOffset + relay.DurationToTicks(d, 90000)
 }

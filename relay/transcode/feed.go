@@ -103,8 +103,7 @@ func audioCodec(t *relay.Track) (codecs.Codec, error) {
 // ticks converts a frame time to the 33-bit, 90 kHz MPEG-TS clock, relative to the first frame.
 func (f *feeder) ticks(d time.Duration) int64 {
 	d = max(d-f.base, 0)
-	t := int64(d/time.Second)*90000 + int64(d%time.Second)*90000/int64(time.Second)
-	return t & 0x1FFFFFFFF
+	return relay.DurationToTicks(d, 90000) & 0x1FFFFFFFF
 }
 
 func (f *feeder) write(fr *relay.Frame) error {

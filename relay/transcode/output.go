@@ -53,8 +53,7 @@ type outputTracks struct {
 }
 
 func (o *outputTracks) ts(ticks int64) time.Duration {
-	t := o.td.Decode(ticks)
-	return time.Duration(t/90000)*time.Second + time.Duration(t%90000)*time.Second/90000
+	return relay.TicksToDuration(o.td.Decode(ticks), 90000)
 }
 
 func (o *outputTracks) write(f *relay.Frame) error {
@@ -140,7 +139,7 @@ func (o *outputTracks) setup(mr *mpegts.Reader, p plan) error {
 			if ch <= 0 {
 				ch = 2
 			}
-			cur, err := o.set(&relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: ch})
+			cur, err := o.set(relay.NewOpusTrack(ch))
 			if err != nil {
 				return err
 			}
