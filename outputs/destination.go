@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -128,7 +129,7 @@ func (d *Destination) Status() Status {
 		s.RetryAt = &t
 	}
 	if d.state == StateLive {
-		s.Bitrate = float64frombits(d.bitrate.Load())
+		s.Bitrate = math.Round(float64frombits(d.bitrate.Load()))
 	}
 	return s
 }

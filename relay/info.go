@@ -1,6 +1,9 @@
 package relay
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // TrackInfo describes a track as the API shows it.
 type TrackInfo struct {
@@ -54,7 +57,7 @@ func (s *Stream) Info() Info {
 			Kind: k.String(), Codec: t.Codec,
 			Width: t.Width, Height: t.Height,
 			SampleRate: t.SampleRate, Channels: t.Channels,
-			Bitrate: st.bitrate, KeyframeInterval: st.keyInterval,
+			Bitrate: math.Round(st.bitrate), KeyframeInterval: st.keyInterval,
 			Frames: st.frames, Bytes: st.bytes,
 		}
 		if k == Video {
