@@ -12,6 +12,7 @@ import (
 
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/golive"
 )
 
@@ -45,6 +46,7 @@ func (s *Server) Handler() http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /assets/", assets.Handler())
 	gl := golive.Handler()
 	mux.Handle("GET /go-live", gl)
 	mux.Handle("GET /go-live/", gl)
