@@ -8,17 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
+
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -38,18 +38,8 @@ const connectTimeout = 20 * time.Second
 
 // Config configures a Server.
 type Config struct {
-	// UDPPort is the one UDP port every peer's media uses (ICE UDP mux). 0 picks a free
-	// port (tests).
-	UDPPort int
-	// PublicIPs are announced to peers in place of the local addresses (a server behind a
-	// 1:1 NAT, such as a cloud VM with an elastic IP). Empty: the interfaces' own addresses.
-	PublicIPs []string
-	// Interfaces restricts candidate gathering to these network interfaces (["lo"] in
-	// tests). Empty: every interface. Naming "lo" also enables loopback candidates.
-	Interfaces []string
-	// STUNServers ("stun:host:port") give peers a server-reflexive candidate. Note that pion
-	// gathers those on ephemeral ports, outside the shared UDP port: prefer PublicIPs.
-	STUNServers []string
+	// Net is the shared WebRTC network (one UDP port for every peer). Required.
+	Net *rtcnet.Net
 	// KeyframeInterval is how often the publisher is asked for a keyframe (RTCP PLI).
 	// Zero means DefaultKeyframeInterval.
 	KeyframeInterval time.Duration
@@ -58,14 +48,12 @@ type Config struct {
 }
 
 // Server accepts WHIP publishers. Its Handler serves the HTTP side; every PeerConnection
-// shares the one UDP socket the Server opened.
+// uses the shared WebRTC network of Config.Net.
 type Server struct {
 	reg      *relay.Registry
 	cfg      Config
 	log      *slog.Logger
 	api      *webrtc.API
-	udpConn  net.PacketConn
-	udpMux   interface{ Close() error }
 	sessions sync.WaitGroup
 
 	mu     sync.Mutex
@@ -73,10 +61,13 @@ type Server struct {
 	byID   map[string]*session
 }
 
-// New opens the shared UDP socket and prepares the WebRTC engine.
+// New prepares the WebRTC engine for publishers.
 func New(reg *relay.Registry, c Config) (*Server, error) {
 	if reg == nil {
 		return nil, errors.New("whip: no registry")
+	}
+	if c.Net == nil {
+		return nil, errors.New("whip: no WebRTC network")
 	}
 	if c.KeyframeInterval <= 0 {
 		c.KeyframeInterval = DefaultKeyframeInterval
@@ -85,28 +76,18 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{Port: c.UDPPort})
+	api, err := newAPI(c.Net)
 	if err != nil {
-		return nil, fmt.Errorf("whip: listen udp :%d: %w", c.UDPPort, err)
-	}
-	mux := webrtc.NewICEUDPMux(nil, conn)
-	api, err := newAPI(c, mux)
-	if err != nil {
-		_ = mux.Close()
-		_ = conn.Close()
 		return nil, err
 	}
 	return &Server{
 		reg: reg, cfg: c, log: log.With("protocol", protocol), api: api,
-		udpConn: conn, udpMux: mux, byID: map[string]*session{},
+		byID: map[string]*session{},
 	}, nil
 }
 
-// UDPAddr returns the address of the shared UDP socket.
-func (s *Server) UDPAddr() net.Addr { return s.udpConn.LocalAddr() }
-
-// Close ends every session (their streams enter the reconnect grace) and closes the UDP
-// socket. It returns once every session's goroutines have returned.
+// Close ends every session (their streams enter the reconnect grace). It returns once every
+// session's goroutines have returned. The shared network stays open: its owner closes it.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -119,16 +100,13 @@ func (s *Server) Close() error {
 		ss.stop("server shutting down")
 	}
 	s.sessions.Wait()
-	err := s.udpMux.Close()
-	if cerr := s.udpConn.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
-// newAPI builds the pion API every PeerConnection comes from: the codecs Beffroi takes, the
-// default interceptors (NACK, RTCP reports, TWCC), and the shared UDP port.
-func newAPI(c Config, mux ice.UDPMux) (*webrtc.API, error) {
+// newAPI builds the pion API every publisher's PeerConnection comes from: the codecs
+// Beffroi takes, the default interceptors (NACK, RTCP reports, TWCC), and the shared
+// network's settings.
+func newAPI(n *rtcnet.Net) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
 		return nil, fmt.Errorf("whip: codecs: %w", err)
@@ -137,30 +115,8 @@ func newAPI(c Config, mux ice.UDPMux) (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("whip: interceptors: %w", err)
 	}
-	se := webrtc.SettingEngine{}
-	se.SetICEUDPMux(mux)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
-	if len(c.Interfaces) > 0 {
-		allowed := map[string]bool{}
-		for _, i := range c.Interfaces {
-			allowed[i] = true
-		}
-		se.SetInterfaceFilter(func(name string) bool { return allowed[name] })
-		if allowed["lo"] {
-			se.SetIncludeLoopbackCandidate(true)
-		}
-	}
-	if len(c.PublicIPs) > 0 {
-		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
-			External: c.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("whip: public IPs: %w", err)
-		}
-	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
-		webrtc.WithSettingEngine(se)), nil
+		webrtc.WithSettingEngine(n.SettingEngine())), nil
 }
 
 // Handler serves POST /whip/{stream} (publish), DELETE /whip/{stream}/{session} (stop),

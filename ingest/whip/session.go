@@ -53,9 +53,7 @@ const audioHoldLimit = 3 * time.Second
 // start answers an offer and starts a session. On error it returns the HTTP status to send.
 func (s *Server) start(st *relay.Stream, id, offer, remote string, log *slog.Logger) (*session, string, int, error) {
 	cfg := webrtc.Configuration{}
-	if len(s.cfg.STUNServers) > 0 {
-		cfg.ICEServers = []webrtc.ICEServer{{URLs: s.cfg.STUNServers}}
-	}
+	cfg.ICEServers = s.cfg.Net.ICEServers()
 	pc, err := s.api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, "", http.StatusInternalServerError, fmt.Errorf("new peer connection: %w", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
@@ -47,7 +48,12 @@ func startServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	logs := &testutil.LogBuffer{}
-	s, err := New(reg, Config{Interfaces: []string{"lo"}, KeyframeInterval: 100 * time.Millisecond, Logger: logs.Logger()})
+	n, err := rtcnet.Listen(rtcnet.Config{Interfaces: []string{"lo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	s, err := New(reg, Config{Net: n, KeyframeInterval: 100 * time.Millisecond, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	ingestrtsp "github.com/beffroi/beffroi/ingest/rtsp"
 	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
 	ingestwhip "github.com/beffroi/beffroi/ingest/whip"
+	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
@@ -60,6 +61,7 @@ type App struct {
 
 	ingest  []ingestServer
 	pullers map[string]*ingestrtsp.Puller // by stream name
+	rtc     *rtcnet.Net                   // the one UDP port of every WebRTC peer
 	whip    *ingestwhip.Server
 	hln     net.Listener
 	hsrv    *http.Server
@@ -145,18 +147,28 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 			return nil, err
 		}
 	}
-	whip, err := ingestwhip.New(a.Registry, ingestwhip.Config{
+	rtc, err := rtcnet.Listen(rtcnet.Config{
 		UDPPort: cfg.WebRTC.UDPPort, PublicIPs: cfg.WebRTC.PublicIPs, Interfaces: cfg.WebRTC.Interfaces,
-		STUNServers: cfg.WebRTC.STUNServers, KeyframeInterval: cfg.WebRTC.KeyframeInterval, Logger: log,
+		STUNServers: cfg.WebRTC.STUNServers,
 	})
 	if err != nil {
 		a.closeListeners(a.ingest)
 		return nil, fmt.Errorf("webrtc.udp_port: %w", err)
 	}
+	a.rtc = rtc
+	whip, err := ingestwhip.New(a.Registry, ingestwhip.Config{
+		Net: rtc, KeyframeInterval: cfg.WebRTC.KeyframeInterval, Logger: log,
+	})
+	if err != nil {
+		_ = a.rtc.Close()
+		a.closeListeners(a.ingest)
+		return nil, err
+	}
 	a.whip = whip
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		_ = a.whip.Close()
+		_ = a.rtc.Close()
 		a.closeListeners(a.ingest)
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
@@ -246,7 +258,7 @@ func (a *App) Run(ctx context.Context) error {
 	for _, s := range a.ingest {
 		log.Info("listening", "protocol", s.protocol, "addr", s.server.ListenAddr().String())
 	}
-	log.Info("listening", "protocol", "webrtc", "udp", a.whip.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live")
+	log.Info("listening", "protocol", "webrtc", "udp", a.rtc.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live")
 	log.Info("listening", "protocol", "http", "addr", a.hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
 
 	ingestCtx, stopIngest := context.WithCancel(context.Background())
@@ -287,6 +299,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.Registry.StopAll()
 	stopOutputs()
 	outWG.Wait()
+	_ = a.rtc.Close()
 	a.Renditions.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

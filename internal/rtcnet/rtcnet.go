@@ -1,0 +1,97 @@
+// Package rtcnet owns the network side WebRTC sessions share: one UDP port for every peer's
+// media, whoever the peer is (a phone publishing over WHIP, a viewer over WHEP), and the
+// candidate-gathering rules (interfaces, addresses announced behind NAT). Each protocol
+// builds its own pion API (its codecs, its interceptors) from SettingEngine.
+package rtcnet
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config configures the shared WebRTC network.
+type Config struct {
+	// UDPPort is the one UDP port every peer's media uses (ICE UDP mux). 0 picks a free
+	// port (tests).
+	UDPPort int
+	// PublicIPs are announced to peers in place of the local addresses (a server behind a
+	// 1:1 NAT, such as a cloud VM with an elastic IP). Empty: the interfaces' own addresses.
+	PublicIPs []string
+	// Interfaces restricts candidate gathering to these network interfaces (["lo"] in
+	// tests). Empty: every interface. Naming "lo" also enables loopback candidates.
+	Interfaces []string
+	// STUNServers ("stun:host:port") give peers a server-reflexive candidate. Note that pion
+	// gathers those on ephemeral ports, outside the shared UDP port: prefer PublicIPs.
+	STUNServers []string
+}
+
+// Net is the open shared socket and the settings every PeerConnection is made with.
+type Net struct {
+	cfg     Config
+	udpConn net.PacketConn
+	udpMux  ice.UDPMux
+	se      webrtc.SettingEngine
+}
+
+// Listen opens the shared UDP socket.
+func Listen(c Config) (*Net, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{Port: c.UDPPort})
+	if err != nil {
+		return nil, fmt.Errorf("listen udp :%d: %w", c.UDPPort, err)
+	}
+	mux := webrtc.NewICEUDPMux(nil, conn)
+	n := &Net{cfg: c, udpConn: conn, udpMux: mux}
+	se := webrtc.SettingEngine{}
+	se.SetICEUDPMux(mux)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
+	if len(c.Interfaces) > 0 {
+		allowed := map[string]bool{}
+		for _, i := range c.Interfaces {
+			allowed[i] = true
+		}
+		se.SetInterfaceFilter(func(name string) bool { return allowed[name] })
+		if allowed["lo"] {
+			se.SetIncludeLoopbackCandidate(true)
+		}
+	}
+	if len(c.PublicIPs) > 0 {
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: c.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost,
+		})
+		if err != nil {
+			_ = n.Close()
+			return nil, fmt.Errorf("public IPs: %w", err)
+		}
+	}
+	n.se = se
+	return n, nil
+}
+
+// SettingEngine returns the settings a PeerConnection on the shared port is made with.
+func (n *Net) SettingEngine() webrtc.SettingEngine { return n.se }
+
+// ICEServers returns the configured STUN servers in the form a PeerConnection takes.
+func (n *Net) ICEServers() []webrtc.ICEServer {
+	if len(n.cfg.STUNServers) == 0 {
+		return nil
+	}
+	return []webrtc.ICEServer{{URLs: n.cfg.STUNServers}}
+}
+
+// UDPAddr returns the address of the shared UDP socket.
+func (n *Net) UDPAddr() net.Addr { return n.udpConn.LocalAddr() }
+
+// Close closes the shared socket. Close the sessions using it first.
+func (n *Net) Close() error {
+	err := n.udpMux.Close()
+	if cerr := n.udpConn.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
+	}
+	return err
+}
