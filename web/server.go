@@ -42,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /api/v1/streams", s.listStreams)
 	mux.HandleFunc("GET /api/v1/streams/{name}", s.getStream)
+	mux.HandleFunc("GET /api/v1/presets", s.listPresets)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})
@@ -76,7 +77,7 @@ type streamJSON struct {
 	Readers      int64            `json:"readers"`
 	Pull         any              `json:"pull,omitempty"`       // the camera puller, for streams that pull
 	Renditions   any              `json:"renditions,omitempty"` // ffmpeg renditions for destinations
-	Destinations []outputs.Status `json:"destinations"`
+	Destinations []destinationJSON `json:"destinations"`
 }
 
 type sourceJSON struct {
@@ -93,7 +94,7 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	in := st.Info()
 	out := streamJSON{
 		Name: in.Name, State: in.State.String(), Live: in.State != relay.Idle,
-		Readers: in.Readers, Tracks: []trackJSON{}, Destinations: []outputs.Status{},
+		Readers: in.Readers, Tracks: []trackJSON{}, Destinations: []destinationJSON{},
 	}
 	if out.Live {
 		t := in.LiveSince
@@ -111,9 +112,7 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 		out.Renditions = s.Renditions(in.Name)
 	}
 	if s.Destinations != nil {
-		if ds := s.Destinations.List(in.Name); ds != nil {
-			out.Destinations = ds
-		}
+		out.Destinations = destinations(s.Destinations.List(in.Name), in.Tracks)
 	}
 	return out
 }

@@ -314,3 +314,46 @@ func TestNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestPresetsAndPlatforms(t *testing.T) {
+	dests := fakeDestinations{"conseil": {
+		{Name: "yt", Protocol: "rtmp", Host: "a.rtmp.youtube.com", Enabled: true, State: outputs.StateLive},
+		{Name: "mine", Protocol: "rtmp", Host: "127.0.0.1:1935", Enabled: true, State: outputs.StateLive},
+	}}
+	srv := httptest.NewServer((&web.Server{Registry: newRegistry(t), Destinations: dests}).Handler())
+	defer srv.Close()
+
+	r := get(t, srv, "/api/v1/presets")
+	var presets struct {
+		Presets []struct {
+			ID       string   `json:"id"`
+			Name     string   `json:"name"`
+			URLs     []string `json:"urls"`
+			Requires struct {
+				MaxKeyframeInterval float64 `json:"max_keyframe_interval"`
+			} `json:"requires"`
+		} `json:"presets"`
+	}
+	decode(t, r, &presets)
+	if r.code != http.StatusOK || len(presets.Presets) < 8 || presets.Presets[1].ID != "facebook" ||
+		presets.Presets[1].Requires.MaxKeyframeInterval != 2 || len(presets.Presets[1].URLs) == 0 {
+		t.Fatalf("presets: status %d, %+v", r.code, presets)
+	}
+
+	r = get(t, srv, "/api/v1/streams/conseil")
+	var s struct {
+		Destinations []struct {
+			Name     string   `json:"name"`
+			Platform string   `json:"platform"`
+			Warnings []string `json:"warnings"`
+		} `json:"destinations"`
+	}
+	decode(t, r, &s)
+	if len(s.Destinations) != 2 || s.Destinations[0].Platform != "youtube" || s.Destinations[1].Platform != "" {
+		t.Fatalf("destinations: %+v", s.Destinations)
+	}
+	// The test source (1280x720 H.264, AAC 48 kHz, one keyframe so far) fits YouTube.
+	if len(s.Destinations[0].Warnings) != 0 {
+		t.Fatalf("warnings for a fitting source: %q", s.Destinations[0].Warnings)
+	}
+}
