@@ -67,16 +67,16 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 // streamJSON is a stream as the API shows it. It never holds a publish key or a destination
 // URL.
 type streamJSON struct {
-	Name         string           `json:"name"`
-	Live         bool             `json:"live"`
-	State        string           `json:"state"`
-	LiveSince    *time.Time       `json:"live_since,omitempty"`
-	Source       *sourceJSON      `json:"source,omitempty"`
-	Publishes    uint64           `json:"publishes,omitempty"`
-	Tracks       []trackJSON      `json:"tracks"`
-	Readers      int64            `json:"readers"`
-	Pull         any              `json:"pull,omitempty"`       // the camera puller, for streams that pull
-	Renditions   any              `json:"renditions,omitempty"` // ffmpeg renditions for destinations
+	Name         string            `json:"name"`
+	Live         bool              `json:"live"`
+	State        string            `json:"state"`
+	LiveSince    *time.Time        `json:"live_since,omitempty"`
+	Source       *sourceJSON       `json:"source,omitempty"`
+	Publishes    uint64            `json:"publishes,omitempty"`
+	Tracks       []trackJSON       `json:"tracks"`
+	Readers      int64             `json:"readers"`
+	Pull         any               `json:"pull,omitempty"`       // the camera puller, for streams that pull
+	Renditions   any               `json:"renditions,omitempty"` // ffmpeg renditions for destinations
 	Destinations []destinationJSON `json:"destinations"`
 }
 
