@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,9 @@ type Server struct {
 	Renditions func(stream string) any
 	// WHIP, when set, serves /whip/ (publishing from a browser).
 	WHIP http.Handler
+
+	hubOnce sync.Once
+	hub     *hub // live updates on /api/v1/events (events.go)
 }
 
 // Handler returns the HTTP handler with every route.
@@ -43,6 +47,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/streams", s.listStreams)
 	mux.HandleFunc("GET /api/v1/streams/{name}", s.getStream)
 	mux.HandleFunc("GET /api/v1/presets", s.listPresets)
+	mux.HandleFunc("GET /api/v1/events", s.serveEvents)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})

@@ -64,6 +64,7 @@ type App struct {
 	rtc     *rtcnet.Net                   // the one UDP port of every WebRTC peer
 	whip    *ingestwhip.Server
 	hln     net.Listener
+	api     *web.Server
 	hsrv    *http.Server
 }
 
@@ -173,9 +174,9 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	a.hln = hln
-	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
+	a.api = &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
 		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
-	a.hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
 }
@@ -280,6 +281,7 @@ func (a *App) Run(ctx context.Context) error {
 	var outWG sync.WaitGroup
 	outWG.Go(func() { _ = a.Outputs.Run(outCtx) })
 	var httpWG sync.WaitGroup
+	httpWG.Go(func() { a.api.Run(outCtx) })
 	httpWG.Go(func() {
 		if err := a.hsrv.Serve(a.hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
