@@ -51,9 +51,9 @@ type message struct {
 type hub struct {
 	s *Server
 
-	mu      sync.Mutex
-	subs    map[*socket]struct{}
-	log     []Event // the newest eventLogSize events, oldest first
+	mu   sync.Mutex
+	subs map[*socket]struct{}
+	log  []Event // the newest eventLogSize events, oldest first
 	last map[string]streamJSON
 }
 
