@@ -91,7 +91,7 @@ type Store interface {
 	UserByName(ctx context.Context, name string) (*User, error)
 	UserByID(ctx context.Context, id int64) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
-	UpdateUser(ctx context.Context, u *User) error // role and password hash
+	UpdateUser(ctx context.Context, u *User) error  // role and password hash
 	DeleteUser(ctx context.Context, id int64) error // and its sessions and tokens
 
 	CreateSession(ctx context.Context, s Session) error
