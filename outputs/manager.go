@@ -88,11 +88,17 @@ func NewManager(reg *relay.Registry, pushers map[string]NewPusherFunc, o Options
 	return &Manager{reg: reg, pushers: pushers, opts: o, dests: map[string][]*Destination{}}
 }
 
+// Errors of Add, Remove and SetEnabled (wrapped).
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
 // Add adds a destination to a stream and starts it if the manager runs.
 func (m *Manager) Add(stream string, c DestinationConfig) error {
 	st := m.reg.Get(stream)
 	if st == nil {
-		return fmt.Errorf("stream %q not found", stream)
+		return fmt.Errorf("%w: stream %q", ErrNotFound, stream)
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
@@ -110,7 +116,7 @@ func (m *Manager) Add(stream string, c DestinationConfig) error {
 	defer m.mu.Unlock()
 	for _, d := range m.dests[stream] {
 		if d.name == c.Name {
-			return fmt.Errorf("destination %q already exists on stream %q", c.Name, stream)
+			return fmt.Errorf("%w: destination %q on stream %q", ErrExists, c.Name, stream)
 		}
 	}
 	d := newDestination(c.Name, u, st, p, c.Enabled, m.opts)
@@ -142,7 +148,7 @@ func (m *Manager) Remove(stream, name string) error {
 	d, i := m.find(stream, name)
 	if d == nil {
 		m.mu.Unlock()
-		return fmt.Errorf("destination %q not found on stream %q", name, stream)
+		return fmt.Errorf("%w: destination %q on stream %q", ErrNotFound, name, stream)
 	}
 	m.dests[stream] = append(m.dests[stream][:i:i], m.dests[stream][i+1:]...)
 	running := m.ctx != nil
@@ -161,7 +167,7 @@ func (m *Manager) SetEnabled(stream, name string, on bool) error {
 	d, _ := m.find(stream, name)
 	m.mu.Unlock()
 	if d == nil {
-		return fmt.Errorf("destination %q not found on stream %q", name, stream)
+		return fmt.Errorf("%w: destination %q on stream %q", ErrNotFound, name, stream)
 	}
 	d.setEnabled(on)
 	return nil

@@ -79,6 +79,28 @@ func (r *Registry) Remove(name string) bool {
 	return ok
 }
 
+// SetKey replaces a stream's publish key (a key that leaked). The publisher already
+// connected goes on; the next connection needs the new key.
+func (r *Registry) SetKey(name, publishKey string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.streams[name]
+	if !ok {
+		return fmt.Errorf("stream %q not found", name)
+	}
+	if publishKey == "" {
+		return fmt.Errorf("stream %q: empty publish key", name)
+	}
+	for _, o := range r.streams {
+		if o != s && o.CheckKey(publishKey) {
+			return fmt.Errorf("stream %q: publish key already used by another stream", name)
+		}
+	}
+	k := []byte(publishKey)
+	s.key.Store(&k)
+	return nil
+}
+
 // Get returns a stream by name, or nil.
 func (r *Registry) Get(name string) *Stream {
 	r.mu.RLock()

@@ -78,7 +78,7 @@ type StreamOptions struct {
 // that survives the publisher reconnecting within the grace period.
 type Stream struct {
 	name  string
-	key   []byte
+	key   atomic.Pointer[[]byte] // the publish key; replaced by Registry.SetKey
 	grace time.Duration
 	log   *slog.Logger
 
@@ -143,9 +143,8 @@ func NewStream(o StreamOptions) *Stream {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Stream{
+	s := &Stream{
 		name:    o.Name,
-		key:     []byte(o.PublishKey),
 		grace:   o.Grace,
 		log:     log.With("stream", o.Name),
 		ring:    make([]*Frame, p),
@@ -154,6 +153,9 @@ func NewStream(o StreamOptions) *Stream {
 		changed: make(chan struct{}),
 		clock:   time.Now,
 	}
+	key := []byte(o.PublishKey)
+	s.key.Store(&key)
+	return s
 }
 
 // Grace returns the stream's reconnect grace.
@@ -164,7 +166,8 @@ func (s *Stream) Name() string { return s.name }
 
 // CheckKey reports whether key is the stream's publish key, in constant time.
 func (s *Stream) CheckKey(key string) bool {
-	return len(s.key) > 0 && subtle.ConstantTimeCompare(s.key, []byte(key)) == 1
+	k := s.key.Load()
+	return k != nil && len(*k) > 0 && subtle.ConstantTimeCompare(*k, []byte(key)) == 1
 }
 
 // State returns the stream's state and a channel closed at its next change.

@@ -1191,3 +1191,29 @@ func TestInfo(t *testing.T) {
 		t.Errorf("Readers after Close = %d, want 0", n)
 	}
 }
+
+func TestSetKey(t *testing.T) {
+	reg := NewRegistry(RegistryOptions{})
+	defer reg.StopAll()
+	if _, err := reg.Add("a", "key-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Add("b", "key-b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.SetKey("a", "key-b"); err == nil {
+		t.Fatal("SetKey took another stream's key")
+	}
+	if err := reg.SetKey("a", ""); err == nil {
+		t.Fatal("SetKey took an empty key")
+	}
+	if err := reg.SetKey("nope", "k"); err == nil {
+		t.Fatal("SetKey of an unknown stream")
+	}
+	if err := reg.SetKey("a", "key-a2"); err != nil {
+		t.Fatal(err)
+	}
+	if reg.Authenticate("key-a") != nil || reg.Authenticate("key-a2") != reg.Get("a") {
+		t.Fatal("the old key still works or the new one does not")
+	}
+}

@@ -1,11 +1,12 @@
 package web
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/beffroi/beffroi/internal/httpjson"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -139,15 +140,6 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.stream(st))
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { httpjson.Write(w, code, v) }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
+func writeError(w http.ResponseWriter, code int, msg string) { httpjson.Error(w, code, msg) }

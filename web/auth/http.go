@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/beffroi/beffroi/internal/httpjson"
 )
 
 // CookieName is the session cookie.
@@ -127,17 +128,17 @@ func (s *Service) Require(need Role, h http.Handler) http.Handler {
 		p := s.authenticate(r)
 		if p == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="beffroi"`)
-			writeError(w, http.StatusUnauthorized, "log in first, or send an API token as Authorization: Bearer <token>")
+			httpjson.Error(w, http.StatusUnauthorized, "log in first, or send an API token as Authorization: Bearer <token>")
 			return
 		}
 		if !p.User.Role.allows(need) {
-			writeError(w, http.StatusForbidden, "this needs the "+string(need)+" role; you are "+string(p.User.Role))
+			httpjson.Error(w, http.StatusForbidden, "this needs the "+string(need)+" role; you are "+string(p.User.Role))
 			return
 		}
 		if p.Session != nil && !safeMethod(r.Method) {
 			got := r.Header.Get(CSRFHeader)
 			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(p.Session.CSRF)) != 1 {
-				writeError(w, http.StatusForbidden, "missing or wrong CSRF token: reload the page")
+				httpjson.Error(w, http.StatusForbidden, "missing or wrong CSRF token: reload the page")
 				return
 			}
 		}
@@ -194,13 +195,13 @@ func (s *Service) Routes(mux *http.ServeMux) {
 
 func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Name, Password string }
-	if !readJSON(w, r, &in) {
+	if !httpjson.Read(w, r, &in) {
 		return
 	}
 	addr, name := "addr:"+remoteHost(r), "name:"+strings.ToLower(in.Name)
 	if wait := s.limiter.blocked(s.now(), addr, maxFailuresPerAddr, name, maxFailuresPerName); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		writeError(w, http.StatusTooManyRequests, "too many failed logins: try again in "+wait.Round(time.Second).String())
+		httpjson.Error(w, http.StatusTooManyRequests, "too many failed logins: try again in "+wait.Round(time.Second).String())
 		return
 	}
 	u, err := s.Store.UserByName(r.Context(), in.Name)
@@ -213,7 +214,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.limiter.fail(s.now(), addr, name)
 		s.Log.Warn("login refused: wrong user name or password", "remote", remoteHost(r))
-		writeError(w, http.StatusUnauthorized, "wrong user name or password")
+		httpjson.Error(w, http.StatusUnauthorized, "wrong user name or password")
 		return
 	}
 	s.limiter.reset(name)
@@ -221,7 +222,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	sess := Session{IDHash: HashSecret(id), UserID: u.ID, CSRF: NewSecret("", 24),
 		Created: s.now().UTC(), Expires: s.now().Add(s.SessionTTL).UTC()}
 	if err := s.Store.CreateSession(r.Context(), sess); err != nil {
-		writeError(w, http.StatusInternalServerError, "cannot open a session: "+err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "cannot open a session: "+err.Error())
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -229,7 +230,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 		Secure: s.SecureCookies || r.TLS != nil, Expires: sess.Expires,
 	})
 	s.Log.Info("logged in", "user", u.Name, "remote", remoteHost(r))
-	writeJSON(w, http.StatusOK, map[string]any{"user": u, "csrf_token": sess.CSRF})
+	httpjson.Write(w, http.StatusOK, map[string]any{"user": u, "csrf_token": sess.CSRF})
 }
 
 func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
@@ -247,17 +248,17 @@ func (s *Service) me(w http.ResponseWriter, r *http.Request) {
 	if p.Session != nil {
 		out["csrf_token"] = p.Session.CSRF
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (s *Service) changeOwnPassword(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Current, New string }
-	if !readJSON(w, r, &in) {
+	if !httpjson.Read(w, r, &in) {
 		return
 	}
 	p := From(r.Context())
 	if !CheckPassword(p.User.PasswordHash, in.Current) {
-		writeError(w, http.StatusForbidden, "the current password is wrong")
+		httpjson.Error(w, http.StatusForbidden, "the current password is wrong")
 		return
 	}
 	if !s.setPassword(w, r, p.User, in.New) {
@@ -270,7 +271,7 @@ func (s *Service) changeOwnPassword(w http.ResponseWriter, r *http.Request) {
 // setPassword hashes and stores a new password and ends the user's other sessions.
 func (s *Service) setPassword(w http.ResponseWriter, r *http.Request, u *User, pw string) bool {
 	if len(pw) < MinPasswordLength {
-		writeError(w, http.StatusBadRequest, "the password needs at least "+strconv.Itoa(MinPasswordLength)+" characters")
+		httpjson.Error(w, http.StatusBadRequest, "the password needs at least "+strconv.Itoa(MinPasswordLength)+" characters")
 		return false
 	}
 	hash, err := HashPassword(pw)
@@ -280,7 +281,7 @@ func (s *Service) setPassword(w http.ResponseWriter, r *http.Request, u *User, p
 		err = s.Store.UpdateUser(r.Context(), &c)
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "cannot save the password: "+err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "cannot save the password: "+err.Error())
 		return false
 	}
 	_ = s.Store.DeleteUserSessions(r.Context(), u.ID)
@@ -290,13 +291,13 @@ func (s *Service) setPassword(w http.ResponseWriter, r *http.Request, u *User, p
 func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
 	l, err := s.Store.ListUsers(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if l == nil {
 		l = []User{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": l})
+	httpjson.Write(w, http.StatusOK, map[string]any{"users": l})
 }
 
 func (s *Service) createUser(w http.ResponseWriter, r *http.Request) {
@@ -305,52 +306,52 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) {
 		Role     Role   `json:"role"`
 		Password string `json:"password"`
 	}
-	if !readJSON(w, r, &in) {
+	if !httpjson.Read(w, r, &in) {
 		return
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	if !validName(in.Name) {
-		writeError(w, http.StatusBadRequest, "name: 1 to 64 letters, digits, '.', '-', '_' or '@'")
+		httpjson.Error(w, http.StatusBadRequest, "name: 1 to 64 letters, digits, '.', '-', '_' or '@'")
 		return
 	}
 	if in.Role == "" {
 		in.Role = Operator
 	}
 	if !in.Role.Valid() {
-		writeError(w, http.StatusBadRequest, `role: "admin" or "operator"`)
+		httpjson.Error(w, http.StatusBadRequest, `role: "admin" or "operator"`)
 		return
 	}
 	if len(in.Password) < MinPasswordLength {
-		writeError(w, http.StatusBadRequest, "the password needs at least "+strconv.Itoa(MinPasswordLength)+" characters")
+		httpjson.Error(w, http.StatusBadRequest, "the password needs at least "+strconv.Itoa(MinPasswordLength)+" characters")
 		return
 	}
 	if _, err := s.Store.UserByName(r.Context(), in.Name); err == nil {
-		writeError(w, http.StatusConflict, "a user named "+in.Name+" exists already")
+		httpjson.Error(w, http.StatusConflict, "a user named "+in.Name+" exists already")
 		return
 	}
 	hash, err := HashPassword(in.Password)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	u := &User{Name: in.Name, Role: in.Role, PasswordHash: hash, Created: s.now().UTC()}
 	if err := s.Store.CreateUser(r.Context(), u); err != nil {
-		writeError(w, http.StatusInternalServerError, "cannot create the user: "+err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "cannot create the user: "+err.Error())
 		return
 	}
 	s.Audit(r, "user.create", u.Name, "role "+string(u.Role))
-	writeJSON(w, http.StatusCreated, u)
+	httpjson.Write(w, http.StatusCreated, u)
 }
 
 func (s *Service) userFromPath(w http.ResponseWriter, r *http.Request) *User {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "user id: a number")
+		httpjson.Error(w, http.StatusBadRequest, "user id: a number")
 		return nil
 	}
 	u, err := s.Store.UserByID(r.Context(), id)
 	if err != nil {
-		writeError(w, http.StatusNotFound, "no such user")
+		httpjson.Error(w, http.StatusNotFound, "no such user")
 		return nil
 	}
 	return u
@@ -365,22 +366,22 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) {
 		Role     *Role   `json:"role"`
 		Password *string `json:"password"`
 	}
-	if !readJSON(w, r, &in) {
+	if !httpjson.Read(w, r, &in) {
 		return
 	}
 	if in.Role != nil {
 		if !in.Role.Valid() {
-			writeError(w, http.StatusBadRequest, `role: "admin" or "operator"`)
+			httpjson.Error(w, http.StatusBadRequest, `role: "admin" or "operator"`)
 			return
 		}
 		if u.Role == Admin && *in.Role != Admin && s.lastAdmin(r.Context(), u.ID) {
-			writeError(w, http.StatusConflict, "this is the last admin: make another admin first")
+			httpjson.Error(w, http.StatusConflict, "this is the last admin: make another admin first")
 			return
 		}
 		c := *u
 		c.Role = *in.Role
 		if err := s.Store.UpdateUser(r.Context(), &c); err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
+			httpjson.Error(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		u = &c
@@ -392,7 +393,7 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Audit(r, "user.password", u.Name, "reset by an admin")
 	}
-	writeJSON(w, http.StatusOK, u)
+	httpjson.Write(w, http.StatusOK, u)
 }
 
 func (s *Service) lastAdmin(ctx context.Context, id int64) bool {
@@ -414,11 +415,11 @@ func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u.Role == Admin && s.lastAdmin(r.Context(), u.ID) {
-		writeError(w, http.StatusConflict, "this is the last admin: make another admin first")
+		httpjson.Error(w, http.StatusConflict, "this is the last admin: make another admin first")
 		return
 	}
 	if err := s.Store.DeleteUser(r.Context(), u.ID); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	s.Audit(r, "user.delete", u.Name, "")
@@ -428,50 +429,50 @@ func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request) {
 func (s *Service) listTokens(w http.ResponseWriter, r *http.Request) {
 	l, err := s.Store.ListTokens(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if l == nil {
 		l = []Token{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": l})
+	httpjson.Write(w, http.StatusOK, map[string]any{"tokens": l})
 }
 
 func (s *Service) createToken(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if !readJSON(w, r, &in) {
+	if !httpjson.Read(w, r, &in) {
 		return
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || len(in.Name) > 100 {
-		writeError(w, http.StatusBadRequest, "name: what the token is for, 1 to 100 characters")
+		httpjson.Error(w, http.StatusBadRequest, "name: what the token is for, 1 to 100 characters")
 		return
 	}
 	value := NewSecret("bfr_", 32)
 	t := &Token{Name: in.Name, UserID: From(r.Context()).User.ID, Hash: HashSecret(value), Created: s.now().UTC()}
 	if err := s.Store.CreateToken(r.Context(), t); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	s.Audit(r, "token.create", in.Name, "")
 	// The value is shown this once; only its hash is kept.
-	writeJSON(w, http.StatusCreated, map[string]any{"token": t, "value": value})
+	httpjson.Write(w, http.StatusCreated, map[string]any{"token": t, "value": value})
 }
 
 func (s *Service) deleteToken(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "token id: a number")
+		httpjson.Error(w, http.StatusBadRequest, "token id: a number")
 		return
 	}
 	if err := s.Store.DeleteToken(r.Context(), id); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			writeError(w, http.StatusNotFound, "no such token")
+			httpjson.Error(w, http.StatusNotFound, "no such token")
 			return
 		}
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	s.Audit(r, "token.delete", r.PathValue("id"), "")
@@ -485,13 +486,13 @@ func (s *Service) listAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := s.Store.ListAudit(r.Context(), limit)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if l == nil {
 		l = []AuditEntry{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"audit": l})
+	httpjson.Write(w, http.StatusOK, map[string]any{"audit": l})
 }
 
 func validName(n string) bool {
@@ -568,27 +569,4 @@ func (l *limiter) reset(k string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, k)
-}
-
-func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
-		return false
-	}
-	return true
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
 }
