@@ -1,0 +1,15 @@
+// Package mp4 turns a recording (fragmented MP4 segments and their VOD HLS playlist, as
+// outputs/record writes them) into one progressive MP4 with its moov first, the file a
+// browser downloads, plays and seeks with HTTP Range requests.
+//
+// It streams: a first pass over the segments keeps only the sample tables (size, duration,
+// keyframe flag and composition offset of every sample), then the moov is written, then the
+// media data is copied segment by segment. Memory grows with the number of samples (about
+// 12 bytes each: a few MB for a two-hour event), never with the media bytes.
+//
+// A recording whose codec parameters changed (a new init segment after an
+// EXT-X-DISCONTINUITY, e.g. a phone that rotated or ramped up its resolution) becomes one
+// file: each track's stsd holds one sample entry per init segment and stsc points every chunk
+// at its own entry, as ISO/IEC 14496-12 allows. Players built on FFmpeg (Chromium, VLC,
+// ffprobe) and Safari switch decoder parameters there.
+package mp4

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migration is one step of the schema. Migrations are applied in order, each in its own
+// transaction together with its row in schema_migrations, so a database is always at one
+// known version. Append new steps at the end; never edit or renumber one that has shipped.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations is the schema, step by step.
+//
+// Planned next (the console): 2 users (name, role, password hash), 3 api_tokens (hash,
+// user, last use), 4 streams and destinations made in the console (stream keys stored
+// apart, write-only), 5 audit_log (who changed what). recordings.stream stays a plain name,
+// not a foreign key: streams may come from the configuration file as well as the database.
+var migrations = []migration{
+	{1, "recordings catalogue", `
+CREATE TABLE recordings (
+	id          TEXT PRIMARY KEY,
+	stream      TEXT NOT NULL,
+	title       TEXT NOT NULL DEFAULT '',
+	description TEXT NOT NULL DEFAULT '',
+	started     INTEGER NOT NULL,          -- unix milliseconds
+	ended       INTEGER,                   -- unix milliseconds; NULL while recording
+	duration    REAL NOT NULL DEFAULT 0,   -- seconds
+	size        INTEGER NOT NULL DEFAULT 0, -- bytes of init and media segments
+	segments    INTEGER NOT NULL DEFAULT 0,
+	state       TEXT NOT NULL,
+	published   INTEGER NOT NULL DEFAULT 0,
+	thumbnail   INTEGER NOT NULL DEFAULT 0, -- thumb.jpg exists in dir
+	dir         TEXT NOT NULL,
+	created     INTEGER NOT NULL,
+	updated     INTEGER NOT NULL
+);
+CREATE INDEX recordings_by_start ON recordings (started DESC, id DESC);
+CREATE INDEX recordings_by_stream ON recordings (stream, started DESC);
+CREATE INDEX recordings_published ON recordings (published, started DESC);
+`},
+}
+
+// migrate brings the database to the newest version. It refuses a database written by a
+// newer Beffroi rather than guess what its tables mean.
+func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	name       TEXT NOT NULL,
+	applied_at INTEGER NOT NULL
+)`); err != nil {
+		return fmt.Errorf("schema_migrations: %w", err)
+	}
+	var current int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	latest := migrations[len(migrations)-1].version
+	if current > latest {
+		return fmt.Errorf("the database is at schema version %d, newer than this Beffroi knows (%d): run a newer Beffroi or restore a backup", current, latest)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		if err := apply(ctx, db, m, now); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+func apply(ctx context.Context, db *sql.DB, m migration, now time.Time) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, now.UnixMilli()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
