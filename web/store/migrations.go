@@ -18,10 +18,8 @@ type migration struct {
 
 // migrations is the schema, step by step.
 //
-// Planned next (the console): 2 users (name, role, password hash), 3 api_tokens (hash,
-// user, last use), 4 streams and destinations made in the console (stream keys stored
-// apart, write-only), 5 audit_log (who changed what). recordings.stream stays a plain name,
-// not a foreign key: streams may come from the configuration file as well as the database.
+// recordings.stream stays a plain name, not a foreign key: streams may come from the
+// configuration file as well as the database.
 var migrations = []migration{
 	{1, "recordings catalogue", `
 CREATE TABLE recordings (
@@ -44,6 +42,54 @@ CREATE TABLE recordings (
 CREATE INDEX recordings_by_start ON recordings (started DESC, id DESC);
 CREATE INDEX recordings_by_stream ON recordings (stream, started DESC);
 CREATE INDEX recordings_published ON recordings (published, started DESC);
+`},
+	{2, "accounts, streams and destinations made in the console, audit log", `
+CREATE TABLE users (
+	id            INTEGER PRIMARY KEY,
+	name          TEXT NOT NULL UNIQUE,
+	role          TEXT NOT NULL,
+	password_hash TEXT NOT NULL,
+	created       INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+	id_hash TEXT PRIMARY KEY,
+	user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	csrf    TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	expires INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE TABLE api_tokens (
+	id        INTEGER PRIMARY KEY,
+	name      TEXT NOT NULL,
+	user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	hash      TEXT NOT NULL UNIQUE,
+	created   INTEGER NOT NULL,
+	last_used INTEGER
+);
+CREATE TABLE audit_log (
+	id     INTEGER PRIMARY KEY,
+	time   INTEGER NOT NULL,
+	user   TEXT NOT NULL,
+	action TEXT NOT NULL,
+	target TEXT NOT NULL,
+	detail TEXT NOT NULL DEFAULT '',
+	remote TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE streams (
+	name        TEXT PRIMARY KEY,
+	publish_key TEXT NOT NULL UNIQUE,
+	created     INTEGER NOT NULL
+);
+-- Destinations made in the console, on any stream (one from the configuration file too):
+-- no foreign key to streams.
+CREATE TABLE destinations (
+	stream  TEXT NOT NULL,
+	name    TEXT NOT NULL,
+	url     TEXT NOT NULL,
+	enabled INTEGER NOT NULL,
+	PRIMARY KEY (stream, name)
+);
 `},
 }
 

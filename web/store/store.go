@@ -45,6 +45,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
+	// The database holds publish keys and platform stream keys: create it readable by its
+	// owner only (SQLite gives its -wal and -shm files the database file's mode).
+	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		_ = f.Close()
+	}
 	// WAL lets readers (the API) go on while the recorder writes; busy_timeout makes a writer
 	// wait for another instead of failing; immediate transactions take the write lock at
 	// BEGIN, so two writers never deadlock upgrading a read lock.
