@@ -23,6 +23,9 @@ type Config struct {
 	Log            Log           `mapstructure:"log"`
 	Outputs        Outputs       `mapstructure:"outputs"`
 	Transcode      Transcode     `mapstructure:"transcode"`
+	// Admin sets up the first account at the first start (BEFFROI_ADMIN_PASSWORD,
+	// BEFFROI_ADMIN_TOKEN); ignored once a user exists.
+	Admin Admin `mapstructure:"admin"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -31,6 +34,17 @@ type Config struct {
 // HTTP configures the HTTP server (console, API, HLS, WHIP/WHEP, /metrics).
 type HTTP struct {
 	Addr string `mapstructure:"addr"` // default ":8080"
+	// SecureCookies marks the console's session cookie Secure: set it when Beffroi is behind
+	// a proxy that terminates HTTPS (requests over TLS get it anyway).
+	SecureCookies bool `mapstructure:"secure_cookies"`
+}
+
+// Admin is the first account, made at the first start when no user exists.
+type Admin struct {
+	// Password of the user "admin"; empty: a one-time password is generated and logged once.
+	Password string `mapstructure:"password"`
+	// Token, when set, becomes an admin API token (automation, as InfluxDB's init token).
+	Token string `mapstructure:"token"`
 }
 
 // RTMP configures the plain RTMP listener.

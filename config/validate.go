@@ -47,6 +47,12 @@ func (c *Config) Validate() error {
 	if msg := checkAddr(c.HTTP.Addr); msg != "" {
 		p.add("http.addr", "%s", msg)
 	}
+	if n := len(c.Admin.Password); n > 0 && n < 10 {
+		p.add("admin.password", "at least 10 characters (BEFFROI_ADMIN_PASSWORD)")
+	}
+	if n := len(c.Admin.Token); n > 0 && n < 20 {
+		p.add("admin.token", "at least 20 characters (BEFFROI_ADMIN_TOKEN)")
+	}
 	if c.RTMP.Addr != "" {
 		if msg := checkAddr(c.RTMP.Addr); msg != "" {
 			p.add("rtmp.addr", "%s", msg)

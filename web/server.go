@@ -36,6 +36,13 @@ type Server struct {
 	Renditions func(stream string) any
 	// WHIP, when set, serves /whip/ (publishing from a browser).
 	WHIP http.Handler
+	// Operator, when set, guards every operator route (reads included): a session or an API
+	// token of an operator. Nil leaves them open (tests of the API alone).
+	Operator func(http.Handler) http.Handler
+	// Accounts, when set, serves login, logout, users, tokens and the audit log.
+	Accounts interface{ Routes(*http.ServeMux) }
+	// Manage, when set, serves the write API for streams and destinations.
+	Manage interface{ Routes(*http.ServeMux) }
 
 	hubOnce sync.Once
 	hub     *hub // live updates on /api/v1/events (events.go)
@@ -45,10 +52,20 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /api/v1/streams", s.listStreams)
-	mux.HandleFunc("GET /api/v1/streams/{name}", s.getStream)
-	mux.HandleFunc("GET /api/v1/presets", s.listPresets)
-	mux.HandleFunc("GET /api/v1/events", s.serveEvents)
+	op := s.Operator
+	if op == nil {
+		op = func(h http.Handler) http.Handler { return h }
+	}
+	mux.Handle("GET /api/v1/streams", op(http.HandlerFunc(s.listStreams)))
+	mux.Handle("GET /api/v1/streams/{name}", op(http.HandlerFunc(s.getStream)))
+	mux.Handle("GET /api/v1/presets", op(http.HandlerFunc(s.listPresets)))
+	mux.Handle("GET /api/v1/events", op(http.HandlerFunc(s.serveEvents)))
+	if s.Accounts != nil {
+		s.Accounts.Routes(mux)
+	}
+	if s.Manage != nil {
+		s.Manage.Routes(mux)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})

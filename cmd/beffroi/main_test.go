@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,9 +54,10 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
-// With no stream configured, Beffroi creates "live", keeps its key in data_dir and logs the
-// publish URL only the first time.
-func TestDefaultStream(t *testing.T) {
+// With no stream at all, the first start makes "live" in the database and logs its publish
+// URL, and makes the user "admin" with a one-time password it logs; later starts log
+// neither again.
+func TestFirstStart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.DataDir = dir
@@ -72,24 +74,35 @@ func TestDefaultStream(t *testing.T) {
 		return logs.String()
 	}
 	first := start()
-	key, err := os.ReadFile(filepath.Join(dir, "live.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(key) < 16 {
-		t.Fatalf("generated key %d characters long", len(key))
-	}
-	if !strings.Contains(first, "/live/"+string(key)) {
+	m := regexp.MustCompile(`publish_url=rtmp://[^ ]+/live/([a-z0-9]{16,})`).FindStringSubmatch(first)
+	if m == nil {
 		t.Fatalf("first start did not log the publish URL:\n%s", first)
 	}
-	second := start()
-	if strings.Contains(second, string(key)) {
-		t.Fatalf("second start logged the key again:\n%s", second)
+	key := m[1]
+	pw := regexp.MustCompile(`one-time password[^\n]*password=([A-Za-z0-9_-]{12,})`).FindStringSubmatch(first)
+	if pw == nil {
+		t.Fatalf("first start did not log the admin's one-time password:\n%s", first)
 	}
-	if !strings.Contains(second, `using the stream \"live\"`) {
-		t.Fatalf("second start did not say it uses the stream:\n%s", second)
+	second := start()
+	if strings.Contains(second, key) || strings.Contains(second, pw[1]) {
+		t.Fatalf("second start logged the key or the password again:\n%s", second)
 	}
 	if !strings.Contains(second, "stopped") {
 		t.Fatalf("no clean shutdown:\n%s", second)
+	}
+
+	// A key kept in data_dir/live.key by an older Beffroi is taken over.
+	dir2 := t.TempDir()
+	const oldKey = "oldkeyfromlivekeyfile"
+	if err := os.WriteFile(filepath.Join(dir2, "live.key"), []byte(oldKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = dir2
+	out := start()
+	if strings.Contains(out, oldKey) || !strings.Contains(out, "now in the database") {
+		t.Fatalf("taking over live.key:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir2, "live.key")); !os.IsNotExist(err) {
+		t.Fatalf("live.key left behind: %v", err)
 	}
 }

@@ -2,15 +2,14 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +28,9 @@ import (
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
+	"github.com/beffroi/beffroi/web/auth"
+	"github.com/beffroi/beffroi/web/manage"
+	"github.com/beffroi/beffroi/web/store"
 )
 
 // defaultStream is created when the configuration declares no stream.
@@ -65,16 +67,31 @@ type App struct {
 	whip    *ingestwhip.Server
 	hln     net.Listener
 	api     *web.Server
-	hsrv    *http.Server
+	// Store is the embedded database: accounts, console streams and destinations, the
+	// recordings catalogue.
+	Store *store.Store
+	// configured names the streams and destinations of the configuration file ("stream" and
+	// "stream/destination"): read-only in the console.
+	configured map[string]bool
+	hsrv       *http.Server
 }
 
 // New builds everything the configuration describes and binds every listener, so that a
 // taken port stops start-up with a clear error before anything serves.
-func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
+func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, log: log, version: version}
+	// On error, what was opened is closed again.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -98,11 +115,10 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 			}
 		}
 	}
-	if len(cfg.Streams) == 0 {
-		if err := addDefaultStream(a.Registry, cfg, log); err != nil {
-			return nil, err
-		}
+	if err := a.openStore(); err != nil {
+		return nil, err
 	}
+	undo = append(undo, func() { _ = a.Store.Close() })
 
 	if cfg.RTMP.Addr != "" {
 		a.ingest = append(a.ingest, ingestServer{"rtmp", &ingestrtmp.Server{
@@ -148,33 +164,35 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 			return nil, err
 		}
 	}
+	undo = append(undo, func() { a.closeListeners(a.ingest) })
 	rtc, err := rtcnet.Listen(rtcnet.Config{
 		UDPPort: cfg.WebRTC.UDPPort, PublicIPs: cfg.WebRTC.PublicIPs, Interfaces: cfg.WebRTC.Interfaces,
 		STUNServers: cfg.WebRTC.STUNServers,
 	})
 	if err != nil {
-		a.closeListeners(a.ingest)
 		return nil, fmt.Errorf("webrtc.udp_port: %w", err)
 	}
 	a.rtc = rtc
+	undo = append(undo, func() { _ = a.rtc.Close() })
 	whip, err := ingestwhip.New(a.Registry, ingestwhip.Config{
 		Net: rtc, KeyframeInterval: cfg.WebRTC.KeyframeInterval, Logger: log,
 	})
 	if err != nil {
-		_ = a.rtc.Close()
-		a.closeListeners(a.ingest)
 		return nil, err
 	}
 	a.whip = whip
+	undo = append(undo, func() { _ = a.whip.Close() })
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		_ = a.whip.Close()
-		_ = a.rtc.Close()
-		a.closeListeners(a.ingest)
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	a.hln = hln
+	accounts := &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
+	operator := func(h http.Handler) http.Handler { return accounts.Require(auth.Operator, h) }
 	a.api = &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
+		Operator: operator, Accounts: accounts,
+		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
+			URLs: a.publishURLs, Protect: operator, Audit: accounts, Log: log},
 		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -307,46 +325,126 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	_ = a.hsrv.Shutdown(sctx)
 	httpWG.Wait()
+	if err := a.Store.Close(); err != nil {
+		log.Warn("closing the database", "error", err)
+	}
 	log.Info("stopped")
 	return runErr
 }
 
-// addDefaultStream creates the stream "live" with a publish key generated once and kept in
-// data_dir, so a newcomer can go live in a minute and the key survives restarts. The publish
-// URL is logged only when the key is created.
-func addDefaultStream(reg *relay.Registry, cfg *config.Config, log *slog.Logger) error {
-	path := filepath.Join(cfg.DataDir, "live.key")
-	key, err := os.ReadFile(path)
-	created := false
-	if errors.Is(err, os.ErrNotExist) {
-		b := make([]byte, 15)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		key = []byte(strings.ToLower(base32.StdEncoding.EncodeToString(b)))
-		if err := os.WriteFile(path, key, 0o600); err != nil {
-			return fmt.Errorf("data_dir: saving the publish key: %w", err)
-		}
-		created = true
-	} else if err != nil {
-		return fmt.Errorf("data_dir: reading the publish key: %w", err)
+// openStore opens the embedded database, makes the first admin, and brings back the streams
+// and destinations made in the console. With no stream at all (none in the file, none made
+// yet) it makes the stream "live", so a newcomer can go live in a minute.
+func (a *App) openStore() error {
+	cfg, log := a.cfg, a.log
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, store.FileName), store.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("data_dir: %w", err)
 	}
-	k := strings.TrimSpace(string(key))
-	if _, err := reg.Add(defaultStream, k); err != nil {
-		return err
+	a.Store = st
+	fail := func(err error) error { _ = st.Close(); return err }
+	oneTime, err := auth.Bootstrap(ctx, st, cfg.Admin.Password, cfg.Admin.Token, log)
+	if err != nil {
+		return fail(err)
 	}
-	if created {
-		host := publicHost()
-		port := "1935"
-		if _, p, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
-			port = p
+	if oneTime != "" {
+		log.Info("first start: log in to the console as \"admin\" with this one-time password, shown once; change it there",
+			"password", oneTime)
+	}
+	a.configured = map[string]bool{}
+	for _, s := range cfg.Streams {
+		a.configured[s.Name] = true
+		for _, d := range s.Destinations {
+			a.configured[s.Name+"/"+d.Name] = true
 		}
-		log.Info("no stream configured: created the stream \"live\"; this publish URL is shown once, keep it (the key is saved in "+path+")",
-			"publish_url", fmt.Sprintf("rtmp://%s:%s/%s/%s", host, port, ingestrtmp.App, k))
-	} else {
-		log.Info("no stream configured: using the stream \"live\" (its publish key is in " + path + ")")
+	}
+	if len(cfg.Streams) == 0 {
+		if err := a.addDefaultStream(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if err := manage.Load(ctx, st, a.Registry, a.Outputs, log); err != nil {
+		return fail(fmt.Errorf("database: %w", err))
 	}
 	return nil
+}
+
+// managed reports whether a stream (dest "") or destination comes from the configuration file.
+func (a *App) managed(stream, dest string) bool {
+	if dest == "" {
+		return a.configured[stream]
+	}
+	return a.configured[stream+"/"+dest]
+}
+
+// addDefaultStream makes the stream "live" in the database when there is no stream at all.
+// Its publish URL is logged once, when it is made. (A key kept in data_dir/live.key by an
+// older Beffroi is taken over.)
+func (a *App) addDefaultStream(ctx context.Context) error {
+	l, err := a.Store.ListStreams(ctx)
+	if err != nil || len(l) > 0 {
+		return err
+	}
+	path := filepath.Join(a.cfg.DataDir, "live.key")
+	key := manage.NewKey()
+	old, err := os.ReadFile(path)
+	kept := err == nil && len(strings.TrimSpace(string(old))) > 0
+	if kept {
+		key = strings.TrimSpace(string(old))
+	}
+	if err := a.Store.CreateStream(ctx, manage.Stream{Name: defaultStream, PublishKey: key, Created: time.Now().UTC()}); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if kept {
+		_ = os.Remove(path)
+		a.log.Info("no stream configured: using the stream \"live\" (its publish key, from " + path + ", is now in the database)")
+		return nil
+	}
+	port := "1935"
+	if _, p, err := net.SplitHostPort(a.cfg.RTMP.Addr); err == nil {
+		port = p
+	}
+	a.log.Info("no stream yet: made the stream \"live\"; this publish URL is shown once, keep it (or rotate the key in the console)",
+		"publish_url", fmt.Sprintf("rtmp://%s:%s/%s/%s", publicHost(), port, ingestrtmp.App, key))
+	return nil
+}
+
+// publishURLs are the addresses a publisher uses for a stream, each with its key, as the
+// console shows them right after the key is made.
+func (a *App) publishURLs(r *http.Request, stream, key string) manage.PublishURLs {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	port := func(addr, def string) string {
+		if _, p, err := net.SplitHostPort(addr); err == nil && p != "0" {
+			return p
+		}
+		return def
+	}
+	scheme := "http"
+	if r.TLS != nil || a.cfg.HTTP.SecureCookies {
+		scheme = "https"
+	}
+	u := manage.PublishURLs{
+		"go_live": fmt.Sprintf("%s://%s/go-live/%s?key=%s", scheme, r.Host, stream, url.QueryEscape(key)),
+		"whip":    fmt.Sprintf("%s://%s/whip/%s", scheme, r.Host, stream),
+	}
+	if a.cfg.RTMP.Addr != "" {
+		u["rtmp"] = fmt.Sprintf("rtmp://%s:%s/%s/%s", host, port(a.RTMPAddr(), "1935"), ingestrtmp.App, key)
+		u["obs_server"] = fmt.Sprintf("rtmp://%s:%s/%s", host, port(a.RTMPAddr(), "1935"), ingestrtmp.App)
+	}
+	if a.RTMPSAddr() != "" {
+		u["rtmps"] = fmt.Sprintf("rtmps://%s:%s/%s/%s", host, port(a.RTMPSAddr(), "1936"), ingestrtmp.App, key)
+	}
+	if a.cfg.SRT.Addr != "" {
+		u["srt"] = fmt.Sprintf("srt://%s:%s?streamid=publish:%s:%s", host, port(a.SRTAddr(), "8890"), stream, key)
+	}
+	if a.cfg.RTSP.Addr != "" {
+		u["rtsp"] = fmt.Sprintf("rtsp://%s:%s/%s?key=%s", host, port(a.RTSPAddr(), "8554"), stream, url.QueryEscape(key))
+	}
+	return u
 }
 
 // publicHost guesses the address a phone on the same network would use.

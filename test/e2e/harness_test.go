@@ -160,6 +160,7 @@ func startNamedBeffroi(t *testing.T, name string, mutate func(*config.Config)) *
 	cfg.Outputs.RetryMin = 200 * time.Millisecond
 	cfg.Outputs.RetryMax = 2 * time.Second
 	cfg.Streams = []config.Stream{{Name: "event", PublishKey: publishKey}}
+	cfg.Admin.Token = adminToken // the operator API needs it
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -211,9 +212,17 @@ func (b *beffroi) PublishURL(key string) string {
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
+// adminToken is the API token every test instance is started with (BEFFROI_ADMIN_TOKEN).
+const adminToken = "e2e-admin-token-0123456789"
+
 // get returns the body of a GET on the App's HTTP server.
 func (b *beffroi) get(path string) (string, error) {
-	resp, err := httpClient.Get("http://" + b.HTTPAddr() + path)
+	req, err := http.NewRequest(http.MethodGet, "http://"+b.HTTPAddr()+path, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return "", err
 	}
