@@ -127,11 +127,11 @@ func TestStreamsAndDestinations(t *testing.T) {
 		t.Fatalf("a destination of a stream not live is %s, want idle", st)
 	}
 	for body, want := range map[string]int{
-		`{"preset":"youtube","key":"k2"}`:                   http.StatusConflict, // same name
-		`{"name":"x","url":"http://example.org/a"}`:         http.StatusBadRequest,
-		`{"name":"y","preset":"nope","key":"k"}`:            http.StatusBadRequest,
-		`{"name":"z","preset":"instagram","key":"k"}`:       http.StatusBadRequest, // needs its per-broadcast URL
-		`{"name":"w"}`:                                      http.StatusBadRequest,
+		`{"preset":"youtube","key":"k2"}`:             http.StatusConflict, // same name
+		`{"name":"x","url":"http://example.org/a"}`:   http.StatusBadRequest,
+		`{"name":"y","preset":"nope","key":"k"}`:      http.StatusBadRequest,
+		`{"name":"z","preset":"instagram","key":"k"}`: http.StatusBadRequest, // needs its per-broadcast URL
+		`{"name":"w"}`: http.StatusBadRequest,
 		`{"name":"v","url":"rtmp://h/a/k","preset":"kick"}`: http.StatusBadRequest,
 	} {
 		if code, m := f.do(t, "POST", "/api/v1/streams/concert/destinations", body); code != want {
