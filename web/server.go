@@ -52,6 +52,7 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	op := s.Operator
 	if op == nil {
 		op = func(h http.Handler) http.Handler { return h }
