@@ -14,6 +14,7 @@ import (
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/golive"
+	"github.com/beffroi/beffroi/web/replays"
 )
 
 // Destinations is what the API needs of the destination manager.
@@ -34,6 +35,13 @@ type Server struct {
 	Renditions func(stream string) any
 	// WHIP, when set, serves /whip/ (publishing from a browser).
 	WHIP http.Handler
+
+	// Replays, when set, serves the recordings API, the replay files and pages (issue 4).
+	Replays *replays.Service
+	// Operator guards the operator routes (today: /api/v1/recordings and unpublished replay
+	// files): it calls the next handler for an operator and answers the request itself
+	// otherwise. nil lets every request through; the console's accounts (issue 6) set it.
+	Operator func(http.Handler) http.Handler
 }
 
 // Handler returns the HTTP handler with every route.
@@ -52,6 +60,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /go-live/", gl)
 	if s.WHIP != nil {
 		mux.Handle("/whip/", s.WHIP)
+	}
+	if s.Replays != nil {
+		s.Replays.Mount(mux, s.Operator)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
