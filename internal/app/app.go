@@ -29,6 +29,8 @@ import (
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
+	"github.com/beffroi/beffroi/web/replays"
+	"github.com/beffroi/beffroi/web/store"
 )
 
 // defaultStream is created when the configuration declares no stream.
@@ -59,6 +61,12 @@ type App struct {
 	// Renditions makes the streams destinations need when the source does not fit them.
 	Renditions *transcode.Manager
 
+	// Store is the embedded database (<data_dir>/beffroi.db). It is the recordings
+	// catalogue: give it to the recorder as its record.Catalog. Closed last at shutdown.
+	Store *store.Store
+	// Replays serves recordings and replays and sweeps old recordings away.
+	Replays *replays.Service
+
 	ingest  []ingestServer
 	pullers map[string]*ingestrtsp.Puller // by stream name
 	rtc     *rtcnet.Net                   // the one UDP port of every WebRTC peer
@@ -77,6 +85,21 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
+	st, err := store.Open(context.Background(), filepath.Join(cfg.DataDir, store.FileName), store.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	a.Store = st
+	defer func() {
+		if a.hsrv == nil { // New failed after opening the database
+			_ = st.Close()
+		}
+	}()
+	retention, err := retentionPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.Replays = &replays.Service{Store: st, FFmpeg: cfg.Transcode.FFmpeg, Retention: retention, Logger: log}
 	a.Registry = relay.NewRegistry(relay.RegistryOptions{Grace: cfg.ReconnectGrace, Logger: log})
 	a.Renditions = transcode.NewManager(transcode.Options{
 		FFmpeg: cfg.Transcode.FFmpeg, AACBitrate: cfg.Transcode.AACBitrate,
@@ -174,7 +197,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	}
 	a.hln = hln
 	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
-		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
+		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(),
+		Replays: a.Replays} // Operator: nil until the console's accounts (issue 6)
 	a.hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -279,6 +303,10 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var outWG sync.WaitGroup
 	outWG.Go(func() { _ = a.Outputs.Run(outCtx) })
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	var sweepWG sync.WaitGroup
+	sweepWG.Go(func() { _ = a.Replays.Run(sweepCtx) })
 	var httpWG sync.WaitGroup
 	httpWG.Go(func() {
 		if err := a.hsrv.Serve(a.hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -305,6 +333,11 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	_ = a.hsrv.Shutdown(sctx)
 	httpWG.Wait()
+	stopSweep()
+	sweepWG.Wait()
+	if err := a.Store.Close(); err != nil {
+		log.Error("closing the database", "error", err)
+	}
 	log.Info("stopped")
 	return runErr
 }
@@ -358,4 +391,42 @@ func publicHost() string {
 		}
 	}
 	return "localhost"
+}
+
+// retentionPolicy turns record.retention and the streams' overrides into the sweep's
+// policy. A stream's own max_size bounds that stream; record.retention.max_size bounds all.
+func retentionPolicy(cfg *config.Config) (replays.Policy, error) {
+	g := cfg.Record.Retention
+	age, err := config.ParseAge(g.MaxAge)
+	if err != nil {
+		return replays.Policy{}, fmt.Errorf("record.retention.max_age: %w", err)
+	}
+	size, err := config.ParseSize(g.MaxSize)
+	if err != nil {
+		return replays.Policy{}, fmt.Errorf("record.retention.max_size: %w", err)
+	}
+	p := replays.Policy{Default: replays.Retention{MaxAge: age, MaxSize: size, KeepPublished: g.KeepPublished}}
+	for _, s := range cfg.Streams {
+		o := s.Record.Retention
+		if o == (config.StreamRetention{}) {
+			continue
+		}
+		r := replays.Retention{MaxAge: age, KeepPublished: g.KeepPublished}
+		if o.MaxAge != "" {
+			if r.MaxAge, err = config.ParseAge(o.MaxAge); err != nil {
+				return p, fmt.Errorf("streams %q: record.retention.max_age: %w", s.Name, err)
+			}
+		}
+		if r.MaxSize, err = config.ParseSize(o.MaxSize); err != nil {
+			return p, fmt.Errorf("streams %q: record.retention.max_size: %w", s.Name, err)
+		}
+		if o.KeepPublished != nil {
+			r.KeepPublished = *o.KeepPublished
+		}
+		if p.Streams == nil {
+			p.Streams = map[string]replays.Retention{}
+		}
+		p.Streams[s.Name] = r
+	}
+	return p, nil
 }
