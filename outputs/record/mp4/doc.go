@@ -10,6 +10,10 @@
 // A recording whose codec parameters changed (a new init segment after an
 // EXT-X-DISCONTINUITY, e.g. a phone that rotated or ramped up its resolution) becomes one
 // file: each track's stsd holds one sample entry per init segment and stsc points every chunk
-// at its own entry, as ISO/IEC 14496-12 allows. Players built on FFmpeg (Chromium, VLC,
-// ffprobe) and Safari switch decoder parameters there.
+// at its own entry, as ISO/IEC 14496-12 allows, which FFmpeg-based players (VLC, ffprobe)
+// and Safari follow. For players that keep the first entry's parameters, every H.264
+// keyframe after a change also carries its SPS and PPS in-band (a few dozen bytes each). H.265 and
+// audio parameter changes get the sample entries only. Known limit: Chromium's progressive
+// MP4 player still stalls at a change of resolution (its HLS players do not), so the replay
+// pages play HLS and offer the MP4 for download.
 package mp4

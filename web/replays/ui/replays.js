@@ -19,7 +19,10 @@
 
   function start() {
     window.beffroiPlayer = { engine: '' };
-    if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    // ?engine=hlsjs or ?engine=mp4 picks the engine (to compare, or to work around one).
+    const force = new URLSearchParams(location.search).get('engine');
+    if (force === 'mp4') { useMP4(); return; }
+    if (force !== 'hlsjs' && video.canPlayType('application/vnd.apple.mpegurl')) {
       video.src = d.hls;
       window.beffroiPlayer.engine = 'native';
       return;
