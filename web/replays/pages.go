@@ -17,7 +17,7 @@ import (
 var ui embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"t": func(lang, key string) string { return tr(lang, key) },
+	"t": tr,
 }).ParseFS(ui, "ui/*.html"))
 
 // words are the pages' texts, in English and French.

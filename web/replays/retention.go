@@ -74,7 +74,8 @@ func (s *Service) Sweep(ctx context.Context) ([]Deletion, error) {
 	gone := map[string]bool{}
 	var out []Deletion
 	deletable := func(r store.Recording) bool {
-		return !gone[r.ID] && !r.InProgress() && !(r.Published && s.Retention.of(r.Stream).KeepPublished)
+		kept := r.Published && s.Retention.of(r.Stream).KeepPublished
+		return !gone[r.ID] && !r.InProgress() && !kept
 	}
 	del := func(r store.Recording, reason string) {
 		if err := s.removeRecording(ctx, r.ID); err != nil {
