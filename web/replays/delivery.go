@@ -189,9 +189,16 @@ func (s *Service) once(ctx context.Context, path string, mk func(context.Context
 	if b == nil {
 		b = &build{done: make(chan struct{})}
 		s.builds[path] = b
+		// The build outlives the request that started it (others may wait for it), not
+		// the service: Run cancels it and waits for it when it returns.
+		base := s.base
+		if base == nil {
+			base = context.Background()
+		}
+		s.running.Add(1)
 		go func() {
-			// The build outlives the request that started it: others may wait for it.
-			b.err = mk(context.WithoutCancel(ctx))
+			defer s.running.Done()
+			b.err = mk(base)
 			s.mu.Lock()
 			delete(s.builds, path)
 			s.mu.Unlock()
@@ -229,6 +236,19 @@ func (s *Service) makeThumbnail(ctx context.Context, rec store.Recording) error 
 	return s.once(ctx, path, func(ctx context.Context) error {
 		if _, err := os.Stat(path); err == nil {
 			return nil
+		}
+		// A page of 50 replays asks for 50 thumbnails at once: make two at a time.
+		s.mu.Lock()
+		if s.ffmpegs == nil {
+			s.ffmpegs = make(chan struct{}, 2)
+		}
+		sem := s.ffmpegs
+		s.mu.Unlock()
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()

@@ -41,18 +41,29 @@ type Deletion struct {
 	Size               int64
 }
 
-// Run sweeps at once, then every SweepEvery, until ctx is cancelled.
+// Run sweeps at once, then every SweepEvery, until ctx is cancelled; each pass also makes
+// the thumbnails finished recordings lack. When it returns, the MP4s and thumbnails being
+// made have stopped.
 func (s *Service) Run(ctx context.Context) error {
 	every := s.SweepEvery
 	if every <= 0 {
 		every = 10 * time.Minute
 	}
+	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.mu.Lock()
+	s.base = base
+	s.mu.Unlock()
+	defer func() {
+		cancel()
+		s.running.Wait()
+	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 			s.log().Error("retention: sweep failed", "error", err)
 		}
+		s.thumbnails(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -155,4 +166,33 @@ func formatSize(n int64) string {
 		return fmt.Sprintf("%.1f GiB", float64(n)/gib)
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// thumbnails makes the thumbnails of finished recordings that have none, so that the first
+// visitor of /replays does not wait for them.
+func (s *Service) thumbnails(ctx context.Context) {
+	recs, _, err := s.Store.List(ctx, store.Filter{})
+	if err != nil {
+		return
+	}
+	for _, r := range recs {
+		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		failed := s.noThumb[r.ID]
+		s.mu.Unlock()
+		if r.Thumbnail || r.InProgress() || r.Segments == 0 || failed {
+			continue
+		}
+		if err := s.makeThumbnail(ctx, r); err != nil && ctx.Err() == nil {
+			s.log().Warn("replay thumbnail: cannot make it", "recording", r.ID, "error", err)
+			s.mu.Lock()
+			if s.noThumb == nil {
+				s.noThumb = map[string]bool{}
+			}
+			s.noThumb[r.ID] = true
+			s.mu.Unlock()
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs/record"
 	"github.com/beffroi/beffroi/web/replays"
 	"github.com/beffroi/beffroi/web/store"
@@ -120,5 +121,37 @@ func TestRetention(t *testing.T) {
 	}
 	if e.logs.Count("retention: recordings still take more than the limit") != 0 {
 		t.Fatalf("warned although under the limit:\n%s", e.logs.String())
+	}
+}
+
+// TestRunMakesThumbnailsAndStops: the background pass makes the thumbnail of a finished
+// recording before anyone asks for it, and Run returns once cancelled.
+func TestRunMakesThumbnailsAndStops(t *testing.T) {
+	e := newEnv(t, nil)
+	in := recording(t, e.root, "done", "main", time.Now().Add(-time.Hour), record.Finished)
+	e.store.Recorded(in)
+	e.store.Recorded(recording(t, e.root, "live", "main", time.Now(), record.Recording))
+	e.svc.SweepEvery = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(ctx) }()
+	testutil.WaitFor(t, "the thumbnail of the finished recording", func() bool {
+		rec, err := e.store.Get(context.Background(), "done")
+		return err == nil && rec.Thumbnail
+	})
+	if _, err := os.Stat(filepath.Join(in.Dir, replays.ThumbFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "live", replays.ThumbFile)); !os.IsNotExist(err) {
+		t.Fatalf("a thumbnail for the recording in progress: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancellation")
 	}
 }

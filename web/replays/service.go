@@ -32,6 +32,10 @@ type Service struct {
 	operator func(http.Handler) http.Handler
 	mu       sync.Mutex
 	builds   map[string]*build // MP4s and thumbnails being made, by file path
+	base     context.Context   // builds run under it; Run cancels it when it returns
+	running  sync.WaitGroup    // the builds
+	ffmpegs  chan struct{}     // bounds the thumbnails made at once
+	noThumb  map[string]bool   // recordings whose thumbnail failed: not retried by the sweep
 }
 
 // Mount adds every route to mux. operator guards the operator routes (the recordings API,
