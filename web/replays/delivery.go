@@ -2,6 +2,7 @@ package replays
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -217,7 +218,7 @@ func (s *Service) once(ctx context.Context, path string, mk func(context.Context
 // thumbnail serves thumb.jpg, made with ffmpeg from a keyframe the first time it is asked.
 func (s *Service) thumbnail(w http.ResponseWriter, r *http.Request, rec store.Recording) {
 	if err := s.makeThumbnail(r.Context(), rec); err != nil {
-		if r.Context().Err() == nil {
+		if r.Context().Err() == nil && !errors.Is(err, errNoThumbnail) {
 			s.log().Warn("replay thumbnail: cannot make it", "recording", rec.ID, "error", err)
 		}
 		w.Header().Del("Cache-Control")
@@ -231,9 +232,19 @@ func (s *Service) thumbnail(w http.ResponseWriter, r *http.Request, rec store.Re
 	serveFile(w, r, filepath.Join(rec.Dir, ThumbFile), ThumbFile)
 }
 
+// errNoThumbnail: ffmpeg could not make this finished recording's thumbnail before (an
+// audio-only recording); it is not tried again until Beffroi restarts.
+var errNoThumbnail = errors.New("no thumbnail can be made (ffmpeg failed before)")
+
 func (s *Service) makeThumbnail(ctx context.Context, rec store.Recording) error {
 	path := filepath.Join(rec.Dir, ThumbFile)
-	return s.once(ctx, path, func(ctx context.Context) error {
+	s.mu.Lock()
+	failed := s.noThumb[rec.ID]
+	s.mu.Unlock()
+	if failed {
+		return errNoThumbnail
+	}
+	err := s.once(ctx, path, func(ctx context.Context) error {
 		if _, err := os.Stat(path); err == nil {
 			return nil
 		}
@@ -277,4 +288,13 @@ func (s *Service) makeThumbnail(ctx context.Context, rec store.Recording) error 
 		}
 		return s.Store.SetThumbnail(ctx, rec.ID, true)
 	})
+	if err != nil && ctx.Err() == nil && !rec.InProgress() {
+		s.mu.Lock()
+		if s.noThumb == nil {
+			s.noThumb = map[string]bool{}
+		}
+		s.noThumb[rec.ID] = true
+		s.mu.Unlock()
+	}
+	return err
 }

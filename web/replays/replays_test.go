@@ -466,3 +466,30 @@ func TestDelivery(t *testing.T) {
 		t.Fatalf("playlist in progress: %v", r.h)
 	}
 }
+
+// TestThumbnailOfAudioOnlyRecording: a recording ffmpeg cannot make a thumbnail of answers
+// 404 with a message, and ffmpeg is not run again for it.
+func TestThumbnailOfAudioOnlyRecording(t *testing.T) {
+	e := newEnv(t, nil)
+	in := recording(t, e.root, "broken", "main", time.Now().Add(-time.Hour), record.Finished)
+	// Keep only the playlist: nothing ffmpeg can decode.
+	for _, f := range []string{"init-0.mp4", "seg-0.m4s"} {
+		if err := os.Remove(filepath.Join(in.Dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.store.Recorded(in)
+	for range 3 {
+		r := e.do("GET", "/recordings/broken/thumb.jpg", "")
+		if msg := r.errorMessage(t); r.code != 404 || !strings.Contains(msg, "no thumbnail") {
+			t.Fatalf("thumbnail: %d %q", r.code, msg)
+		}
+	}
+	if n := e.logs.Count("replay thumbnail: cannot make it"); n != 1 {
+		t.Fatalf("ffmpeg ran %d times for the same recording:\n%s", n, e.logs.String())
+	}
+	// Nothing else is disturbed: the playlist is still served.
+	if r := e.do("GET", "/recordings/broken/index.m3u8", ""); r.code != 200 {
+		t.Fatalf("playlist: %d", r.code)
+	}
+}

@@ -2,6 +2,7 @@ package replays
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -179,20 +180,11 @@ func (s *Service) thumbnails(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.mu.Lock()
-		failed := s.noThumb[r.ID]
-		s.mu.Unlock()
-		if r.Thumbnail || r.InProgress() || r.Segments == 0 || failed {
+		if r.Thumbnail || r.InProgress() || r.Segments == 0 {
 			continue
 		}
-		if err := s.makeThumbnail(ctx, r); err != nil && ctx.Err() == nil {
+		if err := s.makeThumbnail(ctx, r); err != nil && ctx.Err() == nil && !errors.Is(err, errNoThumbnail) {
 			s.log().Warn("replay thumbnail: cannot make it", "recording", r.ID, "error", err)
-			s.mu.Lock()
-			if s.noThumb == nil {
-				s.noThumb = map[string]bool{}
-			}
-			s.noThumb[r.ID] = true
-			s.mu.Unlock()
 		}
 	}
 }
