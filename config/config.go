@@ -26,6 +26,8 @@ type Config struct {
 	// Admin sets up the first account at the first start (BEFFROI_ADMIN_PASSWORD,
 	// BEFFROI_ADMIN_TOKEN); ignored once a user exists.
 	Admin Admin `mapstructure:"admin"`
+	// Record configures the recordings.
+	Record Record `mapstructure:"record"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -108,6 +110,7 @@ type Stream struct {
 	PublishKey   string        `mapstructure:"publish_key"` // secret
 	Pull         Pull          `mapstructure:"pull"`        // optional camera to pull from
 	Destinations []Destination `mapstructure:"destinations"`
+	Record       StreamRecord  `mapstructure:"record"` // this stream's recording settings
 }
 
 // Pull is an IP camera (or any RTSP server) a stream pulls its media from, reconnecting forever.
@@ -128,6 +131,32 @@ func (d Destination) IsEnabled() bool {
 	return d.Enabled == nil || *d.Enabled
 }
 
+// Record configures recordings. The recorder's keys (enabled, dir, segment_duration) join
+// this struct.
+type Record struct {
+	Retention Retention `mapstructure:"retention"`
+}
+
+// Retention says how long recordings are kept. A sweep applies it at start and every 10
+// minutes; the recording in progress is never deleted.
+type Retention struct {
+	MaxAge        string `mapstructure:"max_age"`        // "30d", "720h"; "" or "0" keeps recordings whatever their age
+	MaxSize       string `mapstructure:"max_size"`       // "50GiB", "500GB"; "" or "0" sets no limit; the oldest go first
+	KeepPublished bool   `mapstructure:"keep_published"` // default true: published recordings are never deleted
+}
+
+// StreamRecord is a stream's own recording settings.
+type StreamRecord struct {
+	Retention StreamRetention `mapstructure:"retention"`
+}
+
+// StreamRetention overrides record.retention for one stream; unset keys follow it.
+type StreamRetention struct {
+	MaxAge        string `mapstructure:"max_age"`  // "" follows record.retention.max_age; "0" keeps forever
+	MaxSize       string `mapstructure:"max_size"` // this stream's own limit; "" or "0" sets none (the global one still applies)
+	KeepPublished *bool  `mapstructure:"keep_published"`
+}
+
 // Default returns the configuration Beffroi runs with when nothing is configured: no file, no
 // environment, no flags. Load starts from these values.
 func Default() *Config {
@@ -142,6 +171,7 @@ func Default() *Config {
 		ReconnectGrace: 30 * time.Second,
 		Log:            Log{Level: "info", Format: "text"},
 		Transcode:      Transcode{FFmpeg: "ffmpeg", AACBitrate: 160000},
+		Record:         Record{Retention: Retention{KeepPublished: true}},
 		Outputs: Outputs{
 			WriteTimeout: 10 * time.Second,
 			MaxLag:       5 * time.Second,

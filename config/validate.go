@@ -133,6 +133,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateStreams(&p)
+	c.validateRetention(&p)
 	return errors.Join(p...)
 }
 

@@ -18,6 +18,8 @@ import (
 	"github.com/beffroi/beffroi/web/auth/authtest"
 	"github.com/beffroi/beffroi/web/manage"
 	"github.com/beffroi/beffroi/web/manage/managetest"
+	"github.com/beffroi/beffroi/web/replays"
+	"github.com/beffroi/beffroi/web/store"
 )
 
 // routePattern finds the routes the code registers: "METHOD /api/v1/...".
@@ -28,8 +30,14 @@ var routePattern = regexp.MustCompile(`"(GET|POST|PUT|PATCH|DELETE) (/api/v1/[^"
 func TestOpenAPIMatchesHandlers(t *testing.T) {
 	reg := newRegistry(t)
 	accounts := &auth.Service{Store: authtest.NewMemStore()}
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), store.FileName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	s := &web.Server{Registry: reg, Destinations: fakeDestinations{}, Accounts: accounts,
-		Manage: &manage.Handler{Registry: reg, Outputs: nopOutputs{}, Store: &managetest.MemStore{}}}
+		Manage:  &manage.Handler{Registry: reg, Outputs: nopOutputs{}, Store: &managetest.MemStore{}},
+		Replays: &replays.Service{Store: db}}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 

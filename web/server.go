@@ -16,6 +16,7 @@ import (
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/golive"
+	"github.com/beffroi/beffroi/web/replays"
 )
 
 // Destinations is what the API needs of the destination manager.
@@ -36,8 +37,11 @@ type Server struct {
 	Renditions func(stream string) any
 	// WHIP, when set, serves /whip/ (publishing from a browser).
 	WHIP http.Handler
-	// Operator, when set, guards every operator route (reads included): a session or an API
-	// token of an operator. Nil leaves them open (tests of the API alone).
+	// Replays, when set, serves the recordings API, the replay files and pages.
+	Replays *replays.Service
+	// Operator, when set, guards every operator route (reads included, and unpublished
+	// replay files): a session or an API token of an operator. Nil leaves them open (tests
+	// of the API alone).
 	Operator func(http.Handler) http.Handler
 	// Accounts, when set, serves login, logout, users, tokens and the audit log.
 	Accounts interface{ Routes(*http.ServeMux) }
@@ -77,6 +81,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /go-live/", gl)
 	if s.WHIP != nil {
 		mux.Handle("/whip/", s.WHIP)
+	}
+	if s.Replays != nil {
+		s.Replays.Mount(mux, s.Operator)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)

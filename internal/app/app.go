@@ -30,6 +30,7 @@ import (
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
 	"github.com/beffroi/beffroi/web/manage"
+	"github.com/beffroi/beffroi/web/replays"
 	"github.com/beffroi/beffroi/web/store"
 )
 
@@ -61,15 +62,19 @@ type App struct {
 	// Renditions makes the streams destinations need when the source does not fit them.
 	Renditions *transcode.Manager
 
+	// Store is the embedded database (<data_dir>/beffroi.db): accounts, the streams and
+	// destinations made in the console, the recordings catalogue (the recorder's
+	// record.Catalog). Closed last at shutdown.
+	Store *store.Store
+	// Replays serves recordings and replays and sweeps old recordings away.
+	Replays *replays.Service
+
 	ingest  []ingestServer
 	pullers map[string]*ingestrtsp.Puller // by stream name
 	rtc     *rtcnet.Net                   // the one UDP port of every WebRTC peer
 	whip    *ingestwhip.Server
 	hln     net.Listener
 	api     *web.Server
-	// Store is the embedded database: accounts, console streams and destinations, the
-	// recordings catalogue.
-	Store *store.Store
 	// configured names the streams and destinations of the configuration file ("stream" and
 	// "stream/destination"): read-only in the console.
 	configured map[string]bool
@@ -95,6 +100,10 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
+	retention, err := retentionPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a.Registry = relay.NewRegistry(relay.RegistryOptions{Grace: cfg.ReconnectGrace, Logger: log})
 	a.Renditions = transcode.NewManager(transcode.Options{
 		FFmpeg: cfg.Transcode.FFmpeg, AACBitrate: cfg.Transcode.AACBitrate,
@@ -119,6 +128,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		return nil, err
 	}
 	undo = append(undo, func() { _ = a.Store.Close() })
+	a.Replays = &replays.Service{Store: a.Store, FFmpeg: cfg.Transcode.FFmpeg, Retention: retention, Logger: log}
 
 	if cfg.RTMP.Addr != "" {
 		a.ingest = append(a.ingest, ingestServer{"rtmp", &ingestrtmp.Server{
@@ -193,7 +203,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		Operator: operator, Accounts: accounts,
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Log: log},
-		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
+		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(), Replays: a.Replays}
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -298,6 +308,10 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var outWG sync.WaitGroup
 	outWG.Go(func() { _ = a.Outputs.Run(outCtx) })
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	var sweepWG sync.WaitGroup
+	sweepWG.Go(func() { _ = a.Replays.Run(sweepCtx) })
 	var httpWG sync.WaitGroup
 	httpWG.Go(func() { a.api.Run(outCtx) })
 	httpWG.Go(func() {
@@ -325,8 +339,10 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	_ = a.hsrv.Shutdown(sctx)
 	httpWG.Wait()
+	stopSweep()
+	sweepWG.Wait()
 	if err := a.Store.Close(); err != nil {
-		log.Warn("closing the database", "error", err)
+		log.Error("closing the database", "error", err)
 	}
 	log.Info("stopped")
 	return runErr
@@ -458,4 +474,42 @@ func publicHost() string {
 		}
 	}
 	return "localhost"
+}
+
+// retentionPolicy turns record.retention and the streams' overrides into the sweep's
+// policy. A stream's own max_size bounds that stream; record.retention.max_size bounds all.
+func retentionPolicy(cfg *config.Config) (replays.Policy, error) {
+	g := cfg.Record.Retention
+	age, err := config.ParseAge(g.MaxAge)
+	if err != nil {
+		return replays.Policy{}, fmt.Errorf("record.retention.max_age: %w", err)
+	}
+	size, err := config.ParseSize(g.MaxSize)
+	if err != nil {
+		return replays.Policy{}, fmt.Errorf("record.retention.max_size: %w", err)
+	}
+	p := replays.Policy{Default: replays.Retention{MaxAge: age, MaxSize: size, KeepPublished: g.KeepPublished}}
+	for _, s := range cfg.Streams {
+		o := s.Record.Retention
+		if o == (config.StreamRetention{}) {
+			continue
+		}
+		r := replays.Retention{MaxAge: age, KeepPublished: g.KeepPublished}
+		if o.MaxAge != "" {
+			if r.MaxAge, err = config.ParseAge(o.MaxAge); err != nil {
+				return p, fmt.Errorf("streams %q: record.retention.max_age: %w", s.Name, err)
+			}
+		}
+		if r.MaxSize, err = config.ParseSize(o.MaxSize); err != nil {
+			return p, fmt.Errorf("streams %q: record.retention.max_size: %w", s.Name, err)
+		}
+		if o.KeepPublished != nil {
+			r.KeepPublished = *o.KeepPublished
+		}
+		if p.Streams == nil {
+			p.Streams = map[string]replays.Retention{}
+		}
+		p.Streams[s.Name] = r
+	}
+	return p, nil
 }

@@ -95,7 +95,9 @@ func MakeRecording(t testing.TB, root string, in record.Info, parts ...Recording
 					t.Fatal(err)
 				}
 				var d float64
-				fmt.Sscanf(strings.TrimPrefix(extinf, "#EXTINF:"), "%f", &d)
+				if _, err := fmt.Sscanf(strings.TrimPrefix(extinf, "#EXTINF:"), "%f", &d); err != nil {
+					t.Fatalf("ffmpeg playlist: %q: %v", extinf, err)
+				}
 				in.Duration += d
 				in.Segments++
 				fmt.Fprintf(&pl, "%s\n%s\n", extinf, name)

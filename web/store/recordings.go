@@ -144,7 +144,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Recording, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	list := []Recording{}
 	for rows.Next() {
 		r, err := scanRecording(rows)

@@ -68,9 +68,13 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	var mode string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("database %s: cannot use write-ahead logging (journal_mode %q, %v); is it on a network filesystem?", path, mode, err)
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	if mode != "wal" {
+		_ = db.Close()
+		return nil, fmt.Errorf("database %s: cannot use write-ahead logging (journal_mode %q); is it on a network filesystem?", path, mode)
 	}
 	if err := migrate(ctx, db, s.now()); err != nil {
 		_ = db.Close()

@@ -19,6 +19,9 @@ type initTrack struct {
 	mediaHdr  []byte // raw vmhd, smhd, sthd or nmhd box
 	entries   []byte // the sample entries of stsd, after its entry count
 	nEntries  uint32
+	// paramSets are the H.264 SPS and PPS of the avcC, each prefixed with its length as
+	// the samples' NAL units are; nil for other codecs.
+	paramSets []byte
 	// From the init's edit list: the empty edit before the media (movie timescale units
 	// converted to seconds) and the media time presentation starts at.
 	delay     float64
@@ -138,6 +141,7 @@ func parseTrak(b []byte, movieScale uint32) (initTrack, error) {
 	if t.nEntries == 0 {
 		return t, fmt.Errorf("track %d: stsd without a sample entry", t.id)
 	}
+	t.paramSets = avcParamSets(t.entries)
 
 	if elst, ok := child(b, "edts", "elst"); ok && len(elst.payload) >= 8 {
 		v := elst.payload[0]
@@ -165,4 +169,50 @@ func parseTrak(b []byte, movieScale uint32) (initTrack, error) {
 		}
 	}
 	return t, nil
+}
+
+// avcParamSets returns the SPS and PPS of the first sample entry when it is H.264 (avc1 or
+// avc3 with an avcC), as length-prefixed NAL units ready to put in front of a sample.
+func avcParamSets(entries []byte) []byte {
+	list, err := boxes(entries)
+	if err != nil || len(list) == 0 || (list[0].typ != "avc1" && list[0].typ != "avc3") {
+		return nil
+	}
+	const visualSampleEntry = 78 // the fields of a VisualSampleEntry before its child boxes
+	if len(list[0].payload) < visualSampleEntry {
+		return nil
+	}
+	avcC, ok := child(list[0].payload[visualSampleEntry:], "avcC")
+	if !ok || len(avcC.payload) < 7 {
+		return nil
+	}
+	p := avcC.payload
+	nalLen := int(p[4]&3) + 1
+	var out []byte
+	put := func(nal []byte) {
+		for i := nalLen - 1; i >= 0; i-- {
+			out = append(out, byte(len(nal)>>(8*i)))
+		}
+		out = append(out, nal...)
+	}
+	rest := p[5:]
+	for _, mask := range []byte{0x1f, 0xff} { // SPS count (5 bits), then PPS count
+		if len(rest) < 1 {
+			return nil
+		}
+		n := int(rest[0] & mask)
+		rest = rest[1:]
+		for range n {
+			if len(rest) < 2 {
+				return nil
+			}
+			l := int(rest[0])<<8 | int(rest[1])
+			if len(rest) < 2+l {
+				return nil
+			}
+			put(rest[2 : 2+l])
+			rest = rest[2+l:]
+		}
+	}
+	return out
 }

@@ -31,7 +31,9 @@ func (m *movie) head() []byte {
 	base := uint64(len(ftyp.b) + len(moov) + mdatHdr)
 	moov = m.moov(base, co64)
 
-	out := append(ftyp.b, moov...)
+	out := make([]byte, 0, len(ftyp.b)+len(moov)+16)
+	out = append(out, ftyp.b...)
+	out = append(out, moov...)
 	var mdat writer
 	if mdatHdr == 16 {
 		mdat.u32(1)

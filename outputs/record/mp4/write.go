@@ -2,6 +2,7 @@ package mp4
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,6 +120,10 @@ type partTrack struct {
 	seen    bool
 	inRel   uint64 // input ticks since in0
 	partOut uint64 // t.outPos when the part started
+	// prefix goes in front of every keyframe of this part: its H.264 parameter sets when
+	// they differ from the first part's. Players that follow stsd entries do not need it;
+	// Chromium does (it keeps decoding with the first entry's parameters).
+	prefix []byte
 }
 
 func (t *track) end() float64 { return float64(t.outPos) / float64(t.timescale) }
@@ -201,7 +206,11 @@ func (m *movie) mapPart(dir string, p part, first bool) (map[int]*partTrack, err
 		t.entries = append(t.entries, it.entries...)
 		desc := t.nEntries + 1
 		t.nEntries += it.nEntries
-		out[int(it.id)] = &partTrack{t: t, desc: desc, scale: it.timescale, partOut: t.outPos}
+		pt := &partTrack{t: t, desc: desc, scale: it.timescale, partOut: t.outPos}
+		if it.paramSets != nil && !bytes.Equal(it.paramSets, t.first.paramSets) {
+			pt.prefix = it.paramSets
+		}
+		out[int(it.id)] = pt
 	}
 	return out, nil
 }
@@ -252,8 +261,12 @@ func (m *movie) scan(ctx context.Context, dir string, parts []part) error {
 					if pt.scale != t.timescale {
 						cts = int32(int64(cts) * int64(t.timescale) / int64(pt.scale))
 					}
-					t.add(uint32(len(s.Payload)), d, cts, !s.IsNonSyncSample)
-					m.mdat += uint64(len(s.Payload))
+					size := uint64(len(s.Payload))
+					if !s.IsNonSyncSample {
+						size += uint64(len(pt.prefix))
+					}
+					t.add(uint32(size), d, cts, !s.IsNonSyncSample)
+					m.mdat += size
 					c.n++
 				}
 				m.samples += len(tr.Samples)
@@ -359,8 +372,15 @@ func (m *movie) copyMedia(ctx context.Context, dir string, parts []part, w io.Wr
 			if err := ctx.Err(); err != nil {
 				return int64(written), err
 			}
-			err := forEachChunk(dir, seg, pts, func(_ *partTrack, tr *fmp4.PartTrack) error {
+			err := forEachChunk(dir, seg, pts, func(pt *partTrack, tr *fmp4.PartTrack) error {
 				for _, s := range tr.Samples {
+					if !s.IsNonSyncSample && pt.prefix != nil {
+						n, err := w.Write(pt.prefix)
+						written += uint64(n)
+						if err != nil {
+							return err
+						}
+					}
 					n, err := w.Write(s.Payload)
 					written += uint64(n)
 					if err != nil {

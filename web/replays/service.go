@@ -1,0 +1,178 @@
+package replays
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/beffroi/beffroi/web/store"
+)
+
+// Service serves recordings and replays. Set its fields, then Mount it; Run sweeps old
+// recordings away.
+type Service struct {
+	Store *store.Store
+	// FFmpeg makes the thumbnails; default "ffmpeg".
+	FFmpeg string
+	// Retention says which recordings the sweep deletes; the zero value deletes nothing.
+	Retention Policy
+	// SweepEvery is the time between two retention sweeps; default 10 minutes.
+	SweepEvery time.Duration
+	Logger     *slog.Logger
+	// Now replaces time.Now in tests.
+	Now func() time.Time
+
+	operator func(http.Handler) http.Handler
+	mu       sync.Mutex
+	builds   map[string]*build // MP4s and thumbnails being made, by file path
+	base     context.Context   // builds run under it; Run cancels it when it returns
+	running  sync.WaitGroup    // the builds
+	ffmpegs  chan struct{}     // bounds the thumbnails made at once
+	noThumb  map[string]bool   // recordings whose thumbnail failed: not retried by the sweep
+}
+
+// Mount adds every route to mux. operator guards the operator routes (the recordings API,
+// unpublished replay files); nil lets every request through, until the console brings
+// accounts.
+func (s *Service) Mount(mux *http.ServeMux, operator func(http.Handler) http.Handler) {
+	s.operator = operator
+	op := func(h http.HandlerFunc) http.Handler {
+		if operator == nil {
+			return h
+		}
+		return operator(h)
+	}
+	mux.Handle("GET /api/v1/recordings", op(s.list))
+	mux.Handle("GET /api/v1/recordings/{id}", op(s.get))
+	mux.Handle("PATCH /api/v1/recordings/{id}", op(s.patch))
+	mux.Handle("DELETE /api/v1/recordings/{id}", op(s.delete))
+	mux.HandleFunc("GET /api/v1/public/replays", s.feed)
+	mux.HandleFunc("GET /recordings/{name}", s.mp4)
+	mux.HandleFunc("GET /recordings/{id}/{file}", s.file)
+	mux.HandleFunc("GET /replays", s.listPage)
+	mux.HandleFunc("GET /replays/{id}", s.playerPage)
+	mux.HandleFunc("GET /embed/replays/{id}", s.embedPage)
+	mux.HandleFunc("GET /replays/assets/{file}", s.asset)
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// idRE is what a recording ID may be: it is a directory name and a URL path segment.
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func validID(id string) bool { return idRE.MatchString(id) && !containsDotDot(id) }
+
+func containsDotDot(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '.' && s[i+1] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup finds a recording for a public or operator route, answering 400 or 404 itself.
+func (s *Service) lookup(w http.ResponseWriter, r *http.Request, id string) (store.Recording, bool) {
+	if !validID(id) {
+		writeError(w, http.StatusBadRequest, "invalid recording id "+quote(id)+": use letters, digits, '.', '-' and '_'")
+		return store.Recording{}, false
+	}
+	rec, err := s.Store.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "recording not found: "+id)
+		return rec, false
+	}
+	if err != nil {
+		s.log().Error("recordings: reading the catalogue", "recording", id, "error", err)
+		writeError(w, http.StatusInternalServerError, "the recordings catalogue cannot be read; see the server log")
+		return rec, false
+	}
+	return rec, true
+}
+
+// asOperator runs serve when the Operator middleware lets r through, and answers 404 (the
+// answer for a recording that does not exist) when it does not: an unpublished recording
+// is invisible to the public, not forbidden.
+func (s *Service) asOperator(w http.ResponseWriter, r *http.Request, id string, serve http.HandlerFunc) {
+	if s.operator == nil {
+		serve(w, r)
+		return
+	}
+	passed := false
+	gate := &discard{h: http.Header{}}
+	s.operator(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		passed = true
+		serve(w, r)
+	})).ServeHTTP(gate, r)
+	if !passed {
+		writeError(w, http.StatusNotFound, "recording not found: "+id)
+	}
+}
+
+// discard is the ResponseWriter the Operator middleware answers a refused request to.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// remove deletes a recording: its row, then its directory. It refuses a recording in
+// progress with store.ErrInProgress.
+func (s *Service) remove(ctx context.Context, id string) (store.Recording, error) {
+	rec, err := s.Store.Delete(ctx, id)
+	if err != nil {
+		return rec, err
+	}
+	// The directory is the recorder's <root>/<id>: refuse anything else rather than
+	// remove a tree the catalogue should not point at.
+	if rec.Dir == "" || filepath.Base(filepath.Clean(rec.Dir)) != rec.ID {
+		return rec, errors.New("recording " + quote(id) + ": its directory " + quote(rec.Dir) + " is not <recordings>/" + id + "; files left in place")
+	}
+	if err := os.RemoveAll(rec.Dir); err != nil {
+		return rec, err
+	}
+	return rec, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if w.Header().Get("Cache-Control") == "" {
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func quote(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
