@@ -12,6 +12,7 @@ import (
 
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/golive"
 )
@@ -34,6 +35,10 @@ type Server struct {
 	Renditions func(stream string) any
 	// WHIP, when set, serves /whip/ (publishing from a browser).
 	WHIP http.Handler
+	// HLS, when set, serves /hls/ (low-latency HLS playback, outputs/hls).
+	HLS http.Handler
+	// Audience, when set, counts viewers: the audience, report, public and beacon routes.
+	Audience *audience.Counter
 }
 
 // Handler returns the HTTP handler with every route.
@@ -45,6 +50,7 @@ func (s *Server) Handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})
+	s.mountAudience(mux, reg)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /assets/", assets.Handler())
 	gl := golive.Handler()

@@ -24,9 +24,11 @@ import (
 	ingestwhip "github.com/beffroi/beffroi/ingest/whip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
+	outhls "github.com/beffroi/beffroi/outputs/hls"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
 )
@@ -58,6 +60,11 @@ type App struct {
 	Outputs *outputs.Manager
 	// Renditions makes the streams destinations need when the source does not fit them.
 	Renditions *transcode.Manager
+	// Audience counts the viewers of every stream. Players of other protocols (WHEP) report
+	// their sessions to it with Audience.Join(stream, protocol).
+	Audience *audience.Counter
+	// HLS makes and serves every live stream's low-latency HLS (nil when hls.enabled is off).
+	HLS *outhls.Server
 
 	ingest  []ingestServer
 	pullers map[string]*ingestrtsp.Puller // by stream name
@@ -175,6 +182,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	a.hln = hln
 	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
 		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
+	a.newViewers(api)
 	a.hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -279,6 +287,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var outWG sync.WaitGroup
 	outWG.Go(func() { _ = a.Outputs.Run(outCtx) })
+	a.runViewers(outCtx, &outWG)
 	var httpWG sync.WaitGroup
 	httpWG.Go(func() {
 		if err := a.hsrv.Serve(a.hln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -174,6 +174,28 @@ func (c *Counter) TouchHLS(stream, token string) { c.touch(stream, token, c.o.Wi
 // served (the server never saw them) counts the viewer too. The token must be valid.
 func (c *Counter) Beacon(stream, token string) { c.touch(stream, token, c.o.BeaconWindow) }
 
+// TouchIfValid counts a playlist request of session token and reports true, or reports
+// false when the token is not one of ours. A known token costs a map lookup; only a new one
+// has its signature checked.
+func (c *Counter) TouchIfValid(stream, token string) bool {
+	a := c.get(stream)
+	now := c.clock().UnixNano()
+	a.mu.Lock()
+	if s, ok := a.hls[token]; ok {
+		s.last = now
+		s.expires = max(s.expires, now+int64(c.o.Window))
+		a.hls[token] = s
+		a.mu.Unlock()
+		return true
+	}
+	a.mu.Unlock()
+	if !c.ValidToken(stream, token) {
+		return false
+	}
+	c.touch(stream, token, c.o.Window)
+	return true
+}
+
 func (c *Counter) touch(stream, token string, window time.Duration) {
 	a := c.get(stream)
 	now := c.clock()
@@ -276,7 +298,7 @@ func (c *Counter) Tick(live map[string]bool) {
 // there (players waiting for the stream) stay counted. Called with a.mu held.
 func (a *streamAudience) begin(now time.Time) {
 	a.live, a.start, a.end = true, now, time.Time{}
-	a.series, a.every, a.lastSample = nil, a.every, time.Time{}
+	a.series, a.lastSample = nil, time.Time{}
 	a.watched = 0
 	a.exactSum = int64(a.exactN) * now.UnixNano() // open sessions count from now on
 	a.distinctExact = a.exactN
