@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/web"
@@ -14,6 +15,11 @@ func (a *App) newViewers(api *web.Server) {
 	cfg := a.cfg
 	a.Audience = audience.New(audience.Options{Window: cfg.Audience.Window, BeaconWindow: cfg.Audience.BeaconWindow})
 	api.Audience = a.Audience
+	for _, s := range a.ingest {
+		if r, ok := s.server.(*ingestrtmp.Server); ok {
+			r.Viewers = a.Audience // RTMP players (rtmp.read) are viewers
+		}
+	}
 	if cfg.HLS.Enabled {
 		a.HLS = outhls.New(a.Registry, a.Renditions, a.Audience, outhls.Options{
 			PartDuration: cfg.HLS.PartDuration, SegmentDuration: cfg.HLS.SegmentDuration,

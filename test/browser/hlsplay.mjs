@@ -89,7 +89,7 @@ try {
       const v = document.getElementById('v');
       const q = v.getVideoPlaybackQuality();
       return {
-        currentTime: v.currentTime, frames: q.totalVideoFrames, paused: v.paused,
+        currentTime: v.currentTime, frames: q.totalVideoFrames, paused: v.paused, width: v.videoWidth,
         ends: JSON.stringify(window.st.ends),
         latency: window.hls.latency, targetLatency: window.hls.targetLatency,
         behind: window.hls.playingDate ? (Date.now() - window.hls.playingDate.getTime()) / 1000 : null,
@@ -108,7 +108,7 @@ try {
     log('slow', { slow });
   }
   const summary = {
-    frames: last.frames, currentTime: last.currentTime,
+    frames: last.frames, currentTime: last.currentTime, width: last.width,
     advanced: first ? last.currentTime - first.currentTime : 0,
     latency: last.latency, behind: last.behind, session: st.session, beacons: st.beacons,
     playlistURLs: st.playlistURLs, fragURLs: st.fragURLs, errors: st.errors,

@@ -24,6 +24,7 @@ import (
 // hlsSummary is the last line hlsplay.mjs prints.
 type hlsSummary struct {
 	Frames       int      `json:"frames"`
+	Width        int      `json:"width"`
 	CurrentTime  float64  `json:"currentTime"`
 	Advanced     float64  `json:"advanced"`
 	Latency      float64  `json:"latency"`
@@ -359,4 +360,100 @@ func TestHLSThroughNginxCache(t *testing.T) {
 	if s := resp.Header.Get("X-Cache-Status"); s != "HIT" {
 		t.Errorf("a part asked twice through nginx: X-Cache-Status %q, want HIT", s)
 	}
+}
+
+// TestRTMPPlayerIsAViewer: an RTMP player (rtmp.read) is counted while it plays, exactly;
+// destinations are not viewers.
+func TestRTMPPlayerIsAViewer(t *testing.T) {
+	requirePeers(t)
+	n := startNginx(t)
+	b := startBeffroi(t, func(c *config.Config) {
+		c.RTMP.Read = true
+		withNginx(n)(c)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	publish(t, ctx, b.PublishURL(publishKey), makeSmallClip(t), 60)
+	waitStream(t, b, "event", "live", 15*time.Second)
+	player := startProcess(t, ctx, "ffmpeg player", "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning",
+		"-i", "rtmp://"+b.RTMPAddr()+"/live/event", "-t", "6", "-c", "copy", "-f", "null", "-")
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if now, _ := audienceNow(t, b, "event"); now["rtmp"] != 1 || now["total"] != 1 {
+			return fmt.Errorf("audience %v while one RTMP player plays (and a destination pushes), want rtmp 1, total 1", now)
+		}
+		return nil
+	})
+	if err := player.Wait(t, 30*time.Second); err != nil {
+		t.Fatalf("player: %v", err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if now, _ := audienceNow(t, b, "event"); now["total"] != 0 {
+			return fmt.Errorf("audience %v after the player left, want none", now)
+		}
+		return nil
+	})
+}
+
+// TestHLSNewParameters: the publisher comes back within the reconnect grace with another
+// resolution (a phone rotating, an encoder restarted): the HLS goes on with the same media
+// sequence, a discontinuity and a new init segment, and hls.js keeps playing, at the new size.
+func TestHLSNewParameters(t *testing.T) {
+	requirePeers(t)
+	browserDir(t)
+	b := startBeffroi(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := publish(t, ctx, b.PublishURL(publishKey), makeClip(t), 12)
+	waitStream(t, b, "event", "live", 15*time.Second)
+	pl := "http://" + b.HTTPAddr() + "/hls/event/video1_stream.m3u8"
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if resp, _ := httpGet(t, pl); resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("media playlist: %s", resp.Status)
+		}
+		return nil
+	})
+	_, body := httpGet(t, pl)
+	seq0 := mediaSequence(string(body))
+	var sum hlsSummary
+	played := make(chan struct{})
+	go func() {
+		defer close(played)
+		sum = playHLS(t, "http://"+b.HTTPAddr(), "event", 24, 0)
+	}()
+	if err := first.Wait(t, 30*time.Second); err != nil {
+		t.Logf("first publisher: %v", err)
+	}
+	publish(t, ctx, b.PublishURL(publishKey), makeSmallClip(t), 30)
+	testutil.Eventually(t, 20*time.Second, func() error {
+		_, body := httpGet(t, pl)
+		if !strings.Contains(string(body), "#EXT-X-DISCONTINUITY") {
+			return fmt.Errorf("no discontinuity yet:\n%s", body)
+		}
+		return nil
+	})
+	_, body = httpGet(t, pl)
+	if seq := mediaSequence(string(body)); seq < seq0 {
+		t.Errorf("media sequence went back from %d to %d across the new parameters", seq0, seq)
+	}
+	if n := strings.Count(string(body), "#EXT-X-MAP"); n != 2 {
+		t.Errorf("%d EXT-X-MAP in the playlist across the change, want 2 (old and new init segments):\n%s", n, body)
+	}
+	<-played
+	if t.Failed() {
+		return
+	}
+	t.Logf("hls.js across the change: %d frames, advanced %.1f s, width %d, %.2f s behind live", sum.Frames, sum.Advanced, sum.Width, sum.Behind)
+	if sum.Width != 640 {
+		t.Errorf("hls.js shows %d pixels wide at the end, want 640 (the new resolution)", sum.Width)
+	}
+	if sum.Advanced < 10 {
+		t.Errorf("hls.js played %.1f s of 24 across the change: it stopped", sum.Advanced)
+	}
+}
+
+func mediaSequence(pl string) int {
+	_, v, _ := strings.Cut(pl, "#EXT-X-MEDIA-SEQUENCE:")
+	v, _, _ = strings.Cut(v, "\n")
+	n, _ := strconv.Atoi(v)
+	return n
 }
