@@ -46,4 +46,3 @@ func BenchmarkSegment(b *testing.B) { benchRequest(b, "/hls/fete/p_video1_seg01.
 
 // BenchmarkMultivariant: a new player: a token is made and counted.
 func BenchmarkMultivariant(b *testing.B) { benchRequest(b, "/hls/fete/index.m3u8") }
-
