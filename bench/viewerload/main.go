@@ -36,6 +36,8 @@ type options struct {
 	mix          string
 	pid          int
 	part         time.Duration
+	baseline     time.Duration
+	poll         time.Duration
 }
 
 func main() { os.Exit(mainCode()) }
@@ -52,6 +54,8 @@ func mainCode() int {
 	fs.DurationVar(&o.beacon, "beacon", 10*time.Second, "beacon period (half the LL viewers, every CDN viewer)")
 	fs.StringVar(&o.mix, "mix", "ll", "viewer kinds, cyclically: ll (LL-HLS player), poll (playlist every second), cdn (beacons only); e.g. ll,ll,cdn")
 	fs.IntVar(&o.pid, "pid", 0, "the server's pid, for CPU and RSS from /proc (default: its /metrics)")
+	fs.DurationVar(&o.poll, "poll", time.Second, "reload period of poll viewers")
+	fs.DurationVar(&o.baseline, "baseline", 10*time.Second, "measure the server's CPU with no viewer this long first (subtracted from the per-request cost)")
 	fs.DurationVar(&o.part, "part", 200*time.Millisecond, "part duration: blocking answers later than this count as late")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,7 +94,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	l := &Load{Base: strings.TrimRight(o.base, "/"), Stream: o.stream, Mix: mix, BeaconEvery: o.beacon}
+	l := &Load{Base: strings.TrimRight(o.base, "/"), Stream: o.stream, Mix: mix, BeaconEvery: o.beacon, PollEvery: o.poll}
 	c := NewCrowd(l)
 	defer c.Close()
 	if resp, err := l.Client.Post(l.Base+"/whep/"+o.stream, "application/sdp", strings.NewReader("")); err == nil {
@@ -100,6 +104,24 @@ func run(ctx context.Context, o options) error {
 		} else {
 			fmt.Printf("WHEP: the endpoint exists (%s); this tool does not simulate WHEP viewers yet\n", resp.Status)
 		}
+	}
+	// The server's own work with nobody watching (ingest, muxing): subtracted below.
+	var idle float64 // fraction of a core
+	if o.baseline > 0 {
+		b0, err := serverUsage(ctx, l.Client, l.Base, o.pid)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := sleep(ctx, o.baseline); err != nil {
+			return err
+		}
+		b1, err := serverUsage(ctx, l.Client, l.Base, o.pid)
+		if err != nil {
+			return err
+		}
+		idle = (b1.cpu - b0.cpu).Seconds() / time.Since(t0).Seconds()
+		fmt.Printf("baseline, no viewer: server CPU %.1f%% of a core, RSS %.1f MiB\n", 100*idle, float64(b1.rss)/(1<<20))
 	}
 	per := (o.n + o.waves - 1) / o.waves
 	for w := 0; w < o.waves; w++ {
@@ -142,8 +164,9 @@ func run(ctx context.Context, o options) error {
 	el := time.Since(start)
 	reqs, bytes := c.Stats.Requests()
 	cpu := u1.cpu - u0.cpu
-	fmt.Printf("\n%d viewers for %.0f s: server CPU %.1f%% of a core, %.1f us per request (%d requests, %.0f req/s), RSS %.1f MiB, %.1f Mbit/s out\n",
-		c.Active(), el.Seconds(), 100*cpu.Seconds()/el.Seconds(), float64(cpu.Microseconds())/float64(max(reqs, 1)),
+	extra := max(cpu.Seconds()-idle*el.Seconds(), 0)
+	fmt.Printf("\n%d viewers for %.0f s: server CPU %.1f%% of a core (%.1f%% above the baseline), %.1f us per request above the baseline (%d requests, %.0f req/s), RSS %.1f MiB, %.1f Mbit/s out\n",
+		c.Active(), el.Seconds(), 100*cpu.Seconds()/el.Seconds(), 100*extra/el.Seconds(), extra*1e6/float64(max(reqs, 1)),
 		reqs, float64(reqs)/el.Seconds(), float64(u1.rss)/(1<<20), float64(bytes)*8/el.Seconds()/1e6)
 	for _, k := range []string{"blocking", "playlist", "part", "beacon", "late"} {
 		p50, p99, n := c.Stats.Percentiles(k)

@@ -28,9 +28,6 @@ type epoch struct {
 	audio  *relay.Track
 	vt, at *gohlslib.Track
 	wg     sync.WaitGroup
-	// multivariant is gohlslib's multivariant playlist, split where each player's session
-	// token goes.
-	multivariant [][]byte
 }
 
 // capture is a minimal ResponseWriter for the in-process requests made to gohlslib.

@@ -119,7 +119,7 @@ func (r *rendition) apply(pl *playlist.Media, fetch fetcher, skipGaps bool) bool
 		// session's first muxer, where iOS wants them) gets our next number.
 		first := int64(pl.MediaSequence)
 		for i, s := range pl.Segments {
-			if !(s.Gap && skipGaps) {
+			if !s.Gap || !skipGaps {
 				first = int64(pl.MediaSequence + i)
 				break
 			}
