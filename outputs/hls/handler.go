@@ -20,6 +20,22 @@ const (
 	ctypePlaylist     = "application/vnd.apple.mpegurl"
 )
 
+// Header values shared by every response (set without canonicalising or allocating).
+var (
+	hCachePlaylist  = []string{cachePlaylist}
+	hCacheImmutable = []string{cacheImmutable}
+	hCtypePlaylist  = []string{ctypePlaylist}
+	hCtypeVideo     = []string{"video/mp4"}
+	hCtypeAudio     = []string{"audio/mp4"}
+)
+
+func ctypeHeader(ctype string) []string {
+	if ctype == "audio/mp4" {
+		return hCtypeAudio
+	}
+	return hCtypeVideo
+}
+
 // Handler serves /hls/<stream>/index.m3u8 and everything it leads to.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
@@ -235,9 +251,9 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, l *live, id 
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Type", ctypePlaylist)
-	h.Set("Cache-Control", cachePlaylist)
-	h.Set("Content-Length", strconv.Itoa(len(snap.playlist)))
+	h["Content-Type"] = hCtypePlaylist
+	h["Cache-Control"] = hCachePlaylist
+	h["Content-Length"] = []string{strconv.Itoa(len(snap.playlist))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(snap.playlist)
@@ -250,9 +266,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, l *live, name
 		f, waitOn, ok := l.find(name)
 		if f != nil {
 			h := w.Header()
-			h.Set("Content-Type", f.ctype)
-			h.Set("Cache-Control", cacheImmutable)
-			h.Set("Content-Length", strconv.Itoa(f.size))
+			h["Content-Type"] = ctypeHeader(f.ctype)
+			h["Cache-Control"] = hCacheImmutable
+			h["Content-Length"] = []string{strconv.Itoa(f.size)}
 			w.WriteHeader(http.StatusOK)
 			if r.Method != http.MethodHead {
 				for _, c := range f.chunks {

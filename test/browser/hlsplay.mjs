@@ -45,7 +45,7 @@ try {
       document.head.appendChild(s);
     });
     const video = document.getElementById('v');
-    const hls = new window.Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
+    const hls = new window.Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, liveSyncDuration: 1.5, liveMaxLatencyDuration: 4 });
     const st = { session: '', playlistURLs: [], fragURLs: [], errors: [], beacons: 0 };
     window.st = st;
     window.hls = hls;
