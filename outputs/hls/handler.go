@@ -116,6 +116,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	l := s.liveOf(stream)
 	if l == nil {
+		l = s.waitLive(r.Context(), stream)
+	}
+	if l == nil {
 		httpError(w, http.StatusNotFound, "stream not live: "+stream)
 		return
 	}

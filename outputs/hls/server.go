@@ -69,6 +69,8 @@ type Server struct {
 
 	mu    sync.RWMutex
 	lives map[string]*live
+	// livesChanged is closed (and replaced) when a stream's HLS starts.
+	livesChanged chan struct{}
 }
 
 // New returns an HLS server for the streams of reg. renditions (may be nil) makes the
@@ -78,7 +80,8 @@ func New(reg *relay.Registry, renditions outputs.Renditions, sessions Sessions, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{reg: reg, renditions: renditions, sessions: sessions, o: o, log: log, lives: map[string]*live{}}
+	return &Server{reg: reg, renditions: renditions, sessions: sessions, o: o, log: log, lives: map[string]*live{},
+		livesChanged: make(chan struct{})}
 }
 
 // Run follows the registry's streams until ctx is cancelled, and returns once every muxer is
@@ -159,6 +162,8 @@ func (s *Server) session(ctx context.Context, st *relay.Stream, log *slog.Logger
 	l := newLive(st.Name())
 	s.mu.Lock()
 	s.lives[st.Name()] = l
+	close(s.livesChanged)
+	s.livesChanged = make(chan struct{})
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -218,4 +223,36 @@ func (s *Server) liveOf(stream string) *live {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.lives[stream]
+}
+
+// waitLive returns the stream's live HLS. A stream that just went live may not have it yet
+// (its HLS starts a moment later): a player arriving then waits for it rather than get a 404.
+func (s *Server) waitLive(ctx context.Context, stream string) *live {
+	var t *time.Timer
+	for {
+		s.mu.RLock()
+		l, changed := s.lives[stream], s.livesChanged
+		s.mu.RUnlock()
+		if l != nil || s.reg == nil {
+			return l
+		}
+		st := s.reg.Get(stream)
+		if st == nil {
+			return nil
+		}
+		if state, _ := st.State(); state == relay.Idle {
+			return nil
+		}
+		if t == nil {
+			t = time.NewTimer(10 * time.Second)
+			defer t.Stop()
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			return nil
+		}
+	}
 }
