@@ -318,17 +318,24 @@ func (v *Viewer) multivariant(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var media []string
+	token := ""
 	for _, m := range uriRE.FindAllSubmatch(body, -1) {
 		u := string(m[1]) + string(m[2])
 		if strings.Contains(u, "_stream.m3u8") {
 			media = append(media, u)
 			if _, q, ok := strings.Cut(u, "session="); ok {
-				v.token, _, _ = strings.Cut(q, "&")
+				token, _, _ = strings.Cut(q, "&")
 			}
 		}
 	}
-	if len(media) == 0 || v.token == "" {
+	if len(media) == 0 || token == "" {
 		return nil, fmt.Errorf("multivariant playlist without session token")
+	}
+	// The token is set once, before the viewer's goroutines start; a reload must get it back.
+	if v.token == "" {
+		v.token = token
+	} else if token != v.token {
+		v.stats.fail("reload got a new token")
 	}
 	slices.Sort(media) // audio before video
 	return media, nil
@@ -427,17 +434,27 @@ var (
 )
 
 // playRendition follows one media playlist as hls.js does in low-latency mode: a first
-// request, then blocking requests for the next part, fetching every new part.
+// request, then blocking requests for the next part; a second goroutine fetches the new parts
+// meanwhile (a player that cannot keep up drops parts rather than delay its playlist).
 func (v *Viewer) playRendition(ctx context.Context, media string) {
 	id, _, _ := strings.Cut(media, "_stream.m3u8")
 	body, err := v.get(ctx, "playlist", media)
 	if err != nil {
 		return
 	}
+	parts := make(chan string, 32)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(parts)
+	wg.Go(func() {
+		for n := range parts {
+			_, _ = v.get(ctx, "part", n)
+		}
+	})
 	have := map[string]bool{}
 	first := true
 	for ctx.Err() == nil {
-		msn, parts, names := nextPart(body)
+		msn, nparts, names := nextPart(body)
 		for i, n := range names {
 			if have[n] {
 				continue
@@ -445,8 +462,10 @@ func (v *Viewer) playRendition(ctx context.Context, media string) {
 			have[n] = true
 			// A player starts about three parts behind the live edge.
 			if !first || i >= len(names)-3 {
-				if _, err := v.get(ctx, "part", n); err != nil && ctx.Err() != nil {
-					return
+				select {
+				case parts <- n:
+				default:
+					v.stats.fail("part dropped (player behind)")
 				}
 			}
 		}
@@ -457,7 +476,7 @@ func (v *Viewer) playRendition(ctx context.Context, media string) {
 			}
 		}
 		first = false
-		q := media + "&_HLS_msn=" + strconv.FormatUint(msn, 10) + "&_HLS_part=" + strconv.Itoa(parts)
+		q := media + "&_HLS_msn=" + strconv.FormatUint(msn, 10) + "&_HLS_part=" + strconv.Itoa(nparts)
 		if body, err = v.get(ctx, "blocking", q); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -468,7 +487,7 @@ func (v *Viewer) playRendition(ctx context.Context, media string) {
 			}
 			continue
 		}
-		v.stats.blocked(id+"/"+strconv.FormatUint(msn, 10)+"/"+strconv.Itoa(parts), time.Now())
+		v.stats.blocked(id+"/"+strconv.FormatUint(msn, 10)+"/"+strconv.Itoa(nparts), time.Now())
 	}
 }
 
