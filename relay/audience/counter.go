@@ -83,7 +83,8 @@ type streamAudience struct {
 	start, end time.Time
 
 	series     []Sample
-	every      time.Duration
+	every      time.Duration // doubles each time the series is thinned
+	baseEvery  time.Duration
 	lastSample time.Time
 }
 
@@ -127,7 +128,7 @@ func (c *Counter) get(stream string) *streamAudience {
 	if a = c.streams[stream]; a == nil {
 		a = &streamAudience{
 			exact: map[string]int{}, hls: map[string]hlsSession{}, seen: map[string]struct{}{},
-			peakBy: map[string]int{}, every: c.o.SampleEvery,
+			peakBy: map[string]int{}, every: c.o.SampleEvery, baseEvery: c.o.SampleEvery,
 		}
 		c.streams[stream] = a
 	}
@@ -298,7 +299,7 @@ func (c *Counter) Tick(live map[string]bool) {
 // there (players waiting for the stream) stay counted. Called with a.mu held.
 func (a *streamAudience) begin(now time.Time) {
 	a.live, a.start, a.end = true, now, time.Time{}
-	a.series, a.lastSample = nil, time.Time{}
+	a.series, a.lastSample, a.every = nil, time.Time{}, a.baseEvery
 	a.watched = 0
 	a.exactSum = int64(a.exactN) * now.UnixNano() // open sessions count from now on
 	a.distinctExact = a.exactN
