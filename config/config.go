@@ -28,6 +28,10 @@ type Config struct {
 	Admin Admin `mapstructure:"admin"`
 	// Record configures the recordings.
 	Record Record `mapstructure:"record"`
+	// HLS configures the low-latency HLS every live stream is played with.
+	HLS HLS `mapstructure:"hls"`
+	// Audience configures the viewer count.
+	Audience Audience `mapstructure:"audience"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -104,6 +108,20 @@ type Transcode struct {
 	AACBitrate int    `mapstructure:"aac_bitrate"` // bits per second, default 160000 (music quality)
 }
 
+// HLS configures low-latency HLS playback at /hls/<stream>/index.m3u8.
+type HLS struct {
+	Enabled         bool          `mapstructure:"enabled"`          // default true: every live stream is served as LL-HLS
+	PartDuration    time.Duration `mapstructure:"part_duration"`    // default 200ms: shortest LL-HLS part (100ms to 2s)
+	SegmentDuration time.Duration `mapstructure:"segment_duration"` // default 1s: shortest segment; a segment ends on a keyframe
+	AllowOrigins    []string      `mapstructure:"allow_origins"`    // origins whose pages may play the HLS (CORS); empty means any ("*")
+}
+
+// Audience configures viewer counting.
+type Audience struct {
+	Window       time.Duration `mapstructure:"window"`        // default 10s: an HLS viewer stays counted this long after its last playlist request
+	BeaconWindow time.Duration `mapstructure:"beacon_window"` // default 35s: ... and this long after its last beacon from the watch page
+}
+
 // Stream is one event channel declared in the file.
 type Stream struct {
 	Name         string        `mapstructure:"name"`        // public slug
@@ -172,6 +190,8 @@ func Default() *Config {
 		Log:            Log{Level: "info", Format: "text"},
 		Transcode:      Transcode{FFmpeg: "ffmpeg", AACBitrate: 160000},
 		Record:         Record{Retention: Retention{KeepPublished: true}},
+		HLS:            HLS{Enabled: true, PartDuration: 200 * time.Millisecond, SegmentDuration: time.Second},
+		Audience:       Audience{Window: 10 * time.Second, BeaconWindow: 35 * time.Second},
 		Outputs: Outputs{
 			WriteTimeout: 10 * time.Second,
 			MaxLag:       5 * time.Second,

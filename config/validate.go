@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -132,6 +133,7 @@ func (c *Config) Validate() error {
 		p.add("transcode.aac_bitrate", "%d is out of range (32000 to 512000 bits per second)", b)
 	}
 
+	c.validateViewers(&p)
 	c.validateStreams(&p)
 	c.validateRetention(&p)
 	return errors.Join(p...)
@@ -312,4 +314,32 @@ type problems []error
 
 func (p *problems) add(key, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("config: "+key+": "+format, args...))
+}
+
+// validateViewers checks the hls and audience sections.
+func (c *Config) validateViewers(p *problems) {
+	h := c.HLS
+	if h.PartDuration < 100*time.Millisecond || h.PartDuration > 2*time.Second {
+		p.add("hls.part_duration", "%s is out of range (100ms to 2s)", h.PartDuration)
+	}
+	if h.SegmentDuration < 500*time.Millisecond || h.SegmentDuration > 10*time.Second {
+		p.add("hls.segment_duration", "%s is out of range (500ms to 10s)", h.SegmentDuration)
+	} else if h.SegmentDuration < 2*h.PartDuration {
+		p.add("hls.segment_duration", "%s must be at least two parts (hls.part_duration is %s)", h.SegmentDuration, h.PartDuration)
+	}
+	for i, o := range h.AllowOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			p.add(fmt.Sprintf("hls.allow_origins[%d]", i), "%q is not an origin like https://www.example.org (or \"*\")", o)
+		}
+	}
+	if c.Audience.Window <= 0 {
+		p.add("audience.window", "must be positive (got %s)", c.Audience.Window)
+	}
+	if c.Audience.BeaconWindow <= 0 {
+		p.add("audience.beacon_window", "must be positive (got %s)", c.Audience.BeaconWindow)
+	}
 }

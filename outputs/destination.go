@@ -68,6 +68,9 @@ type Status struct {
 	Bitrate    float64    `json:"bitrate"`
 	Skipped    uint64     `json:"frames_skipped"`
 	Reconnects uint64     `json:"reconnects"`
+	// Uptime is how long, in seconds, the destination has been live since Beffroi started
+	// (every live period added up).
+	Uptime float64 `json:"uptime"`
 }
 
 // Destination is one push target of one stream, supervised.
@@ -83,6 +86,7 @@ type Destination struct {
 	enabled  bool
 	state    State
 	since    time.Time
+	liveTime time.Duration // live periods that ended
 	lastErr  string
 	retryAt  time.Time
 	cancelFn context.CancelFunc
@@ -131,6 +135,11 @@ func (d *Destination) Status() Status {
 	if d.state == StateLive {
 		s.Bitrate = math.Round(float64frombits(d.bitrate.Load()))
 	}
+	up := d.liveTime
+	if d.state == StateLive {
+		up += time.Since(d.since)
+	}
+	s.Uptime = math.Round(up.Seconds()*10) / 10
 	return s
 }
 
@@ -138,7 +147,11 @@ func (d *Destination) setState(s State) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.state != s {
-		d.state, d.since = s, time.Now()
+		now := time.Now()
+		if d.state == StateLive {
+			d.liveTime += now.Sub(d.since)
+		}
+		d.state, d.since = s, now
 	}
 	if s == StateLive {
 		d.lastErr = ""

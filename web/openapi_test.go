@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
 	"github.com/beffroi/beffroi/web/auth/authtest"
@@ -36,8 +37,9 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 	}
 	defer db.Close()
 	s := &web.Server{Registry: reg, Destinations: fakeDestinations{}, Accounts: accounts,
-		Manage:  &manage.Handler{Registry: reg, Outputs: nopOutputs{}, Store: &managetest.MemStore{}},
-		Replays: &replays.Service{Store: db}}
+		Manage:   &manage.Handler{Registry: reg, Outputs: nopOutputs{}, Store: &managetest.MemStore{}},
+		Replays:  &replays.Service{Store: db},
+		Audience: audience.New(audience.Options{})}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/golive"
 	"github.com/beffroi/beffroi/web/replays"
@@ -50,6 +51,10 @@ type Server struct {
 
 	hubOnce sync.Once
 	hub     *hub // live updates on /api/v1/events (events.go)
+	// HLS, when set, serves /hls/ (low-latency HLS playback, outputs/hls).
+	HLS http.Handler
+	// Audience, when set, counts viewers: the audience, report, public and beacon routes.
+	Audience *audience.Counter
 }
 
 // Handler returns the HTTP handler with every route.
@@ -74,6 +79,7 @@ func (s *Server) Handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})
+	s.mountAudience(mux, reg, op)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /assets/", assets.Handler())
 	gl := golive.Handler()

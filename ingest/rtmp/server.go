@@ -37,6 +37,11 @@ type Server struct {
 	WriteTimeout time.Duration
 	// Logger receives one line per connection event; nil discards.
 	Logger *slog.Logger
+	// Viewers, when set, counts each player as a viewer for as long as it plays (the audience
+	// counter, relay/audience).
+	Viewers interface {
+		Join(stream, protocol string) (leave func())
+	}
 
 	ln    net.Listener
 	mu    sync.Mutex
@@ -285,6 +290,9 @@ func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *
 	}
 	_ = nc.SetDeadline(time.Time{})
 	log.Info("player connected")
+	if s.Viewers != nil {
+		defer s.Viewers.Join(name, s.protocol())()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Read what the player sends (acknowledgements, pings) until it goes away; closing the

@@ -23,9 +23,11 @@ import (
 	ingestwhip "github.com/beffroi/beffroi/ingest/whip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
+	outhls "github.com/beffroi/beffroi/outputs/hls"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
@@ -61,6 +63,11 @@ type App struct {
 	Outputs *outputs.Manager
 	// Renditions makes the streams destinations need when the source does not fit them.
 	Renditions *transcode.Manager
+	// Audience counts the viewers of every stream. Players of other protocols (WHEP) report
+	// their sessions to it with Audience.Join(stream, protocol).
+	Audience *audience.Counter
+	// HLS makes and serves every live stream's low-latency HLS (nil when hls.enabled is off).
+	HLS *outhls.Server
 
 	// Store is the embedded database (<data_dir>/beffroi.db): accounts, the streams and
 	// destinations made in the console, the recordings catalogue (the recorder's
@@ -204,6 +211,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Log: log},
 		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(), Replays: a.Replays}
+	a.newViewers(a.api)
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -312,6 +320,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopSweep()
 	var sweepWG sync.WaitGroup
 	sweepWG.Go(func() { _ = a.Replays.Run(sweepCtx) })
+	a.runViewers(outCtx, &outWG)
 	var httpWG sync.WaitGroup
 	httpWG.Go(func() { a.api.Run(outCtx) })
 	httpWG.Go(func() {

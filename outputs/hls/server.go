@@ -1,0 +1,258 @@
+package hls
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/transcode"
+)
+
+// Needs are the codecs HLS (fMP4, as gohlslib writes it and browsers play it) takes: other
+// sources (a VP8 phone, say) get a rendition from the codec fitting, when one can be made.
+var Needs = transcode.Needs{
+	Video: []relay.Codec{relay.H264, relay.H265, relay.AV1},
+	Audio: []relay.Codec{relay.AAC, relay.Opus},
+}
+
+// Sessions is what the HLS output needs of the audience counter (relay/audience.Counter):
+// session tokens handed to players in the multivariant playlist, and a count of each playlist
+// request carrying one.
+type Sessions interface {
+	NewToken(stream string) string
+	// TouchIfValid counts a request of session token, unless the token is not one of ours.
+	TouchIfValid(stream, token string) bool
+}
+
+// Options configures the HLS output.
+type Options struct {
+	// PartDuration is the shortest part (default 200ms); gohlslib lengthens it to fit the
+	// frame durations.
+	PartDuration time.Duration
+	// SegmentDuration is the shortest segment (default 1s); a segment ends on a keyframe.
+	SegmentDuration time.Duration
+	// AllowOrigins lists the origins allowed to play from a page on another site (CORS);
+	// "*" (the default) allows any.
+	AllowOrigins []string
+	// MaxLag: the muxer's reader skips to the newest keyframe beyond this (default 5s).
+	MaxLag time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.PartDuration <= 0 {
+		o.PartDuration = 200 * time.Millisecond
+	}
+	if o.SegmentDuration <= 0 {
+		o.SegmentDuration = time.Second
+	}
+	if len(o.AllowOrigins) == 0 {
+		o.AllowOrigins = []string{"*"}
+	}
+	if o.MaxLag <= 0 {
+		o.MaxLag = 5 * time.Second
+	}
+}
+
+// Server makes and serves the HLS of every live stream of a registry. Each stream's muxer
+// runs from the moment the stream goes live to its end (across the reconnect grace), whether
+// anyone watches or not, so the first viewer waits for nothing.
+type Server struct {
+	reg        *relay.Registry
+	renditions outputs.Renditions
+	sessions   Sessions
+	o          Options
+	log        *slog.Logger
+
+	mu    sync.RWMutex
+	lives map[string]*live
+	// livesChanged is closed (and replaced) when a stream's HLS starts.
+	livesChanged chan struct{}
+}
+
+// New returns an HLS server for the streams of reg. renditions (may be nil) makes the
+// streams whose codecs HLS cannot carry; sessions (may be nil) counts the players.
+func New(reg *relay.Registry, renditions outputs.Renditions, sessions Sessions, o Options, log *slog.Logger) *Server {
+	o.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{reg: reg, renditions: renditions, sessions: sessions, o: o, log: log, lives: map[string]*live{},
+		livesChanged: make(chan struct{})}
+}
+
+// Run follows the registry's streams until ctx is cancelled, and returns once every muxer is
+// closed.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	running := map[*relay.Stream]context.CancelFunc{}
+	defer func() {
+		for _, cancel := range running {
+			cancel()
+		}
+	}()
+	for {
+		changed := s.reg.Changed()
+		present := map[*relay.Stream]bool{}
+		for _, st := range s.reg.List() {
+			present[st] = true
+			if running[st] == nil {
+				sctx, cancel := context.WithCancel(ctx)
+				running[st] = cancel
+				wg.Go(func() { s.follow(sctx, st) })
+			}
+		}
+		for st, cancel := range running {
+			if !present[st] {
+				cancel()
+				delete(running, st)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// follow runs a stream's HLS for each of its live sessions.
+func (s *Server) follow(ctx context.Context, st *relay.Stream) {
+	log := s.log.With("stream", st.Name(), "output", "hls")
+	for {
+		state, changed := st.State()
+		if state == relay.Idle {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			}
+			continue
+		}
+		err := s.session(ctx, st, log)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, relay.ErrEnded) && !errors.Is(err, relay.ErrNotLive) {
+			log.Warn("hls stopped, trying again", "error", err.Error())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// session runs the HLS of one live session: one reader of the stream (or of its rendition),
+// one muxer at a time.
+func (s *Server) session(ctx context.Context, st *relay.Stream, log *slog.Logger) error {
+	ropts := relay.ReaderOptions{MaxLag: s.o.MaxLag}
+	r, err := st.Subscribe(ropts)
+	if err != nil {
+		return err
+	}
+	release := func() {}
+	defer func() { r.Close(); release() }()
+	// Players arriving now wait for the first playlists rather than get a 404.
+	l := newLive(st.Name())
+	s.mu.Lock()
+	s.lives[st.Name()] = l
+	close(s.livesChanged)
+	s.livesChanged = make(chan struct{})
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.lives[st.Name()] == l {
+			delete(s.lives, st.Name())
+		}
+		s.mu.Unlock()
+		l.end()
+	}()
+	// Wait for the tracks, then choose the source or a rendition.
+	for !st.HasMedia() {
+		state, changed := st.State()
+		if state == relay.Idle {
+			return relay.ErrEnded
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+	if !Needs.Fits(st.Track(relay.Video), st.Track(relay.Audio)) && s.renditions != nil {
+		rst, rel, err := s.renditions.Acquire(ctx, st, Needs)
+		if err != nil {
+			log.Warn("hls: the stream's codecs do not fit HLS and no rendition can be made", "error", err.Error())
+			// Wait for the session to end or the tracks to change.
+			_, changed := st.State()
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			}
+			return nil
+		}
+		release = rel
+		for {
+			state, changed := rst.State()
+			if state != relay.Idle && rst.HasMedia() {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-changed:
+			}
+		}
+		r.Close()
+		if r, err = rst.Subscribe(ropts); err != nil {
+			return err
+		}
+	}
+	log.Debug("hls: started")
+	return feed(ctx, r, l, s.o, log)
+}
+
+// liveOf returns the stream's live HLS, or nil.
+func (s *Server) liveOf(stream string) *live {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lives[stream]
+}
+
+// waitLive returns the stream's live HLS. A stream that just went live may not have it yet
+// (its HLS starts a moment later): a player arriving then waits for it rather than get a 404.
+func (s *Server) waitLive(ctx context.Context, stream string) *live {
+	var t *time.Timer
+	for {
+		s.mu.RLock()
+		l, changed := s.lives[stream], s.livesChanged
+		s.mu.RUnlock()
+		if l != nil || s.reg == nil {
+			return l
+		}
+		st := s.reg.Get(stream)
+		if st == nil {
+			return nil
+		}
+		if state, _ := st.State(); state == relay.Idle {
+			return nil
+		}
+		if t == nil {
+			t = time.NewTimer(10 * time.Second)
+			defer t.Stop()
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			return nil
+		}
+	}
+}

@@ -1,0 +1,426 @@
+package audience
+
+import (
+	"context"
+	"crypto/rand"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/beffroi/beffroi/relay"
+)
+
+// Protocol names as the API shows them.
+const (
+	HLS  = "hls"
+	WHEP = "whep"
+	RTMP = "rtmp"
+)
+
+// Options configures a Counter. Zero values take the defaults.
+type Options struct {
+	// Window is how long an HLS session stays counted after its last playlist request
+	// (default 10s: a few target durations; players reload the playlist several times a
+	// second in LL-HLS, every target duration otherwise).
+	Window time.Duration
+	// BeaconWindow is how long a session stays counted after its last beacon (default 35s:
+	// the watch page sends one every 10-15 s, so one lost beacon does not drop a viewer).
+	BeaconWindow time.Duration
+	// SampleEvery is the spacing of the series kept for the report (default 5s).
+	SampleEvery time.Duration
+	// MaxSamples bounds the series of each stream (default 8640, 12 h at 5 s). When it is
+	// full, every other sample is dropped and the spacing doubles.
+	MaxSamples int
+	// Secret signs session tokens; nil makes a random one (tokens then hold for this process
+	// only, which is what a restart wants anyway).
+	Secret []byte
+	// Clock returns the time; nil is time.Now. Tests move it.
+	Clock func() time.Time
+}
+
+// Counter counts the viewers of every stream. Its methods are safe for concurrent use; the
+// per-request ones (Touch, Join, Beacon) take one stream's lock and touch one map entry.
+type Counter struct {
+	o      Options
+	secret []byte
+	clock  func() time.Time
+
+	mu      sync.RWMutex
+	streams map[string]*streamAudience
+}
+
+// hlsSession is what an HLS viewer costs: three integers in a map keyed by its 22-byte token
+// (plus an entry in the distinct set). No goroutine, no timer: Tick sweeps the expired ones.
+type hlsSession struct {
+	first, last, expires int64 // unix nanoseconds
+}
+
+// Sample is the concurrency at one moment, for the report's curve.
+type Sample struct {
+	At    time.Time `json:"at"`
+	Total int       `json:"total"`
+	HLS   int       `json:"hls"`
+	WHEP  int       `json:"whep"`
+	Other int       `json:"other"` // RTMP players and any other exact protocol
+}
+
+type streamAudience struct {
+	mu sync.Mutex
+
+	exact    map[string]int // open exact sessions by protocol
+	exactSum int64          // sum of the open exact sessions' join times (unix ns), for watch time
+	exactN   int
+	hls      map[string]hlsSession
+	seen     map[string]struct{} // tokens ever counted in this event
+
+	distinctExact int
+	peak          int
+	peakAt        time.Time
+	peakBy        map[string]int
+	watched       time.Duration // closed sessions
+
+	live       bool
+	start, end time.Time
+
+	series     []Sample
+	every      time.Duration // doubles each time the series is thinned
+	baseEvery  time.Duration
+	lastSample time.Time
+}
+
+// New returns a Counter.
+func New(o Options) *Counter {
+	if o.Window <= 0 {
+		o.Window = 10 * time.Second
+	}
+	if o.BeaconWindow <= 0 {
+		o.BeaconWindow = 35 * time.Second
+	}
+	if o.SampleEvery <= 0 {
+		o.SampleEvery = 5 * time.Second
+	}
+	if o.MaxSamples < 2 {
+		o.MaxSamples = 8640
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	secret := o.Secret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	return &Counter{o: o, secret: secret, clock: o.Clock, streams: map[string]*streamAudience{}}
+}
+
+// Window returns how long an HLS session outlives its last playlist request.
+func (c *Counter) Window() time.Duration { return c.o.Window }
+
+func (c *Counter) get(stream string) *streamAudience {
+	c.mu.RLock()
+	a := c.streams[stream]
+	c.mu.RUnlock()
+	if a != nil {
+		return a
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a = c.streams[stream]; a == nil {
+		a = &streamAudience{
+			exact: map[string]int{}, hls: map[string]hlsSession{}, seen: map[string]struct{}{},
+			peakBy: map[string]int{}, every: c.o.SampleEvery, baseEvery: c.o.SampleEvery,
+		}
+		c.streams[stream] = a
+	}
+	return a
+}
+
+// Join counts one viewer session of an exact protocol (a WHEP peer connection, an RTMP
+// player) until leave is called. leave may be called any number of times.
+func (c *Counter) Join(stream, protocol string) (leave func()) {
+	a := c.get(stream)
+	now := c.clock()
+	a.mu.Lock()
+	a.exact[protocol]++
+	a.exactN++
+	a.exactSum += now.UnixNano()
+	a.distinctExact++
+	a.updatePeak(now)
+	a.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			end := c.clock()
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			// A session that joined before the current event began counts from its start.
+			from := now
+			if from.Before(a.start) {
+				from = a.start
+			}
+			a.exact[protocol]--
+			a.exactN--
+			a.exactSum -= from.UnixNano()
+			a.watched += end.Sub(from)
+		})
+	}
+}
+
+// TouchHLS counts a playlist request of the HLS session token. The token must be valid
+// (ValidToken): the HLS output checks it before counting.
+func (c *Counter) TouchHLS(stream, token string) { c.touch(stream, token, c.o.Window) }
+
+// Beacon counts a watch page's heartbeat for session token. A beacon and the playlist
+// requests carrying the same token are one viewer; a beacon for a token whose playlists a CDN
+// served (the server never saw them) counts the viewer too. The token must be valid.
+func (c *Counter) Beacon(stream, token string) { c.touch(stream, token, c.o.BeaconWindow) }
+
+// TouchIfValid counts a playlist request of session token and reports true, or reports
+// false when the token is not one of ours. A known token costs a map lookup; only a new one
+// has its signature checked.
+func (c *Counter) TouchIfValid(stream, token string) bool {
+	a := c.get(stream)
+	now := c.clock().UnixNano()
+	a.mu.Lock()
+	if s, ok := a.hls[token]; ok {
+		s.last = now
+		s.expires = max(s.expires, now+int64(c.o.Window))
+		a.hls[token] = s
+		a.mu.Unlock()
+		return true
+	}
+	a.mu.Unlock()
+	if !c.ValidToken(stream, token) {
+		return false
+	}
+	c.touch(stream, token, c.o.Window)
+	return true
+}
+
+func (c *Counter) touch(stream, token string, window time.Duration) {
+	a := c.get(stream)
+	now := c.clock()
+	ns := now.UnixNano()
+	exp := ns + int64(window)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.hls[token]
+	if ok {
+		s.last = ns
+		s.expires = max(s.expires, exp)
+		a.hls[token] = s
+		return
+	}
+	a.hls[token] = hlsSession{first: ns, last: ns, expires: exp}
+	if _, seen := a.seen[token]; !seen {
+		a.seen[token] = struct{}{}
+	}
+	a.updatePeak(now)
+}
+
+// updatePeak records a new peak. Called with a.mu held.
+func (a *streamAudience) updatePeak(now time.Time) {
+	total := len(a.hls) + a.exactN
+	if total > a.peak {
+		a.peak, a.peakAt = total, now
+	}
+	if n := len(a.hls); n > a.peakBy[HLS] {
+		a.peakBy[HLS] = n
+	}
+	for p, n := range a.exact {
+		if n > a.peakBy[p] {
+			a.peakBy[p] = n
+		}
+	}
+}
+
+// sweep ends the HLS sessions whose window is over. Called with a.mu held.
+func (a *streamAudience) sweep(now int64) {
+	for t, s := range a.hls {
+		if s.expires <= now {
+			a.watched += time.Duration(s.last - s.first)
+			delete(a.hls, t)
+		}
+	}
+}
+
+func (a *streamAudience) sample(now time.Time) Sample {
+	s := Sample{At: now, HLS: len(a.hls), WHEP: a.exact[WHEP]}
+	s.Total = s.HLS + a.exactN
+	s.Other = a.exactN - s.WHEP
+	return s
+}
+
+// Tick expires HLS sessions, follows which streams are live (live maps a stream's name to
+// whether it has a live session; a stream going live starts a new event) and records a
+// sample when one is due. Run calls it every second.
+func (c *Counter) Tick(live map[string]bool) {
+	now := c.clock()
+	for name, on := range live {
+		a := c.get(name)
+		a.mu.Lock()
+		switch {
+		case on && !a.live:
+			a.begin(now)
+		case !on && a.live:
+			a.live, a.end = false, now
+		}
+		a.mu.Unlock()
+	}
+	c.mu.RLock()
+	list := make([]*streamAudience, 0, len(c.streams))
+	for _, a := range c.streams {
+		list = append(list, a)
+	}
+	c.mu.RUnlock()
+	for _, a := range list {
+		a.mu.Lock()
+		a.sweep(now.UnixNano())
+		if (a.live || len(a.hls)+a.exactN > 0) && now.Sub(a.lastSample) >= a.every {
+			a.series = append(a.series, a.sample(now))
+			a.lastSample = now
+			if len(a.series) >= c.o.MaxSamples {
+				// Keep every other sample: the curve keeps its shape at half the resolution.
+				j := 0
+				for i := 0; i < len(a.series); i += 2 {
+					a.series[j] = a.series[i]
+					j++
+				}
+				clear(a.series[j:])
+				a.series = a.series[:j]
+				a.every *= 2
+			}
+		}
+		a.mu.Unlock()
+	}
+}
+
+// begin starts a new event: the stream went live after being idle. The viewers already
+// there (players waiting for the stream) stay counted. Called with a.mu held.
+func (a *streamAudience) begin(now time.Time) {
+	a.live, a.start, a.end = true, now, time.Time{}
+	a.series, a.lastSample, a.every = nil, time.Time{}, a.baseEvery
+	a.watched = 0
+	a.exactSum = int64(a.exactN) * now.UnixNano() // open sessions count from now on
+	a.distinctExact = a.exactN
+	a.seen = make(map[string]struct{}, len(a.hls))
+	for t, s := range a.hls {
+		a.seen[t] = struct{}{}
+		s.first = max(s.first, now.UnixNano())
+		a.hls[t] = s
+	}
+	a.peak, a.peakAt = 0, time.Time{}
+	a.peakBy = map[string]int{}
+	a.updatePeak(now)
+}
+
+// Run calls Tick every second with the registry's live streams until ctx is cancelled.
+func (c *Counter) Run(ctx context.Context, reg *relay.Registry) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		live := map[string]bool{}
+		for _, s := range reg.List() {
+			st, _ := s.State()
+			live[s.Name()] = st != relay.Idle
+		}
+		c.Tick(live)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Peak is the highest concurrency of the event.
+type Peak struct {
+	Total int       `json:"total"`
+	At    time.Time `json:"at"`
+	// ByProtocol holds each protocol's own highest concurrency (at its own time).
+	ByProtocol map[string]int `json:"by_protocol"`
+}
+
+// Snapshot is a stream's audience as the API and the report show it.
+type Snapshot struct {
+	// Now is the concurrency by protocol, with "total"; "hls" and "whep" are always present.
+	Now  map[string]int
+	Peak Peak
+	// Distinct counts the viewers seen in this event: HLS tokens plus exact sessions. A
+	// viewer whose player asked for a new token (a page reload without the token kept in
+	// sessionStorage, another device) counts again.
+	Distinct int
+	// WatchTime is the total time watched by every viewer, ended sessions and open ones.
+	WatchTime time.Duration
+	// Live is whether the stream has a live session; Start and End bound the event (End is
+	// zero while live; both zero before the first event).
+	Live       bool
+	Start, End time.Time
+	Series     []Sample
+}
+
+// Snapshot returns a stream's audience.
+func (c *Counter) Snapshot(stream string) Snapshot {
+	a := c.get(stream)
+	now := c.clock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sweep(now.UnixNano())
+	s := Snapshot{
+		Now:      map[string]int{HLS: len(a.hls), WHEP: 0},
+		Distinct: len(a.seen) + a.distinctExact,
+		Live:     a.live, Start: a.start, End: a.end,
+		Series: append([]Sample(nil), a.series...),
+	}
+	total := len(a.hls)
+	for p, n := range a.exact {
+		if n > 0 || p == WHEP {
+			s.Now[p] = n
+		}
+		total += n
+	}
+	s.Now["total"] = total
+	by := make(map[string]int, len(a.peakBy))
+	for p, n := range a.peakBy {
+		by[p] = n
+	}
+	s.Peak = Peak{Total: a.peak, At: a.peakAt, ByProtocol: by}
+	w := a.watched + time.Duration(int64(a.exactN)*now.UnixNano()-a.exactSum)
+	for _, h := range a.hls {
+		w += time.Duration(h.last - h.first)
+	}
+	s.WatchTime = w
+	return s
+}
+
+// Now returns the number of viewers of a stream now, by protocol and "total" (for the public
+// badge and the metrics; cheaper than Snapshot).
+func (c *Counter) Now(stream string) map[string]int {
+	a := c.get(stream)
+	now := c.clock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sweep(now.UnixNano())
+	m := map[string]int{HLS: len(a.hls), WHEP: 0}
+	total := len(a.hls)
+	for p, n := range a.exact {
+		if n > 0 || p == WHEP {
+			m[p] = n
+		}
+		total += n
+	}
+	m["total"] = total
+	return m
+}
+
+// Streams returns the names of the streams with an audience record, sorted.
+func (c *Counter) Streams() []string {
+	c.mu.RLock()
+	l := make([]string, 0, len(c.streams))
+	for n := range c.streams {
+		l = append(l, n)
+	}
+	c.mu.RUnlock()
+	sort.Strings(l)
+	return l
+}

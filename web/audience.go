@@ -1,0 +1,298 @@
+package web
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
+)
+
+// The audience routes: the operator's figures, the public badge of the watch page, the event
+// report and the players' beacons.
+func (s *Server) mountAudience(mux *http.ServeMux, reg *prometheus.Registry, op func(http.Handler) http.Handler) {
+	if s.HLS != nil {
+		mux.Handle("/hls/", s.HLS)
+	}
+	if s.Audience == nil {
+		return
+	}
+	mux.Handle("GET /api/v1/streams/{name}/audience", op(http.HandlerFunc(s.getAudience)))
+	mux.Handle("GET /api/v1/streams/{name}/report", op(http.HandlerFunc(s.getReport)))
+	mux.HandleFunc("GET /api/v1/public/streams/{name}", s.getPublicStream)
+	mux.HandleFunc("POST /api/v1/beacon", s.postBeacon)
+	reg.MustRegister(&audienceCollector{reg: s.Registry, aud: s.Audience})
+}
+
+// audienceJSON is a stream's audience as the API shows it.
+type audienceJSON struct {
+	Stream    string            `json:"stream"`
+	Live      bool              `json:"live"`
+	Now       map[string]int    `json:"now"`
+	Peak      map[string]any    `json:"peak"`
+	Distinct  int               `json:"distinct"`
+	WatchTime float64           `json:"watch_time"` // seconds
+	Start     *time.Time        `json:"start,omitempty"`
+	End       *time.Time        `json:"end,omitempty"`
+	Series    []audience.Sample `json:"series"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toAudienceJSON(name string, a audience.Snapshot) audienceJSON {
+	peak := map[string]any{"total": a.Peak.Total, "at": timePtr(a.Peak.At)}
+	for p, n := range a.Peak.ByProtocol {
+		peak[p] = n
+	}
+	for _, p := range []string{audience.HLS, audience.WHEP} {
+		if _, ok := peak[p]; !ok {
+			peak[p] = 0
+		}
+	}
+	series := a.Series
+	if series == nil {
+		series = []audience.Sample{}
+	}
+	return audienceJSON{
+		Stream: name, Live: a.Live, Now: a.Now, Peak: peak, Distinct: a.Distinct,
+		WatchTime: math.Round(a.WatchTime.Seconds()), Start: timePtr(a.Start), End: timePtr(a.End),
+		Series: series,
+	}
+}
+
+func (s *Server) getAudience(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if s.Registry.Get(name) == nil {
+		writeError(w, http.StatusNotFound, "stream not found: "+name)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAudienceJSON(name, s.Audience.Snapshot(name)))
+}
+
+// getPublicStream is what the watch page shows without any secret: live or not, and how many
+// watch. Caches may keep it a few seconds: every viewer's page polls it.
+func (s *Server) getPublicStream(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	st := s.Registry.Get(name)
+	if st == nil {
+		writeError(w, http.StatusNotFound, "stream not found: "+name)
+		return
+	}
+	state, _ := st.State()
+	body, _ := json.Marshal(map[string]any{
+		"name": name, "live": state != relay.Idle, "viewers": s.Audience.Now(name)["total"],
+	})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age=2")
+	h.Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// beacon is what the watch page posts every 10-15 s.
+type beacon struct {
+	Stream   string `json:"stream"`
+	Session  string `json:"session"`
+	Protocol string `json:"protocol"`
+}
+
+func (s *Server) postBeacon(w http.ResponseWriter, r *http.Request) {
+	var b beacon
+	// navigator.sendBeacon posts text/plain: the body is read as JSON whatever its type.
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024)).Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, "beacon: the body must be JSON like {\"stream\":\"...\",\"session\":\"...\",\"protocol\":\"hls\"} (at most 1 KiB)")
+		return
+	}
+	if b.Stream == "" || s.Registry.Get(b.Stream) == nil {
+		writeError(w, http.StatusNotFound, "beacon: stream not found")
+		return
+	}
+	switch b.Protocol {
+	case "", audience.HLS:
+	case audience.WHEP:
+		// WHEP sessions are counted exactly by the WHEP server: nothing to add.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		writeError(w, http.StatusBadRequest, "beacon: protocol must be \"hls\" or \"whep\"")
+		return
+	}
+	if !s.Audience.ValidToken(b.Stream, b.Session) {
+		writeError(w, http.StatusBadRequest, "beacon: unknown session token (take it from the media playlist URL)")
+		return
+	}
+	s.Audience.Beacon(b.Stream, b.Session)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// reportJSON is the event report.
+type reportJSON struct {
+	Stream   string     `json:"stream"`
+	Live     bool       `json:"live"`
+	Start    *time.Time `json:"start"`
+	End      *time.Time `json:"end"`
+	Duration float64    `json:"duration"` // seconds
+	Peak     struct {
+		Total int        `json:"total"`
+		At    *time.Time `json:"at"`
+	} `json:"peak"`
+	Average      float64             `json:"average"` // mean concurrency over the event
+	Distinct     int                 `json:"distinct"`
+	WatchTime    float64             `json:"watch_time"` // seconds
+	Destinations []reportDestination `json:"destinations"`
+	Series       []audience.Sample   `json:"series"`
+}
+
+type reportDestination struct {
+	Name       string  `json:"name"`
+	Protocol   string  `json:"protocol"`
+	Host       string  `json:"host"`
+	State      string  `json:"state"`
+	Uptime     float64 `json:"uptime"` // seconds
+	Reconnects uint64  `json:"reconnects"`
+}
+
+func (s *Server) report(name string) reportJSON {
+	a := s.Audience.Snapshot(name)
+	rep := reportJSON{Stream: name, Live: a.Live, Start: timePtr(a.Start), End: timePtr(a.End),
+		Distinct: a.Distinct, WatchTime: math.Round(a.WatchTime.Seconds()), Series: a.Series,
+		Destinations: []reportDestination{}}
+	if rep.Series == nil {
+		rep.Series = []audience.Sample{}
+	}
+	if !a.Start.IsZero() {
+		end := a.End
+		if end.IsZero() {
+			end = time.Now()
+		}
+		d := end.Sub(a.Start)
+		rep.Duration = math.Round(d.Seconds())
+		if d > 0 {
+			rep.Average = math.Round(a.WatchTime.Seconds()/d.Seconds()*100) / 100
+		}
+	}
+	rep.Peak.Total, rep.Peak.At = a.Peak.Total, timePtr(a.Peak.At)
+	if s.Destinations != nil {
+		for _, d := range s.Destinations.List(name) {
+			rep.Destinations = append(rep.Destinations, reportDestination{
+				Name: d.Name, Protocol: d.Protocol, Host: d.Host, State: string(d.State),
+				Uptime: d.Uptime, Reconnects: d.Reconnects,
+			})
+		}
+	}
+	return rep
+}
+
+func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if s.Registry.Get(name) == nil {
+		writeError(w, http.StatusNotFound, "stream not found: "+name)
+		return
+	}
+	rep := s.report(name)
+	format := r.URL.Query().Get("format")
+	if format == "" && strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		format = "csv"
+	}
+	switch format {
+	case "", "json":
+		writeJSON(w, http.StatusOK, rep)
+	case "csv":
+		writeReportCSV(w, rep)
+	default:
+		writeError(w, http.StatusBadRequest, "format must be json or csv")
+	}
+}
+
+// writeReportCSV writes the report as three tables separated by blank lines: the summary
+// (key,value), the destinations, and the concurrency series.
+func writeReportCSV(w http.ResponseWriter, rep reportJSON) {
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Content-Disposition", `attachment; filename="`+rep.Stream+`-report.csv"`)
+	h.Set("Cache-Control", "no-store")
+	c := csv.NewWriter(w)
+	ts := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	_ = c.WriteAll([][]string{
+		{"key", "value"},
+		{"stream", rep.Stream},
+		{"start", ts(rep.Start)},
+		{"end", ts(rep.End)},
+		{"duration_seconds", f(rep.Duration)},
+		{"peak", strconv.Itoa(rep.Peak.Total)},
+		{"peak_at", ts(rep.Peak.At)},
+		{"average", f(rep.Average)},
+		{"distinct", strconv.Itoa(rep.Distinct)},
+		{"watch_time_seconds", f(rep.WatchTime)},
+		{},
+		{"destination", "protocol", "host", "state", "uptime_seconds", "reconnects"},
+	})
+	for _, d := range rep.Destinations {
+		_ = c.Write([]string{d.Name, d.Protocol, d.Host, d.State, f(d.Uptime), strconv.FormatUint(d.Reconnects, 10)})
+	}
+	_ = c.Write([]string{})
+	_ = c.Write([]string{"time", "total", "hls", "whep", "other"})
+	for _, p := range rep.Series {
+		_ = c.Write([]string{p.At.UTC().Format(time.RFC3339), strconv.Itoa(p.Total), strconv.Itoa(p.HLS),
+			strconv.Itoa(p.WHEP), strconv.Itoa(p.Other)})
+	}
+	c.Flush()
+}
+
+// audienceCollector exports the viewer counts at each scrape.
+type audienceCollector struct {
+	reg *relay.Registry
+	aud *audience.Counter
+}
+
+var (
+	descViewers = prometheus.NewDesc("beffroi_viewers",
+		"Viewers watching now, by protocol (HLS sessions and beacons, WHEP, RTMP players).", []string{"stream", "protocol"}, nil)
+	descViewersPeak = prometheus.NewDesc("beffroi_viewers_peak",
+		"Highest number of viewers at once in the current or last event.", []string{"stream"}, nil)
+	descViewersDistinct = prometheus.NewDesc("beffroi_viewers_distinct",
+		"Distinct viewers of the current or last event.", []string{"stream"}, nil)
+	descWatchSeconds = prometheus.NewDesc("beffroi_watch_seconds",
+		"Total time watched by every viewer in the current or last event, seconds.", []string{"stream"}, nil)
+)
+
+func (c *audienceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descViewers
+	ch <- descViewersPeak
+	ch <- descViewersDistinct
+	ch <- descWatchSeconds
+}
+
+func (c *audienceCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.reg.List() {
+		n := st.Name()
+		a := c.aud.Snapshot(n)
+		for p, v := range a.Now {
+			if p == "total" {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(descViewers, prometheus.GaugeValue, float64(v), n, p)
+		}
+		ch <- prometheus.MustNewConstMetric(descViewersPeak, prometheus.GaugeValue, float64(a.Peak.Total), n)
+		ch <- prometheus.MustNewConstMetric(descViewersDistinct, prometheus.GaugeValue, float64(a.Distinct), n)
+		ch <- prometheus.MustNewConstMetric(descWatchSeconds, prometheus.GaugeValue, a.WatchTime.Seconds(), n)
+	}
+}
