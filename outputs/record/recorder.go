@@ -1,0 +1,221 @@
+package record
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/beffroi/beffroi/relay"
+)
+
+// Defaults of Options.
+const (
+	DefaultSegmentDuration = 2 * time.Second
+	DefaultRetryInterval   = 3 * time.Second
+)
+
+// Options configures a Recorder.
+type Options struct {
+	// Root is the directory recordings are written under (<data_dir>/recordings).
+	Root string
+	// SegmentDuration is the target length of media segments; segments are cut on the first
+	// video keyframe after it (audio-only streams: on time). Default 2 s.
+	SegmentDuration time.Duration
+	// RetryInterval is how often a paused recording (disk full) tries to write again, at the
+	// next keyframe. Default 3 s.
+	RetryInterval time.Duration
+	// Catalog, when set, is told of every change of every recording.
+	Catalog Catalog
+	// Logger receives the recorder's events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Status is a stream's recorder state as the API shows it.
+type Status struct {
+	// State: "off" (recording disabled for the stream), "idle" (enabled, the stream is not
+	// live), "recording" or "paused" (the disk is full or unwritable).
+	State string `json:"state"`
+	// Recording is the ID of the current recording, if any.
+	Recording string `json:"recording_id,omitempty"`
+}
+
+// Recorder records every live session of the streams of a registry, each into its own
+// recording. It is one relay reader per live stream: it never slows the publisher or the
+// other readers; if the disk is too slow it falls behind and skips like any reader.
+type Recorder struct {
+	reg  *relay.Registry
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	disabled map[string]bool // streams not recorded
+	wake     map[string]chan struct{}
+	status   map[string]Status
+}
+
+// New returns a recorder of reg's streams; every stream is recorded unless disabled with
+// SetEnabled.
+func New(reg *relay.Registry, o Options) *Recorder {
+	if o.SegmentDuration <= 0 {
+		o.SegmentDuration = DefaultSegmentDuration
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = DefaultRetryInterval
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{
+		reg: reg, opts: o, log: log,
+		disabled: map[string]bool{}, wake: map[string]chan struct{}{}, status: map[string]Status{},
+	}
+}
+
+// SetEnabled switches recording of a stream on or off (on by default). Switching it off
+// while live closes the current recording (finished); switching it on while live starts a
+// new one at the next keyframe.
+func (r *Recorder) SetEnabled(stream string, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.disabled[stream] = !on
+	if ch := r.wake[stream]; ch != nil {
+		close(ch)
+		r.wake[stream] = make(chan struct{})
+	}
+}
+
+func (r *Recorder) enabled(stream string) (bool, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := r.wake[stream]
+	if ch == nil {
+		ch = make(chan struct{})
+		r.wake[stream] = ch
+	}
+	return !r.disabled[stream], ch
+}
+
+// Status returns the recorder's state for a stream.
+func (r *Recorder) Status(stream string) Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.disabled[stream] {
+		return Status{State: "off"}
+	}
+	if st, ok := r.status[stream]; ok {
+		return st
+	}
+	return Status{State: "idle"}
+}
+
+func (r *Recorder) setStatus(stream string, st Status) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status[stream] = st
+}
+
+// Run records until ctx is cancelled, following streams as they are added to and removed
+// from the registry. Recordings in progress are closed (finished) before it returns.
+// Shutdown: stop ingest and end the streams first, then cancel ctx, so that recordings hold
+// everything the publishers sent.
+func (r *Recorder) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	following := map[*relay.Stream]context.CancelFunc{}
+	defer func() {
+		for _, cancel := range following {
+			cancel()
+		}
+		wg.Wait()
+	}()
+	for {
+		changed := r.reg.Changed()
+		present := map[*relay.Stream]bool{}
+		for _, st := range r.reg.List() {
+			present[st] = true
+			if following[st] == nil {
+				fctx, cancel := context.WithCancel(ctx)
+				following[st] = cancel
+				wg.Go(func() { r.follow(fctx, st) })
+			}
+		}
+		for st, cancel := range following {
+			if !present[st] {
+				cancel()
+				delete(following, st)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// follow records each live session of one stream while recording is enabled for it.
+func (r *Recorder) follow(ctx context.Context, st *relay.Stream) {
+	name := st.Name()
+	log := r.log.With("stream", name)
+	defer func() {
+		r.mu.Lock()
+		delete(r.status, name)
+		r.mu.Unlock()
+	}()
+	for {
+		// Wait until the stream is live and recording enabled.
+		for {
+			state, changed := st.State()
+			on, wake := r.enabled(name)
+			if on && state != relay.Idle {
+				break
+			}
+			r.setStatus(name, Status{State: "idle"})
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			case <-wake:
+			}
+		}
+		// The reader is taken as soon as the stream is live, before its media: ingest may
+		// hold the first seconds back while it analyses the tracks and then write them at
+		// once, and a reader taken later would start at the newest keyframe of that burst.
+		rd, err := st.Subscribe(relay.ReaderOptions{})
+		if err != nil {
+			continue // ended meanwhile
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { // switching recording off closes the recording
+			defer close(watched)
+			for {
+				on, wake := r.enabled(name)
+				if !on {
+					cancel()
+					return
+				}
+				select {
+				case <-wake:
+				case <-sctx.Done():
+					return
+				}
+			}
+		}()
+		s := newSession(sessionConfig{
+			root: r.opts.Root, stream: st, target: r.opts.SegmentDuration, retry: r.opts.RetryInterval,
+			catalog: r.opts.Catalog, log: log,
+			status: func(state State, id string) { r.setStatus(name, Status{State: string(state), Recording: id}) },
+		})
+		s.run(sctx, rd)
+		cancel()
+		<-watched
+		rd.Close()
+		r.setStatus(name, Status{State: "idle"})
+		if ctx.Err() != nil {
+			return
+		}
+		// Next: the stream's next session, or recording switched on again.
+	}
+}
