@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beffroi/beffroi/relay"
@@ -47,6 +48,9 @@ type Recorder struct {
 	reg  *relay.Registry
 	opts Options
 	log  *slog.Logger
+
+	// frames counts the frames the recorder read, every stream together.
+	frames atomic.Uint64
 
 	mu       sync.Mutex
 	disabled map[string]bool // streams not recorded
@@ -205,7 +209,7 @@ func (r *Recorder) follow(ctx context.Context, st *relay.Stream) {
 		}()
 		s := newSession(sessionConfig{
 			root: r.opts.Root, stream: st, target: r.opts.SegmentDuration, retry: r.opts.RetryInterval,
-			catalog: r.opts.Catalog, log: log,
+			catalog: r.opts.Catalog, log: log, frames: &r.frames,
 			status: func(state State, id string) { r.setStatus(name, Status{State: string(state), Recording: id}) },
 		})
 		s.run(sctx, rd)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,6 +23,11 @@ import (
 // the next one starts at a keyframe after an EXT-X-DISCONTINUITY, so that the gap is not
 // counted as media.
 const gapLimit = time.Second
+
+// cutSlack: a keyframe this much before the target duration still cuts the segment, so that
+// timestamps rounded down (2 s at 30 fps is 1.99999998 s in nanoseconds, RTMP's
+// milliseconds) do not make every segment one keyframe interval longer.
+const cutSlack = 10 * time.Millisecond
 
 // Track IDs in the init segments.
 const (
@@ -44,6 +50,7 @@ type sessionConfig struct {
 	log     *slog.Logger
 	status  func(State, string) // reports the state and the recording ID
 	now     func() time.Time
+	frames  *atomic.Uint64 // counts the frames read, when set
 }
 
 // trackWriter accumulates the samples of one track for the segment being built.
@@ -93,6 +100,9 @@ func (s *session) run(ctx context.Context, src frameSource) {
 			break
 		}
 		s.handle(f)
+		if s.frames != nil {
+			s.frames.Add(1)
+		}
 	}
 	s.finish()
 }
@@ -177,7 +187,7 @@ func (s *session) handle(f *relay.Frame) {
 	if s.mainKind() == k {
 		if !s.hasStart {
 			s.segStart, s.hasStart = f.DTS, true
-		} else if s.startPoint(f) && f.DTS-s.segStart >= s.target {
+		} else if s.startPoint(f) && f.DTS-s.segStart >= s.target-cutSlack {
 			s.flush(false)
 			s.segStart = f.DTS
 		}
