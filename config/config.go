@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // DefaultFile is the file Load reads from the working directory when no --config flag is given
 // and the file exists.
@@ -23,6 +26,8 @@ type Config struct {
 	Log            Log           `mapstructure:"log"`
 	Outputs        Outputs       `mapstructure:"outputs"`
 	Transcode      Transcode     `mapstructure:"transcode"`
+	// Record configures the recording of every live session (outputs/record).
+	Record Record `mapstructure:"record"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -93,7 +98,33 @@ type Stream struct {
 	Name         string        `mapstructure:"name"`        // public slug
 	PublishKey   string        `mapstructure:"publish_key"` // secret
 	Pull         Pull          `mapstructure:"pull"`        // optional camera to pull from
+	Record       *bool         `mapstructure:"record"`      // record this stream; default: record.enabled
 	Destinations []Destination `mapstructure:"destinations"`
+}
+
+// Record configures recordings: every live session of a stream becomes one recording
+// (fragmented MP4 segments and an HLS playlist) that survives a crash or a full disk.
+type Record struct {
+	Enabled         bool          `mapstructure:"enabled"`          // default true: record every stream unless its record: false
+	Dir             string        `mapstructure:"dir"`              // default "": <data_dir>/recordings
+	SegmentDuration time.Duration `mapstructure:"segment_duration"` // default 2s: segments are cut on the first keyframe after it
+}
+
+// IsRecorded reports whether the stream is recorded: its own record key, else
+// record.enabled.
+func (s Stream) IsRecorded(r Record) bool {
+	if s.Record != nil {
+		return *s.Record
+	}
+	return r.Enabled
+}
+
+// RecordingsDir returns where recordings go: record.dir, else <data_dir>/recordings.
+func (c *Config) RecordingsDir() string {
+	if c.Record.Dir != "" {
+		return c.Record.Dir
+	}
+	return filepath.Join(c.DataDir, "recordings")
 }
 
 // Pull is an IP camera (or any RTSP server) a stream pulls its media from, reconnecting forever.
@@ -128,6 +159,7 @@ func Default() *Config {
 		ReconnectGrace: 30 * time.Second,
 		Log:            Log{Level: "info", Format: "text"},
 		Transcode:      Transcode{FFmpeg: "ffmpeg", AACBitrate: 160000},
+		Record:         Record{Enabled: true, SegmentDuration: 2 * time.Second},
 		Outputs: Outputs{
 			WriteTimeout: 10 * time.Second,
 			MaxLag:       5 * time.Second,

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -124,6 +125,10 @@ func (c *Config) Validate() error {
 	}
 	if b := c.Transcode.AACBitrate; b < 32000 || b > 512000 {
 		p.add("transcode.aac_bitrate", "%d is out of range (32000 to 512000 bits per second)", b)
+	}
+
+	if d := c.Record.SegmentDuration; d < 500*time.Millisecond || d > time.Minute {
+		p.add("record.segment_duration", "%s is out of range (500ms to 1m)", d)
 	}
 
 	c.validateStreams(&p)
