@@ -34,6 +34,9 @@ type Server struct {
 	Renditions func(stream string) any
 	// WHIP, when set, serves /whip/ (publishing from a browser).
 	WHIP http.Handler
+	// Recording, when set, returns the recorder's state for a stream (off, idle, recording,
+	// paused, and the current recording's ID), shown as the stream's "recording".
+	Recording func(stream string) any
 }
 
 // Handler returns the HTTP handler with every route.
@@ -76,6 +79,7 @@ type streamJSON struct {
 	Readers      int64            `json:"readers"`
 	Pull         any              `json:"pull,omitempty"`       // the camera puller, for streams that pull
 	Renditions   any              `json:"renditions,omitempty"` // ffmpeg renditions for destinations
+	Recording    any              `json:"recording,omitempty"`  // the recorder's state
 	Destinations []outputs.Status `json:"destinations"`
 }
 
@@ -109,6 +113,9 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	}
 	if s.Renditions != nil {
 		out.Renditions = s.Renditions(in.Name)
+	}
+	if s.Recording != nil {
+		out.Recording = s.Recording(in.Name)
 	}
 	if s.Destinations != nil {
 		if ds := s.Destinations.List(in.Name); ds != nil {

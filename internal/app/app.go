@@ -24,6 +24,7 @@ import (
 	ingestwhip "github.com/beffroi/beffroi/ingest/whip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/outputs/record"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	"github.com/beffroi/beffroi/relay"
@@ -58,6 +59,13 @@ type App struct {
 	Outputs *outputs.Manager
 	// Renditions makes the streams destinations need when the source does not fit them.
 	Renditions *transcode.Manager
+	// Recorder records every live session of the streams (outputs/record).
+	Recorder *record.Recorder
+	// Catalog, when set, is told of every recording: those found on disk when Run starts
+	// (record.Recover, which closes the ones a crash left open), then every change of every
+	// recording made while running. Set it before Run (the embedded database does); nil
+	// means no catalogue.
+	Catalog record.Catalog
 
 	ingest  []ingestServer
 	pullers map[string]*ingestrtsp.Puller // by stream name
@@ -87,10 +95,15 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax, Logger: log,
 		Renditions: a.Renditions,
 	})
+	a.Recorder = record.New(a.Registry, record.Options{
+		Root: cfg.RecordingsDir(), SegmentDuration: cfg.Record.SegmentDuration,
+		Catalog: appCatalog{a}, Logger: log, Off: !cfg.Record.Enabled,
+	})
 	for _, s := range cfg.Streams {
 		if _, err := a.Registry.Add(s.Name, s.PublishKey); err != nil {
 			return nil, err
 		}
+		a.Recorder.SetEnabled(s.Name, s.IsRecorded(cfg.Record))
 		for _, d := range s.Destinations {
 			if err := a.Outputs.Add(s.Name, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled()}); err != nil {
 				return nil, err
@@ -174,7 +187,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	}
 	a.hln = hln
 	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
-		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
+		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(),
+		Recording: a.recordingStatus}
 	a.hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -239,6 +253,37 @@ func (a *App) renditions(stream string) any {
 	return l
 }
 
+// recordingStatus returns the recorder's state for a stream (record.Status).
+func (a *App) recordingStatus(stream string) any { return a.Recorder.Status(stream) }
+
+// appCatalog forwards to the App's Catalog, which may be set after New.
+type appCatalog struct{ a *App }
+
+func (c appCatalog) Recorded(in record.Info) {
+	if c.a.Catalog != nil {
+		c.a.Catalog.Recorded(in)
+	}
+}
+
+// recoverRecordings closes the recordings a crash left open and tells the catalogue of every
+// recording on disk.
+func (a *App) recoverRecordings() {
+	root := a.cfg.RecordingsDir()
+	infos, err := record.Recover(root, a.log)
+	if err != nil {
+		a.log.Error("recordings: cannot read the recordings directory", "dir", root, "error", err.Error())
+		return
+	}
+	for _, in := range infos {
+		if a.Catalog != nil {
+			a.Catalog.Recorded(in)
+		}
+	}
+	if len(infos) > 0 {
+		a.log.Info("recordings found", "dir", root, "count", len(infos))
+	}
+}
+
 // SRTAddr returns the SRT listener's UDP address ("" when disabled).
 func (a *App) SRTAddr() string { return a.ingestAddr("srt") }
 
@@ -252,9 +297,11 @@ func (a *App) ingestAddr(protocol string) string {
 }
 
 // Run serves until ctx is cancelled. Shutdown stops ingest first, then ends the streams
-// (destinations close their sessions cleanly), then the outputs and the HTTP server.
+// (destinations close their sessions cleanly), finalises the recordings, then closes the
+// outputs and the HTTP server.
 func (a *App) Run(ctx context.Context) error {
 	log := a.log
+	a.recoverRecordings() // before anything is recorded
 	for _, s := range a.ingest {
 		log.Info("listening", "protocol", s.protocol, "addr", s.server.ListenAddr().String())
 	}
@@ -279,6 +326,10 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var outWG sync.WaitGroup
 	outWG.Go(func() { _ = a.Outputs.Run(outCtx) })
+	recCtx, stopRecorder := context.WithCancel(context.Background())
+	defer stopRecorder()
+	var recWG sync.WaitGroup
+	recWG.Go(func() { _ = a.Recorder.Run(recCtx) })
 	var httpWG sync.WaitGroup
 	httpWG.Go(func() {
 		if err := a.hsrv.Serve(a.hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -297,6 +348,8 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Wait()
 	_ = a.whip.Close()
 	a.Registry.StopAll()
+	stopRecorder() // the recordings are closed (finished) before Run returns
+	recWG.Wait()
 	stopOutputs()
 	outWG.Wait()
 	_ = a.rtc.Close()

@@ -30,6 +30,9 @@ type Options struct {
 	Catalog Catalog
 	// Logger receives the recorder's events; nil discards them.
 	Logger *slog.Logger
+	// Off: streams are not recorded unless switched on with SetEnabled (record.enabled:
+	// false in the configuration).
+	Off bool
 }
 
 // Status is a stream's recorder state as the API shows it.
@@ -52,14 +55,14 @@ type Recorder struct {
 	// frames counts the frames the recorder read, every stream together.
 	frames atomic.Uint64
 
-	mu       sync.Mutex
-	disabled map[string]bool // streams not recorded
-	wake     map[string]chan struct{}
-	status   map[string]Status
+	mu        sync.Mutex
+	enabledBy map[string]bool // streams switched on or off with SetEnabled
+	wake      map[string]chan struct{}
+	status    map[string]Status
 }
 
-// New returns a recorder of reg's streams; every stream is recorded unless disabled with
-// SetEnabled.
+// New returns a recorder of reg's streams; every stream is recorded unless switched off with
+// SetEnabled (or, with Options.Off, only those switched on).
 func New(reg *relay.Registry, o Options) *Recorder {
 	if o.SegmentDuration <= 0 {
 		o.SegmentDuration = DefaultSegmentDuration
@@ -73,7 +76,7 @@ func New(reg *relay.Registry, o Options) *Recorder {
 	}
 	return &Recorder{
 		reg: reg, opts: o, log: log,
-		disabled: map[string]bool{}, wake: map[string]chan struct{}{}, status: map[string]Status{},
+		enabledBy: map[string]bool{}, wake: map[string]chan struct{}{}, status: map[string]Status{},
 	}
 }
 
@@ -83,7 +86,7 @@ func New(reg *relay.Registry, o Options) *Recorder {
 func (r *Recorder) SetEnabled(stream string, on bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.disabled[stream] = !on
+	r.enabledBy[stream] = on
 	if ch := r.wake[stream]; ch != nil {
 		close(ch)
 		r.wake[stream] = make(chan struct{})
@@ -98,14 +101,22 @@ func (r *Recorder) enabled(stream string) (bool, <-chan struct{}) {
 		ch = make(chan struct{})
 		r.wake[stream] = ch
 	}
-	return !r.disabled[stream], ch
+	return r.isOn(stream), ch
+}
+
+// isOn reports whether a stream is recorded. Called with mu held.
+func (r *Recorder) isOn(stream string) bool {
+	if on, ok := r.enabledBy[stream]; ok {
+		return on
+	}
+	return !r.opts.Off
 }
 
 // Status returns the recorder's state for a stream.
 func (r *Recorder) Status(stream string) Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.disabled[stream] {
+	if !r.isOn(stream) {
 		return Status{State: "off"}
 	}
 	if st, ok := r.status[stream]; ok {

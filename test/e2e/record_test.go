@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/internal/testutil"
+	"github.com/beffroi/beffroi/outputs/record"
+)
+
+// segmentSeconds is the segment duration the recording tests use (the default).
+const segmentSeconds = 2.0
+
+// recordingsIn returns the recordings under root, oldest first, as recording.json says.
+func recordingsIn(t *testing.T, root string) []record.Info {
+	t.Helper()
+	entries, err := os.ReadDir(root)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var l []record.Info
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		in, err := record.ReadInfo(filepath.Join(root, e.Name()))
+		if err != nil {
+			continue // being created
+		}
+		l = append(l, in)
+	}
+	slices.SortFunc(l, func(a, b record.Info) int { return a.Started.Compare(b.Started) })
+	return l
+}
+
+// recordingView is the "recording" of /api/v1/streams/{name}.
+type recordingView struct {
+	State       string `json:"state"`
+	RecordingID string `json:"recording_id"`
+}
+
+// apiRecording returns the recorder's state for a stream, from the API.
+func apiRecording(b *beffroi, stream string) (recordingView, error) {
+	var v struct {
+		Recording *recordingView `json:"recording"`
+	}
+	body, err := b.get("/api/v1/streams/" + stream)
+	if err != nil {
+		return recordingView{}, err
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		return recordingView{}, err
+	}
+	if v.Recording == nil {
+		return recordingView{}, fmt.Errorf("no recording in %s", body)
+	}
+	return *v.Recording, nil
+}
+
+// waitRecordingState polls the API until the stream's recorder is in state.
+func waitRecordingState(t *testing.T, b *beffroi, stream, state string, timeout time.Duration) recordingView {
+	t.Helper()
+	var v recordingView
+	testutil.Eventually(t, timeout, func() error {
+		var err error
+		if v, err = apiRecording(b, stream); err != nil {
+			return err
+		}
+		if v.State != state {
+			return fmt.Errorf("recorder of %q is %q, want %q", stream, v.State, state)
+		}
+		return nil
+	})
+	return v
+}
+
+// decodeAll decodes every frame of a file or playlist with ffmpeg and returns what it
+// complained about ("" when it decoded cleanly).
+func decodeAll(t *testing.T, file string) string {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("%v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// checkPlays asserts that a recording's playlist holds H.264 and AAC, decodes without an
+// error, and that each track's timestamps increase with no step longer than maxStep
+// seconds; it returns what ffprobe says of it. (ffprobe's duration spans the timestamps, gaps
+// included; recording.json's is the media only.)
+func checkPlays(t *testing.T, in record.Info, maxStep float64) probeResult {
+	t.Helper()
+	pl := filepath.Join(in.Dir, record.PlaylistFile)
+	r := probe(t, pl)
+	t.Logf("%s: %+v; recording.json: %.2f s in %d segments, %d bytes, %s", in.ID, r, in.Duration, in.Segments, in.Size, in.State)
+	if r.Video != "h264" || r.Audio != "aac" {
+		t.Errorf("%s: codecs %q + %q, want h264 + aac", in.ID, r.Video, r.Audio)
+	}
+	if msg := decodeAll(t, pl); msg != "" {
+		t.Errorf("%s: ffmpeg cannot decode it all: %s", in.ID, msg)
+	}
+	for _, s := range []string{"v", "a"} {
+		dts := packetDTS(t, pl, s)
+		assertIncreasing(t, in.ID+" "+s, dts)
+		step, at := maxGap(dts)
+		t.Logf("%s (%s): %d packets, largest DTS step %.3f s at %.2f s", in.ID, s, len(dts), step, at)
+		if step > maxStep {
+			t.Errorf("%s (%s): a %.2f s gap in the timestamps at %.2f s", in.ID, s, step, at)
+		}
+	}
+	return r
+}
+
+// TestRecordingOfALiveSession: ffmpeg publishes 30 s; the stream is recorded without anyone
+// asking, and the recording plays: both tracks, as long as what was sent (within a segment),
+// timestamps increasing with no gap.
+func TestRecordingOfALiveSession(t *testing.T) {
+	requirePeers(t)
+	t.Parallel()
+	clip := makeClip(t)
+	b := startBeffroi(t, nil)
+	root := filepath.Join(b.Cfg.DataDir, "recordings")
+	if v, err := apiRecording(b, "event"); err != nil || v.State != "idle" {
+		t.Errorf("recorder before going live: %+v %v, want idle", v, err)
+	}
+	const seconds = 30
+	pub := publish(t, t.Context(), b.PublishURL(publishKey), clip, seconds)
+	v := waitRecordingState(t, b, "event", "recording", 10*time.Second)
+	if !strings.HasPrefix(v.RecordingID, "event-") {
+		t.Errorf("recording ID %q", v.RecordingID)
+	}
+	// While live, the playlist is an EVENT playlist of complete segments.
+	testutil.Eventually(t, 15*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(root, v.RecordingID, record.PlaylistFile))
+		if err != nil || !strings.Contains(string(b), "#EXT-X-PLAYLIST-TYPE:EVENT") || !strings.Contains(string(b), "seg-2.m4s") {
+			return fmt.Errorf("live playlist: %v\n%s", err, b)
+		}
+		if strings.Contains(string(b), "ENDLIST") {
+			return fmt.Errorf("ENDLIST while live:\n%s", b)
+		}
+		return nil
+	})
+	if err := pub.Wait(t, seconds*time.Second+30*time.Second); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	b.Stop(t) // ingest stops, then the recording is finished
+	l := recordingsIn(t, root)
+	if len(l) != 1 {
+		t.Fatalf("%d recordings, want 1: %+v", len(l), l)
+	}
+	in := l[0]
+	if in.ID != v.RecordingID || in.State != record.Finished || in.Ended.IsZero() {
+		t.Errorf("recording.json: %+v", in)
+	}
+	pl, _ := os.ReadFile(filepath.Join(in.Dir, record.PlaylistFile))
+	if !strings.Contains(string(pl), "#EXT-X-PLAYLIST-TYPE:VOD") || !strings.HasSuffix(string(pl), "#EXT-X-ENDLIST\n") ||
+		strings.Contains(string(pl), "DISCONTINUITY") {
+		t.Errorf("final playlist:\n%s", pl)
+	}
+	r := checkPlays(t, in, 0.1)
+	if d := r.Duration - in.Duration; d > 0.5 || d < -0.5 {
+		t.Errorf("ffprobe says %.2f s, recording.json %.2f s", r.Duration, in.Duration)
+	}
+	if r.Width != 1280 || r.Height != 720 {
+		t.Errorf("recording is %dx%d, want 1280x720", r.Width, r.Height)
+	}
+	if d := r.Duration - seconds; d > segmentSeconds || d < -segmentSeconds {
+		t.Errorf("recording lasts %.2f s, want %d s within one segment (%.0f s)", r.Duration, seconds, segmentSeconds)
+	}
+	keys := keyframeTimes(t, filepath.Join(in.Dir, record.PlaylistFile))
+	if len(keys) < seconds/2-1 {
+		t.Errorf("%d keyframes in %d s of a clip with one every 2 s", len(keys), seconds)
+	}
+	testutil.AssertNoSecret(t, "the log", b.Logs.String(), publishKey)
+}
+
+// TestRecordingGrace: a publisher gone and back within the reconnect grace stays in one
+// recording; a publisher back after the grace starts a second one.
+func TestRecordingGrace(t *testing.T) {
+	requirePeers(t)
+	t.Parallel()
+	clip := makeSmallClip(t)
+	b := startBeffroi(t, func(c *config.Config) { c.ReconnectGrace = 4 * time.Second })
+	root := filepath.Join(b.Cfg.DataDir, "recordings")
+	if err := publish(t, t.Context(), b.PublishURL(publishKey), clip, 5).Wait(t, 30*time.Second); err != nil {
+		t.Fatalf("first publish: %v", err)
+	}
+	waitStream(t, b, "event", "reconnecting", 5*time.Second)
+	time.Sleep(1500 * time.Millisecond) // the encoder's absence, within the grace
+	if err := publish(t, t.Context(), b.PublishURL(publishKey), clip, 5).Wait(t, 30*time.Second); err != nil {
+		t.Fatalf("second publish: %v", err)
+	}
+	waitStream(t, b, "event", "idle", 15*time.Second) // the grace runs out
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if l := recordingsIn(t, root); len(l) != 1 || l[0].State != record.Finished {
+			return fmt.Errorf("recordings after the grace: %+v", l)
+		}
+		return nil
+	})
+	if err := publish(t, t.Context(), b.PublishURL(publishKey), clip, 4).Wait(t, 30*time.Second); err != nil {
+		t.Fatalf("third publish: %v", err)
+	}
+	b.Stop(t)
+	l := recordingsIn(t, root)
+	if len(l) != 2 {
+		t.Fatalf("%d recordings, want 2 (one within the grace, one after): %+v", len(l), l)
+	}
+	first := l[0]
+	pl, _ := os.ReadFile(filepath.Join(first.Dir, record.PlaylistFile))
+	t.Logf("first recording's playlist:\n%s", pl)
+	// The 1.5 s absence (plus the encoder's start-up) is a discontinuity, not media.
+	if n := strings.Count(string(pl), "#EXT-X-DISCONTINUITY\n"); n != 1 {
+		t.Errorf("%d discontinuities in the first recording, want 1 (the publisher's absence)", n)
+	}
+	checkPlays(t, first, 5)
+	if d := first.Duration - 10; d > segmentSeconds || d < -segmentSeconds {
+		t.Errorf("first recording holds %.2f s of media, want 10 s within a segment", first.Duration)
+	}
+	second := l[1]
+	if second.ID == first.ID || second.State != record.Finished {
+		t.Errorf("second recording: %+v", second)
+	}
+	checkPlays(t, second, 0.1)
+	if d := second.Duration - 4; d > segmentSeconds || d < -segmentSeconds {
+		t.Errorf("second recording holds %.2f s, want 4 s", second.Duration)
+	}
+}
