@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,7 +90,10 @@ func waitRecordingState(t *testing.T, b *beffroi, stream, state string, timeout 
 // complained about ("" when it decoded cleanly).
 func decodeAll(t *testing.T, file string) string {
 	t.Helper()
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
+	// A playlist without ENDLIST would be read as live, forever: bounded.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("%v: %s", err, out)
 	}
@@ -232,5 +239,177 @@ func TestRecordingGrace(t *testing.T) {
 	checkPlays(t, second, 0.1)
 	if d := second.Duration - 4; d > segmentSeconds || d < -segmentSeconds {
 		t.Errorf("second recording holds %.2f s, want 4 s", second.Duration)
+	}
+}
+
+// binary builds cmd/beffroi once per package run, for the tests that need a real process
+// (kill -9).
+var binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func buildBeffroi(t *testing.T) string {
+	t.Helper()
+	binary.once.Do(func() {
+		binary.path = filepath.Join(shared, "beffroi")
+		out, err := exec.Command("go", "build", "-o", binary.path, "github.com/beffroi/beffroi/cmd/beffroi").CombinedOutput()
+		if err != nil {
+			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// beffroiProcess is Beffroi run as its own process, with its JSON log.
+type beffroiProcess struct {
+	*process
+	httpAddr, rtmpAddr string
+}
+
+// startBeffroiProcess runs the binary with a configuration on loopback ports (port 0) and
+// data in dataDir, and waits until it listens.
+func startBeffroiProcess(t *testing.T, name, dataDir string) *beffroiProcess {
+	t.Helper()
+	bin := buildBeffroi(t)
+	conf := filepath.Join(dataDir, "beffroi.yaml")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, `http: {addr: "127.0.0.1:0"}
+rtmp: {addr: "127.0.0.1:0"}
+rtmps: {addr: "127.0.0.1:0"}
+srt: {addr: "127.0.0.1:0"}
+rtsp: {addr: "127.0.0.1:0"}
+webrtc: {udp_port: 0, interfaces: [lo]}
+data_dir: %q
+reconnect_grace: 10s
+log: {format: json}
+streams:
+  - name: event
+    publish_key: %s
+`, dataDir, publishKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &beffroiProcess{process: startProcess(t, t.Context(), name, bin, "--config", conf)}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if p.Exited() {
+			t.Fatalf("%s exited: %v\n%s", name, p.err, p.stderr.String())
+		}
+		for l := range strings.Lines(p.stderr.String()) {
+			var e struct{ Msg, Protocol, Addr string }
+			if json.Unmarshal([]byte(l), &e) == nil && e.Msg == "listening" {
+				switch e.Protocol {
+				case "http":
+					p.httpAddr = e.Addr
+				case "rtmp":
+					p.rtmpAddr = e.Addr
+				}
+			}
+		}
+		if p.httpAddr == "" || p.rtmpAddr == "" {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+	return p
+}
+
+// TestRecordingSurvivesKill9: Beffroi is killed (SIGKILL) 15 s into a publish. The recording
+// already plays up to its last complete segment; at the next start Beffroi closes it
+// (interrupted, VOD, ENDLIST) and it plays, as long as what was published before the kill
+// within one segment.
+func TestRecordingSurvivesKill9(t *testing.T) {
+	requirePeers(t)
+	t.Parallel()
+	clip := makeClip(t)
+	data := t.TempDir()
+	root := filepath.Join(data, "recordings")
+	first := startBeffroiProcess(t, "beffroi (to be killed)", data)
+
+	started := time.Now()
+	publish(t, t.Context(), "rtmp://"+first.rtmpAddr+"/live/"+publishKey, clip, 40)
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if l := recordingsIn(t, root); len(l) != 1 || l[0].Segments < 2 {
+			return fmt.Errorf("recordings: %+v", l)
+		}
+		return nil
+	})
+	time.Sleep(time.Until(started.Add(15 * time.Second)))
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(started).Seconds()
+	<-first.done
+
+	l := recordingsIn(t, root)
+	if len(l) != 1 || l[0].State != record.Recording {
+		t.Fatalf("after kill -9: %+v, want one recording still marked recording", l)
+	}
+	in := l[0]
+	pl, _ := os.ReadFile(filepath.Join(in.Dir, record.PlaylistFile))
+	if !strings.Contains(string(pl), "EVENT") || strings.Contains(string(pl), "ENDLIST") {
+		t.Errorf("playlist left by the killed process:\n%s", pl)
+	}
+	// It plays before anyone closed it: the playlist lists only complete segments. (A
+	// player would wait for more segments of an EVENT playlist: the files it lists are
+	// joined and decoded instead.)
+	listed := filepath.Join(t.TempDir(), "listed.mp4")
+	var joined []byte
+	for l := range strings.Lines(string(pl)) {
+		l = strings.TrimSpace(l)
+		name := l
+		if uri, ok := strings.CutPrefix(l, `#EXT-X-MAP:URI="`); ok {
+			name = strings.TrimSuffix(uri, `"`)
+		} else if strings.HasPrefix(l, "#") || l == "" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(in.Dir, name))
+		if err != nil {
+			t.Fatalf("the playlist lists %s: %v", name, err)
+		}
+		joined = append(joined, b...)
+	}
+	if err := os.WriteFile(listed, joined, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if msg := decodeAll(t, listed); msg != "" {
+		t.Errorf("the segments the killed process listed do not decode: %s", msg)
+	}
+	if r := probe(t, listed); r.Video != "h264" || r.Audio != "aac" || r.Duration < in.Duration-0.5 {
+		t.Errorf("the segments the killed process listed: %+v; recording.json says %.2f s", r, in.Duration)
+	}
+
+	second := startBeffroiProcess(t, "beffroi (restarted)", data)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if l := recordingsIn(t, root); len(l) != 1 || l[0].State != record.Interrupted {
+			return fmt.Errorf("recordings after the restart: %+v", l)
+		}
+		return nil
+	})
+	if !strings.Contains(second.stderr.String(), "closed an interrupted recording") {
+		t.Errorf("no log line about closing the interrupted recording")
+	}
+	in = recordingsIn(t, root)[0]
+	pl, _ = os.ReadFile(filepath.Join(in.Dir, record.PlaylistFile))
+	if !strings.Contains(string(pl), "#EXT-X-PLAYLIST-TYPE:VOD") || !strings.HasSuffix(string(pl), "#EXT-X-ENDLIST\n") {
+		t.Errorf("playlist after the restart:\n%s", pl)
+	}
+	if in.Ended.Before(in.Started) || in.Ended.After(time.Now()) {
+		t.Errorf("ended %s, started %s", in.Ended, in.Started)
+	}
+	r := checkPlays(t, in, 0.1)
+	t.Logf("killed %.1f s after the publisher started; the recording holds %.2f s (ffprobe %.2f s)", elapsed, in.Duration, r.Duration)
+	// What is lost: the segment being built (up to one segment) and the encoder's start-up.
+	if d := elapsed - in.Duration; d < -0.5 || d > segmentSeconds+1 {
+		t.Errorf("the recording holds %.2f s; %.1f s were published before the kill (want within one %.0f s segment, +1 s of encoder start-up)",
+			in.Duration, elapsed, segmentSeconds)
+	}
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Wait(t, 30*time.Second); err != nil {
+		t.Errorf("restarted beffroi: %v", err)
 	}
 }
