@@ -24,10 +24,11 @@ import (
 // counted as media.
 const gapLimit = time.Second
 
-// cutSlack: a keyframe this much before the target duration still cuts the segment, so that
-// timestamps rounded down (2 s at 30 fps is 1.99999998 s in nanoseconds, RTMP's
-// milliseconds) do not make every segment one keyframe interval longer.
-const cutSlack = 10 * time.Millisecond
+// cutSlack is the part of the target duration a keyframe may come early and still cut the
+// segment: timestamps rounded down (2 s at 30 fps is 1.99999998 s in nanoseconds), jitter,
+// or a keyframe moved by the relay's timeline must not make a segment one keyframe interval
+// longer.
+const cutSlack = 10 // percent
 
 // Track IDs in the init segments.
 const (
@@ -187,7 +188,7 @@ func (s *session) handle(f *relay.Frame) {
 	if s.mainKind() == k {
 		if !s.hasStart {
 			s.segStart, s.hasStart = f.DTS, true
-		} else if s.startPoint(f) && f.DTS-s.segStart >= s.target-cutSlack {
+		} else if s.startPoint(f) && f.DTS-s.segStart >= s.target-s.target*cutSlack/100 {
 			s.flush(false)
 			s.segStart = f.DTS
 		}

@@ -413,3 +413,171 @@ func TestRecordingSurvivesKill9(t *testing.T) {
 		t.Errorf("restarted beffroi: %v", err)
 	}
 }
+
+// TestRecordingResolutionChange: the encoder changes resolution in the middle of one
+// connection (new SPS in band, as a phone rotating does): one recording, a new init segment
+// after a discontinuity, and ffmpeg decodes it all, 1280x720 then 640x360.
+func TestRecordingResolutionChange(t *testing.T) {
+	requirePeers(t)
+	t.Parallel()
+	// One MPEG-TS stream whose second half has other parameter sets: two clips muxed apart
+	// (each with its SPS in band), the second with its timestamps moved after the first's
+	// (-t 5 with B-frames keeps frames shown up to 5.1 s).
+	dir := t.TempDir()
+	first, second, joined := filepath.Join(dir, "720.ts"), filepath.Join(dir, "360.ts"), filepath.Join(dir, "joined.ts")
+	for _, c := range []struct {
+		in, out, offset string
+	}{{makeClip(t), first, "0"}, {makeSmallClip(t), second, "5.2"}} {
+		if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", c.in, "-t", "5", "-c", "copy",
+			"-output_ts_offset", c.offset, "-f", "mpegts", c.out).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg %s: %v\n%s", c.out, err, out)
+		}
+	}
+	a, _ := os.ReadFile(first)
+	bb, _ := os.ReadFile(second)
+	if err := os.WriteFile(joined, append(a, bb...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	b := startBeffroi(t, nil)
+	root := filepath.Join(b.Cfg.DataDir, "recordings")
+	target := srtPublishURL(b.SRTAddr(), "publish:event:"+publishKey, false)
+	if err := publishOverSRT(t, t.Context(), target, joined, 10).Wait(t, 40*time.Second); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if v := apiStream(t, b, "event"); v.Publishes != 1 {
+		t.Errorf("%d publisher connections, want 1", v.Publishes)
+	}
+	b.Stop(t)
+	if l := b.Logs.Lines("new track parameters"); len(l) == 0 {
+		t.Errorf("no log line about the new track parameters: the resolution did not change in band")
+	}
+	l := recordingsIn(t, root)
+	if len(l) != 1 {
+		t.Fatalf("%d recordings, want 1: %+v", len(l), l)
+	}
+	in := l[0]
+	pl, _ := os.ReadFile(filepath.Join(in.Dir, record.PlaylistFile))
+	t.Logf("playlist:\n%s", pl)
+	if !strings.Contains(string(pl), "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"") {
+		t.Errorf("no discontinuity with a second init segment")
+	}
+	checkPlays(t, in, 0.25) // the joined source has a 0.1 s hole at the join
+	pls := filepath.Join(in.Dir, record.PlaylistFile)
+	sizes := frameSizes(t, pls)
+	t.Logf("decoded frame sizes, in order: %s", strings.Join(sizes, " -> "))
+	if !slices.Equal(sizes, []string{"1280x720", "640x360"}) {
+		t.Errorf("decoded sizes %v, want 1280x720 then 640x360", sizes)
+	}
+	if d := in.Duration - 10; d > segmentSeconds || d < -segmentSeconds {
+		t.Errorf("recording holds %.2f s, want 10 s within one segment", in.Duration)
+	}
+}
+
+// smallFilesystem mounts a tmpfs of size bytes on a new directory, unmounted at the end of
+// the test. It needs root; the test is skipped (failed under BEFFROI_E2E=require) otherwise.
+func smallFilesystem(t *testing.T, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		msg := fmt.Sprintf("cannot mount a small tmpfs for the disk-full test (root needed): %v: %s", err, out)
+		if os.Getenv("BEFFROI_E2E") == "require" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// freeBytes returns the bytes free on the file system of dir.
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// TestRecordingDiskFull: the recordings' file system fills up mid-event. Recording pauses
+// (a clear log line, the API says paused), the platform keeps receiving the stream untouched,
+// and recording resumes in the same recording, after a discontinuity, once space is freed.
+func TestRecordingDiskFull(t *testing.T) {
+	requirePeers(t)
+	t.Parallel()
+	clip := makeSmallClip(t)
+	fi, err := os.Stat(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perSecond := fi.Size() / 10
+	disk := smallFilesystem(t, 4<<20)
+	// Ballast leaves room for about 4 s of the clip: recording fills the rest within seconds.
+	ballast := filepath.Join(disk, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, freeBytes(t, disk)-4*perSecond), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNginx(t)
+	b := startBeffroi(t, func(c *config.Config) {
+		withNginx(n)(c)
+		c.Record.Dir = disk
+	})
+	const seconds = 30
+	started := time.Now()
+	pub := publish(t, t.Context(), b.PublishURL(publishKey), clip, seconds)
+	waitDest(t, b, "event", "nginx1", "live", 10*time.Second)
+	paused := waitRecordingState(t, b, "event", "paused", 20*time.Second)
+	pausedAt := time.Since(started)
+	if l := b.Logs.Lines("recording paused: disk full"); len(l) != 1 {
+		t.Errorf("%d log lines saying the recording paused on a full disk, want 1:\n%s", len(l), strings.Join(l, "\n"))
+	}
+	// The platform still receives the stream while the recording is paused.
+	before, _ := destStatus(b, "event", "nginx1")
+	time.Sleep(3 * time.Second)
+	after, _ := destStatus(b, "event", "nginx1")
+	if after.State != "live" || after.Frames <= before.Frames+60 {
+		t.Errorf("destination while the disk is full: %+v then %+v", before, after)
+	}
+	if err := os.Remove(ballast); err != nil { // space returns
+		t.Fatal(err)
+	}
+	resumed := waitRecordingState(t, b, "event", "recording", 15*time.Second)
+	if resumed.RecordingID != paused.RecordingID {
+		t.Errorf("resumed in %q, paused in %q: want the same recording", resumed.RecordingID, paused.RecordingID)
+	}
+	t.Logf("paused %.1f s into the publish, resumed after the ballast was removed", pausedAt.Seconds())
+	if err := pub.Wait(t, seconds*time.Second+30*time.Second); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	st, _ := destStatus(b, "event", "nginx1")
+	b.Stop(t)
+	if st.Reconnects != 0 || st.Skipped != 0 {
+		t.Errorf("destination during the disk-full episode: %+v, want no reconnect and no skipped frame", st)
+	}
+	checkRecording(t, singleRecording(t, n), 640, 360, seconds, 2)
+
+	l := recordingsIn(t, disk)
+	if len(l) != 1 {
+		t.Fatalf("%d recordings, want 1: %+v", len(l), l)
+	}
+	in := l[0]
+	pl, _ := os.ReadFile(filepath.Join(in.Dir, record.PlaylistFile))
+	t.Logf("playlist:\n%s", pl)
+	if in.State != record.Finished || !strings.Contains(string(pl), "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-") ||
+		strings.Count(string(pl), "#EXT-X-MAP") < 2 {
+		t.Errorf("want a finished recording with a second init segment after a discontinuity: %+v", in)
+	}
+	checkPlays(t, in, seconds)
+	if in.Duration < 6 || in.Duration > seconds-2 {
+		t.Errorf("the recording holds %.2f s of the %d s published: want both sides of the pause, not the pause", in.Duration, seconds)
+	}
+	if l := b.Logs.Lines("recording resumed"); len(l) != 1 {
+		t.Errorf("%d log lines saying the recording resumed, want 1", len(l))
+	}
+}
