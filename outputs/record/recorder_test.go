@@ -52,6 +52,7 @@ type rig struct {
 	root string
 	stop func()
 	sent atomic.Uint64 // frames published by the test's sources
+	logs *testutil.LogBuffer
 }
 
 func newRig(t *testing.T, grace time.Duration) *rig {
@@ -63,14 +64,15 @@ func newRig(t *testing.T, grace time.Duration) *rig {
 	}
 	root := t.TempDir()
 	cat := &catalog{}
-	rec := New(reg, Options{Root: root, SegmentDuration: 2 * time.Second, RetryInterval: 50 * time.Millisecond, Catalog: cat})
+	logs := &testutil.LogBuffer{}
+	rec := New(reg, Options{Root: root, SegmentDuration: 2 * time.Second, RetryInterval: 50 * time.Millisecond, Catalog: cat, Logger: logs.Logger()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = rec.Run(ctx)
 	}()
-	r := &rig{t: t, reg: reg, st: st, rec: rec, cat: cat, root: root}
+	r := &rig{t: t, reg: reg, st: st, rec: rec, cat: cat, root: root, logs: logs}
 	r.stop = func() {
 		cancel()
 		<-done
@@ -493,6 +495,14 @@ func TestPauseAndResume(t *testing.T) {
 	setFull(true)
 	src.run(4 * time.Second)
 	testutil.WaitFor(t, "the recorder to pause", func() bool { return r.rec.Status("event").State == "paused" })
+	// Still full: retries fail quietly.
+	for range 10 {
+		src.run(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := r.rec.Status("event"); st.State != "paused" {
+		t.Errorf("status while the disk is full: %+v", st)
+	}
 	setFull(false)
 	// Media keeps coming; the retry interval is 50 ms of wall-clock time: publish paced.
 	for range 40 {
@@ -511,6 +521,31 @@ func TestPauseAndResume(t *testing.T) {
 	}
 	if c.duration < 5 || c.duration > 12 {
 		t.Errorf("duration %.3f s", c.duration)
+	}
+	if n := strings.Count(r.logs.String(), "recording paused: disk full"); n != 1 {
+		t.Errorf("%d log lines about the pause, want 1:\n%s", n, r.logs.String())
+	}
+	if n := strings.Count(r.logs.String(), "recording resumed"); n != 1 {
+		t.Errorf("%d log lines about resuming, want 1", n)
+	}
+}
+
+// TestNoKeyframesStaysBounded: a source that sends one keyframe and never another is still
+// cut into segments (at ten times the target), not held in memory.
+func TestNoKeyframesStaysBounded(t *testing.T) {
+	r := newRig(t, 0)
+	src := r.publish(testutil.SPS720, true, true)
+	src.keyEvery = 1 << 30
+	src.run(25 * time.Second)
+	src.drain()
+	src.pub.Close()
+	in := r.waitFinished(1)[0]
+	segs, _, err := readPlaylist(in.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != 2 || math.Abs(segs[0].Duration-20) > 0.05 || math.Abs(in.Duration-25) > 0.05 {
+		t.Errorf("segments %+v (%.3f s), want 20 s then 5 s", segs, in.Duration)
 	}
 }
 

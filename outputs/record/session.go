@@ -30,6 +30,10 @@ const gapLimit = time.Second
 // longer.
 const cutSlack = 10 // percent
 
+// maxSegment: a segment is cut at this many times the target duration even without a
+// keyframe (an encoder that sends none would otherwise grow one segment in memory).
+const maxSegment = 10
+
 // Track IDs in the init segments.
 const (
 	videoID = 1
@@ -188,7 +192,9 @@ func (s *session) handle(f *relay.Frame) {
 	if s.mainKind() == k {
 		if !s.hasStart {
 			s.segStart, s.hasStart = f.DTS, true
-		} else if s.startPoint(f) && f.DTS-s.segStart >= s.target-s.target*cutSlack/100 {
+		} else if el := f.DTS - s.segStart; (s.startPoint(f) && el >= s.target-s.target*cutSlack/100) || el >= maxSegment*s.target {
+			// A source without keyframes for this long is cut anyway: memory stays bounded,
+			// and the next segment decodes from the next keyframe.
 			s.flush(false)
 			s.segStart = f.DTS
 		}
@@ -334,6 +340,7 @@ func (s *session) newInit(f *relay.Frame) error {
 			s.origin = f.DTS
 			s.log.Info("recording started", "recording", rec.info.ID, "dir", rec.info.Dir)
 			s.report()
+			s.publish()
 		}
 		if err != nil {
 			s.pause(err)
@@ -410,6 +417,11 @@ func (s *session) flush(final bool) {
 
 // pause stops writing after a write error: media is discarded until a write works again.
 func (s *session) pause(err error) {
+	if s.paused { // a retry failed: still paused, said once already
+		s.lastTry = s.now()
+		s.log.Debug("recording still paused", "error", err.Error())
+		return
+	}
 	s.paused = true
 	s.started = false
 	s.lastTry = s.now()
