@@ -8,7 +8,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 
 	"github.com/beffroi/beffroi/relay"
 )
@@ -38,12 +38,12 @@ func timeScale(t *relay.Track) uint32 {
 // fmp4Codec describes t for an init segment. key is the first frame of the track that the
 // init segment's media starts with (a keyframe for video): AV1 and VP9 parameters are read
 // from it when the track does not carry them.
-func fmp4Codec(t *relay.Track, key *relay.Frame) (fmp4.Codec, error) {
+func fmp4Codec(t *relay.Track, key *relay.Frame) (codecs.Codec, error) {
 	switch t.Codec {
 	case relay.H264:
-		return &fmp4.CodecH264{SPS: t.SPS, PPS: t.PPS}, nil
+		return &codecs.H264{SPS: t.SPS, PPS: t.PPS}, nil
 	case relay.H265:
-		return &fmp4.CodecH265{VPS: t.VPS, SPS: t.SPS, PPS: t.PPS}, nil
+		return &codecs.H265{VPS: t.VPS, SPS: t.SPS, PPS: t.PPS}, nil
 	case relay.AV1:
 		sh := av1SequenceHeader(t.AV1Config)
 		if sh == nil && key != nil {
@@ -52,7 +52,7 @@ func fmp4Codec(t *relay.Track, key *relay.Frame) (fmp4.Codec, error) {
 		if sh == nil {
 			return nil, fmt.Errorf("AV1: no sequence header yet: %w", errNotRecordable)
 		}
-		return &fmp4.CodecAV1{SequenceHeader: sh}, nil
+		return &codecs.AV1{SequenceHeader: sh}, nil
 	case relay.VP9:
 		if key == nil || len(key.Units) == 0 {
 			return nil, fmt.Errorf("VP9: no keyframe yet: %w", errNotRecordable)
@@ -61,7 +61,7 @@ func fmp4Codec(t *relay.Track, key *relay.Frame) (fmp4.Codec, error) {
 		if err := h.Unmarshal(key.Units[0]); err != nil || h.NonKeyFrame || h.ColorConfig == nil {
 			return nil, fmt.Errorf("VP9: unreadable keyframe header: %w", errNotRecordable)
 		}
-		return &fmp4.CodecVP9{
+		return &codecs.VP9{
 			Width: h.Width(), Height: h.Height(), Profile: h.Profile,
 			BitDepth: h.ColorConfig.BitDepth, ChromaSubsampling: h.ChromaSubsampling(),
 			ColorRange: h.ColorConfig.ColorRange,
@@ -71,13 +71,13 @@ func fmp4Codec(t *relay.Track, key *relay.Frame) (fmp4.Codec, error) {
 		if err := c.Unmarshal(t.AACConfig); err != nil {
 			return nil, fmt.Errorf("AAC: %w", err)
 		}
-		return &fmp4.CodecMPEG4Audio{Config: c}, nil
+		return &codecs.MPEG4Audio{Config: c}, nil
 	case relay.Opus:
 		ch := t.Channels
 		if ch <= 0 {
 			ch = 2
 		}
-		return &fmp4.CodecOpus{ChannelCount: ch}, nil
+		return &codecs.Opus{ChannelCount: ch}, nil
 	}
 	return nil, fmt.Errorf("%s: %w", t.Codec, errNotRecordable)
 }

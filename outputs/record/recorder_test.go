@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
@@ -166,16 +167,6 @@ func (s *source) run(d time.Duration) {
 		}
 		s.sent.Add(1)
 	}
-}
-
-// recordings returns the recordings on disk, oldest first.
-func (r *rig) recordings() []Info {
-	r.t.Helper()
-	l, err := Recover(r.root, nil)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return l
 }
 
 // waitFinished waits until n recordings exist and none is in progress.
@@ -393,7 +384,7 @@ func TestNewParametersMakeANewInitSegment(t *testing.T) {
 	if err := init.Unmarshal(bytes.NewReader(ib)); err != nil {
 		t.Fatal(err)
 	}
-	if h, ok := init.Tracks[0].Codec.(*fmp4.CodecH264); !ok || !bytes.Equal(h.SPS, testutil.SPS360) || len(init.Tracks) != 2 {
+	if h, ok := init.Tracks[0].Codec.(*codecs.H264); !ok || !bytes.Equal(h.SPS, testutil.SPS360) || len(init.Tracks) != 2 {
 		t.Errorf("init-2.mp4 tracks: %+v", init.Tracks)
 	}
 }

@@ -148,8 +148,11 @@ func TestRecordingOfALiveSession(t *testing.T) {
 	// While live, the playlist is an EVENT playlist of complete segments.
 	testutil.Eventually(t, 15*time.Second, func() error {
 		b, err := os.ReadFile(filepath.Join(root, v.RecordingID, record.PlaylistFile))
-		if err != nil || !strings.Contains(string(b), "#EXT-X-PLAYLIST-TYPE:EVENT") || !strings.Contains(string(b), "seg-2.m4s") {
-			return fmt.Errorf("live playlist: %v\n%s", err, b)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), "#EXT-X-PLAYLIST-TYPE:EVENT") || !strings.Contains(string(b), "seg-2.m4s") {
+			return fmt.Errorf("live playlist:\n%s", b)
 		}
 		if strings.Contains(string(b), "ENDLIST") {
 			return fmt.Errorf("ENDLIST while live:\n%s", b)
