@@ -348,6 +348,22 @@ func TestRecordsOneSession(t *testing.T) {
 	if st := r.rec.Status("event"); st.State != "idle" {
 		t.Errorf("status after the session: %+v", st)
 	}
+	r.stop()
+	testutil.NoGoroutines(t, "outputs/record.(*Recorder)", "outputs/record.(*session)")
+}
+
+// TestStreamRemovedWhileLive: a stream removed from the registry while live closes its
+// recording (finished).
+func TestStreamRemovedWhileLive(t *testing.T) {
+	r := newRig(t, time.Hour)
+	src := r.publish(testutil.SPS720, true, true)
+	src.run(3 * time.Second)
+	src.drain()
+	r.reg.Remove("event")
+	in := r.waitFinished(1)[0]
+	if c := checkRecording(t, in); c.duration < 2.9 {
+		t.Errorf("recorded %.3f s of 3 s", c.duration)
+	}
 }
 
 func TestNewParametersMakeANewInitSegment(t *testing.T) {

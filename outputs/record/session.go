@@ -45,6 +45,8 @@ type frameSource interface {
 	Next(ctx context.Context) (*relay.Frame, error)
 }
 
+var _ frameSource = (*relay.Reader)(nil)
+
 // sessionConfig is what a session needs from its Recorder.
 type sessionConfig struct {
 	root    string
