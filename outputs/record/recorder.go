@@ -42,6 +42,9 @@ type Status struct {
 	State string `json:"state"`
 	// Recording is the ID of the current recording, if any.
 	Recording string `json:"recording_id,omitempty"`
+	// Skipped counts the frames the recorder skipped because it fell behind the stream (a
+	// disk too slow for the stream), since start-up.
+	Skipped uint64 `json:"frames_skipped"`
 }
 
 // Recorder records every live session of the streams of a registry, each into its own
@@ -59,6 +62,8 @@ type Recorder struct {
 	enabledBy map[string]bool // streams switched on or off with SetEnabled
 	wake      map[string]chan struct{}
 	status    map[string]Status
+	readers   map[string]*relay.Reader // the current session's, by stream
+	skipped   map[string]uint64        // frames skipped by past sessions' readers
 }
 
 // New returns a recorder of reg's streams; every stream is recorded unless switched off with
@@ -77,6 +82,7 @@ func New(reg *relay.Registry, o Options) *Recorder {
 	return &Recorder{
 		reg: reg, opts: o, log: log,
 		enabledBy: map[string]bool{}, wake: map[string]chan struct{}{}, status: map[string]Status{},
+		readers: map[string]*relay.Reader{}, skipped: map[string]uint64{},
 	}
 }
 
@@ -116,13 +122,29 @@ func (r *Recorder) isOn(stream string) bool {
 func (r *Recorder) Status(stream string) Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	skipped := r.skipped[stream]
+	if rd := r.readers[stream]; rd != nil {
+		skipped += rd.Skipped()
+	}
 	if !r.isOn(stream) {
-		return Status{State: "off"}
+		return Status{State: "off", Skipped: skipped}
 	}
-	if st, ok := r.status[stream]; ok {
-		return st
+	st, ok := r.status[stream]
+	if !ok {
+		st = Status{State: "idle"}
 	}
-	return Status{State: "idle"}
+	st.Skipped = skipped
+	return st
+}
+
+// setReader records the reader of a stream's session (nil when it ends).
+func (r *Recorder) setReader(stream string, rd *relay.Reader) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old := r.readers[stream]; old != nil && rd == nil {
+		r.skipped[stream] += old.Skipped()
+	}
+	r.readers[stream] = rd
 }
 
 func (r *Recorder) setStatus(stream string, st Status) {
@@ -201,6 +223,7 @@ func (r *Recorder) follow(ctx context.Context, st *relay.Stream) {
 		if err != nil {
 			continue // ended meanwhile
 		}
+		r.setReader(name, rd)
 		sctx, cancel := context.WithCancel(ctx)
 		watched := make(chan struct{})
 		go func() { // switching recording off closes the recording
@@ -226,6 +249,7 @@ func (r *Recorder) follow(ctx context.Context, st *relay.Stream) {
 		s.run(sctx, rd)
 		cancel()
 		<-watched
+		r.setReader(name, nil)
 		rd.Close()
 		r.setStatus(name, Status{State: "idle"})
 		if ctx.Err() != nil {

@@ -58,7 +58,13 @@ type rig struct {
 
 func newRig(t *testing.T, grace time.Duration) *rig {
 	t.Helper()
-	reg := relay.NewRegistry(relay.RegistryOptions{Grace: grace, RingSize: 8192})
+	return newRigRing(t, grace, 8192)
+}
+
+// newRigRing is newRig with a ring of ring frames.
+func newRigRing(t *testing.T, grace time.Duration, ring int) *rig {
+	t.Helper()
+	reg := relay.NewRegistry(relay.RegistryOptions{Grace: grace, RingSize: ring})
 	st, err := reg.Add("event", "event-publish-key")
 	if err != nil {
 		t.Fatal(err)
@@ -534,6 +540,36 @@ func TestPauseAndResume(t *testing.T) {
 	}
 	if n := strings.Count(r.logs.String(), "recording resumed"); n != 1 {
 		t.Errorf("%d log lines about resuming, want 1", n)
+	}
+}
+
+// TestSlowDisk: a disk slower than the stream makes the recorder fall behind and skip to the
+// newest keyframe, as any relay reader does; the publisher never waits for it, and the
+// recording goes on after a discontinuity, every segment starting with a keyframe.
+func TestSlowDisk(t *testing.T) {
+	failWrite = func(name string) error {
+		if strings.HasPrefix(name, "seg-") {
+			time.Sleep(300 * time.Millisecond)
+		}
+		return nil
+	}
+	t.Cleanup(func() { failWrite = nil })
+	r := newRigRing(t, 0, 128) // about 1.6 s of media
+	src := r.publish(testutil.SPS720, true, true)
+	src.run(20 * time.Second) // at once: WriteFrame never waits for a reader
+	testutil.WaitFor(t, "the recorder to reach the newest frame", func() bool {
+		return r.rec.frames.Load()+r.rec.Status("event").Skipped >= r.sent.Load()
+	})
+	skipped := r.rec.Status("event").Skipped
+	src.pub.Close()
+	in := r.waitFinished(1)[0]
+	c := checkRecording(t, in)
+	t.Logf("skipped %d of %d frames; recorded %.3f s\n%s", skipped, r.sent.Load(), c.duration, c.playlist)
+	if skipped == 0 || !strings.Contains(c.playlist, "#EXT-X-DISCONTINUITY\n") {
+		t.Errorf("want frames skipped (%d) and a discontinuity where they were", skipped)
+	}
+	if st := r.rec.Status("event"); st.Skipped != skipped {
+		t.Errorf("skipped frames after the session: %d, want %d (counted since start-up)", st.Skipped, skipped)
 	}
 }
 
