@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,9 @@ func New(reg *relay.Registry, o Options) *Recorder {
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = DefaultRetryInterval
+	}
+	if abs, err := filepath.Abs(o.Root); err == nil {
+		o.Root = abs // Info.Dir, as the catalogue sees it, does not depend on the working directory
 	}
 	log := o.Logger
 	if log == nil {

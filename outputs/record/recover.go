@@ -25,6 +25,9 @@ func Recover(root string, log *slog.Logger) ([]Info, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
