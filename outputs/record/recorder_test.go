@@ -583,6 +583,44 @@ func TestSlowDisk(t *testing.T) {
 	}
 }
 
+// TestSparseVideoIsNoGap: a camera sending a frame every 1.5 s (a browser ramping up) while
+// the audio goes on is not a gap: no discontinuity, no frame dropped.
+func TestSparseVideoIsNoGap(t *testing.T) {
+	r := newRig(t, 0)
+	src := r.publish(testutil.SPS720, true, true)
+	audio := 0
+	for i := range 6 {
+		vd := time.Duration(i) * 1500 * time.Millisecond
+		nalu := []byte{1, 0, 0}
+		if i%2 == 0 {
+			nalu[0] = 5
+		}
+		frames := []*relay.Frame{{Track: src.video, DTS: vd, PTS: vd, Key: i%2 == 0, Units: [][]byte{nalu}}}
+		for ; time.Duration(audio)*1024*time.Second/48000 < vd+1500*time.Millisecond; audio++ {
+			ad := time.Duration(audio) * 1024 * time.Second / 48000
+			frames = append(frames, &relay.Frame{Track: src.audio, DTS: ad, PTS: ad, Key: true, Units: [][]byte{make([]byte, 300)}})
+		}
+		for _, f := range frames {
+			if f.Track == src.audio && f.DTS < vd {
+				continue // written with the previous video frame
+			}
+			if err := src.pub.WriteFrame(f); err != nil {
+				t.Fatal(err)
+			}
+			r.sent.Add(1)
+		}
+	}
+	src.drain()
+	src.pub.Close()
+	in := r.waitFinished(1)[0]
+	c := checkRecording(t, in)
+	t.Logf("%s", c.playlist)
+	if strings.Contains(c.playlist, "DISCONTINUITY") || c.videoSamples != 6 || c.audioSamples != audio {
+		t.Errorf("sparse video: %d video and %d audio samples (want 6 and %d), discontinuity: %v",
+			c.videoSamples, c.audioSamples, audio, strings.Contains(c.playlist, "DISCONTINUITY"))
+	}
+}
+
 // TestNoKeyframesStaysBounded: a source that sends one keyframe and never another is still
 // cut into segments (at ten times the target), not held in memory.
 func TestNoKeyframesStaysBounded(t *testing.T) {

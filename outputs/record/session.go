@@ -18,10 +18,12 @@ import (
 	"github.com/beffroi/beffroi/relay"
 )
 
-// gapLimit: a step in a track's timestamps longer than this (the publisher was away within
-// the reconnect grace, or the recorder fell behind the ring and skipped) closes the segment;
-// the next one starts at a keyframe after an EXT-X-DISCONTINUITY, so that the gap is not
-// counted as media.
+// gapLimit: when the stream's timestamps step further than this with no frame of any track
+// in between (the publisher was away within the reconnect grace, or the recorder fell behind
+// the ring and skipped to the newest keyframe), the segment is closed and the next one starts
+// after an EXT-X-DISCONTINUITY, so that the gap is not counted as media. One track alone going
+// quiet (a browser's camera sending a frame a second while it ramps up, audio going on) is
+// no gap: its last frame lasts until the next.
 const gapLimit = time.Second
 
 // cutSlack is the part of the target duration a keyframe may come early and still cut the
@@ -88,6 +90,8 @@ type session struct {
 	lastTry      time.Time
 	segStart     time.Duration // DTS of the first frame of the main track in the segment
 	hasStart     bool
+	newest       time.Duration // newest DTS of any recordable frame read
+	hasNewest    bool
 	unrecordable map[relay.Codec]bool // logged once each
 }
 
@@ -162,12 +166,16 @@ func (s *session) handle(f *relay.Frame) {
 			// a track that was not there: a new init segment, at the next start point.
 			s.flush(true)
 			s.started = false
-		case tw.pending != nil && f.DTS-tw.pending.DTS > gapLimit:
+		case s.hasNewest && f.DTS-s.newest > gapLimit:
+			// After a reconnect or a skip the relay hands out a keyframe first, so the
+			// segment still starts with one.
 			s.flush(true)
 			s.discont = true
-			s.started = false
-			s.needStart()
+			s.hasStart = false
 		}
+	}
+	if !s.hasNewest || f.DTS > s.newest {
+		s.newest, s.hasNewest = f.DTS, true
 	}
 	if !s.started {
 		if !s.startPoint(f) {
@@ -202,16 +210,6 @@ func (s *session) handle(f *relay.Frame) {
 		}
 	}
 	tw.pending = f
-}
-
-// needStart drops the tracks' pending frames' place: after a gap the next segment starts
-// fresh at a start point.
-func (s *session) needStart() {
-	for _, tw := range s.tracks {
-		if tw != nil {
-			tw.pending = nil
-		}
-	}
 }
 
 // otherChanged reports whether the track of the kind other than k changed since the current
