@@ -584,3 +584,49 @@ func TestRecordingDiskFull(t *testing.T) {
 		t.Errorf("%d log lines saying the recording resumed, want 1", len(l))
 	}
 }
+
+// TestRecordingFromAPhoneBrowser: a phone's browser goes live from the go-live page (WHIP:
+// H.264 whose resolution ramps up, Opus audio). The recording keeps the Opus as it came, has
+// a new init segment for each new resolution, and ffmpeg decodes it all.
+func TestRecordingFromAPhoneBrowser(t *testing.T) {
+	requirePeers(t)
+	browserDir(t)
+	b := startBeffroi(t, nil)
+	root := filepath.Join(b.Cfg.DataDir, "recordings")
+	page := "http://" + b.HTTPAddr() + "/go-live/event?key=" + publishKey
+	const seconds = 15
+	events := runGoLive(t, page, seconds, 0, "")
+	if c, ok := findEvent(events, "connected"); !ok || c.Codec != "video/H264" {
+		t.Errorf("the page did not go live with H.264: %+v", c)
+	}
+	b.Stop(t)
+	l := recordingsIn(t, root)
+	if len(l) != 1 {
+		t.Fatalf("%d recordings, want 1: %+v", len(l), l)
+	}
+	in := l[0]
+	pl := filepath.Join(in.Dir, record.PlaylistFile)
+	b2, _ := os.ReadFile(pl)
+	t.Logf("playlist:\n%s", b2)
+	r := probe(t, pl)
+	t.Logf("%s: %+v; recording.json: %.2f s in %d segments", in.ID, r, in.Duration, in.Segments)
+	if r.Video != "h264" || r.Audio != "opus" {
+		t.Errorf("recorded %q + %q, want h264 + opus", r.Video, r.Audio)
+	}
+	if msg := decodeAll(t, pl); msg != "" {
+		t.Errorf("ffmpeg cannot decode it all: %s", msg)
+	}
+	for _, s := range []string{"v", "a"} {
+		assertIncreasing(t, in.ID+" "+s, packetDTS(t, pl, s))
+	}
+	inits := strings.Count(string(b2), "#EXT-X-MAP")
+	sizes := frameSizes(t, pl)
+	t.Logf("%d init segments; decoded sizes: %s", inits, strings.Join(sizes, " -> "))
+	if len(sizes) > 1 && inits < 2 {
+		t.Errorf("the resolution changed (%v) within one init segment", sizes)
+	}
+	// The page is on air for 15 s; the first seconds go to ICE and DTLS.
+	if in.Duration < seconds/2 || in.Duration > seconds+segmentSeconds {
+		t.Errorf("recording holds %.2f s of about %d s on air", in.Duration, seconds)
+	}
+}
