@@ -152,10 +152,9 @@ func (s *session) handle(f *relay.Frame) {
 			return // media is discarded while the disk is full
 		}
 		s.lastTry = s.now()
-		if err := s.newInit(f); err != nil {
+		if err := s.newInit(f); err != nil || !s.resume() {
 			return
 		}
-		s.resume()
 	}
 
 	if s.started {
@@ -446,17 +445,19 @@ func (s *session) pause(err error) {
 	s.report()
 }
 
-// resume follows a successful write after a pause.
-func (s *session) resume() {
-	s.paused = false
+// resume follows a successful write after a pause; it reports whether recording goes on.
+func (s *session) resume() bool {
 	s.rec.info.State = Recording
 	if err := s.rec.saveInfo(); err != nil {
-		s.pause(err)
-		return
+		s.rec.info.State = Paused
+		s.lastTry = s.now()
+		return false // still paused
 	}
+	s.paused = false
 	s.log.Info("recording resumed", "recording", s.rec.info.ID)
 	s.publish()
 	s.report()
+	return true
 }
 
 // finish writes what is pending and closes the recording.
