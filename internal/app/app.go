@@ -314,6 +314,11 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopOutputs()
 	var wg sync.WaitGroup
 	errc := make(chan error, len(a.ingest)+1)
+	// The recorder follows the streams before any publisher can arrive.
+	recCtx, stopRecorder := context.WithCancel(context.Background())
+	defer stopRecorder()
+	var recWG sync.WaitGroup
+	recWG.Go(func() { _ = a.Recorder.Run(recCtx) })
 	for _, s := range a.ingest {
 		wg.Go(func() {
 			if err := s.Run(ingestCtx); err != nil {
@@ -326,10 +331,6 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var outWG sync.WaitGroup
 	outWG.Go(func() { _ = a.Outputs.Run(outCtx) })
-	recCtx, stopRecorder := context.WithCancel(context.Background())
-	defer stopRecorder()
-	var recWG sync.WaitGroup
-	recWG.Go(func() { _ = a.Recorder.Run(recCtx) })
 	var httpWG sync.WaitGroup
 	httpWG.Go(func() {
 		if err := a.hsrv.Serve(a.hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
