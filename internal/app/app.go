@@ -348,9 +348,10 @@ func (a *App) Run(ctx context.Context) error {
 	stopIngest()
 	wg.Wait()
 	_ = a.whip.Close()
-	a.Registry.StopAll()
-	stopRecorder() // the recordings are closed (finished) before Run returns
+	// The recordings read what ingest had published, and are closed (finished).
+	stopRecorder()
 	recWG.Wait()
+	a.Registry.StopAll()
 	stopOutputs()
 	outWG.Wait()
 	_ = a.rtc.Close()

@@ -158,9 +158,9 @@ func (r *Recorder) setStatus(stream string, st Status) {
 }
 
 // Run records until ctx is cancelled, following streams as they are added to and removed
-// from the registry. Recordings in progress are closed (finished) before it returns.
-// Shutdown: stop ingest and end the streams first, then cancel ctx, so that recordings hold
-// everything the publishers sent.
+// from the registry. Recordings in progress are closed (finished) before it returns, after
+// recording the frames their stream had already published. Shutdown: stop ingest first, then
+// cancel ctx, so that recordings hold everything the publishers sent.
 func (r *Recorder) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	following := map[*relay.Stream]context.CancelFunc{}

@@ -362,6 +362,31 @@ func TestRecordsOneSession(t *testing.T) {
 	testutil.NoGoroutines(t, "outputs/record.(*Recorder)", "outputs/record.(*session)")
 }
 
+// TestStopRecordsWhatWasPublished: stopping the recorder while the stream is live (shutdown,
+// after ingest stopped) first records every frame already published.
+func TestStopRecordsWhatWasPublished(t *testing.T) {
+	failWrite = func(string) error { // a slow disk keeps the recorder behind
+		time.Sleep(50 * time.Millisecond)
+		return nil
+	}
+	t.Cleanup(func() { failWrite = nil })
+	r := newRig(t, time.Hour)
+	src := r.publish(testutil.SPS720, true, true)
+	src.run(10 * time.Second) // at once: the recorder is still far behind
+	src.pub.Close()           // the publisher is gone, the stream waits in its grace
+	r.stop()
+	l, err := Recover(r.root, nil)
+	if err != nil || len(l) != 1 {
+		t.Fatalf("recordings: %v %+v", err, l)
+	}
+	if l[0].State != Finished {
+		t.Errorf("state %q, want finished", l[0].State)
+	}
+	if c := checkRecording(t, l[0]); c.videoSamples != src.nv {
+		t.Errorf("%d video samples recorded, %d published", c.videoSamples, src.nv)
+	}
+}
+
 // TestStreamRemovedWhileLive: a stream removed from the registry while live closes its
 // recording (finished).
 func TestStreamRemovedWhileLive(t *testing.T) {

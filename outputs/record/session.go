@@ -104,18 +104,27 @@ func newSession(c sessionConfig) *session {
 
 // run records what src reads until the session ends or ctx is cancelled, then closes the
 // recording (state finished).
+//
+// Stopped by ctx (shutdown, recording switched off), it still records the frames already
+// published (relay.Reader.Next returns what is ready before looking at ctx): at shutdown
+// ingest stops first, and the recording holds everything the publishers sent. Ending the
+// stream instead (relay.Stream.Stop) would drop what the recorder had not read yet.
 func (s *session) run(ctx context.Context, src frameSource) {
 	for {
 		f, err := src.Next(ctx)
 		if err != nil {
 			break
 		}
-		s.handle(f)
-		if s.frames != nil {
-			s.frames.Add(1)
-		}
+		s.read(f)
 	}
 	s.finish()
+}
+
+func (s *session) read(f *relay.Frame) {
+	s.handle(f)
+	if s.frames != nil {
+		s.frames.Add(1)
+	}
 }
 
 // hasVideo reports whether the recording has (or will have) a video track: segments are then
