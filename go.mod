@@ -9,6 +9,7 @@ require (
 	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/datarhei/gosrt v0.10.0
 	github.com/gorilla/websocket v1.5.3
+	github.com/grafov/m3u8 v0.12.1
 	github.com/pion/ice/v4 v4.4.8
 	github.com/pion/interceptor v0.1.51
 	github.com/pion/rtcp v1.2.20

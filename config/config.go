@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // DefaultFile is the file Load reads from the working directory when no --config flag is given
 // and the file exists.
@@ -128,7 +131,33 @@ type Stream struct {
 	PublishKey   string        `mapstructure:"publish_key"` // secret
 	Pull         Pull          `mapstructure:"pull"`        // optional camera to pull from
 	Destinations []Destination `mapstructure:"destinations"`
-	Record       StreamRecord  `mapstructure:"record"` // this stream's recording settings
+	Record       StreamRecord  `mapstructure:"record"` // this stream's recording: on or off, retention
+}
+
+// Record configures recordings: every live session of a stream becomes one recording
+// (fragmented MP4 segments and an HLS playlist) that survives a crash or a full disk.
+type Record struct {
+	Enabled         bool          `mapstructure:"enabled"`          // default true: record every stream unless its record.enabled: false
+	Dir             string        `mapstructure:"dir"`              // default "": <data_dir>/recordings
+	SegmentDuration time.Duration `mapstructure:"segment_duration"` // default 2s: segments are cut on the first keyframe after it
+	Retention       Retention     `mapstructure:"retention"`
+}
+
+// IsRecorded reports whether the stream is recorded: its own record key, else
+// record.enabled.
+func (s Stream) IsRecorded(r Record) bool {
+	if s.Record.Enabled != nil {
+		return *s.Record.Enabled
+	}
+	return r.Enabled
+}
+
+// RecordingsDir returns where recordings go: record.dir, else <data_dir>/recordings.
+func (c *Config) RecordingsDir() string {
+	if c.Record.Dir != "" {
+		return c.Record.Dir
+	}
+	return filepath.Join(c.DataDir, "recordings")
 }
 
 // Pull is an IP camera (or any RTSP server) a stream pulls its media from, reconnecting forever.
@@ -149,12 +178,6 @@ func (d Destination) IsEnabled() bool {
 	return d.Enabled == nil || *d.Enabled
 }
 
-// Record configures recordings. The recorder's keys (enabled, dir, segment_duration) join
-// this struct.
-type Record struct {
-	Retention Retention `mapstructure:"retention"`
-}
-
 // Retention says how long recordings are kept. A sweep applies it at start and every 10
 // minutes; the recording in progress is never deleted.
 type Retention struct {
@@ -165,6 +188,7 @@ type Retention struct {
 
 // StreamRecord is a stream's own recording settings.
 type StreamRecord struct {
+	Enabled   *bool           `mapstructure:"enabled"` // record this stream; default: record.enabled
 	Retention StreamRetention `mapstructure:"retention"`
 }
 
@@ -189,7 +213,7 @@ func Default() *Config {
 		ReconnectGrace: 30 * time.Second,
 		Log:            Log{Level: "info", Format: "text"},
 		Transcode:      Transcode{FFmpeg: "ffmpeg", AACBitrate: 160000},
-		Record:         Record{Retention: Retention{KeepPublished: true}},
+		Record:         Record{Enabled: true, SegmentDuration: 2 * time.Second, Retention: Retention{KeepPublished: true}},
 		HLS:            HLS{Enabled: true, PartDuration: 200 * time.Millisecond, SegmentDuration: time.Second},
 		Audience:       Audience{Window: 10 * time.Second, BeaconWindow: 35 * time.Second},
 		Outputs: Outputs{

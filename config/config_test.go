@@ -240,6 +240,9 @@ func TestExampleFileStreamsSectionIsValidWhenUncommented(t *testing.T) {
 	if len(c.Streams) != 2 || len(c.Streams[0].Destinations) != 3 {
 		t.Fatalf("streams = %+v, want two streams, the first with three destinations", c.Streams)
 	}
+	if !c.Streams[0].IsRecorded(c.Record) || c.Streams[1].IsRecorded(c.Record) {
+		t.Errorf("record: the first stream is recorded, the second is not (record: false)")
+	}
 	if p := c.Streams[1].Pull; p.URL == "" || p.Transport != "tcp" {
 		t.Errorf("second stream pull = %+v, want a camera URL over tcp", p)
 	}
@@ -293,6 +296,8 @@ func TestErrors(t *testing.T) {
 			`config: outputs.retry_min: 1m0s is longer than outputs.retry_max (10s)`, "",
 		},
 		{"short SRT passphrase", "srt:\n  passphrase: tooshort\n", `config: srt.passphrase: must be 10 to 79 characters long (got 8)`, "tooshort"},
+		{"segment too short", "record:\n  segment_duration: 100ms\n", `config: record.segment_duration: 100ms is out of range (500ms to 1m)`, ""},
+		{"record not a boolean", stream + "    record:\n      enabled: sometimes\n", `config: streams[0].record.enabled: must be true or false, not "sometimes"`, ""},
 		{"negative SRT latency", "srt:\n  latency: -1s\n", `config: srt.latency: must not be negative (got -1s)`, ""},
 		{"bad RTSP address", "rtsp:\n  addr: \"8554\"\n", `config: rtsp.addr: "8554" is not a valid address (want host:port, e.g. ":8080" or "127.0.0.1:8080")`, ""},
 		{

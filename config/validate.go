@@ -133,6 +133,10 @@ func (c *Config) Validate() error {
 		p.add("transcode.aac_bitrate", "%d is out of range (32000 to 512000 bits per second)", b)
 	}
 
+	if d := c.Record.SegmentDuration; d < 500*time.Millisecond || d > time.Minute {
+		p.add("record.segment_duration", "%s is out of range (500ms to 1m)", d)
+	}
+
 	c.validateViewers(&p)
 	c.validateStreams(&p)
 	c.validateRetention(&p)

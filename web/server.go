@@ -55,6 +55,9 @@ type Server struct {
 	HLS http.Handler
 	// Audience, when set, counts viewers: the audience, report, public and beacon routes.
 	Audience *audience.Counter
+	// Recording, when set, returns the recorder's state for a stream (off, idle, recording,
+	// paused, and the current recording's ID), shown as the stream's "recording".
+	Recording func(stream string) any
 }
 
 // Handler returns the HTTP handler with every route.
@@ -114,6 +117,7 @@ type streamJSON struct {
 	Readers      int64             `json:"readers"`
 	Pull         any               `json:"pull,omitempty"`       // the camera puller, for streams that pull
 	Renditions   any               `json:"renditions,omitempty"` // ffmpeg renditions for destinations
+	Recording    any               `json:"recording,omitempty"`  // the recorder's state
 	Destinations []destinationJSON `json:"destinations"`
 }
 
@@ -147,6 +151,9 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	}
 	if s.Renditions != nil {
 		out.Renditions = s.Renditions(in.Name)
+	}
+	if s.Recording != nil {
+		out.Recording = s.Recording(in.Name)
 	}
 	if s.Destinations != nil {
 		out.Destinations = destinations(s.Destinations.List(in.Name), in.Tracks)

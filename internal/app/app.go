@@ -24,6 +24,7 @@ import (
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
+	"github.com/beffroi/beffroi/outputs/record"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	"github.com/beffroi/beffroi/relay"
@@ -75,6 +76,13 @@ type App struct {
 	Store *store.Store
 	// Replays serves recordings and replays and sweeps old recordings away.
 	Replays *replays.Service
+	// Recorder records every live session of the streams (outputs/record).
+	Recorder *record.Recorder
+	// Catalog, when set, is told of every recording: those found on disk when Run starts
+	// (record.Recover, which closes the ones a crash left open), then every change of every
+	// recording made while running. Set it before Run (the embedded database does); nil
+	// means no catalogue.
+	Catalog record.Catalog
 
 	ingest  []ingestServer
 	pullers map[string]*ingestrtsp.Puller // by stream name
@@ -121,10 +129,15 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax, Logger: log,
 		Renditions: a.Renditions,
 	})
+	a.Recorder = record.New(a.Registry, record.Options{
+		Root: cfg.RecordingsDir(), SegmentDuration: cfg.Record.SegmentDuration,
+		Catalog: appCatalog{a}, Logger: log, Off: !cfg.Record.Enabled,
+	})
 	for _, s := range cfg.Streams {
 		if _, err := a.Registry.Add(s.Name, s.PublishKey); err != nil {
 			return nil, err
 		}
+		a.Recorder.SetEnabled(s.Name, s.IsRecorded(cfg.Record))
 		for _, d := range s.Destinations {
 			if err := a.Outputs.Add(s.Name, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled()}); err != nil {
 				return nil, err
@@ -135,6 +148,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		return nil, err
 	}
 	undo = append(undo, func() { _ = a.Store.Close() })
+	a.Catalog = a.Store // the recordings catalogue
 	a.Replays = &replays.Service{Store: a.Store, FFmpeg: cfg.Transcode.FFmpeg, Retention: retention, Logger: log}
 
 	if cfg.RTMP.Addr != "" {
@@ -210,7 +224,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		Operator: operator, Accounts: accounts,
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Log: log},
-		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(), Replays: a.Replays}
+		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(), Replays: a.Replays,
+		Recording: a.recordingStatus}
 	a.newViewers(a.api)
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -276,6 +291,37 @@ func (a *App) renditions(stream string) any {
 	return l
 }
 
+// recordingStatus returns the recorder's state for a stream (record.Status).
+func (a *App) recordingStatus(stream string) any { return a.Recorder.Status(stream) }
+
+// appCatalog forwards to the App's Catalog, which may be set after New.
+type appCatalog struct{ a *App }
+
+func (c appCatalog) Recorded(in record.Info) {
+	if c.a.Catalog != nil {
+		c.a.Catalog.Recorded(in)
+	}
+}
+
+// recoverRecordings closes the recordings a crash left open and tells the catalogue of every
+// recording on disk.
+func (a *App) recoverRecordings() {
+	root := a.cfg.RecordingsDir()
+	infos, err := record.Recover(root, a.log)
+	if err != nil {
+		a.log.Error("recordings: cannot read the recordings directory", "dir", root, "error", err.Error())
+		return
+	}
+	for _, in := range infos {
+		if a.Catalog != nil {
+			a.Catalog.Recorded(in)
+		}
+	}
+	if len(infos) > 0 {
+		a.log.Info("recordings found", "dir", root, "count", len(infos))
+	}
+}
+
 // SRTAddr returns the SRT listener's UDP address ("" when disabled).
 func (a *App) SRTAddr() string { return a.ingestAddr("srt") }
 
@@ -289,9 +335,11 @@ func (a *App) ingestAddr(protocol string) string {
 }
 
 // Run serves until ctx is cancelled. Shutdown stops ingest first, then ends the streams
-// (destinations close their sessions cleanly), then the outputs and the HTTP server.
+// (destinations close their sessions cleanly), finalises the recordings, then closes the
+// outputs and the HTTP server.
 func (a *App) Run(ctx context.Context) error {
 	log := a.log
+	a.recoverRecordings() // before anything is recorded
 	for _, s := range a.ingest {
 		log.Info("listening", "protocol", s.protocol, "addr", s.server.ListenAddr().String())
 	}
@@ -304,6 +352,11 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopOutputs()
 	var wg sync.WaitGroup
 	errc := make(chan error, len(a.ingest)+1)
+	// The recorder follows the streams before any publisher can arrive.
+	recCtx, stopRecorder := context.WithCancel(context.Background())
+	defer stopRecorder()
+	var recWG sync.WaitGroup
+	recWG.Go(func() { _ = a.Recorder.Run(recCtx) })
 	for _, s := range a.ingest {
 		wg.Go(func() {
 			if err := s.Run(ingestCtx); err != nil {
@@ -339,6 +392,9 @@ func (a *App) Run(ctx context.Context) error {
 	stopIngest()
 	wg.Wait()
 	_ = a.whip.Close()
+	// The recordings read what ingest had published, and are closed (finished).
+	stopRecorder()
+	recWG.Wait()
 	a.Registry.StopAll()
 	stopOutputs()
 	outWG.Wait()

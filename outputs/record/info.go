@@ -10,6 +10,15 @@
 //	<id>/seg-<n>.m4s      media segments, each fsynced when closed
 //
 // Files other packages add beside them (the replay MP4, the thumbnail) are theirs.
+//
+// Every file is first written under a temporary dot-name (".seg-3.m4s.tmp123"), fsynced, and
+// only then given its name; segments and init segments are linked to their name, which fails
+// rather than replace a file, and the playlist and recording.json are renamed over the old
+// ones. The playlist only ever lists complete, fsynced segments, so a crash leaves a recording
+// that plays up to its last segment; Recover closes such recordings at the next start.
+//
+// The Recorder follows a relay.Registry and records every live session of its streams; it is
+// one relay reader per live stream, so a slow or full disk never slows the publisher.
 package record
 
 import (
