@@ -23,6 +23,8 @@ type Config struct {
 	Log            Log           `mapstructure:"log"`
 	Outputs        Outputs       `mapstructure:"outputs"`
 	Transcode      Transcode     `mapstructure:"transcode"`
+	// Watch configures the public watch and embed pages (/watch/<stream>, /embed/<stream>).
+	Watch Watch `mapstructure:"watch"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -88,6 +90,14 @@ type Transcode struct {
 	AACBitrate int    `mapstructure:"aac_bitrate"` // bits per second, default 160000 (music quality)
 }
 
+// Watch configures the public player pages.
+type Watch struct {
+	// Mode is how players play: "auto" (WebRTC for the lowest latency, HLS when it does not
+	// connect), "hls" (scale mode: every viewer on HLS, which a CDN can serve) or "webrtc".
+	// Default "auto".
+	Mode string `mapstructure:"mode"`
+}
+
 // Stream is one event channel declared in the file.
 type Stream struct {
 	Name         string        `mapstructure:"name"`        // public slug
@@ -128,6 +138,7 @@ func Default() *Config {
 		ReconnectGrace: 30 * time.Second,
 		Log:            Log{Level: "info", Format: "text"},
 		Transcode:      Transcode{FFmpeg: "ffmpeg", AACBitrate: 160000},
+		Watch:          Watch{Mode: "auto"},
 		Outputs: Outputs{
 			WriteTimeout: 10 * time.Second,
 			MaxLag:       5 * time.Second,

@@ -14,6 +14,7 @@ import (
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/golive"
+	"github.com/beffroi/beffroi/web/watch"
 )
 
 // Destinations is what the API needs of the destination manager.
@@ -34,6 +35,11 @@ type Server struct {
 	Renditions func(stream string) any
 	// WHIP, when set, serves /whip/ (publishing from a browser).
 	WHIP http.Handler
+	// WHEP, when set, serves /whep/ (playing to viewers over WebRTC).
+	WHEP http.Handler
+	// WatchMode is how the watch and embed pages play: "auto" (WebRTC, else HLS), "hls"
+	// or "webrtc". Empty means "auto".
+	WatchMode string
 }
 
 // Handler returns the HTTP handler with every route.
@@ -53,6 +59,14 @@ func (s *Server) Handler() http.Handler {
 	if s.WHIP != nil {
 		mux.Handle("/whip/", s.WHIP)
 	}
+	if s.WHEP != nil {
+		mux.Handle("/whep/", s.WHEP)
+	}
+	wp := watch.Handler(watch.Options{Mode: s.WatchMode, Exists: func(name string) bool {
+		return s.Registry != nil && s.Registry.Get(name) != nil
+	}})
+	mux.Handle("GET /watch/", wp)
+	mux.Handle("GET /embed/", wp)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})

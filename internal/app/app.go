@@ -26,6 +26,7 @@ import (
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
+	outwhep "github.com/beffroi/beffroi/outputs/whep"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
@@ -63,7 +64,9 @@ type App struct {
 	pullers map[string]*ingestrtsp.Puller // by stream name
 	rtc     *rtcnet.Net                   // the one UDP port of every WebRTC peer
 	whip    *ingestwhip.Server
-	hln     net.Listener
+	// WHEP plays the streams to viewers over WebRTC (/whep/<stream>).
+	WHEP *outwhep.Server
+	hln  net.Listener
 	hsrv    *http.Server
 }
 
@@ -165,8 +168,22 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		return nil, err
 	}
 	a.whip = whip
+	// WHEP viewers share the WebRTC UDP port with WHIP publishers.
+	a.WHEP, err = outwhep.New(a.Registry, outwhep.Config{
+		Net: rtc, Renditions: a.Renditions, MaxLag: cfg.Outputs.MaxLag, Logger: log,
+		// AUDIENCE: connect the viewer counter here (Audience: a.Audience), or later with
+		// a.WHEP.SetAudience. Until then WHEP viewers are not counted.
+		Audience: nil,
+	})
+	if err != nil {
+		_ = a.whip.Close()
+		_ = a.rtc.Close()
+		a.closeListeners(a.ingest)
+		return nil, err
+	}
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
+		_ = a.WHEP.Close()
 		_ = a.whip.Close()
 		_ = a.rtc.Close()
 		a.closeListeners(a.ingest)
@@ -174,7 +191,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	}
 	a.hln = hln
 	api := &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
-		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
+		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(),
+		WHEP: a.WHEP.Handler(), WatchMode: cfg.Watch.Mode}
 	a.hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -258,7 +276,8 @@ func (a *App) Run(ctx context.Context) error {
 	for _, s := range a.ingest {
 		log.Info("listening", "protocol", s.protocol, "addr", s.server.ListenAddr().String())
 	}
-	log.Info("listening", "protocol", "webrtc", "udp", a.rtc.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live")
+	log.Info("listening", "protocol", "webrtc", "udp", a.rtc.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live",
+		"whep", "/whep/<stream>", "watch", "/watch/<stream>")
 	log.Info("listening", "protocol", "http", "addr", a.hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
 
 	ingestCtx, stopIngest := context.WithCancel(context.Background())
@@ -296,6 +315,8 @@ func (a *App) Run(ctx context.Context) error {
 	stopIngest()
 	wg.Wait()
 	_ = a.whip.Close()
+	// Viewers' sessions end before the shared WebRTC port closes.
+	_ = a.WHEP.Close()
 	a.Registry.StopAll()
 	stopOutputs()
 	outWG.Wait()
