@@ -64,10 +64,12 @@ type App struct {
 	pullers map[string]*ingestrtsp.Puller // by stream name
 	rtc     *rtcnet.Net                   // the one UDP port of every WebRTC peer
 	whip    *ingestwhip.Server
-	// WHEP plays the streams to viewers over WebRTC (/whep/<stream>).
-	WHEP *outwhep.Server
-	hln  net.Listener
+	hln     net.Listener
 	hsrv    *http.Server
+
+	// WHEP plays the streams to viewers over WebRTC (/whep/<stream>). Its SetAudience
+	// connects the viewer counter.
+	WHEP *outwhep.Server
 }
 
 // New builds everything the configuration describes and binds every listener, so that a
