@@ -233,6 +233,13 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if hasBFrames(st) {
+		log.Info("play refused: the stream has B-frames")
+		http.Error(w, "the stream's video has B-frames, which WebRTC players cannot show smoothly: watch it over HLS "+
+			"(or set the encoder's B-frames to 0)", http.StatusUnsupportedMediaType)
+		return
+	}
+
 	id := newID()
 	ss, answer, err := s.start(st, id, &d, string(body), log.With("session", id))
 	if err != nil {
@@ -271,6 +278,28 @@ func waitMedia(ctx context.Context, st *relay.Stream) *httpError {
 		}
 	}
 	return nil
+}
+
+// hasBFrames reports whether the stream's video, from its newest keyframe, has frames shown
+// in another order than they are decoded (B-frames: OBS and x264 make them by default).
+// WebRTC receivers play frames in the order they arrive, and show such a stream as a
+// slideshow.
+func hasBFrames(st *relay.Stream) bool {
+	r, err := st.Subscribe(relay.ReaderOptions{})
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	for range relay.DefaultRingSize {
+		f, ok := r.TryNext()
+		if !ok {
+			return false
+		}
+		if f.Track.Kind() == relay.Video && f.PTS != f.DTS {
+			return true
+		}
+	}
+	return false
 }
 
 // delete ends a session at the viewer's request.

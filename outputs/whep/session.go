@@ -54,10 +54,11 @@ type outTrack struct {
 	base  uint32 // RTP timestamp of PTS 0: random, as RFC 3550 asks
 }
 
-// write sends a frame's payloads (shared by every viewer) with this viewer's headers.
-func (o *outTrack) write(f *relay.Frame) error {
+// write sends a frame's payloads (shared by every viewer) with this viewer's headers; pts
+// is the frame's time on the viewer's timeline.
+func (o *outTrack) write(f *relay.Frame, pts time.Duration) error {
 	pl := framePayloads(f)
-	ts := o.base + uint32(relay.DurationToTicks(f.PTS, o.rate)) //nolint:gosec // RTP timestamps wrap
+	ts := o.base + uint32(relay.DurationToTicks(pts, o.rate)) //nolint:gosec // RTP timestamps wrap
 	video := f.Track.Kind() == relay.Video
 	for i, p := range pl {
 		pkt := rtp.Packet{
@@ -307,7 +308,7 @@ func (ss *session) play() {
 		return
 	}
 	defer r.Close()
-	warnedBFrames := false
+	tl := &timeline{}
 	for {
 		f, err := r.Next(ss.ctx)
 		switch {
@@ -317,27 +318,48 @@ func (ss *session) play() {
 		case err != nil:
 			return // cancelled
 		}
-		out := ss.audio
-		if f.Track.Kind() == relay.Video {
-			out = ss.video
-			if f.PTS != f.DTS && !warnedBFrames {
-				warnedBFrames = true
-				ss.log.Warn("the source has B-frames, which WebRTC players show with stutter: " +
-					"set the encoder's B-frames to 0 (OBS: Output > x264 options bframes=0, or the baseline profile)")
+		v, fast := tl.at(f.DTS, time.Now())
+		if fast && f.Track.Kind() == relay.Audio {
+			continue // audio cannot be played faster: the viewer's audio starts live
+		}
+		// Never more than a jitter buffer ahead of when the viewer shows the frame: a
+		// catch-up burst is paced rather than overflowing socket buffers.
+		if wait := time.Until(tl.due(v)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ss.ctx.Done():
+				return
 			}
 		}
-		if out == nil {
-			continue // a kind the viewer does not receive
-		}
-		if f.Track.Codec != out.codec {
-			ss.stop(fmt.Sprintf("the stream's %s codec changed to %s: the viewer must reconnect", f.Track.Kind(), f.Track.Codec))
-			return
-		}
-		if err := out.write(f); err != nil {
-			ss.stop("sending: " + err.Error())
+		if !ss.send(f, v+f.PTS-f.DTS) {
 			return
 		}
 	}
+}
+
+// send sends a frame on the track of its kind, if the viewer receives that kind, with pts
+// on the viewer's timeline. It returns false when the session must end.
+func (ss *session) send(f *relay.Frame, pts time.Duration) bool {
+	out := ss.audio
+	if f.Track.Kind() == relay.Video {
+		out = ss.video
+		if f.PTS != f.DTS {
+			ss.stop("the stream now has B-frames, which WebRTC players cannot show smoothly")
+			return false
+		}
+	}
+	if out == nil {
+		return true // a kind the viewer does not receive
+	}
+	if f.Track.Codec != out.codec {
+		ss.stop(fmt.Sprintf("the stream's %s codec changed to %s: the viewer must reconnect", f.Track.Kind(), f.Track.Codec))
+		return false
+	}
+	if err := out.write(f, pts); err != nil {
+		ss.stop("sending: " + err.Error())
+		return false
+	}
+	return true
 }
 
 // subscribe returns a reader of the stream, or of its rendition once the rendition runs.

@@ -120,6 +120,13 @@ func startServer(t *testing.T, rend Renditions) *testServer {
 // audio (AAC or Opus, 20 ms frames) to st until the test ends.
 func feed(t *testing.T, st *relay.Stream, audio relay.Codec) {
 	t.Helper()
+	feedWith(t, st, audio, 0)
+}
+
+// feedWith is feed with video frames shown reorder after they are decoded (B-frames when
+// reorder is not zero).
+func feedWith(t *testing.T, st *relay.Stream, audio relay.Codec, reorder time.Duration) {
+	t.Helper()
 	pub := st.Publish(relay.SourceInfo{Protocol: "test", RemoteAddr: "test"})
 	vt, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
 	if err != nil {
@@ -159,7 +166,7 @@ func feed(t *testing.T, st *relay.Stream, audio relay.Codec) {
 					nal = make([]byte, 5000) // more than one RTP packet
 					nal[0] = 0x65
 				}
-				_ = pub.WriteFrame(&relay.Frame{Track: vt, DTS: d, PTS: d, Key: key, Units: [][]byte{nal}})
+				_ = pub.WriteFrame(&relay.Frame{Track: vt, DTS: d, PTS: d + reorder, Key: key, Units: [][]byte{nal}})
 			}
 			_ = pub.WriteFrame(&relay.Frame{Track: at, DTS: d, PTS: d, Key: true, Units: [][]byte{{0xfc, 0xff, 0xfe}}})
 			n++
@@ -497,5 +504,70 @@ func TestCloseEndsSessions(t *testing.T) {
 	resp, _ := post(t, ts.http.URL+"/whep/"+streamName, "application/sdp", newViewer(t, nil).offer(t))
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("POST after Close: %d, want 503", resp.StatusCode)
+	}
+}
+
+// TestTimelineCatchUp: a backlog delivered at once is played faster until the viewer is
+// live; live media then keeps its own pace, and the mapping never goes back.
+func TestTimelineCatchUp(t *testing.T) {
+	tl := &timeline{}
+	t0 := time.Unix(1000, 0)
+	frame := 33 * time.Millisecond
+	var last time.Duration
+	check := func(p time.Duration, now time.Time) (time.Duration, bool) {
+		v, fast := tl.at(p, now)
+		if v < last {
+			t.Fatalf("stream time %v mapped to %v, before the previous %v", p, v, last)
+		}
+		last = v
+		return v, fast
+	}
+	// Two seconds of backlog, all there when the viewer joins: sent as fast as due allows.
+	now := t0
+	var fastFrames int
+	for i := range 60 {
+		v, fast := check(10*time.Second+time.Duration(i)*frame, now)
+		if fast {
+			fastFrames++
+		}
+		if d := tl.due(v); d.After(now) {
+			now = d
+		}
+	}
+	if fastFrames < 40 {
+		t.Errorf("%d of 60 backlog frames played fast, want most", fastFrames)
+	}
+	caughtUp := now.Sub(t0)
+	if caughtUp > 700*time.Millisecond {
+		t.Errorf("the 2 s backlog took %v to send, want a fraction of it", caughtUp)
+	}
+	// Live frames, every 33 ms with some jitter: normal speed.
+	var fastLive int
+	for i := 60; i < 200; i++ {
+		now = now.Add(frame + time.Duration(i%3)*5*time.Millisecond - 5*time.Millisecond)
+		if _, fast := check(10*time.Second+time.Duration(i)*frame, now); fast && i > 70 {
+			fastLive++
+		}
+	}
+	if fastLive > 0 {
+		t.Errorf("%d live frames played fast", fastLive)
+	}
+	// An audio frame slightly older than the newest video frame maps consistently.
+	v1, _ := tl.at(10*time.Second+150*frame, now)
+	v2, _ := tl.at(10*time.Second+150*frame+time.Millisecond, now)
+	if v2 <= v1 {
+		t.Errorf("mapping not increasing inside the known range: %v then %v", v1, v2)
+	}
+}
+
+// TestBFramesRefused: a stream with B-frames is refused with the reason (the watch page then
+// plays HLS).
+func TestBFramesRefused(t *testing.T) {
+	ts := startServer(t, nil)
+	feedWith(t, ts.st, relay.Opus, 66*time.Millisecond)
+	testutil.WaitFor(t, "media", ts.st.HasMedia)
+	resp, body := post(t, ts.http.URL+"/whep/"+streamName, "application/sdp", newViewer(t, nil).offer(t))
+	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(body, "B-frames") {
+		t.Errorf("B-frames: %s %q, want 415 saying B-frames", resp.Status, body)
 	}
 }

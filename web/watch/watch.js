@@ -76,11 +76,11 @@ function showLive() {
 function stop() {
   const { pc, location: loc, hls } = state;
   state.pc = null; state.location = null; state.hls = null; state.protocol = null; state.session = null;
-  if (pc) {
-    pc.onconnectionstatechange = null;
-    pc.close();
-  }
-  if (loc) fetch(loc, { method: 'DELETE', keepalive: true }).catch(() => {});
+  if (pc) pc.onconnectionstatechange = null;
+  // DELETE first, so the server ends the session at the viewer's request; the connection
+  // closes once it answered.
+  const ended = loc ? fetch(loc, { method: 'DELETE', keepalive: true }).catch(() => {}) : Promise.resolve();
+  if (pc) ended.finally(() => pc.close());
   if (hls) hls.destroy();
   video.removeAttribute('src');
   video.srcObject = null;
@@ -117,6 +117,7 @@ async function start() {
     state.lastError = String(e.message || e);
     stop();
     showOffline();
+    if (!e.offline) setStatus(state.lastError);
     retryLater();
   } finally {
     starting = false;
@@ -333,5 +334,5 @@ document.addEventListener('keydown', (e) => {
 syncControls();
 
 window.addEventListener('pagehide', stop);
-state.stop = stop;
+state.stop = () => { stop(); showOffline(); clearTimeout(retryTimer); };
 start();

@@ -1,0 +1,123 @@
+// Plays the watch page in headless Chromium as a viewer would: opens it while the stream is
+// offline (the "starts soon" poster), says so, waits for the page to switch to the live
+// stream by itself once a publisher starts, then checks that frames render and time
+// advances, reports what WebRTC says of the delay, and stops (the page DELETEs its session).
+//
+//   node watch.mjs <page URL> <artifacts dir> <seconds to watch>
+//
+// Prints one JSON line per event on stdout; exits non-zero when the page does not play.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [url, dir, secondsArg] = process.argv.slice(2);
+const seconds = Number(secondsArg || 6);
+const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
+
+const profile = mkdtempSync(join(tmpdir(), 'beffroi-chromium-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
+    '--disable-features=WebRtcHideLocalIpsWithMdns',
+  ],
+  viewport: { width: 960, height: 600 },
+  locale: 'fr-FR',
+});
+let code = 0;
+try {
+  const page = browser.pages()[0] || await browser.newPage();
+  page.on('console', (m) => log('console', { text: m.text() }));
+  page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
+  await page.goto(url);
+  await page.waitForFunction(() => window.beffroi && window.beffroi.offline && window.beffroi.attempts > 0, null, { timeout: 15000 });
+  const poster = await page.evaluate(() => ({
+    visible: getComputedStyle(document.getElementById('poster')).display !== 'none',
+    text: document.getElementById('poster').innerText,
+    lang: document.documentElement.lang,
+    error: window.beffroi.lastError,
+  }));
+  await page.screenshot({ path: join(dir, 'watch-offline.png') });
+  log('poster', poster);
+
+  const waitFrom = Date.now();
+  await page.waitForFunction(() => window.beffroi.playing && window.beffroi.protocol, null, { timeout: 90000, polling: 200 });
+  log('live', { ms: Date.now() - waitFrom, protocol: await page.evaluate(() => window.beffroi.protocol),
+    attempts: await page.evaluate(() => window.beffroi.attempts) });
+
+  // Count rendered frames and sample what the receiver says about its buffering.
+  await page.evaluate(() => {
+    const v = document.getElementById('video');
+    window.watchStats = { frames: 0, displayDelay: [] };
+    const onFrame = (_, meta) => {
+      window.watchStats.frames++;
+      if (meta.receiveTime && meta.expectedDisplayTime) {
+        window.watchStats.displayDelay.push(meta.expectedDisplayTime - meta.receiveTime);
+      }
+      v.requestVideoFrameCallback(onFrame);
+    };
+    v.requestVideoFrameCallback(onFrame);
+  });
+  const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
+  await page.waitForTimeout(seconds * 1000);
+  const m = await page.evaluate(async (t0) => {
+    const v = document.getElementById('video');
+    const c = document.createElement('canvas');
+    c.width = 64; c.height = 36;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, c.width, c.height);
+    const px = g.getImageData(0, 0, c.width, c.height).data;
+    let lit = 0;
+    for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] > 60) lit++;
+    const out = {
+      frames: window.watchStats.frames, advanced: v.currentTime - t0,
+      width: v.videoWidth, height: v.videoHeight, litPixels: lit / (px.length / 4),
+      audioTracks: v.srcObject ? v.srcObject.getAudioTracks().length : -1,
+      videoTracks: v.srcObject ? v.srcObject.getVideoTracks().length : -1,
+      displayDelayMs: 0, videoJitterBufferMs: 0, audioJitterBufferMs: 0, codec: '', audioCodec: '',
+      audioPackets: 0, framesDropped: 0, viewersBadge: !document.getElementById('viewers').hidden,
+      live: document.getElementById('live').innerText,
+      controls: [...document.querySelectorAll('.controls button, .controls input')].map((e) => e.getAttribute('aria-label') || e.textContent),
+    };
+    const d = window.watchStats.displayDelay;
+    if (d.length) out.displayDelayMs = d.reduce((a, b) => a + b, 0) / d.length;
+    const pc = window.beffroi.pc;
+    if (pc) {
+      const stats = await pc.getStats();
+      const codecs = {};
+      stats.forEach((r) => { if (r.type === 'codec') codecs[r.id] = r.mimeType; });
+      stats.forEach((r) => {
+        if (r.type !== 'inbound-rtp') return;
+        const jb = r.jitterBufferEmittedCount ? 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount : 0;
+        if (r.kind === 'video') {
+          out.videoJitterBufferMs = jb; out.codec = codecs[r.codecId] || ''; out.framesDropped = r.framesDropped || 0;
+        } else {
+          out.audioJitterBufferMs = jb; out.audioCodec = codecs[r.codecId] || ''; out.audioPackets = r.packetsReceived;
+        }
+      });
+    }
+    return out;
+  }, t0);
+  log('measured', m);
+  await page.screenshot({ path: join(dir, 'watch-live.png') });
+  // Keyboard: M unmutes, Space pauses.
+  await page.focus('#player');
+  await page.keyboard.press('m');
+  await page.keyboard.press(' ');
+  const keys = await page.evaluate(() => ({ muted: document.getElementById('video').muted, paused: document.getElementById('video').paused }));
+  log('keyboard', keys);
+  await page.evaluate(() => window.beffroi.stop());
+  log('stopped');
+  await page.waitForTimeout(500);
+} catch (e) {
+  log('error', { text: String(e) });
+  code = 1;
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(code);
