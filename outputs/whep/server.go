@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -105,8 +107,8 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	if err := registerCodecs(me); err != nil {
 		return nil, fmt.Errorf("whep: codecs: %w", err)
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	ir, err := newInterceptors()
+	if err != nil {
 		return nil, fmt.Errorf("whep: interceptors: %w", err)
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
@@ -114,6 +116,29 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	s := &Server{reg: reg, cfg: c, log: log.With("protocol", Protocol), api: api, byID: map[string]*session{}}
 	s.SetAudience(c.Audience)
 	return s, nil
+}
+
+// nackHistory is how many packets of each video track a viewer can have resent: about
+// 0.75 s at 3 Mbit/s, more than a round trip.
+const nackHistory = 256
+
+// newInterceptors returns what a viewer's PeerConnection needs, and only that: a viewer
+// only receives, so pion's defaults for receiving (NACK generation, receiver reports,
+// congestion feedback) and its statistics are left out. What stays: resending what the
+// viewer lost, and sender reports, which let the viewer synchronise audio and video.
+func newInterceptors() (*interceptor.Registry, error) {
+	ir := &interceptor.Registry{}
+	responder, err := nack.NewResponderInterceptor(nack.ResponderSize(nackHistory))
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(responder)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(sr)
+	return ir, nil
 }
 
 // SetAudience sets (or, with nil, removes) the viewer counter. Sessions already connected

@@ -3,7 +3,9 @@
 // stream by itself once a publisher starts, then checks that frames render and time
 // advances, reports what WebRTC says of the delay, and stops (the page DELETEs its session).
 //
-//   node watch.mjs <page URL> <artifacts dir> <seconds to watch>
+//   node watch.mjs <page URL> <artifacts dir> <seconds to watch> [offline|live]
+//
+// With "live" (the stream is already live) the poster step is skipped.
 //
 // Prints one JSON line per event on stdout; exits non-zero when the page does not play.
 import { chromium } from 'playwright-core';
@@ -11,7 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [url, dir, secondsArg] = process.argv.slice(2);
+const [url, dir, secondsArg, expect] = process.argv.slice(2);
+const startsOffline = expect !== 'live';
 const seconds = Number(secondsArg || 6);
 const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 
@@ -34,15 +37,17 @@ try {
   page.on('console', (m) => log('console', { text: m.text() }));
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   await page.goto(url);
-  await page.waitForFunction(() => window.beffroi && window.beffroi.offline && window.beffroi.attempts > 0, null, { timeout: 15000 });
-  const poster = await page.evaluate(() => ({
-    visible: getComputedStyle(document.getElementById('poster')).display !== 'none',
-    text: document.getElementById('poster').innerText,
-    lang: document.documentElement.lang,
-    error: window.beffroi.lastError,
-  }));
-  await page.screenshot({ path: join(dir, 'watch-offline.png') });
-  log('poster', poster);
+  if (startsOffline) {
+    await page.waitForFunction(() => window.beffroi && window.beffroi.offline && window.beffroi.attempts > 0, null, { timeout: 15000 });
+    const poster = await page.evaluate(() => ({
+      visible: getComputedStyle(document.getElementById('poster')).display !== 'none',
+      text: document.getElementById('poster').innerText,
+      lang: document.documentElement.lang,
+      error: window.beffroi.lastError,
+    }));
+    await page.screenshot({ path: join(dir, 'watch-offline.png') });
+    log('poster', poster);
+  }
 
   const waitFrom = Date.now();
   await page.waitForFunction(() => window.beffroi.playing && window.beffroi.protocol, null, { timeout: 90000, polling: 200 });
@@ -103,7 +108,10 @@ try {
     return out;
   }, t0);
   log('measured', m);
-  await page.screenshot({ path: join(dir, 'watch-live.png') });
+  const state = await page.evaluate(() => ({ session: window.beffroi.session, beacons: window.beffroi.beacons,
+    protocol: window.beffroi.protocol, viewers: document.getElementById('viewers').innerText }));
+  log('state', state);
+  await page.screenshot({ path: join(dir, startsOffline ? 'watch-live.png' : 'watch-' + state.protocol + '.png') });
   // Keyboard: M unmutes, Space pauses.
   await page.focus('#player');
   await page.keyboard.press('m');
