@@ -3,9 +3,11 @@
 // stream by itself once a publisher starts, then checks that frames render and time
 // advances, reports what WebRTC says of the delay, and stops (the page DELETEs its session).
 //
-//   node watch.mjs <page URL> <artifacts dir> <seconds to watch> [offline|live]
+//   node watch.mjs <page URL> <artifacts dir> <seconds to watch> [offline|live] [cycle]
 //
-// With "live" (the stream is already live) the poster step is skipped.
+// With "live" (the stream is already live) the poster step is skipped. With "cycle", once
+// measured the page must go back to its poster by itself (the test stops the publisher),
+// then to live again (the test starts it again).
 //
 // Prints one JSON line per event on stdout; exits non-zero when the page does not play.
 import { chromium } from 'playwright-core';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 
 const [url, dir, secondsArg, expect] = process.argv.slice(2);
 const startsOffline = expect !== 'live';
+const cycle = process.argv[6] === 'cycle';
 const seconds = Number(secondsArg || 6);
 const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 
@@ -68,7 +71,11 @@ try {
     v.requestVideoFrameCallback(onFrame);
   });
   const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
-  await page.waitForTimeout(seconds * 1000);
+  // 60 frames rendered (a loaded machine decodes slowly: a deadline, not a duration), then
+  // the rest of the watching time.
+  const w0 = Date.now();
+  await page.waitForFunction(() => window.watchStats.frames >= 60, null, { timeout: 60000, polling: 200 });
+  await page.waitForTimeout(Math.max(0, seconds * 1000 - (Date.now() - w0)));
   const m = await page.evaluate(async (t0) => {
     const v = document.getElementById('video');
     const c = document.createElement('canvas');
@@ -112,6 +119,19 @@ try {
     protocol: window.beffroi.protocol, viewers: document.getElementById('viewers').innerText }));
   log('state', state);
   await page.screenshot({ path: join(dir, startsOffline ? 'watch-live.png' : 'watch-' + state.protocol + '.png') });
+  if (cycle) {
+    const from = Date.now();
+    await page.waitForFunction(() => window.beffroi.offline, null, { timeout: 90000, polling: 200 });
+    log('offline-again', { ms: Date.now() - from, error: await page.evaluate(() => window.beffroi.lastError) });
+    const back = Date.now();
+    await page.waitForFunction(() => window.beffroi.playing && window.beffroi.protocol, null, { timeout: 90000, polling: 200 });
+    const f1 = await page.evaluate(() => window.watchStats.frames);
+    await page.waitForFunction((f1) => window.watchStats.frames >= f1 + 30, f1, { timeout: 30000, polling: 200 });
+    const t1 = await page.evaluate(() => document.getElementById('video').currentTime);
+    await page.waitForTimeout(2000);
+    const t2 = await page.evaluate(() => document.getElementById('video').currentTime);
+    log('live-again', { ms: Date.now() - back, advanced: t2 - t1 });
+  }
   // Keyboard: M unmutes, Space pauses.
   await page.focus('#player');
   await page.keyboard.press('m');

@@ -9,14 +9,14 @@ const T = {
     soon: 'The broadcast starts soon', soonSub: 'This page switches to the live stream by itself.',
     live: 'Live', play: 'Play', pause: 'Pause', mute: 'Mute', unmute: 'Unmute', volume: 'Volume',
     fullscreen: 'Full screen', exitFullscreen: 'Exit full screen', controls: 'Player controls',
-    connecting: 'Connecting…', viewers: (n) => n === 1 ? '1 viewer' : n + ' viewers',
+    connecting: 'Connecting…', reconnecting: 'Reconnecting…', viewers: (n) => n === 1 ? '1 viewer' : n + ' viewers',
     unsupported: 'This browser cannot play the stream.', player: 'Live video',
   },
   fr: {
     soon: 'Le direct commence bientôt', soonSub: 'Cette page passe au direct d’elle-même.',
     live: 'En direct', play: 'Lecture', pause: 'Pause', mute: 'Couper le son', unmute: 'Activer le son',
     volume: 'Volume', fullscreen: 'Plein écran', exitFullscreen: 'Quitter le plein écran',
-    controls: 'Commandes du lecteur', connecting: 'Connexion…',
+    controls: 'Commandes du lecteur', connecting: 'Connexion…', reconnecting: 'Reconnexion…',
     viewers: (n) => n <= 1 ? n + ' spectateur' : n + ' spectateurs',
     unsupported: 'Ce navigateur ne peut pas lire le direct.', player: 'Vidéo en direct',
   },
@@ -65,6 +65,7 @@ function showOffline() {
 
 function showLive() {
   state.offline = false;
+  state.lastError = '';
   state.playing = true;
   $('player').classList.remove('offline');
   $('live').hidden = false;
@@ -124,10 +125,12 @@ async function start() {
   }
 }
 
-// restart is called when playback broke (stream ended, network lost).
+// restart is called when playback broke (network lost, publisher reconnecting, stream
+// ended): the poster comes back only once the stream is offline.
 function restart() {
   stop();
-  showOffline();
+  state.playing = false;
+  setStatus(t('reconnecting'));
   retryLater(true);
 }
 
@@ -281,12 +284,22 @@ async function poll() {
 setInterval(poll, POLL_EVERY);
 poll();
 
-// A stall (no new frame for a while, the network gone, the stream ended without a word)
-// brings the poster back and tries again.
-setInterval(() => {
-  if (!state.playing || video.paused) { lastProgress = { time: video.currentTime, at: Date.now() }; return; }
-  if (video.currentTime !== lastProgress.time) {
-    lastProgress = { time: video.currentTime, at: Date.now() };
+// A stall (no new frame for a while: the network gone, the stream ended without a word)
+// brings the poster back and tries again. Over WebRTC currentTime runs on without frames:
+// the received packets tell instead.
+async function progressMark() {
+  if (state.protocol === 'webrtc' && state.pc) {
+    let n = 0;
+    (await state.pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp') n += r.packetsReceived || 0; });
+    return n;
+  }
+  return video.currentTime;
+}
+setInterval(async () => {
+  if (!state.playing || video.paused) { lastProgress = { time: -1, at: Date.now() }; return; }
+  const mark = await progressMark().catch(() => -1);
+  if (mark !== lastProgress.time) {
+    lastProgress = { time: mark, at: Date.now() };
   } else if (Date.now() - lastProgress.at > STALL_LIMIT) {
     restart();
   }
