@@ -253,7 +253,9 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := waitMedia(r.Context(), st); err != nil {
-		log.Info("play refused", "reason", err.Error())
+		// Not a bad request: players waiting for the broadcast ask again every few seconds,
+		// thousands of them on a big night.
+		log.Debug("play refused", "reason", err.Error())
 		http.Error(w, err.Error(), err.status)
 		return
 	}

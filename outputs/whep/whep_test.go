@@ -456,6 +456,9 @@ func TestRefused(t *testing.T) {
 	if n := ts.logs.Count("play refused"); n != 7 {
 		t.Errorf("%d 'play refused' log lines for 7 refusals", n)
 	}
+	if n := ts.logs.Count("level=INFO", "play refused"); n != 6 {
+		t.Errorf("%d 'play refused' lines at INFO, want 6 (the offline stream is DEBUG)", n)
+	}
 }
 
 // TestCORSAndPatch: the player may be embedded in any site.

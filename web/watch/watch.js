@@ -51,6 +51,7 @@ window.beffroi = state;
 let retryTimer = null;
 let retryDelay = RETRY_MIN;
 let starting = false;
+let webrtcFailed = false; // in auto mode, once WebRTC failed for another reason than offline
 let lastProgress = { time: -1, at: Date.now() };
 
 function setStatus(s) { $('status').textContent = s || ''; }
@@ -102,7 +103,7 @@ async function start() {
   clearTimeout(retryTimer);
   state.attempts++;
   try {
-    if (mode !== 'hls') {
+    if (mode === 'webrtc' || (mode === 'auto' && !webrtcFailed)) {
       try {
         await playWHEP();
         return;
@@ -110,7 +111,8 @@ async function start() {
         state.lastError = String(e.message || e);
         stop();
         if (e.offline || mode === 'webrtc') throw e;
-        // WebRTC did not connect (a firewall, no codec in common): HLS.
+        // WebRTC did not connect (a firewall, no codec in common): HLS, from now on.
+        webrtcFailed = true;
       }
     }
     await playHLS();
