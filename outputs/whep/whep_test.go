@@ -574,3 +574,54 @@ func TestBFramesRefused(t *testing.T) {
 		t.Errorf("B-frames: %s %q, want 415 saying B-frames", resp.Status, body)
 	}
 }
+
+// TestPlayVP8AudioOnlyViewer: a VP8 source (a browser that published VP8 over WHIP) plays as
+// VP8; a viewer that offers audio only gets the audio only.
+func TestPlayVP8AudioOnlyViewer(t *testing.T) {
+	ts := startServer(t, nil)
+	pub := ts.st.Publish(relay.SourceInfo{Protocol: "test", RemoteAddr: "test"})
+	vt, err := pub.SetTrack(&relay.Track{Codec: relay.VP8, Width: 640, Height: 360})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := pub.SetTrack(relay.NewOpusTrack(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer pub.Close()
+		for i := 0; ; i++ {
+			d := time.Duration(i) * 33 * time.Millisecond
+			frame := make([]byte, 3000)
+			key := i%30 == 0
+			if !key {
+				frame[0] = 1 // RFC 6386: bit 0 of the frame tag is 1 on inter frames
+			}
+			_ = pub.WriteFrame(&relay.Frame{Track: vt, DTS: d, PTS: d, Key: key, Units: [][]byte{frame}})
+			_ = pub.WriteFrame(&relay.Frame{Track: at, DTS: d, PTS: d, Key: true, Units: [][]byte{{0xfc, 0xff}}})
+			select {
+			case <-stop:
+				return
+			case <-time.After(33 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+
+	v := newViewer(t, nil)
+	v.play(t, ts)
+	testutil.WaitFor(t, "VP8 frames", func() bool { return v.videoPackets.Load() >= 30 })
+	if c, _ := v.codecs.Load("video"); !strings.EqualFold(c.(string), webrtc.MimeTypeVP8) {
+		t.Errorf("video codec %v, want VP8", c)
+	}
+
+	a := newViewer(t, nil, webrtc.RTPCodecTypeAudio)
+	a.play(t, ts)
+	testutil.WaitFor(t, "audio at the audio-only viewer", func() bool { return a.audioPackets.Load() >= 10 })
+	if a.videoPackets.Load() != 0 {
+		t.Errorf("the audio-only viewer got %d video packets", a.videoPackets.Load())
+	}
+}
