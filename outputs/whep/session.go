@@ -43,6 +43,10 @@ type session struct {
 	connOnce   sync.Once
 	reasonOnce sync.Once
 	reason     string
+
+	// delay is how long frames published after the viewer joined waited between the relay
+	// and the viewer's socket, by kind. Written by the playing goroutine, read once it ended.
+	delay [2]delayStats
 }
 
 // outTrack is one track sent to the viewer, with this viewer's RTP numbering.
@@ -291,7 +295,8 @@ func (ss *session) run() {
 	ss.srv.mu.Lock()
 	delete(ss.srv.byID, ss.id)
 	ss.srv.mu.Unlock()
-	ss.log.Info("WHEP session ended", "reason", ss.reason)
+	ss.log.Info("WHEP session ended", "reason", ss.reason,
+		"video_send_delay", ss.delay[relay.Video].String(), "audio_send_delay", ss.delay[relay.Audio].String())
 	close(ss.done)
 }
 
@@ -309,6 +314,7 @@ func (ss *session) play() {
 	}
 	defer r.Close()
 	tl := &timeline{}
+	joined := time.Now()
 	for {
 		f, err := r.Next(ss.ctx)
 		switch {
@@ -334,7 +340,29 @@ func (ss *session) play() {
 		if !ss.send(f, v+f.PTS-f.DTS) {
 			return
 		}
+		if f.Published.After(joined) {
+			ss.delay[f.Track.Kind()].add(time.Since(f.Published))
+		}
 	}
+}
+
+// delayStats sums how long frames waited between the relay and the viewer's socket.
+type delayStats struct {
+	n        int
+	sum, max time.Duration
+}
+
+func (d *delayStats) add(x time.Duration) {
+	d.n++
+	d.sum += x
+	d.max = max(d.max, x)
+}
+
+func (d *delayStats) String() string {
+	if d.n == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("mean %s max %s over %d frames", (d.sum / time.Duration(d.n)).Round(time.Microsecond), d.max.Round(time.Microsecond), d.n)
 }
 
 // send sends a frame on the track of its kind, if the viewer receives that kind, with pts

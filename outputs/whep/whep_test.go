@@ -342,6 +342,11 @@ func TestPlayH264Opus(t *testing.T) {
 		t.Errorf("second DELETE: %d, want 404", code)
 	}
 	ts.logs.WaitFor(t, "viewer sent DELETE")
+	for l := range strings.Lines(ts.logs.String()) {
+		if strings.Contains(l, "WHEP session ended") {
+			t.Log(strings.TrimSpace(l)) // what the session added to the delay
+		}
+	}
 }
 
 // TestManyViewersShareFrames: viewers get the same payloads, built once per frame.

@@ -234,3 +234,54 @@ func TestWatchPageWHEP(t *testing.T) {
 		}
 	}
 }
+
+// TestPhoneToViewer: a phone (headless Chromium, fake camera) goes live from the go-live
+// page over WHIP, and a viewer (another Chromium) watches it over WHEP: the browser's H.264
+// and Opus reach the viewer as they are, without a rendition.
+func TestPhoneToViewer(t *testing.T) {
+	requirePeers(t)
+	dir := browserDir(t)
+	b := startBeffroi(t, nil)
+	phone := startProcess(t, t.Context(), "go-live page", "node", filepath.Join(dir, "golive.mjs"),
+		"http://"+b.HTTPAddr()+"/go-live/event?key="+publishKey, "40")
+	phone.cmd.Dir = dir
+	testutil.Eventually(t, 60*time.Second, func() error {
+		v, _, err := b.getStream("event")
+		if err != nil {
+			return err
+		}
+		if len(v.Tracks) < 2 {
+			return fmt.Errorf("stream %q with %d tracks, want video and audio from the phone", v.State, len(v.Tracks))
+		}
+		return nil
+	})
+	artifacts := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"),
+		"http://"+b.HTTPAddr()+"/watch/event", artifacts, "6", "live")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	events := map[string]watchEvent{}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		var e watchEvent
+		if json.Unmarshal(sc.Bytes(), &e) == nil {
+			if e.Event != "console" {
+				t.Logf("viewer: %s", sc.Text())
+			}
+			events[e.Event] = e
+		}
+	}
+	if err != nil {
+		t.Fatalf("watch page: %v", err)
+	}
+	m := events["measured"]
+	if events["live"].Protocol != "webrtc" || m.Frames < 60 || !strings.EqualFold(m.Codec, "video/H264") ||
+		!strings.EqualFold(m.ACodec, "audio/opus") || m.APackets == 0 {
+		t.Errorf("viewer of the phone: %+v", m)
+	}
+	if n := len(b.Logs.Lines("WHEP session answered", "rendition=false")); n != 1 {
+		t.Errorf("%d WHEP sessions without a rendition, want 1 (the phone's Opus needs none)", n)
+	}
+	t.Logf("phone to viewer: %dx%d, video jitter buffer %.0f ms, audio jitter buffer %.0f ms, receive to display %.0f ms",
+		m.Width, m.Height, m.VJitter, m.AJitter, m.Display)
+}
