@@ -90,9 +90,12 @@ function stop() {
 
 function retryLater(now) {
   clearTimeout(retryTimer);
-  const delay = now ? 0 : retryDelay;
+  if (now) {
+    retryTimer = setTimeout(start, 0);
+    return;
+  }
+  retryTimer = setTimeout(start, retryDelay);
   retryDelay = Math.min(retryDelay * 2, RETRY_MAX);
-  retryTimer = setTimeout(start, delay);
 }
 
 // start plays the stream with the best protocol the mode allows; an offline stream shows
@@ -111,8 +114,9 @@ async function start() {
         state.lastError = String(e.message || e);
         stop();
         if (e.offline || mode === 'webrtc') throw e;
-        // WebRTC did not connect (a firewall, no codec in common): HLS, from now on.
-        webrtcFailed = true;
+        // WebRTC does not work here (a firewall, no codec in common): HLS, from now on. A
+        // server that could not be reached is tried again over WebRTC next time.
+        if (e.status === 415 || e.ice) webrtcFailed = true;
       }
     }
     await playHLS();
@@ -138,6 +142,7 @@ function restart() {
 
 function refusal(status, text) {
   const e = new Error(status + ': ' + text.trim());
+  e.status = status;
   e.offline = status === 404 || status === 503;
   return e;
 }
@@ -173,11 +178,12 @@ async function playWHEP() {
   state.location = res.headers.get('Location');
   await pc.setRemoteDescription({ type: 'answer', sdp: body });
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('WebRTC did not connect')), 10000);
+    const iceError = (msg) => Object.assign(new Error(msg), { ice: true });
+    const timer = setTimeout(() => reject(iceError('WebRTC did not connect')), 10000);
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'connected') { clearTimeout(timer); resolve(); }
       if (pc.connectionState === 'failed' || pc.connectionState === 'closed') {
-        clearTimeout(timer); reject(new Error('WebRTC connection ' + pc.connectionState));
+        clearTimeout(timer); reject(iceError('WebRTC connection ' + pc.connectionState));
       }
     };
   });
