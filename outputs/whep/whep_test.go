@@ -1,6 +1,7 @@
 package whep
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -187,7 +188,9 @@ type viewer struct {
 	audioPackets atomic.Int64
 	sawSPS       atomic.Bool // a STAP-A with the SPS came before the first IDR
 	frames       atomic.Int64
-	codecs       sync.Map // kind -> mime
+	damaged      atomic.Int64 // pictures whose bytes are not what feed sent
+	checked      atomic.Int64 // pictures compared with what feed sent
+	codecs       sync.Map     // kind -> mime
 }
 
 func newViewer(t *testing.T, register func(*webrtc.MediaEngine) error, kinds ...webrtc.RTPCodecType) *viewer {
@@ -238,8 +241,24 @@ func newViewer(t *testing.T, register func(*webrtc.MediaEngine) error, kinds ...
 			if len(pkt.Payload) > 0 && pkt.Payload[0]&0x1f == 24 && v.frames.Load() == 0 {
 				v.sawSPS.Store(len(pkt.Payload) > 3 && pkt.Payload[3]&0x1f == 7)
 			}
-			if _, err := dep.Unmarshal(pkt.Payload); err == nil && pkt.Marker {
+			out, err := dep.Unmarshal(pkt.Payload)
+			if err == nil && pkt.Marker {
 				v.frames.Add(1)
+			}
+			// feed's pictures are one NAL unit of zeros after its header: anything else is a
+			// payload damaged on the way (they are shared by every viewer).
+			if nal, ok := bytes.CutPrefix(out, []byte{0, 0, 0, 1}); ok && len(nal) > 0 {
+				switch nal[0] & 0x1f {
+				case 1, 5:
+					want := 600
+					if nal[0]&0x1f == 5 {
+						want = 5000
+					}
+					v.checked.Add(1)
+					if len(nal) != want || bytes.ContainsFunc(nal[1:], func(r rune) bool { return r != 0 }) {
+						v.damaged.Add(1)
+					}
+				}
 			}
 		}
 	})
@@ -369,6 +388,11 @@ func TestManyViewersShareFrames(t *testing.T) {
 	})
 	if n := ts.aud.count(streamName + "/whep"); n != 3 {
 		t.Errorf("audience counts %d, want 3", n)
+	}
+	for i, v := range vs {
+		if n, c := v.damaged.Load(), v.checked.Load(); n > 0 || c < 20 {
+			t.Errorf("viewer %d: %d damaged pictures of %d checked", i, n, c)
+		}
 	}
 	// Closing a viewer's connection (no DELETE) ends its session too.
 	_ = vs[0].pc.Close()
