@@ -128,7 +128,9 @@ const nackHistory = 256
 // viewer lost, and sender reports, which let the viewer synchronise audio and video.
 func newInterceptors() (*interceptor.Registry, error) {
 	ir := &interceptor.Registry{}
-	responder, err := nack.NewResponderInterceptor(nack.ResponderSize(nackHistory))
+	// The history keeps the packets' own headers and their shared payloads, which are never
+	// modified (see sharedTrack): no copy.
+	responder, err := nack.NewResponderInterceptor(nack.ResponderSize(nackHistory), nack.DisableCopy())
 	if err != nil {
 		return nil, err
 	}

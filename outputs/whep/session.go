@@ -53,7 +53,7 @@ type session struct {
 type outTrack struct {
 	codec relay.Codec
 	rate  int64
-	track *webrtc.TrackLocalStaticRTP
+	track *sharedTrack
 	seq   uint16
 	base  uint32 // RTP timestamp of PTS 0: random, as RFC 3550 asks
 }
@@ -65,31 +65,27 @@ func (o *outTrack) write(f *relay.Frame, pts time.Duration) error {
 	ts := o.base + uint32(relay.DurationToTicks(pts, o.rate)) //nolint:gosec // RTP timestamps wrap
 	video := f.Track.Kind() == relay.Video
 	for i, p := range pl {
-		pkt := rtp.Packet{
-			Header: rtp.Header{
-				Version: 2, SequenceNumber: o.seq, Timestamp: ts,
-				Marker: video && i == len(pl)-1, // the last packet of a video frame
-			},
-			Payload: p,
+		h := &rtp.Header{
+			Version: 2, SequenceNumber: o.seq, Timestamp: ts,
+			Marker: video && i == len(pl)-1, // the last packet of a video frame
 		}
 		o.seq++
-		if err := o.track.WriteRTP(&pkt); err != nil {
+		if err := o.track.writeRTP(h, p); err != nil && !errors.Is(err, errNotBound) {
 			return err
 		}
 	}
 	return nil
 }
 
-func newOutTrack(c webrtc.RTPCodecParameters, codec relay.Codec, id string) (*outTrack, error) {
-	t, err := webrtc.NewTrackLocalStaticRTP(c.RTPCodecCapability, id, "beffroi")
-	if err != nil {
-		return nil, err
-	}
-	rate := int64(90000)
+func newOutTrack(c webrtc.RTPCodecParameters, codec relay.Codec, id string) *outTrack {
+	kind, rate := webrtc.RTPCodecTypeVideo, int64(90000)
 	if codec == relay.Opus {
-		rate = 48000
+		kind, rate = webrtc.RTPCodecTypeAudio, 48000
 	}
-	return &outTrack{codec: codec, rate: rate, track: t, seq: uint16(rand.Uint32()), base: rand.Uint32()}, nil //nolint:gosec // random start, not a secret
+	return &outTrack{
+		codec: codec, rate: rate, track: newSharedTrack(c.RTPCodecCapability, kind, id),
+		seq: uint16(rand.Uint32()), base: rand.Uint32(), //nolint:gosec // random starts, not secrets
+	}
 }
 
 func (ss *session) videoCodec() string {
@@ -247,10 +243,7 @@ func (ss *session) addTrack(tr *webrtc.RTPTransceiver, c webrtc.RTPCodecParamete
 	if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
 		return nil, fmt.Errorf("codec preferences: %w", err)
 	}
-	t, err := newOutTrack(c, codec, id)
-	if err != nil {
-		return nil, err
-	}
+	t := newOutTrack(c, codec, id)
 	sender, err := ss.pc.AddTrack(t.track)
 	if err != nil {
 		return nil, fmt.Errorf("add %s track: %w", id, err)
