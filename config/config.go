@@ -35,6 +35,8 @@ type Config struct {
 	HLS HLS `mapstructure:"hls"`
 	// Audience configures the viewer count.
 	Audience Audience `mapstructure:"audience"`
+	// Watch configures the public watch and embed pages (/watch/<stream>, /embed/<stream>).
+	Watch Watch `mapstructure:"watch"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -123,6 +125,14 @@ type HLS struct {
 type Audience struct {
 	Window       time.Duration `mapstructure:"window"`        // default 10s: an HLS viewer stays counted this long after its last playlist request
 	BeaconWindow time.Duration `mapstructure:"beacon_window"` // default 35s: ... and this long after its last beacon from the watch page
+}
+
+// Watch configures the public player pages.
+type Watch struct {
+	// Mode is how players play: "auto" (WebRTC for the lowest latency, HLS when it does not
+	// connect), "hls" (scale mode: every viewer on HLS, which a CDN can serve) or "webrtc".
+	// Default "auto".
+	Mode string `mapstructure:"mode"`
 }
 
 // Stream is one event channel declared in the file.
@@ -216,6 +226,7 @@ func Default() *Config {
 		Record:         Record{Enabled: true, SegmentDuration: 2 * time.Second, Retention: Retention{KeepPublished: true}},
 		HLS:            HLS{Enabled: true, PartDuration: 200 * time.Millisecond, SegmentDuration: time.Second},
 		Audience:       Audience{Window: 10 * time.Second, BeaconWindow: 35 * time.Second},
+		Watch:          Watch{Mode: "auto"},
 		Outputs: Outputs{
 			WriteTimeout: 10 * time.Second,
 			MaxLag:       5 * time.Second,

@@ -37,6 +37,7 @@ var plannedSchemes = map[string]bool{
 var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
+	watchModes = []string{"auto", "hls", "webrtc"}
 )
 
 // Validate checks every key and returns an error naming the exact key and the problem. When
@@ -131,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	if b := c.Transcode.AACBitrate; b < 32000 || b > 512000 {
 		p.add("transcode.aac_bitrate", "%d is out of range (32000 to 512000 bits per second)", b)
+	}
+	if !slices.Contains(watchModes, c.Watch.Mode) {
+		p.add("watch.mode", "%q is not one of %s", c.Watch.Mode, strings.Join(watchModes, ", "))
 	}
 
 	if d := c.Record.SegmentDuration; d < 500*time.Millisecond || d > time.Minute {

@@ -18,6 +18,7 @@ import (
 	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/golive"
 	"github.com/beffroi/beffroi/web/replays"
+	"github.com/beffroi/beffroi/web/watch"
 )
 
 // Destinations is what the API needs of the destination manager.
@@ -58,6 +59,11 @@ type Server struct {
 	// Recording, when set, returns the recorder's state for a stream (off, idle, recording,
 	// paused, and the current recording's ID), shown as the stream's "recording".
 	Recording func(stream string) any
+	// WHEP, when set, serves /whep/ (playing to viewers over WebRTC).
+	WHEP http.Handler
+	// WatchMode is how the watch and embed pages play: "auto" (WebRTC, else HLS), "hls"
+	// or "webrtc". Empty means "auto".
+	WatchMode string
 }
 
 // Handler returns the HTTP handler with every route.
@@ -94,6 +100,14 @@ func (s *Server) Handler() http.Handler {
 	if s.Replays != nil {
 		s.Replays.Mount(mux, s.Operator)
 	}
+	if s.WHEP != nil {
+		mux.Handle("/whep/", s.WHEP)
+	}
+	wp := watch.Handler(watch.Options{Mode: s.WatchMode, Exists: func(name string) bool {
+		return s.Registry != nil && s.Registry.Get(name) != nil
+	}})
+	mux.Handle("GET /watch/", wp)
+	mux.Handle("GET /embed/", wp)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})

@@ -27,6 +27,7 @@ import (
 	"github.com/beffroi/beffroi/outputs/record"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
+	outwhep "github.com/beffroi/beffroi/outputs/whep"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
@@ -94,6 +95,10 @@ type App struct {
 	// "stream/destination"): read-only in the console.
 	configured map[string]bool
 	hsrv       *http.Server
+
+	// WHEP plays the streams to viewers over WebRTC (/whep/<stream>). Its SetAudience
+	// connects the viewer counter.
+	WHEP *outwhep.Server
 }
 
 // New builds everything the configuration describes and binds every listener, so that a
@@ -213,6 +218,15 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	}
 	a.whip = whip
 	undo = append(undo, func() { _ = a.whip.Close() })
+	// WHEP viewers share the WebRTC UDP port with WHIP publishers; the viewer counter joins
+	// them below (newViewers).
+	a.WHEP, err = outwhep.New(a.Registry, outwhep.Config{
+		Net: rtc, Renditions: a.Renditions, MaxLag: cfg.Outputs.MaxLag, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { _ = a.WHEP.Close() })
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
@@ -225,8 +239,9 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Log: log},
 		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(), Replays: a.Replays,
-		Recording: a.recordingStatus}
+		Recording: a.recordingStatus, WHEP: a.WHEP.Handler(), WatchMode: cfg.Watch.Mode}
 	a.newViewers(a.api)
+	a.WHEP.SetAudience(a.Audience)
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -343,7 +358,8 @@ func (a *App) Run(ctx context.Context) error {
 	for _, s := range a.ingest {
 		log.Info("listening", "protocol", s.protocol, "addr", s.server.ListenAddr().String())
 	}
-	log.Info("listening", "protocol", "webrtc", "udp", a.rtc.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live")
+	log.Info("listening", "protocol", "webrtc", "udp", a.rtc.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live",
+		"whep", "/whep/<stream>", "watch", "/watch/<stream>")
 	log.Info("listening", "protocol", "http", "addr", a.hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
 
 	ingestCtx, stopIngest := context.WithCancel(context.Background())
@@ -395,6 +411,8 @@ func (a *App) Run(ctx context.Context) error {
 	// The recordings read what ingest had published, and are closed (finished).
 	stopRecorder()
 	recWG.Wait()
+	// Viewers' sessions end before the shared WebRTC port closes.
+	_ = a.WHEP.Close()
 	a.Registry.StopAll()
 	stopOutputs()
 	outWG.Wait()
