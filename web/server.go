@@ -43,6 +43,9 @@ type Server struct {
 	Accounts interface{ Routes(*http.ServeMux) }
 	// Manage, when set, serves the write API for streams and destinations.
 	Manage interface{ Routes(*http.ServeMux) }
+	// Console, when set, serves the operator console: its page at / and its files under
+	// /console/ (web/console).
+	Console http.Handler
 
 	hubOnce sync.Once
 	hub     *hub // live updates on /api/v1/events (events.go)
@@ -76,6 +79,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /go-live/", gl)
 	if s.WHIP != nil {
 		mux.Handle("/whip/", s.WHIP)
+	}
+	if s.Console != nil {
+		mux.Handle("GET /{$}", s.Console)
+		mux.Handle("GET /console/", s.Console)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)

@@ -29,6 +29,7 @@ import (
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
+	"github.com/beffroi/beffroi/web/console"
 	"github.com/beffroi/beffroi/web/manage"
 	"github.com/beffroi/beffroi/web/store"
 )
@@ -194,6 +195,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Log: log},
 		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
+	a.api.Console = console.Handler()
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
