@@ -224,14 +224,20 @@ export function fmtDuration(s) {
   const p = (x) => String(x).padStart(2, '0');
   return hh ? `${hh}:${p(mm)}:${p(ss)}` : `${mm}:${p(ss)}`;
 }
+// locale is the browser's own when it is of the console's language (fr-CA, en-GB), for
+// its date and time habits.
+function locale() {
+  const n = navigator.language || '';
+  return n.toLowerCase().startsWith(lang()) ? n : lang();
+}
 export function fmtTime(iso) {
   if (!iso) return '';
   const d = new Date(iso);
-  return d.toLocaleTimeString(lang(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return d.toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 export function fmtDateTime(iso) {
   if (!iso) return '';
-  return new Date(iso).toLocaleString(lang(), { dateStyle: 'medium', timeStyle: 'short' });
+  return new Date(iso).toLocaleString(locale(), { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 // videoTrack and audioTrack pick a stream's tracks.

@@ -109,6 +109,12 @@ export function render(root, { name: stream }) {
     h('div', { class: 'meter-bar' }));
   const previewState = h('p', { class: 'preview-state muted', id: 'preview-state', role: 'status' });
   const previewBtn = h('button', { type: 'button', class: 'btn small', id: 'preview-toggle' });
+  const poster = h('div', { class: 'preview-offline', 'aria-hidden': 'true' });
+  // The poster over the video repeats the preview's state while nothing plays.
+  new MutationObserver(() => {
+    poster.hidden = previewState.dataset.state === 'playing';
+    poster.textContent = previewState.dataset.state === 'playing' ? '' : previewState.textContent;
+  }).observe(previewState, { childList: true, characterData: true, subtree: true, attributes: true });
   const spark = sparkline(t('dash.bitrateChart', stream));
   const bitrate = h('span', { class: 'bitrate' });
   const facts = h('dl', { class: 'facts' });
@@ -230,7 +236,7 @@ export function render(root, { name: stream }) {
     h('div', { class: 'stream-grid-2' },
       h('section', { class: 'card preview-card', 'aria-labelledby': 'pv-head' },
         h('h2', { id: 'pv-head', class: 'small-head' }, t('st.preview')),
-        h('div', { class: 'preview-box' }, video, meter),
+        h('div', { class: 'preview-box' }, video, poster, meter),
         h('div', { class: 'preview-foot' }, previewState, previewBtn)),
       h('section', { class: 'card', 'aria-labelledby': 'src-head' },
         h('h2', { id: 'src-head', class: 'small-head' }, t('st.source')),
