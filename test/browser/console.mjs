@@ -158,7 +158,47 @@ try {
   // Parts from other branches: tell what is missing (the Go test skips those steps).
   const viewers = await page.textContent('#viewers');
   const recordingsRoute = await page.evaluate(async () => (await fetch('/api/v1/recordings?limit=1')).status);
-  log('features', { audience: !/not available/.test(viewers), recordings: recordingsRoute !== 404, viewers });
+  const features = { audience: !/not available/.test(viewers), recordings: recordingsRoute !== 404 };
+  log('features', { ...features, viewers });
+
+  if (features.audience) {
+    // A second browser plays the public watch page: the viewer count rises (the console's
+    // own preview may count already: compare with what it showed before).
+    await page.waitForSelector('#viewers-now', { timeout: 20000 });
+    const before = Number(await page.textContent('#viewers-now'));
+    const watcher = await browser.newPage();
+    await watcher.goto(cfg.base + '/watch/' + STREAM);
+    await page.waitForFunction((b) => Number(document.getElementById('viewers-now').textContent) > b, before, { timeout: 40000 });
+    log('viewers', { before, after: Number(await page.textContent('#viewers-now')) });
+    await shot(page, '04b-stream-viewers');
+    await watcher.close();
+  }
+  if (features.recordings) {
+    // The publisher stops (the Go test ends ffmpeg); once the stream has ended, the recording
+    // is titled and published, and found on /replays.
+    log('await_publish_end');
+    await page.waitForSelector('.stream-state[data-state="idle"]', { timeout: 60000 });
+    await page.click('nav a[href="#/recordings"]');
+    const rec = `#recordings article[data-stream="${STREAM}"]`;
+    const deadline2 = Date.now() + 30000;
+    for (;;) {
+      await page.waitForSelector('#recordings article', { timeout: 20000 }).catch(() => {});
+      const state = await page.getAttribute(rec, 'data-state').catch(() => null);
+      if (state && state !== 'recording') break;
+      if (Date.now() > deadline2) throw new Error('no finished recording of ' + STREAM + ' (state ' + state + ')');
+      await page.waitForTimeout(1000);
+      await page.reload();
+    }
+    const title = 'Fête de la musique ' + Date.now() % 10000;
+    await page.fill(`${rec} input.rec-title`, title);
+    await page.click(`${rec} button.rec-rename`);
+    await page.click(`${rec} [role="switch"]`);
+    await page.waitForSelector(`${rec} [role="switch"][aria-checked="true"]`);
+    await shot(page, '07-recordings');
+    const replays = await page.evaluate(async () => (await fetch('/replays')).text());
+    if (!replays.includes(title)) throw new Error('the published recording is not on /replays');
+    log('recording_published', { title });
+  }
 
   // A tablet, in portrait.
   await page.setViewportSize({ width: 820, height: 1180 });
@@ -185,7 +225,7 @@ try {
   await page.click('nav a[href="#/recordings"]');
   await page.waitForFunction(() => document.querySelector('main [role="status"]').textContent.length > 0);
   log('recordings', { status: await page.textContent('main [role="status"]') });
-  await shot(page, '07-recordings');
+  if (!features.recordings) await shot(page, '07-recordings');
 
   // Users and tokens: a token is shown once and leaves the page with it.
   await page.click('nav a[href="#/admin"]');

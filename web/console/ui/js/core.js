@@ -206,17 +206,21 @@ export async function refreshStreams() {
 }
 
 // Formatters.
+// num writes a number the way the console's language does (2,5 in French).
+export function num(x, digits = 0) {
+  return Number(x).toLocaleString(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
 export function fmtBitrate(bps) {
   if (!bps) return '0 kbit/s';
-  if (bps >= 1e6) return (bps / 1e6).toFixed(bps >= 1e7 ? 0 : 1) + ' Mbit/s';
-  return Math.round(bps / 1e3) + ' kbit/s';
+  if (bps >= 1e6) return num(bps / 1e6, bps >= 1e7 ? 0 : 1) + ' Mbit/s';
+  return num(Math.round(bps / 1e3)) + ' kbit/s';
 }
 export function fmtBytes(n) {
   if (!n) return '0 B';
   const u = ['B', 'kB', 'MB', 'GB', 'TB'];
   let i = 0;
   while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-  return (i ? n.toFixed(n >= 100 ? 0 : 1) : n) + ' ' + u[i];
+  return (i ? num(n, n >= 100 ? 0 : 1) : n) + ' ' + u[i];
 }
 export function fmtDuration(s) {
   s = Math.max(0, Math.round(s || 0));

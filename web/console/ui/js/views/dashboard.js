@@ -2,7 +2,7 @@
 import { t } from '../i18n.js';
 import {
   h, api, live, onLive, syncList, setText, stateChip, updateChip, fmtBitrate, bitrateOf,
-  videoTrack, audioTrack, fmtTime, refreshStreams, toast,
+  videoTrack, audioTrack, fmtTime, num, refreshStreams, toast,
 } from '../core.js';
 import { sparkline, drawSparkline } from '../charts.js';
 import { audienceOf, pollAudience } from '../audience.js';
@@ -59,7 +59,7 @@ function updateCard(card, s) {
   setText(u.tracks, s.live ? trackText(s) : '—');
   const v = videoTrack(s);
   const warn = (s.destinations || []).some((d) => (d.warnings || []).length);
-  setText(u.kf, v && v.keyframe_interval ? t('dash.every', v.keyframe_interval.toFixed(1)) : '—');
+  setText(u.kf, v && v.keyframe_interval ? t('dash.every', num(v.keyframe_interval, 1)) : '—');
   u.kf.classList.toggle('warn', warn);
   const bps = s.live ? bitrateOf(s) : 0;
   setText(u.bitrate, fmtBitrate(bps));

@@ -57,8 +57,8 @@ export function render(root) {
   };
 
   const rowOf = (r) => {
-    const title = h('input', { value: r.title || '', 'aria-label': t('rec.titleOf', r.id), placeholder: t('rec.untitled'), maxlength: '200' });
-    const save = h('button', { type: 'button', class: 'btn small' }, t('rec.rename'));
+    const title = h('input', { class: 'rec-title', value: r.title || '', 'aria-label': t('rec.titleOf', r.id), placeholder: t('rec.untitled'), maxlength: '200' });
+    const save = h('button', { type: 'button', class: 'btn small rec-rename' }, t('rec.rename'));
     const patch = async (body) => {
       const u = await api('PATCH', '/recordings/' + encodeURIComponent(r.id), body);
       Object.assign(r, u || body);
@@ -92,7 +92,7 @@ export function render(root) {
     });
     const thumb = r.thumbnail || r.state === 'finished' || r.state === 'interrupted'
       ? h('img', { src: r.urls.thumbnail, alt: '', loading: 'lazy', class: 'thumb' }) : h('div', { class: 'thumb' });
-    const row = h('article', { class: 'card rec', 'data-recording': r.id },
+    const row = h('article', { class: 'card rec', 'data-recording': r.id, 'data-stream': r.stream, 'data-state': r.state },
       thumb,
       h('div', { class: 'rec-main' },
         h('div', { class: 'url-field' }, title, save),

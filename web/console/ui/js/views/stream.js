@@ -4,7 +4,7 @@
 import { t } from '../i18n.js';
 import {
   h, api, live, onLive, syncList, setText, stateChip, updateChip, fmtBitrate, fmtBytes, bitrateOf,
-  videoTrack, audioTrack, fmtTime, streamByName, refreshStreams, toast, confirmAction, features,
+  videoTrack, audioTrack, fmtTime, num, streamByName, refreshStreams, toast, confirmAction, features,
 } from '../core.js';
 import { sparkline, drawSparkline, lineChart } from '../charts.js';
 import { audienceOf, pollAudience } from '../audience.js';
@@ -287,7 +287,7 @@ export function render(root, { name: stream }) {
     const rows = [
       [t('dash.source'), s.source ? `${s.source.protocol.toUpperCase()} · ${s.source.remote_addr}` : t('dash.noSource')],
       [t('st.video'), v ? `${v.codec} ${v.width || ''}×${v.height || ''} · ${v.fps ? Math.round(v.fps * 100) / 100 + ' fps' : ''} · ${fmtBitrate(v.bitrate)}` : '—'],
-      [t('dash.keyframes'), v && v.keyframe_interval ? t('dash.every', v.keyframe_interval.toFixed(1)) : '—'],
+      [t('dash.keyframes'), v && v.keyframe_interval ? t('dash.every', num(v.keyframe_interval, 1)) : '—'],
       [t('st.audio'), a ? `${a.codec} ${a.sample_rate ? a.sample_rate / 1000 + ' kHz' : ''} ${a.channels ? a.channels + ' ch' : ''} · ${fmtBitrate(a.bitrate)}` : '—'],
       [t('dash.recording'), s.recording ? t('rec.state.' + (s.recording.state || 'off')) : t('st.recNone')],
       [t('st.readers'), String(s.readers ?? 0)],
