@@ -8,6 +8,7 @@ import * as streamView from './views/stream.js';
 import * as goliveView from './views/golive.js';
 import * as recordingsView from './views/recordings.js';
 import * as adminView from './views/admin.js';
+import * as accountView from './views/account.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('header');
@@ -22,6 +23,7 @@ function route() {
   if (parts[0] === 'streams' && parts[1]) return [streamView, { name: parts[1] }];
   if (parts[0] === 'recordings') return [recordingsView, {}];
   if (parts[0] === 'admin' && session.user.role === 'admin') return [adminView, {}];
+  if (parts[0] === 'account') return [accountView, {}];
   return [dashboardView, {}];
 }
 
@@ -65,7 +67,7 @@ function renderHeader() {
     h('nav', { 'aria-label': t('nav.main') }, nav),
     h('div', { class: 'header-end' },
       langSel,
-      session.user ? h('span', { class: 'whoami' }, session.user.name, ' · ', t('role.' + session.user.role)) : null,
+      session.user ? h('a', { class: 'whoami', href: '#/account', title: t('acc.link') }, session.user.name, ' · ', t('role.' + session.user.role)) : null,
       session.user ? h('button', { type: 'button', class: 'btn small ghost', id: 'logout', onclick: logout }, t('logout')) : null));
 }
 

@@ -70,6 +70,8 @@ const en = {
   'adm.tokens': 'API tokens', 'adm.tokensHelp': 'For automation: send Authorization: Bearer <token>. A token acts as the admin who made it.',
   'adm.tokenName': 'What it is for', 'adm.tokenPlaceholder': 'scheduler', 'adm.tokenCreate': 'Create token', 'adm.lastUsed': 'Last used',
   'adm.tokenOnce': 'Copy the token now: it is shown this once.', 'adm.tokenDeleteConfirm': 'Delete the token {0}? What uses it is refused from now on.',
+  'acc.title': 'Account of {0}', 'acc.password': 'Change my password', 'acc.current': 'Current password',
+  'acc.change': 'Change the password', 'acc.changed': 'Password changed: your other sessions are closed.', 'acc.link': 'My account',
   'adm.audit': 'Audit log', 'adm.when': 'When', 'adm.who': 'Who', 'adm.action': 'Action', 'adm.target': 'Target', 'adm.detail': 'Detail',
 };
 
@@ -141,6 +143,8 @@ const fr = {
   'adm.tokens': 'Jetons d’API', 'adm.tokensHelp': 'Pour l’automatisation : envoyez Authorization: Bearer <jeton>. Un jeton agit comme l’admin qui l’a créé.',
   'adm.tokenName': 'Son usage', 'adm.tokenPlaceholder': 'planificateur', 'adm.tokenCreate': 'Créer un jeton', 'adm.lastUsed': 'Dernier usage',
   'adm.tokenOnce': 'Copiez le jeton maintenant : il n’est montré qu’une fois.', 'adm.tokenDeleteConfirm': 'Supprimer le jeton {0} ? Ce qui l’utilise sera refusé.',
+  'acc.title': 'Compte de {0}', 'acc.password': 'Changer mon mot de passe', 'acc.current': 'Mot de passe actuel',
+  'acc.change': 'Changer le mot de passe', 'acc.changed': 'Mot de passe changé : vos autres sessions sont fermées.', 'acc.link': 'Mon compte',
   'adm.audit': 'Journal d’audit', 'adm.when': 'Quand', 'adm.who': 'Qui', 'adm.action': 'Action', 'adm.target': 'Cible', 'adm.detail': 'Détail',
 };
 
