@@ -3,8 +3,8 @@
 // publishes to it with ffmpeg), watch the dashboard turn live and its bitrate move, add a
 // platform from the custom RTMP preset while live and switch it off and on (the second time
 // from the keyboard), check that no key stays in the page, switch to French, and save a
-// screenshot of every screen. At the end it waits for Beffroi to go away and checks the
-// "connection lost" banner.
+// screenshot of every screen. At the end the Go test cuts the network: the "connection lost"
+// banner shows, then goes once the console has reconnected by itself.
 //
 //   node console.mjs '<JSON: {"base","password","ingest","platformKey","artifacts"}>'
 //
@@ -253,11 +253,22 @@ try {
   const focus = await page.evaluate(() => { const a = document.activeElement; return { tag: a.tagName, outline: getComputedStyle(a).outlineStyle }; });
   log('keyboard', focus);
 
-  // Beffroi goes away (the Go test stops it): the banner says so and the console retries.
-  log('await_shutdown');
-  await page.waitForSelector('#banner:not([hidden])', { timeout: 60000 });
+  // The network drops (the Go test cuts every connection between the browser and Beffroi):
+  // the banner says so, the console reconnects by itself, and the figures move again.
+  log('await_cut');
+  await page.waitForSelector('#banner:not([hidden])', { timeout: 30000 });
   log('banner', { text: await page.textContent('#banner') });
   await shot(page, '09-connection-lost', false);
+  await page.waitForSelector('#banner[hidden]', { state: 'attached', timeout: 30000 });
+  const bpsAfter = await page.evaluate(() => window.beffroiConsole.live.connected);
+  const navAfter = await page.evaluate(() => performance.getEntriesByType('navigation').length);
+  await page.waitForFunction((sel) => Number(document.querySelector(sel + ' .bitrate').dataset.bps) > 0, card, { timeout: 15000 });
+  log('reconnected', { connected: bpsAfter, reloaded: navAfter !== navigations });
+
+  // Beffroi goes away for good (the Go test stops it): the banner stays.
+  log('await_shutdown');
+  await page.waitForSelector('#banner:not([hidden])', { timeout: 60000 });
+  log('gone', { text: await page.textContent('#banner') });
   if (errors.length) throw new Error('page errors: ' + errors.join(' | '));
   log('done', { screenshots: shots });
 } catch (e) {

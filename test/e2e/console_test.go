@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,8 +64,10 @@ func TestConsole(t *testing.T) {
 	b := startBeffroi(t, func(c *config.Config) { c.Admin.Password = adminPassword })
 	const platformKey = "console-nginx-key-77c1"
 	artifacts := artifactsDir(t)
+	// The browser reaches Beffroi through a proxy the test can cut, as a network would.
+	proxy := startCutProxy(t, b.HTTPAddr())
 	args, _ := json.Marshal(map[string]string{
-		"base": "http://" + b.HTTPAddr(), "password": adminPassword,
+		"base": "http://" + proxy.Addr(), "password": adminPassword,
 		"ingest":      strings.TrimSuffix(n.URL(platformKey), "/"+platformKey),
 		"platformKey": platformKey, "artifacts": artifacts,
 	})
@@ -171,9 +175,15 @@ func TestConsole(t *testing.T) {
 	}
 	next("french")
 	next("admin")
+	next("await_cut")
+	proxy.Cut()
+	next("banner")
+	if r := next("reconnected"); r.Reloaded {
+		t.Error("the console reloaded the page to reconnect")
+	}
 	next("await_shutdown")
 	b.Stop(t)
-	next("banner")
+	next("gone")
 	next("done")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("console script: %v\n%s", err, stderr.String())
@@ -193,4 +203,67 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("what the platform received: %+v", p)
 	}
 	testutil.AssertNoSecret(t, "log", b.Logs.String(), key, platformKey, adminPassword)
+}
+
+// cutProxy forwards TCP connections to a backend until Cut closes every open one (new
+// connections are forwarded again): a network drop between a browser and Beffroi.
+type cutProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func startCutProxy(t *testing.T, backend string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, conns: map[net.Conn]struct{}{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		p.Cut()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", backend)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[c], p.conns[u] = struct{}{}, struct{}{}
+			p.mu.Unlock()
+			pipe := func(dst, src net.Conn) {
+				_, _ = io.Copy(dst, src)
+				dst.Close()
+				src.Close()
+				p.mu.Lock()
+				delete(p.conns, dst)
+				delete(p.conns, src)
+				p.mu.Unlock()
+			}
+			wg.Go(func() { pipe(u, c) })
+			wg.Go(func() { pipe(c, u) })
+		}
+	})
+	return p
+}
+
+// Addr is where browsers connect.
+func (p *cutProxy) Addr() string { return p.ln.Addr().String() }
+
+// Cut closes every connection open now.
+func (p *cutProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
 }

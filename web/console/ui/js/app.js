@@ -74,6 +74,8 @@ function renderHeader() {
 function updateBanner() {
   const lost = session.user && live.everConnected && !live.connected;
   banner.hidden = !lost;
+  // What the page shows is as of the connection's loss: greyed until it is back.
+  document.body.classList.toggle('stale', !!lost);
   banner.textContent = lost ? t('banner.lost') : '';
 }
 
