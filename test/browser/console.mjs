@@ -248,6 +248,23 @@ try {
   if (await page.evaluate((k) => document.documentElement.outerHTML.includes(k), cfg.platformKey)) throw new Error('the platform key is in the page');
   log('admin', { token_forgotten: true });
 
+  // The go-live screen later: the key is masked and there is no QR code; a new key (after
+  // a confirmation) shows the new one, and leaving forgets it.
+  await page.goto(cfg.base + '/#/streams/' + STREAM + '/go-live');
+  await page.waitForSelector('#rotate-key');
+  const masked = { key: await page.inputValue('#url-key'), qr: await page.$('#qr') !== null, rtmp: await page.inputValue('#url-rtmp') };
+  if (masked.qr || masked.key.includes(key) || masked.rtmp.includes(key) || !masked.rtmp.includes('•')) throw new Error('go-live screen not masked: ' + JSON.stringify({ qr: masked.qr }));
+  await shot(page, '02b-golive-masked');
+  await page.click('#rotate-key'); // confirmed by the dialog handler
+  await page.waitForSelector('#qr');
+  const newKey = await page.inputValue('#url-key');
+  if (!newKey || newKey === key || newKey.includes('•')) throw new Error('no new key shown');
+  await page.click('nav a[href="#/"]');
+  await page.waitForSelector(card);
+  const newLeft = await secretIn(page, newKey);
+  if (newLeft.length) throw new Error('the new key stayed in the page: ' + newLeft.join(', '));
+  log('key_rotated', { new_key: newKey });
+
   // Keyboard: Tab reaches the controls, and the focused one is outlined.
   await page.keyboard.press('Tab');
   const focus = await page.evaluate(() => { const a = document.activeElement; return { tag: a.tagName, outline: getComputedStyle(a).outlineStyle }; });

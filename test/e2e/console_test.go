@@ -33,6 +33,8 @@ type consoleStep struct {
 	// dashboard_live
 	Bitrates []float64 `json:"bitrates"`
 	Reloaded bool      `json:"reloaded"`
+	// key_rotated
+	NewKey string `json:"new_key"`
 }
 
 // artifactsDir is where the console's screenshots go: $BEFFROI_ARTIFACTS/console when set
@@ -103,7 +105,7 @@ func TestConsole(t *testing.T) {
 		t.Helper()
 		for s := range steps {
 			switch s.Event {
-			case "publish_url": // holds the key: not logged
+			case "publish_url", "key_rotated": // hold a key: not logged
 			case "screenshot":
 				shots = append(shots, s.Path)
 				t.Logf("screenshot: %s", s.Path)
@@ -175,6 +177,11 @@ func TestConsole(t *testing.T) {
 	}
 	next("french")
 	next("admin")
+	rotated := next("key_rotated")
+	// The publisher already live goes on; the new key is the stream's key from now on.
+	if st := apiStream(t, b, "fete"); st.State != "live" {
+		t.Errorf("after a new key, the stream is %q, want live", st.State)
+	}
 	next("await_cut")
 	proxy.Cut()
 	next("banner")
@@ -202,7 +209,7 @@ func TestConsole(t *testing.T) {
 	if p.Video != "h264" || p.Audio != "aac" {
 		t.Fatalf("what the platform received: %+v", p)
 	}
-	testutil.AssertNoSecret(t, "log", b.Logs.String(), key, platformKey, adminPassword)
+	testutil.AssertNoSecret(t, "log", b.Logs.String(), key, rotated.NewKey, platformKey, adminPassword)
 }
 
 // cutProxy forwards TCP connections to a backend until Cut closes every open one (new
