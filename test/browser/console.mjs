@@ -265,6 +265,19 @@ try {
   if (newLeft.length) throw new Error('the new key stayed in the page: ' + newLeft.join(', '));
   log('key_rotated', { new_key: newKey });
 
+  // An operator (made above) sees no admin screen: neither in the menu nor by its address.
+  await page.click('#logout');
+  await page.waitForSelector('#login-password');
+  await page.fill('#login-name', 'lou');
+  await page.fill('#login-password', 'operator-password-1');
+  await page.click('#login-submit');
+  await page.waitForSelector(card);
+  const adminLink = await page.$('nav a[href="#/admin"]');
+  await page.goto(cfg.base + '/#/admin');
+  await page.waitForSelector(card);
+  if (adminLink || await page.$('#users')) throw new Error('an operator reached the admin screen');
+  log('operator', { who: await page.textContent('.whoami') });
+
   // Keyboard: Tab reaches the controls, and the focused one is outlined.
   await page.keyboard.press('Tab');
   const focus = await page.evaluate(() => { const a = document.activeElement; return { tag: a.tagName, outline: getComputedStyle(a).outlineStyle }; });

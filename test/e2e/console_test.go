@@ -182,6 +182,7 @@ func TestConsole(t *testing.T) {
 	if st := apiStream(t, b, "fete"); st.State != "live" {
 		t.Errorf("after a new key, the stream is %q, want live", st.State)
 	}
+	next("operator")
 	next("await_cut")
 	proxy.Cut()
 	next("banner")

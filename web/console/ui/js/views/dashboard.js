@@ -69,10 +69,16 @@ function updateCard(card, s) {
   setText(u.viewers, a ? t('dash.viewersNowPeak', a.now.total ?? 0, a.peak.total ?? 0) : '—');
   setText(u.rec, s.recording ? t('rec.state.' + (s.recording.state || 'off')) : '—');
   syncList(u.dests, s.destinations || [], (d) => d.name,
-    (d) => h('li', { class: 'dest-chip' }, h('span', { class: 'dest-name' }, d.name), stateChip(d.state)),
+    (d) => h('li', { class: 'dest-chip' }, h('span', { class: 'dest-name' }, d.name), h('span', { class: 'dest-warn', hidden: true }, '⚠'), stateChip(d.state)),
     (li, d) => {
       updateChip(li.querySelector('.chip'), d.state);
-      li.title = d.last_error || '';
+      const warns = d.warnings || [];
+      li.querySelector('.dest-warn').hidden = !warns.length;
+      // The reason, for the pointer and for screen readers.
+      const why = [d.last_error, ...warns].filter(Boolean).join(' — ');
+      li.title = why;
+      if (why) li.setAttribute('aria-description', why);
+      else li.removeAttribute('aria-description');
     });
   if (!(s.destinations || []).length && !u.dests.querySelector('.none')) {
     u.dests.append(h('li', { class: 'none muted' }, t('dash.noDest')));
