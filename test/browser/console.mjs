@@ -290,10 +290,10 @@ try {
   log('banner', { text: await page.textContent('#banner') });
   await shot(page, '09-connection-lost', false);
   await page.waitForSelector('#banner[hidden]', { state: 'attached', timeout: 30000 });
-  const bpsAfter = await page.evaluate(() => window.beffroiConsole.live.connected);
+  const updates = await page.evaluate(() => window.beffroiConsole.live.updates);
+  await page.waitForFunction((n) => window.beffroiConsole.live.updates >= n + 2, updates, { timeout: 15000 });
   const navAfter = await page.evaluate(() => performance.getEntriesByType('navigation').length);
-  await page.waitForFunction((sel) => Number(document.querySelector(sel + ' .bitrate').dataset.bps) > 0, card, { timeout: 15000 });
-  log('reconnected', { connected: bpsAfter, reloaded: navAfter !== navigations });
+  log('reconnected', { connected: await page.evaluate(() => window.beffroiConsole.live.connected), reloaded: navAfter !== navigations });
 
   // Beffroi goes away for good (the Go test stops it): the banner stays.
   log('await_shutdown');

@@ -98,7 +98,7 @@ export const features = { audience: true, recordings: true };
 
 // live is what the events websocket tells: every stream and the recent events.
 export const live = {
-  streams: [], events: [], connected: false, everConnected: false,
+  streams: [], events: [], connected: false, everConnected: false, updates: 0,
   history: new Map(), // stream -> [{t, bps}] bitrate samples, newest last
   listeners: new Set(),
 };
@@ -160,6 +160,7 @@ export function connectLive() {
       takeStreams(msg.streams, at);
       notify('hello');
     } else if (msg.type === 'stats') {
+      live.updates++;
       takeStreams(msg.streams, at);
       notify('stats');
     } else if (msg.type === 'event') {
