@@ -61,7 +61,9 @@ func artifactsDir(t *testing.T) string {
 func TestConsole(t *testing.T) {
 	requirePeers(t)
 	dir := browserDir(t)
-	clip := makeClip(t)
+	// No B-frames, as OBS's and phones' low-latency settings send: WebRTC players (the
+	// preview over WHEP) refuse them.
+	clip := clip(t, "1280x720", "-bf", "0")
 	n := startNginx(t)
 	b := startBeffroi(t, func(c *config.Config) { c.Admin.Password = adminPassword })
 	const platformKey = "console-nginx-key-77c1"
