@@ -124,8 +124,8 @@ try {
   const preview = await page.evaluate(() => ({ state: document.getElementById('preview-state').dataset.state, text: document.getElementById('preview-state').textContent }));
   if (preview.state === 'playing') {
     // The meter follows the sound (ffmpeg's 440 Hz sine).
-    await page.waitForFunction(() => Number(document.getElementById('audio-meter').dataset.db) > -50, null, { timeout: 15000 });
-    preview.db = await page.getAttribute('#audio-meter', 'data-db');
+    await page.waitForFunction(() => Number(document.getElementById('audio-meter').dataset.peak) > -50, null, { timeout: 15000 });
+    preview.db = await page.getAttribute('#audio-meter', 'data-peak');
   }
   log('preview', preview);
   await page.selectOption('#preset', 'custom-rtmp');

@@ -50,29 +50,63 @@ export class Preview {
     this.raf = 0;
     this.protocol = '';
     this.level = 0;
+    this.run = 0;
+    this.wanted = false;
+    this.timer = 0;
+    this.peaks = [];
   }
 
+  // start plays stream until stop: when playback cannot start or breaks (the stream just
+  // went live and its HLS is not ready yet, the network dropped), it tries again, every
+  // 2 s doubling to 15 s.
   async start(stream) {
     this.stop();
+    this.wanted = true;
     this.stream = stream;
+    this.delay = 2000;
+    this.attempt();
+  }
+
+  async attempt() {
+    const run = ++this.run;
     this.onState('connecting');
     try {
-      await this.playWHEP(stream);
+      await this.playWHEP(this.stream);
       this.protocol = 'webrtc';
     } catch (e) {
+      if (run !== this.run) return;
       this.stopMedia();
       try {
-        await this.playHLS(stream);
+        await this.playHLS(this.stream);
         this.protocol = 'hls';
       } catch (e2) {
+        if (run !== this.run) return;
         this.stopMedia();
         this.protocol = '';
         this.onState('unavailable', String(e2.message || e2));
+        this.retry();
         return;
       }
     }
+    if (run !== this.run) return;
+    this.delay = 2000;
     this.onState('playing', this.protocol);
     this.meterLoop();
+  }
+
+  // broken is called when playback that had started fails.
+  broken() {
+    if (!this.wanted) return;
+    this.onState('ended');
+    this.stopMedia();
+    this.retry();
+  }
+
+  retry() {
+    if (!this.wanted) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => { if (this.wanted) this.attempt(); }, this.delay);
+    this.delay = Math.min(this.delay * 2, 15000);
   }
 
   async playWHEP(stream) {
@@ -106,7 +140,7 @@ export class Preview {
       };
     });
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === 'failed') this.onState('ended');
+      if (pc.connectionState === 'failed') this.broken();
     };
     this.video.play().catch(() => {});
   }
@@ -121,9 +155,14 @@ export class Preview {
       const Hls = await loadHls();
       const hls = new Hls({ lowLatencyMode: true });
       this.hls = hls;
+      let started = false;
       await new Promise((resolve, reject) => {
-        hls.on(Hls.Events.MANIFEST_PARSED, resolve);
-        hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) reject(new Error('HLS: ' + d.details)); });
+        hls.on(Hls.Events.MANIFEST_PARSED, () => { started = true; resolve(); });
+        hls.on(Hls.Events.ERROR, (_, d) => {
+          if (!d.fatal) return;
+          if (!started) reject(new Error('HLS: ' + d.details));
+          else if (this.hls === hls) this.broken(); // the stream ended or the network dropped
+        });
         hls.loadSource(src);
         hls.attachMedia(this.video);
       });
@@ -167,6 +206,11 @@ export class Preview {
         this.meter.style.setProperty('--level', this.level.toFixed(3));
         this.meter.setAttribute('aria-valuenow', String(Math.round(db)));
         this.meter.dataset.db = db.toFixed(1);
+        // The loudest of the last second, for a steady reading.
+        const now = performance.now();
+        this.peaks.push([now, db]);
+        while (this.peaks.length && this.peaks[0][0] < now - 1000) this.peaks.shift();
+        this.meter.dataset.peak = Math.max(...this.peaks.map((p) => p[1])).toFixed(1);
       }
       this.raf = requestAnimationFrame(tick);
     };
@@ -187,6 +231,9 @@ export class Preview {
   }
 
   stop() {
+    this.wanted = false;
+    this.run++;
+    clearTimeout(this.timer);
     cancelAnimationFrame(this.raf);
     this.stopMedia();
     this.level = 0;
