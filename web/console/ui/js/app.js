@@ -52,6 +52,7 @@ function navLink(href, label, active) {
 
 function renderHeader() {
   const hash = location.hash || '#/';
+  document.querySelector('.skip').textContent = t('skip');
   const langSel = h('select', { id: 'lang', 'aria-label': t('language') },
     h('option', { value: 'fr', selected: lang() === 'fr' }, 'Français'),
     h('option', { value: 'en', selected: lang() === 'en' }, 'English'));
@@ -109,6 +110,13 @@ setUnauthorizedHandler(() => {
 });
 
 onLive(updateBanner);
+// The skip link moves the focus without touching the hash (the router's).
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  const target = main.querySelector('h1') || main;
+  target.tabIndex = -1;
+  target.focus();
+});
 window.addEventListener('hashchange', render);
 document.documentElement.lang = lang();
 

@@ -3,7 +3,7 @@
 const STORE = 'beffroi.lang';
 
 const en = {
-  language: 'Language', crumbs: 'Breadcrumbs', copy: 'Copy', copied: 'Copied', remove: 'Remove',
+  language: 'Language', crumbs: 'Breadcrumbs', skip: 'Skip to content', copy: 'Copy', copied: 'Copied', remove: 'Remove',
   on: 'On', off: 'Off', logout: 'Log out',
   'err.network': 'Beffroi cannot be reached: check the network.',
   'banner.lost': 'Connection to Beffroi lost: reconnecting…',
@@ -76,7 +76,7 @@ const en = {
 };
 
 const fr = {
-  language: 'Langue', crumbs: 'Fil d’Ariane', copy: 'Copier', copied: 'Copié', remove: 'Supprimer',
+  language: 'Langue', crumbs: 'Fil d’Ariane', skip: 'Aller au contenu', copy: 'Copier', copied: 'Copié', remove: 'Supprimer',
   on: 'Activé', off: 'Coupé', logout: 'Se déconnecter',
   'err.network': 'Beffroi est injoignable : vérifiez le réseau.',
   'banner.lost': 'Connexion à Beffroi perdue : reconnexion…',
