@@ -281,6 +281,7 @@ try {
   // Keyboard: Tab reaches the controls, and the focused one is outlined.
   await page.keyboard.press('Tab');
   const focus = await page.evaluate(() => { const a = document.activeElement; return { tag: a.tagName, outline: getComputedStyle(a).outlineStyle }; });
+  if (focus.outline === 'none') throw new Error('the focused control has no visible outline: ' + JSON.stringify(focus));
   log('keyboard', focus);
 
   // The network drops (the Go test cuts every connection between the browser and Beffroi):
