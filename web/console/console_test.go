@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -151,5 +152,38 @@ func TestTranslations(t *testing.T) {
 		if !en[k] {
 			t.Errorf("the console uses %q, which is not translated", k)
 		}
+	}
+}
+
+// TestModulesParse: every console module is valid ES module syntax (node --check), so that
+// a typo fails here rather than in a browser. Skipped without node.
+func TestModulesParse(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	n := 0
+	err = filepath.WalkDir("ui/js", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".js" {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cmd := exec.Command(node, "--input-type=module", "--check")
+		cmd.Stdin = f
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", p, err, out)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Fatalf("checked %d modules", n)
 	}
 }
