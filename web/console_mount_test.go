@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/console"
 )
@@ -40,5 +41,33 @@ func TestConsoleMounted(t *testing.T) {
 	defer bare.Close()
 	if r := get(t, bare, "/"); r.code != 404 {
 		t.Errorf("GET / without a console: %d", r.code)
+	}
+}
+
+// TestManagedFlag: streams and destinations of the configuration file are marked managed, so
+// that the console shows them read-only.
+func TestManagedFlag(t *testing.T) {
+	dests := fakeDestinations{"conseil": {
+		{Name: "youtube", Protocol: "rtmp", Host: "a.rtmp.youtube.com", Enabled: true, State: outputs.StateLive},
+		{Name: "extra", Protocol: "rtmp", Host: "example.net", Enabled: true, State: outputs.StateLive},
+	}}
+	managed := func(stream, dest string) bool {
+		return stream == "conseil" && (dest == "" || dest == "youtube")
+	}
+	srv := httptest.NewServer((&web.Server{Registry: newRegistry(t), Destinations: dests, Managed: managed}).Handler())
+	defer srv.Close()
+	var v struct {
+		Managed      bool `json:"managed"`
+		Destinations []struct {
+			Name    string `json:"name"`
+			Managed bool   `json:"managed"`
+		} `json:"destinations"`
+	}
+	decode(t, get(t, srv, "/api/v1/streams/conseil"), &v)
+	if !v.Managed || len(v.Destinations) != 2 || !v.Destinations[0].Managed || v.Destinations[1].Managed {
+		t.Errorf("conseil: %+v", v)
+	}
+	if r := get(t, srv, "/api/v1/streams/annonces"); strings.Contains(r.body, `"managed"`) {
+		t.Errorf("annonces is not managed: %s", r.body)
 	}
 }

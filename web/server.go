@@ -46,6 +46,10 @@ type Server struct {
 	// Console, when set, serves the operator console: its page at / and its files under
 	// /console/ (web/console).
 	Console http.Handler
+	// Managed, when set, reports whether a stream (dest == "") or one of its destinations is
+	// declared in the configuration file: the API marks them "managed" (read-only in the
+	// console, destinations can still be switched on and off).
+	Managed func(stream, dest string) bool
 
 	hubOnce sync.Once
 	hub     *hub // live updates on /api/v1/events (events.go)
@@ -108,6 +112,7 @@ type streamJSON struct {
 	Pull         any               `json:"pull,omitempty"`       // the camera puller, for streams that pull
 	Renditions   any               `json:"renditions,omitempty"` // ffmpeg renditions for destinations
 	Destinations []destinationJSON `json:"destinations"`
+	Managed      bool              `json:"managed,omitempty"` // declared in the configuration file
 }
 
 type sourceJSON struct {
@@ -143,6 +148,12 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	}
 	if s.Destinations != nil {
 		out.Destinations = destinations(s.Destinations.List(in.Name), in.Tracks)
+	}
+	if s.Managed != nil {
+		out.Managed = s.Managed(in.Name, "")
+		for i := range out.Destinations {
+			out.Destinations[i].Managed = s.Managed(in.Name, out.Destinations[i].Name)
+		}
 	}
 	return out
 }

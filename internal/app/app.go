@@ -196,6 +196,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Log: log},
 		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler()}
 	a.api.Console = console.Handler()
+	a.api.Managed = a.managed
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil

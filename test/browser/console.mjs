@@ -112,6 +112,8 @@ try {
     await page.waitForTimeout(400);
   }
   const facts = await page.textContent(`${card} .facts`);
+  // The stream of the configuration file says so.
+  if (!await page.$('#streams article[data-stream="event"] .badge')) throw new Error('the stream "event" of the configuration file is not marked');
   const points = await page.evaluate((sel) => document.querySelector(sel + ' .spark-line').getAttribute('points').split(' ').length, card);
   log('dashboard_live', { bitrates: samples, facts, spark_points: points, reloaded: await page.evaluate(() => performance.getEntriesByType('navigation').length) !== navigations });
   await page.waitForTimeout(1500); // a few more sparkline points for the picture

@@ -3,6 +3,7 @@
 const STORE = 'beffroi.lang';
 
 const en = {
+  managed: 'configuration file', 'managed.help': 'Declared in the configuration file: change or remove it there (its destinations can be switched on and off here).',
   language: 'Language', crumbs: 'Breadcrumbs', skip: 'Skip to content', copy: 'Copy', copied: 'Copied', remove: 'Remove',
   on: 'On', off: 'Off', logout: 'Log out',
   'err.network': 'Beffroi cannot be reached: check the network.',
@@ -54,7 +55,7 @@ const en = {
   'go.shownOnce': 'Copy the key now: it is shown this once, and forgotten when you leave this page.',
   'go.masked': 'Publish keys are write-only: they are shown once. To see one, make a new key (the old one stops working for new connections).',
   'go.newKey': 'New key…', 'go.newKeyConfirm': 'Make a new publish key for {0}? A publisher already live goes on; its next connection needs the new key.',
-  'go.rotated': 'New key made', 'go.hide': 'Hide',
+  'go.rotated': 'New key made', 'go.managedKey': 'This stream is declared in the configuration file: its publish key is the publish_key written there.', 'go.hide': 'Hide',
   'rec.title': 'Recordings', 'rec.more': 'More', 'rec.player': 'Recording player', 'rec.close': 'Close', 'rec.titleOf': 'Title of {0}',
   'rec.untitled': 'Untitled', 'rec.rename': 'Rename', 'rec.saved': 'Saved', 'rec.publishOf': 'Publish {0} on the replay pages',
   'rec.published': 'Published', 'rec.private': 'Private', 'rec.page': 'Replay page', 'rec.deleteOf': 'Delete {0}',
@@ -76,6 +77,7 @@ const en = {
 };
 
 const fr = {
+  managed: 'fichier de configuration', 'managed.help': 'Déclaré dans le fichier de configuration : modifiez-le ou retirez-le là (ses destinations s’activent et se coupent ici).',
   language: 'Langue', crumbs: 'Fil d’Ariane', skip: 'Aller au contenu', copy: 'Copier', copied: 'Copié', remove: 'Supprimer',
   on: 'Activé', off: 'Coupé', logout: 'Se déconnecter',
   'err.network': 'Beffroi est injoignable : vérifiez le réseau.',
@@ -127,7 +129,7 @@ const fr = {
   'go.shownOnce': 'Copiez la clé maintenant : elle n’est montrée qu’une fois, et oubliée quand vous quittez cette page.',
   'go.masked': 'Les clés de publication ne sont plus lisibles : elles sont montrées une fois. Pour en voir une, créez une nouvelle clé (l’ancienne ne vaut plus pour les nouvelles connexions).',
   'go.newKey': 'Nouvelle clé…', 'go.newKeyConfirm': 'Créer une nouvelle clé de publication pour {0} ? Un émetteur déjà en direct continue ; sa prochaine connexion demandera la nouvelle clé.',
-  'go.rotated': 'Nouvelle clé créée', 'go.hide': 'Masquer',
+  'go.rotated': 'Nouvelle clé créée', 'go.managedKey': 'Ce flux est déclaré dans le fichier de configuration : sa clé de publication est le publish_key qui y est écrit.', 'go.hide': 'Masquer',
   'rec.title': 'Enregistrements', 'rec.more': 'Plus', 'rec.player': 'Lecteur d’enregistrement', 'rec.close': 'Fermer', 'rec.titleOf': 'Titre de {0}',
   'rec.untitled': 'Sans titre', 'rec.rename': 'Renommer', 'rec.saved': 'Enregistré', 'rec.publishOf': 'Publier {0} sur les pages de replay',
   'rec.published': 'Publié', 'rec.private': 'Privé', 'rec.page': 'Page de replay', 'rec.deleteOf': 'Supprimer {0}',

@@ -40,7 +40,8 @@ function makeCard(s) {
   const bitrate = h('span', { class: 'bitrate', 'aria-live': 'off' });
   const dests = h('ul', { class: 'dest-chips', 'aria-label': t('dash.destinations') });
   const card = h('article', { class: 'card stream-card', 'data-stream': s.name, 'aria-label': s.name },
-    h('header', { class: 'card-head' }, h('h2', {}, link), chip),
+    h('header', { class: 'card-head' }, h('h2', {}, link),
+      s.managed ? h('span', { class: 'badge', title: t('managed.help') }, t('managed')) : null, chip),
     h('div', { class: 'bitrate-row' }, bitrate, spark),
     h('dl', { class: 'facts' }, dtSrc, src, dtTr, tracks, dtKf, kf, dtV, viewers, dtR, rec),
     h('h3', { class: 'small-head' }, t('dash.destinations')), dests,

@@ -120,7 +120,7 @@ export function render(root, { name: stream }) {
     body.replaceChildren(
       shown
         ? h('p', { class: 'notice warn', role: 'status', id: 'key-notice' }, t('go.shownOnce'))
-        : h('p', { class: 'notice', id: 'key-notice' }, t('go.masked')),
+        : h('p', { class: 'notice', id: 'key-notice' }, st && st.managed ? t('go.managedKey') : t('go.masked')),
       h('div', { class: 'golive-grid' },
         h('section', { class: 'card', 'aria-labelledby': 'enc-head' }, h('h2', { id: 'enc-head' }, t('go.encoders')), rows,
           h('div', { class: 'card-actions' }, rotate, hide)),

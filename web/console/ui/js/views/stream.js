@@ -83,6 +83,8 @@ function destRow(stream) {
 
 function updateDest(li, d) {
   const u = li._;
+  // A destination of the configuration file is switched here, changed in the file.
+  li.querySelector('.danger-text').hidden = !!d.managed;
   updateChip(u.chip, d.state);
   if (!u.sw.disabled) {
     u.sw.setAttribute('aria-checked', String(d.enabled));
@@ -218,6 +220,7 @@ export function render(root, { name: stream }) {
   }).catch((e) => { formErr.textContent = e.message; });
 
   const del = h('button', { type: 'button', class: 'btn danger', id: 'delete-stream' }, t('st.delete'));
+  const managedNote = h('p', { class: 'notice', hidden: true }, t('managed.help'));
   del.addEventListener('click', async () => {
     if (!confirmAction(t('st.deleteConfirm', stream))) return;
     try {
@@ -247,7 +250,7 @@ export function render(root, { name: stream }) {
     h('div', { class: 'stream-grid-2' },
       h('section', { class: 'card', 'aria-labelledby': 'viewers-head' }, h('h2', { id: 'viewers-head', class: 'small-head' }, t('st.viewers')), viewersBox),
       h('section', { class: 'card', 'aria-labelledby': 'log-head' }, h('h2', { id: 'log-head', class: 'small-head' }, t('st.log')), log)),
-    h('section', { class: 'card danger-zone', 'aria-labelledby': 'dz-head' }, h('h2', { id: 'dz-head', class: 'small-head' }, t('st.danger')), del));
+    h('section', { class: 'card danger-zone', 'aria-labelledby': 'dz-head' }, h('h2', { id: 'dz-head', class: 'small-head' }, t('st.danger')), managedNote, del));
 
   let lastViewers = '';
   const drawViewers = () => {
@@ -278,6 +281,8 @@ export function render(root, { name: stream }) {
       return;
     }
     updateChip(chip, s.state);
+    del.disabled = !!s.managed;
+    managedNote.hidden = !s.managed;
     setText(since, s.live && s.live_since ? t('dash.since') + ' ' + fmtTime(s.live_since) : '');
     const bps = s.live ? bitrateOf(s) : 0;
     setText(bitrate, fmtBitrate(bps));
