@@ -9,10 +9,14 @@ export function sparkline(label) {
 }
 
 export function drawSparkline(svg, values, slots = 60) {
-  const max = Math.max(1, ...values);
+  // Scaled to the usual values, not to a burst (an encoder's start sends its buffer at once):
+  // a burst is drawn clipped at the top.
+  const sorted = [...values].sort((a, b) => a - b);
+  const usual = sorted[Math.floor(0.9 * (sorted.length - 1))] || 0;
+  const max = Math.max(1, usual * 1.25);
   const step = 120 / (slots - 1);
   const off = slots - values.length;
-  const pts = values.map((v, i) => `${((off + i) * step).toFixed(1)},${(29 - (v / max) * 27).toFixed(1)}`);
+  const pts = values.map((v, i) => `${((off + i) * step).toFixed(1)},${(29 - Math.min(1, v / max) * 27).toFixed(1)}`);
   const [area, line] = svg.children;
   line.setAttribute('points', pts.join(' '));
   area.setAttribute('points', pts.length ? `${((off) * step).toFixed(1)},30 ${pts.join(' ')} 120,30` : '');
