@@ -15,6 +15,7 @@ type destinationJSON struct {
 	outputs.Status
 	Platform string   `json:"platform,omitempty"` // preset id: "youtube", "facebook", ...
 	Warnings []string `json:"warnings,omitempty"`
+	Managed  bool     `json:"managed,omitempty"` // declared in the configuration file
 }
 
 // destinations wraps the statuses with the platform each points at and its warnings.

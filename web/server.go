@@ -49,6 +49,13 @@ type Server struct {
 	Accounts interface{ Routes(*http.ServeMux) }
 	// Manage, when set, serves the write API for streams and destinations.
 	Manage interface{ Routes(*http.ServeMux) }
+	// Console, when set, serves the operator console: its page at / and its files under
+	// /console/ (web/console).
+	Console http.Handler
+	// Managed, when set, reports whether a stream (dest == "") or one of its destinations is
+	// declared in the configuration file: the API marks them "managed" (read-only in the
+	// console, destinations can still be switched on and off).
+	Managed func(stream, dest string) bool
 
 	hubOnce sync.Once
 	hub     *hub // live updates on /api/v1/events (events.go)
@@ -108,6 +115,10 @@ func (s *Server) Handler() http.Handler {
 	}})
 	mux.Handle("GET /watch/", wp)
 	mux.Handle("GET /embed/", wp)
+	if s.Console != nil {
+		mux.Handle("GET /{$}", s.Console)
+		mux.Handle("GET /console/", s.Console)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})
@@ -133,6 +144,7 @@ type streamJSON struct {
 	Renditions   any               `json:"renditions,omitempty"` // ffmpeg renditions for destinations
 	Recording    any               `json:"recording,omitempty"`  // the recorder's state
 	Destinations []destinationJSON `json:"destinations"`
+	Managed      bool              `json:"managed,omitempty"` // declared in the configuration file
 }
 
 type sourceJSON struct {
@@ -171,6 +183,12 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	}
 	if s.Destinations != nil {
 		out.Destinations = destinations(s.Destinations.List(in.Name), in.Tracks)
+	}
+	if s.Managed != nil {
+		out.Managed = s.Managed(in.Name, "")
+		for i := range out.Destinations {
+			out.Destinations[i].Managed = s.Managed(in.Name, out.Destinations[i].Name)
+		}
 	}
 	return out
 }

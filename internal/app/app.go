@@ -33,6 +33,7 @@ import (
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
+	"github.com/beffroi/beffroi/web/console"
 	"github.com/beffroi/beffroi/web/manage"
 	"github.com/beffroi/beffroi/web/replays"
 	"github.com/beffroi/beffroi/web/store"
@@ -242,6 +243,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		Recording: a.recordingStatus, WHEP: a.WHEP.Handler(), WatchMode: cfg.Watch.Mode}
 	a.newViewers(a.api)
 	a.WHEP.SetAudience(a.Audience)
+	a.api.Console = console.Handler()
+	a.api.Managed = a.managed
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil

@@ -2,8 +2,10 @@
 // library, from the binary itself: event networks are bad, and nothing comes from outside.
 //
 // Vendored: hls.js 1.7.4 (Apache-2.0, vendor/hls.js.LICENSE), copied unchanged from the
-// npm package's dist/hls.min.js. Its file name carries its version, so it is served as
-// immutable; to upgrade, add the new file and change HLSJS.
+// npm package's dist/hls.min.js; qrcode-generator 2.0.4 (MIT, vendor/qrcode-generator.LICENSE),
+// copied unchanged from the npm package's dist/qrcode.mjs (an ES module: the console draws the
+// go-live page's QR code with it). Each file name carries its version, so it is served as
+// immutable; to upgrade, add the new file and change the constant.
 package assets
 
 import (
@@ -17,6 +19,9 @@ var files embed.FS
 // HLSJS is the URL path of the vendored hls.js, for pages that play HLS where the browser
 // cannot (everything but Safari).
 const HLSJS = "/assets/vendor/hls-1.7.4.min.js"
+
+// QRCode is the URL path of the vendored qrcode-generator ES module.
+const QRCode = "/assets/vendor/qrcode-generator-2.0.4.mjs"
 
 // Handler serves GET /assets/vendor/{file}.
 func Handler() http.Handler {

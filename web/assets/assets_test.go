@@ -37,3 +37,21 @@ func TestServesHLSJS(t *testing.T) {
 		}
 	}
 }
+
+func TestServesQRCodeModule(t *testing.T) {
+	srv := httptest.NewServer(Handler())
+	defer srv.Close()
+	res, err := http.Get(srv.URL + QRCode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	// Browsers run an ES module only when it comes with a JavaScript type.
+	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "javascript") {
+		t.Fatalf("status %d, content type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(string(b), "export default qrcode") {
+		t.Fatalf("not the qrcode-generator module: %d bytes", len(b))
+	}
+}
