@@ -262,6 +262,17 @@ func checkDestinationURL(raw string) string {
 			return "missing host or port (want srt://host:port?streamid=...)"
 		}
 		return ""
+	case "whip+http", "whip+https":
+		// A WHIP endpoint: whip+https://host/path?token=... (the token is a secret).
+		if u.Hostname() == "" {
+			return fmt.Sprintf("missing host (want %s://host/path?token=...)", u.Scheme)
+		}
+		if strings.Trim(u.Path, "/") == "" {
+			return fmt.Sprintf("%s://%s has no path (want %s://%s/whip/<stream>?token=...)", u.Scheme, u.Host, u.Scheme, u.Host)
+		}
+		return ""
+	case "whip":
+		return `scheme "whip": write the endpoint's URL with whip+ in front (whip+https://host/path?token=..., or whip+http://)`
 	case "":
 		return "missing scheme (want rtmp://host/app/key, rtmps://host/app/key or srt://host:port?streamid=...)"
 	default:

@@ -245,8 +245,10 @@ func (ss *session) askKeyframes(track *webrtc.TrackRemote) {
 	}
 }
 
-// readRTP feeds a track's packets to its handler until the connection closes.
+// readRTP feeds a track's packets, in sequence order, to its handler until the connection
+// closes.
 func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler) {
+	var ro reorder
 	for {
 		pkt, _, err := track.ReadRTP()
 		if err != nil {
@@ -258,7 +260,9 @@ func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler) {
 			if ss.t0.IsZero() {
 				ss.t0 = now
 			}
-			h.packet(pkt, now)
+			for _, p := range ro.push(pkt, now) {
+				h.packet(p, now)
+			}
 		}
 		ss.mu.Unlock()
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
+	outwhip "github.com/beffroi/beffroi/outputs/whip"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
@@ -82,7 +84,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		FFmpeg: cfg.Transcode.FFmpeg, AACBitrate: cfg.Transcode.AACBitrate,
 		Grace: cfg.ReconnectGrace, Logger: log,
 	})
-	a.Outputs = outputs.NewManager(a.Registry, Pushers, outputs.Options{
+	a.Outputs = outputs.NewManager(a.Registry, a.pushers(), outputs.Options{
 		WriteTimeout: cfg.Outputs.WriteTimeout, MaxLag: cfg.Outputs.MaxLag,
 		RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax, Logger: log,
 		Renditions: a.Renditions,
@@ -203,6 +205,18 @@ func (a *App) closeListeners(l []ingestServer) {
 // Pushers maps destination URL schemes to their pushers.
 var Pushers = map[string]outputs.NewPusherFunc{
 	"rtmp": outrtmp.New, "rtmps": outrtmp.New, "srt": outsrt.New,
+}
+
+// pushers is Pushers plus the kinds that need the App: WHIP destinations send their media
+// from the shared WebRTC port (a.rtc, opened after the destinations are declared).
+func (a *App) pushers() map[string]outputs.NewPusherFunc {
+	m := make(map[string]outputs.NewPusherFunc, len(Pushers)+len(outwhip.Schemes))
+	maps.Copy(m, Pushers)
+	whip := outwhip.NewFunc(outwhip.Config{Net: func() *rtcnet.Net { return a.rtc }})
+	for _, s := range outwhip.Schemes {
+		m[s] = whip
+	}
+	return m
 }
 
 // HTTPAddr returns the HTTP listener's address.

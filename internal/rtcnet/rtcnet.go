@@ -14,6 +14,9 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
+// socketBuffer is the size asked for the shared socket's kernel buffers.
+const socketBuffer = 4 << 20
+
 // Config configures the shared WebRTC network.
 type Config struct {
 	// UDPPort is the one UDP port every peer's media uses (ICE UDP mux). 0 picks a free
@@ -44,6 +47,11 @@ func Listen(c Config) (*Net, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen udp :%d: %w", c.UDPPort, err)
 	}
+	// Every peer's media shares this socket: the kernel's default buffer (about 200 KB)
+	// overflows when a few keyframes arrive together. Best effort: the kernel caps it at
+	// net.core.rmem_max / wmem_max.
+	_ = conn.SetReadBuffer(socketBuffer)
+	_ = conn.SetWriteBuffer(socketBuffer)
 	mux := webrtc.NewICEUDPMux(nil, conn)
 	n := &Net{cfg: c, udpConn: conn, udpMux: mux}
 	se := webrtc.SettingEngine{}
