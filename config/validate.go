@@ -111,6 +111,9 @@ func (c *Config) Validate() error {
 	if p2 := c.WebRTC.UDPPort; p2 < 0 || p2 > 65535 {
 		p.add("webrtc.udp_port", "%d is not a port (0 to 65535)", p2)
 	}
+	if p2 := c.WebRTC.TCPPort; p2 < -1 || p2 > 65535 {
+		p.add("webrtc.tcp_port", "%d is not a port (0 to 65535, or -1 to disable ICE-TCP)", p2)
+	}
 	for i, ip := range c.WebRTC.PublicIPs {
 		if net.ParseIP(ip) == nil {
 			p.add(fmt.Sprintf("webrtc.public_ips[%d]", i), "%q is not an IP address", ip)

@@ -33,6 +33,11 @@ type session struct {
 	reasonOnce sync.Once
 	reason     string
 
+	// patchMu serialises PATCH requests (trickle, ICE restarts) and guards the fields below.
+	patchMu     sync.Mutex
+	etag        string // names the current ICE session (its local ufrag), quoted
+	remoteUfrag string
+
 	// mu serialises the relay calls (each track is read on its own goroutine) and guards
 	// the fields below.
 	mu         sync.Mutex
@@ -97,7 +102,9 @@ func (s *Server) start(st *relay.Stream, id, offer, remote string, log *slog.Log
 	ss := &session{
 		srv: s, id: id, stream: st, pc: pc, log: log, remote: remote,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), wantVideo: wantVideo,
+		remoteUfrag: iceUfrag(offer),
 	}
+	ss.answerFrag(pc.LocalDescription().SDP) // sets the entity tag
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

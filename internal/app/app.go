@@ -150,7 +150,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		}
 	}
 	rtc, err := rtcnet.Listen(rtcnet.Config{
-		UDPPort: cfg.WebRTC.UDPPort, PublicIPs: cfg.WebRTC.PublicIPs, Interfaces: cfg.WebRTC.Interfaces,
+		UDPPort: cfg.WebRTC.UDPPort, TCPPort: cfg.WebRTC.TCPPort, PublicIPs: cfg.WebRTC.PublicIPs, Interfaces: cfg.WebRTC.Interfaces,
 		STUNServers: cfg.WebRTC.STUNServers,
 	})
 	if err != nil {
