@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -33,8 +34,11 @@ func pionOffer(t testing.TB) string {
 	return offer(t, pc)
 }
 
-// FuzzOffer posts what a stranger could send as an offer, with the right key: the server
-// answers 201 (then the session is deleted) or a 4xx with a reason, and never panics.
+// FuzzOffer feeds what a stranger could send as an offer through what the server does with
+// it before any session exists: the codec check of the HTTP handler (offeredCodecs), then
+// pion's parsing and the answer (answerOffer), on a PeerConnection of the server's own API.
+// Garbage must end in a 4xx (never a panic, never a 5xx that says Beffroi failed); the full
+// HTTP path of accepted offers is TestChromiumOfferAccepted's.
 func FuzzOffer(f *testing.F) {
 	chromium, err := os.ReadFile("testdata/chromium-offer.sdp")
 	if err != nil {
@@ -52,12 +56,42 @@ func FuzzOffer(f *testing.F) {
 	f.Add([]byte("v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\na=setup:actpass\r\na=mid:0\r\na=ice-ufrag:a\r\na=ice-pwd:b\r\na=fingerprint:sha-256 00\r\na=sendonly\r\n"))
 	f.Add([]byte("v=0\r\nm=\r\na=rtpmap:\r\na=rtpmap:96\r\na=rtpmap:96 /\r\n"))
 	f.Add([]byte("\x00\xff\xfe garbage"))
-
 	f.Add([]byte(pionOffer(f)))
-	s := startServer(f).Handler()
+	s := startServer(f)
+	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		post1(t, s, body)
+		// An input that hangs the server is a finding too (a stranger could hold a
+		// request, and its goroutines, forever): fail it, so the fuzzer keeps it.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			fuzzOne(t, s, h, body)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("offer %q: no answer within 10 s", body)
+		}
 	})
+}
+
+func fuzzOne(t *testing.T, s *testServer, h http.Handler, body []byte) {
+	{
+		offered, err := offeredCodecs(body)
+		if err != nil || !anySupported(offered) {
+			// The handler answers before pion sees it: check it says why, with a 4xx.
+			post1(t, h, body)
+			return
+		}
+		pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close() //nolint:errcheck // each input's own
+		if _, status, err := answerOffer(pc, string(body)); err != nil && status >= 500 {
+			t.Errorf("offer %q: %d %v, want a 4xx", body, status, err)
+		}
+	}
 }
 
 // post1 posts one offer and checks the answer.
@@ -68,7 +102,7 @@ func post1(t *testing.T, h http.Handler, body []byte) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	switch code := w.Code; {
-	case code == http.StatusCreated:
+	case code == http.StatusCreated && body != nil:
 		loc := w.Header().Get("Location")
 		del := httptest.NewRequest(http.MethodDelete, loc, nil)
 		dw := httptest.NewRecorder()
