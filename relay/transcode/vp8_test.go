@@ -156,6 +156,7 @@ func TestVP8ToH264(t *testing.T) {
 	defer cancel()
 	wg.Go(func() { _, _ = publishRealTime(ctx, pub, frames, 6*time.Second) })
 
+	acquired := time.Now()
 	st, release, err := m.Acquire(ctx, src, rtmpNeeds)
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +167,9 @@ func TestVP8ToH264(t *testing.T) {
 	}
 	rd := waitLive(t, st)
 	defer rd.Close()
+	liveAt := time.Now()
+	pid := rendition0(m).pid.Load()
+	cpu0, _ := cpuTicks(pid)
 
 	out := filepath.Join(t.TempDir(), "out.ts")
 	file, err := os.Create(out)
@@ -226,6 +230,11 @@ func TestVP8ToH264(t *testing.T) {
 		}
 	}
 	file.Close()
+	if cpu1, ok := cpuTicks(pid); ok {
+		window := time.Since(liveAt)
+		t.Logf("ffmpeg (VP8 decode, scale to 720p, libx264, AAC): %.0f%% of one core over %v; first derived frame %v after Acquire",
+			float64(cpu1-cpu0)/window.Seconds(), window.Round(time.Millisecond), liveAt.Sub(acquired).Round(time.Millisecond))
+	}
 	// Scaled up to 720p: a browser starts small and grows.
 	if videoTrack.Width != 1280 || videoTrack.Height != 720 {
 		t.Errorf("derived video %dx%d, want 1280x720", videoTrack.Width, videoTrack.Height)
