@@ -91,9 +91,10 @@ func (p *Pusher) Needs() transcode.Needs {
 	return transcode.Needs{Video: []relay.Codec{relay.H264, relay.VP8}, Audio: []relay.Codec{relay.Opus}}
 }
 
-// where names the endpoint in errors: scheme, host and path, never the token.
+// where names the endpoint in errors: scheme and host only. Some platforms put the secret in
+// the path (https://host/<secret>/webRTC/publish), not in a token.
 func (p *Pusher) where() string {
-	return p.t.endpoint.Scheme + "://" + p.t.endpoint.Host + p.t.endpoint.EscapedPath()
+	return p.t.endpoint.Scheme + "://" + p.t.endpoint.Host
 }
 
 // Push implements outputs.Pusher. It offers one track per kind the stream has, waits for ICE

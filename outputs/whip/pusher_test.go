@@ -69,6 +69,15 @@ func TestParseURL(t *testing.T) {
 		}
 		testutil.AssertNoSecret(t, "the error", err.Error(), publishKey, otherKey)
 	}
+	// Some platforms put the secret in the path: errors name the scheme and host only.
+	u, _ := url.Parse("whip+https://customer.example.net/" + publishKey + "/webRTC/publish")
+	p, err := NewPusher(u, outputs.Options{}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := p.where(); w != "https://customer.example.net" {
+		t.Errorf("where() = %q", w)
+	}
 }
 
 // endpoint is a Beffroi WHIP ingest in the test (the far end of the destination), whose HTTP
