@@ -140,8 +140,8 @@ func (r *rendition) run() {
 //
 // Re-encoding (VP8/VP9 to H.264) reads the video as IVF from fd 3 and the audio as MPEG-TS
 // from stdin, on the same clock (-copyts keeps the inputs in step); libx264 encodes for live
-// (veryfast, zerolatency: no B-frames, no look-ahead) with a keyframe every 2 s, as platforms
-// want, at the source's bitrate, to a fixed picture size (see outputSize).
+// (veryfast, zerolatency: no B-frames, no look-ahead) with a keyframe at most every 2 s, as
+// platforms want, at the source's bitrate, to a fixed picture size (see outputSize).
 func (r *rendition) args(p plan, bitrate int) []string {
 	lowDelay := []string{"-fflags", "nobuffer", "-flags", "low_delay",
 		"-probesize", "32768", "-analyzeduration", "0", "-thread_queue_size", "1024"}
@@ -167,7 +167,7 @@ func (r *rendition) args(p plan, bitrate int) []string {
 			br := strconv.Itoa(bitrate)
 			a = append(a, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
 				"-pix_fmt", "yuv420p", "-b:v", br, "-maxrate", br, "-bufsize", br,
-				"-force_key_frames", "expr:gte(t,n_forced*2)")
+				"-force_key_frames", keyframeExpr)
 			if w > 0 && h > 0 {
 				a = append(a, "-vf", fmt.Sprintf("scale=%d:%d", w, h))
 			}
@@ -192,6 +192,12 @@ func (r *rendition) args(p plan, bitrate int) []string {
 		"pipe:1",
 	)
 }
+
+// keyframeExpr makes the encoder's keyframes: the first frame, then the first frame 1.8 s or
+// more after the last keyframe. Platforms want one every 2 s at most, and a browser's frames
+// are not evenly spaced (it drops some when its CPU or network is short): aiming at 1.8 s
+// keeps the interval under 2 s when a frame or two are missing around the mark.
+const keyframeExpr = "expr:if(isnan(prev_forced_t),1,gte(t-prev_forced_t,1.8))"
 
 // maxVideoBitrate bounds the re-encoded video's bitrate.
 const maxVideoBitrate = 8_000_000

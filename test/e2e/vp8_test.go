@@ -50,8 +50,9 @@ func TestGoLivePageVP8(t *testing.T) {
 		gaps = append(gaps, keys[i]-keys[i-1])
 	}
 	t.Logf("platform keyframes: %d, intervals %v s", len(keys), gaps)
-	// The encoder makes one every 2 s of media time: the interval is 2 s within a frame.
-	if len(gaps) < 2 || slices.Max(gaps) > 2.1 {
+	// The encoder makes one 1.8 s after the last, at the first frame past the mark: a browser
+	// short of CPU (this machine is shared) drops frames, so allow one missing frame.
+	if len(gaps) < 2 || slices.Max(gaps) > 2.05 {
 		t.Errorf("keyframes at the platform: intervals %v s, want at most 2 s", gaps)
 	}
 }
