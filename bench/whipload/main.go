@@ -58,10 +58,10 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	bin := filepath.Join(dir, "beffroi")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/beffroi").CombinedOutput(); err != nil {
-		fail(fmt.Errorf("go build: %v\n%s", err, out))
+		fail(fmt.Errorf("go build: %w\n%s", err, out))
 	}
 	fmt.Println("| publishers | Mbit/s received per stream | Beffroi CPU, % of a core | CPU % per stream | CPU ms per Mbit |\n|---|---|---|---|---|")
 	for _, f := range strings.Split(*counts, ",") {

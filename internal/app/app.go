@@ -273,6 +273,9 @@ func (a *App) Run(ctx context.Context) error {
 		log.Info("listening", "protocol", s.protocol, "addr", s.server.ListenAddr().String())
 	}
 	log.Info("listening", "protocol", "webrtc", "udp", a.rtc.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live")
+	if tcp := a.rtc.TCPAddr(); tcp != nil {
+		log.Info("listening", "protocol", "webrtc", "ice_tcp", tcp.String())
+	}
 	log.Info("listening", "protocol", "http", "addr", a.hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
 
 	ingestCtx, stopIngest := context.WithCancel(context.Background())
