@@ -13,7 +13,9 @@ import (
 // reorderMaxWait, and only while packets are missing: no latency is added otherwise.
 const (
 	reorderSize    = 512 // packets held at most (about 0.5 MB of video)
-	reorderMaxWait = 150 * time.Millisecond
+	// pion asks for retransmissions every 100 ms (its NACK generator's interval), and the
+	// answer takes a round trip more: 300 ms leaves room for one.
+	reorderMaxWait = 300 * time.Millisecond
 )
 
 // reorder puts one RTP stream's packets back in sequence order.

@@ -21,8 +21,9 @@ func TestReorder(t *testing.T) {
 		{"one late", []uint16{10, 12, 13, 11, 14}, nil, []uint16{10, 11, 12, 13, 14}},
 		{"duplicates dropped", []uint16{10, 11, 11, 13, 13, 12}, nil, []uint16{10, 11, 12, 13}},
 		{"wrap", []uint16{65534, 0, 65535, 1}, nil, []uint16{65534, 65535, 0, 1}},
-		{"gap given up after the wait", []uint16{10, 12, 13, 14}, []int{0, 1, 2, 200}, []uint16{10, 12, 13, 14}},
-		{"too late once given up", []uint16{10, 12, 13, 11, 14}, []int{0, 1, 200, 201, 202}, []uint16{10, 12, 13, 14}},
+		{"retransmission in time", []uint16{10, 12, 13, 11, 14}, []int{0, 1, 2, 250, 251}, []uint16{10, 11, 12, 13, 14}},
+		{"gap given up after the wait", []uint16{10, 12, 13, 14}, []int{0, 1, 2, 400}, []uint16{10, 12, 13, 14}},
+		{"too late once given up", []uint16{10, 12, 13, 11, 14}, []int{0, 1, 400, 401, 402}, []uint16{10, 12, 13, 14}},
 		{"jump", []uint16{10, 12, 5000, 5001}, nil, []uint16{10, 12, 5000, 5001}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
