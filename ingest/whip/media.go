@@ -93,6 +93,12 @@ func (ss *session) newH264() (*trackHandler, error) {
 		dtsx      *h264.DTSExtractor // nil until a keyframe (it must start on one)
 	)
 	h.packet = func(pkt *rtp.Packet, now time.Time) {
+		if len(pkt.Payload) == 0 {
+			// Padding only: browsers probe the bandwidth with it (on the media stream when
+			// RTX is not negotiated). It is no damage, and must not make us wait for a
+			// keyframe.
+			return
+		}
 		pts := h.clock.pts(pkt.Timestamp, now, ss.t0)
 		au, err := dec.Decode(pkt)
 		switch {
@@ -167,6 +173,9 @@ func (ss *session) newVP8() (*trackHandler, error) {
 		w, ht int // the size of the last keyframe (SameParams ignores the size of VP8 tracks)
 	)
 	h.packet = func(pkt *rtp.Packet, now time.Time) {
+		if len(pkt.Payload) == 0 {
+			return // padding only (bandwidth probing)
+		}
 		pts := h.clock.pts(pkt.Timestamp, now, ss.t0)
 		frame, err := dec.Decode(pkt)
 		if err != nil || len(frame) == 0 {
