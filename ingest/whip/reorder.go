@@ -12,7 +12,7 @@ import (
 // missing, so packets are put back in order first. A gap is waited for at most
 // reorderMaxWait, and only while packets are missing: no latency is added otherwise.
 const (
-	reorderSize    = 512 // packets held at most (about 0.5 MB of video)
+	reorderSize = 512 // packets held at most (about 0.5 MB of video)
 	// pion asks for retransmissions every 100 ms (its NACK generator's interval), and the
 	// answer takes a round trip more: 300 ms leaves room for one.
 	reorderMaxWait = 300 * time.Millisecond
