@@ -86,6 +86,7 @@ type RTSP struct {
 // WebRTC configures the WebRTC media port shared by every browser publisher (WHIP).
 type WebRTC struct {
 	UDPPort          int           `mapstructure:"udp_port"`          // default 8189: one UDP port for every peer
+	TCPPort          int           `mapstructure:"tcp_port"`          // default 8189: ICE-TCP fallback for peers whose UDP is blocked; 0 any free port, -1 disables
 	PublicIPs        []string      `mapstructure:"public_ips"`        // addresses announced to peers (behind NAT)
 	Interfaces       []string      `mapstructure:"interfaces"`        // interfaces to gather candidates on; [lo] keeps it on 127.0.0.1
 	STUNServers      []string      `mapstructure:"stun_servers"`      // stun:host:port
@@ -218,7 +219,7 @@ func Default() *Config {
 		RTMPS:          RTMPS{Addr: ":1936"},
 		SRT:            SRT{Addr: ":8890", Latency: 200 * time.Millisecond},
 		RTSP:           RTSP{Addr: ":8554"},
-		WebRTC:         WebRTC{UDPPort: 8189, KeyframeInterval: 2 * time.Second},
+		WebRTC:         WebRTC{UDPPort: 8189, TCPPort: 8189, KeyframeInterval: 2 * time.Second},
 		DataDir:        "./data",
 		ReconnectGrace: 30 * time.Second,
 		Log:            Log{Level: "info", Format: "text"},

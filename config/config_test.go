@@ -364,7 +364,12 @@ func TestErrors(t *testing.T) {
 			"unsupported scheme without the secret",
 			stream + "      - name: a\n      - name: b\n        url: whip://ingest.example.com:9000/WHIP-SECRET-KEY\n",
 			`config: streams[0].destinations[1].url: required` + "\n" +
-				`config: streams[0].destinations[2].url: scheme "whip" is not supported yet (rtmp, rtmps, srt)`, "WHIP-SECRET-KEY",
+				`config: streams[0].destinations[2].url: scheme "whip": write the endpoint's URL with whip+ in front (whip+https://host/path?token=..., or whip+http://)`, "WHIP-SECRET-KEY",
+		},
+		{
+			"WHIP destination without a path, without the secret",
+			stream + "      - name: b\n        url: whip+https://ingest.example.com?token=WHIP-SECRET-KEY\n",
+			`config: streams[0].destinations[1].url: whip+https://ingest.example.com has no path (want whip+https://ingest.example.com/whip/<stream>?token=...)`, "WHIP-SECRET-KEY",
 		},
 		{
 			"SRT destination without a port, without the secret",

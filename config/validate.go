@@ -119,6 +119,9 @@ func (c *Config) Validate() error {
 	if p2 := c.WebRTC.UDPPort; p2 < 0 || p2 > 65535 {
 		p.add("webrtc.udp_port", "%d is not a port (0 to 65535)", p2)
 	}
+	if p2 := c.WebRTC.TCPPort; p2 < -1 || p2 > 65535 {
+		p.add("webrtc.tcp_port", "%d is not a port (0 to 65535, or -1 to disable ICE-TCP)", p2)
+	}
 	for i, ip := range c.WebRTC.PublicIPs {
 		if net.ParseIP(ip) == nil {
 			p.add(fmt.Sprintf("webrtc.public_ips[%d]", i), "%q is not an IP address", ip)
@@ -279,6 +282,17 @@ func checkDestinationURL(raw string) string {
 			return "missing host or port (want srt://host:port?streamid=...)"
 		}
 		return ""
+	case "whip+http", "whip+https":
+		// A WHIP endpoint: whip+https://host/path?token=... (the token is a secret).
+		if u.Hostname() == "" {
+			return fmt.Sprintf("missing host (want %s://host/path?token=...)", u.Scheme)
+		}
+		if strings.Trim(u.Path, "/") == "" {
+			return fmt.Sprintf("%s://%s has no path (want %s://%s/whip/<stream>?token=...)", u.Scheme, u.Host, u.Scheme, u.Host)
+		}
+		return ""
+	case "whip":
+		return `scheme "whip": write the endpoint's URL with whip+ in front (whip+https://host/path?token=..., or whip+http://)`
 	case "":
 		return "missing scheme (want rtmp://host/app/key, rtmps://host/app/key or srt://host:port?streamid=...)"
 	default:

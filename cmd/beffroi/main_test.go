@@ -63,6 +63,7 @@ func TestFirstStart(t *testing.T) {
 	cfg.DataDir = dir
 	cfg.HTTP.Addr, cfg.RTMP.Addr, cfg.SRT.Addr, cfg.RTSP.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
+	cfg.WebRTC.TCPPort = 0
 
 	start := func() string {
 		var logs bytes.Buffer

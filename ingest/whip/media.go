@@ -73,8 +73,10 @@ func (ss *session) newHandler(track *webrtc.TrackRemote) (*trackHandler, error) 
 	return nil, fmt.Errorf("unsupported codec %s", c.MimeType)
 }
 
-// newH264 decodes H.264. Browsers send no B-frames: DTS = PTS. The parameter sets come in
-// band with every keyframe.
+// newH264 decodes H.264. Browsers send no B-frames (DTS = PTS), but another Beffroi pushing an
+// RTMP source over WHIP may: the RTP timestamp is the presentation time, and the decoding time
+// is worked out from the picture order (mediacommon's DTSExtractor). The parameter sets come
+// in band with every keyframe.
 func (ss *session) newH264() (*trackHandler, error) {
 	dec := &rtph264.Decoder{PacketizationMode: 1} // mode 1 also reads mode 0's single units
 	if err := dec.Init(); err != nil {
@@ -88,8 +90,15 @@ func (ss *session) newH264() (*trackHandler, error) {
 		bufTS     uint32
 		bufPTS    time.Duration
 		lastError time.Time
+		dtsx      *h264.DTSExtractor // nil until a keyframe (it must start on one)
 	)
 	h.packet = func(pkt *rtp.Packet, now time.Time) {
+		if len(pkt.Payload) == 0 {
+			// Padding only: browsers probe the bandwidth with it (on the media stream when
+			// RTX is not negotiated). It is no damage, and must not make us wait for a
+			// keyframe.
+			return
+		}
 		pts := h.clock.pts(pkt.Timestamp, now, ss.t0)
 		au, err := dec.Decode(pkt)
 		switch {
@@ -134,7 +143,20 @@ func (ss *session) newH264() (*trackHandler, error) {
 			return // the PLI brings one
 		}
 		needKey = false
-		ss.write(&relay.Frame{Track: vp.Track, DTS: pts, PTS: pts, Key: key, Units: au})
+		dts := pts
+		if key && dtsx == nil {
+			dtsx = &h264.DTSExtractor{}
+			dtsx.Initialize()
+		}
+		if dtsx != nil {
+			ticks := relay.DurationToTicks(pts, 90000)
+			if d, err := dtsx.Extract(au, ticks); err == nil {
+				dts = pts - relay.TicksToDuration(ticks-d, 90000)
+			} else {
+				dtsx = nil // start again at the next keyframe; meanwhile DTS = PTS
+			}
+		}
+		ss.write(&relay.Frame{Track: vp.Track, DTS: dts, PTS: pts, Key: key, Units: au})
 	}
 	return h, nil
 }
@@ -151,6 +173,9 @@ func (ss *session) newVP8() (*trackHandler, error) {
 		w, ht int // the size of the last keyframe (SameParams ignores the size of VP8 tracks)
 	)
 	h.packet = func(pkt *rtp.Packet, now time.Time) {
+		if len(pkt.Payload) == 0 {
+			return // padding only (bandwidth probing)
+		}
 		pts := h.clock.pts(pkt.Timestamp, now, ss.t0)
 		frame, err := dec.Decode(pkt)
 		if err != nil || len(frame) == 0 {

@@ -120,17 +120,13 @@ func newAPI(n *rtcnet.Net) (*webrtc.API, error) {
 }
 
 // Handler serves POST /whip/{stream} (publish), DELETE /whip/{stream}/{session} (stop),
-// PATCH /whip/{stream}/{session} (405: no trickle ICE, the answer carries every candidate)
-// and OPTIONS (CORS preflight). Mount it on the HTTP mux at /whip/ without stripping the
+// PATCH /whip/{stream}/{session} (trickle ICE and ICE restarts, RFC 9725) and OPTIONS (CORS preflight). Mount it on the HTTP mux at /whip/ without stripping the
 // prefix.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /whip/{stream}", s.post)
 	mux.HandleFunc("DELETE /whip/{stream}/{session}", s.delete)
-	mux.HandleFunc("PATCH /whip/{stream}/{session}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "DELETE, OPTIONS")
-		http.Error(w, "trickle ICE and ICE restarts are not supported: the answer carries every candidate", http.StatusMethodNotAllowed)
-	})
+	mux.HandleFunc("PATCH /whip/{stream}/{session}", s.patch)
 	mux.HandleFunc("OPTIONS /whip/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Max-Age", "86400")
 		w.WriteHeader(http.StatusNoContent)
@@ -139,8 +135,8 @@ func (s *Server) Handler() http.Handler {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
-		h.Set("Access-Control-Expose-Headers", "Location")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, If-Match")
+		h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch")
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -203,6 +199,8 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whip/"+name+"/"+id)
+	w.Header().Set("ETag", ss.etag)
+	w.Header().Set("Accept-Patch", sdpFragType)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 	ss.log.Info("WHIP session answered, waiting for media")

@@ -33,6 +33,11 @@ type session struct {
 	reasonOnce sync.Once
 	reason     string
 
+	// patchMu serialises PATCH requests (trickle, ICE restarts) and guards the fields below.
+	patchMu     sync.Mutex
+	etag        string // names the current ICE session (its local ufrag), quoted
+	remoteUfrag string
+
 	// mu serialises the relay calls (each track is read on its own goroutine) and guards
 	// the fields below.
 	mu         sync.Mutex
@@ -62,30 +67,10 @@ func (s *Server) start(st *relay.Stream, id, offer, remote string, log *slog.Log
 		_ = pc.GracefulClose()
 		return nil, "", status, err
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return fail(http.StatusBadRequest, fmt.Errorf("invalid offer: %w", err))
-	}
-	usable, err := preferH264(pc)
-	if err != nil {
-		return fail(http.StatusInternalServerError, fmt.Errorf("codec preferences: %w", err))
-	}
-	if !usable {
-		return fail(http.StatusUnsupportedMediaType,
-			errors.New("no codec Beffroi takes (video: H.264 or VP8; audio: Opus)"))
-	}
-	wantVideo := false
-	for _, tr := range pc.GetTransceivers() {
-		if tr.Kind() == webrtc.RTPCodecTypeVideo && len(tr.Receiver().GetParameters().Codecs) > 0 {
-			wantVideo = true
-		}
-	}
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		return fail(http.StatusBadRequest, fmt.Errorf("create answer: %w", err))
-	}
 	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return fail(http.StatusInternalServerError, fmt.Errorf("set answer: %w", err))
+	wantVideo, status, err := answerOffer(pc, offer)
+	if err != nil {
+		return fail(status, err)
 	}
 	select {
 	case <-gathered:
@@ -97,7 +82,9 @@ func (s *Server) start(st *relay.Stream, id, offer, remote string, log *slog.Log
 	ss := &session{
 		srv: s, id: id, stream: st, pc: pc, log: log, remote: remote,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), wantVideo: wantVideo,
+		remoteUfrag: iceUfrag(offer),
 	}
+	ss.answerFrag(pc.LocalDescription().SDP) // sets the entity tag
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -123,6 +110,36 @@ func (s *Server) start(st *relay.Stream, id, offer, remote string, log *slog.Log
 	})
 	go ss.run()
 	return ss, pc.LocalDescription().SDP, 0, nil
+}
+
+// answerOffer applies an offer to pc and sets its answer (H.264 first); candidates are
+// then gathered. It reports whether the offer has video Beffroi takes; on error, the HTTP
+// status to answer: 4xx for what the offer is, 5xx for what Beffroi failed to do.
+func answerOffer(pc *webrtc.PeerConnection, offer string) (wantVideo bool, status int, err error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return false, http.StatusBadRequest, fmt.Errorf("invalid offer: %w", err)
+	}
+	usable, err := preferH264(pc)
+	if err != nil {
+		return false, http.StatusInternalServerError, fmt.Errorf("codec preferences: %w", err)
+	}
+	if !usable {
+		return false, http.StatusUnsupportedMediaType,
+			errors.New("no codec Beffroi takes (video: H.264 or VP8; audio: Opus)")
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Kind() == webrtc.RTPCodecTypeVideo && len(tr.Receiver().GetParameters().Codecs) > 0 {
+			wantVideo = true
+		}
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return false, http.StatusBadRequest, fmt.Errorf("create answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return false, http.StatusInternalServerError, fmt.Errorf("set answer: %w", err)
+	}
+	return wantVideo, 0, nil
 }
 
 // stop asks the session to end, recording the first reason given.
@@ -245,8 +262,10 @@ func (ss *session) askKeyframes(track *webrtc.TrackRemote) {
 	}
 }
 
-// readRTP feeds a track's packets to its handler until the connection closes.
+// readRTP feeds a track's packets, in sequence order, to its handler until the connection
+// closes.
 func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler) {
+	var ro reorder
 	for {
 		pkt, _, err := track.ReadRTP()
 		if err != nil {
@@ -258,7 +277,9 @@ func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler) {
 			if ss.t0.IsZero() {
 				ss.t0 = now
 			}
-			h.packet(pkt, now)
+			for _, p := range ro.push(pkt, now) {
+				h.packet(p, now)
+			}
 		}
 		ss.mu.Unlock()
 	}

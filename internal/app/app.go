@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,6 +29,7 @@ import (
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	outwhep "github.com/beffroi/beffroi/outputs/whep"
+	outwhip "github.com/beffroi/beffroi/outputs/whip"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
@@ -130,7 +132,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		FFmpeg: cfg.Transcode.FFmpeg, AACBitrate: cfg.Transcode.AACBitrate,
 		Grace: cfg.ReconnectGrace, Logger: log,
 	})
-	a.Outputs = outputs.NewManager(a.Registry, Pushers, outputs.Options{
+	a.Outputs = outputs.NewManager(a.Registry, a.pushers(), outputs.Options{
 		WriteTimeout: cfg.Outputs.WriteTimeout, MaxLag: cfg.Outputs.MaxLag,
 		RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax, Logger: log,
 		Renditions: a.Renditions,
@@ -203,7 +205,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	}
 	undo = append(undo, func() { a.closeListeners(a.ingest) })
 	rtc, err := rtcnet.Listen(rtcnet.Config{
-		UDPPort: cfg.WebRTC.UDPPort, PublicIPs: cfg.WebRTC.PublicIPs, Interfaces: cfg.WebRTC.Interfaces,
+		UDPPort: cfg.WebRTC.UDPPort, TCPPort: cfg.WebRTC.TCPPort, PublicIPs: cfg.WebRTC.PublicIPs, Interfaces: cfg.WebRTC.Interfaces,
 		STUNServers: cfg.WebRTC.STUNServers,
 	})
 	if err != nil {
@@ -273,6 +275,18 @@ func (a *App) closeListeners(l []ingestServer) {
 // Pushers maps destination URL schemes to their pushers.
 var Pushers = map[string]outputs.NewPusherFunc{
 	"rtmp": outrtmp.New, "rtmps": outrtmp.New, "srt": outsrt.New,
+}
+
+// pushers is Pushers plus the kinds that need the App: WHIP destinations send their media
+// from the shared WebRTC port (a.rtc, opened after the destinations are declared).
+func (a *App) pushers() map[string]outputs.NewPusherFunc {
+	m := make(map[string]outputs.NewPusherFunc, len(Pushers)+len(outwhip.Schemes))
+	maps.Copy(m, Pushers)
+	whip := outwhip.NewFunc(outwhip.Config{Net: func() *rtcnet.Net { return a.rtc }})
+	for _, s := range outwhip.Schemes {
+		m[s] = whip
+	}
+	return m
 }
 
 // HTTPAddr returns the HTTP listener's address.
@@ -363,6 +377,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	log.Info("listening", "protocol", "webrtc", "udp", a.rtc.UDPAddr().String(), "whip", "/whip/<stream>", "go_live", "/go-live",
 		"whep", "/whep/<stream>", "watch", "/watch/<stream>")
+	if tcp := a.rtc.TCPAddr(); tcp != nil {
+		log.Info("listening", "protocol", "webrtc", "ice_tcp", tcp.String())
+	}
 	log.Info("listening", "protocol", "http", "addr", a.hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
 
 	ingestCtx, stopIngest := context.WithCancel(context.Background())

@@ -3,6 +3,7 @@ package transcode
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,23 +22,26 @@ import (
 // the first one (audio interleaved just before a keyframe) still get positive timestamps.
 const tsHeadroom = time.Second
 
-// feeder writes the frames of a source reader as MPEG-TS.
+// feeder writes the frames of a source reader as MPEG-TS, and, when the video is re-encoded,
+// the video as IVF on a pipe of its own (MPEG-TS cannot carry VP8 or VP9).
 type feeder struct {
 	p      plan
-	w      *mpegts.Writer
+	w      *mpegts.Writer // nil when no track goes through MPEG-TS
 	vt, at *mpegts.Track
+	ivf    *ivfWriter // nil unless the video is re-encoded
 	base   time.Duration
 	based  bool
 }
 
-// feed writes rd's frames to w until the source ends (errSourceEnded), its tracks change
-// (errTracksChanged), ctx ends or a write fails (ffmpeg died). It is the only goroutine that
-// writes to w, and a normal relay reader: a stalled ffmpeg makes it skip, never the source wait.
-func feed(ctx context.Context, rd *relay.Reader, p plan, w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 64*1024)
+// feed writes rd's frames to ts (MPEG-TS) and ivf (IVF, only when p re-encodes the video)
+// until the source ends (errSourceEnded), its tracks change (errTracksChanged), ctx ends or a
+// write fails (ffmpeg died). It is the only goroutine that writes to them, and a normal relay
+// reader: a stalled ffmpeg makes it skip, never the source wait.
+func feed(ctx context.Context, rd *relay.Reader, p plan, ts, ivf io.Writer) error {
 	f := &feeder{p: p}
+	var flushers []*bufio.Writer
 	var tracks []*mpegts.Track
-	if p.video != nil {
+	if p.video != nil && p.videoOut == "" {
 		f.vt = &mpegts.Track{Codec: videoCodec(p.video.Codec)}
 		tracks = append(tracks, f.vt)
 	}
@@ -49,13 +53,36 @@ func feed(ctx context.Context, rd *relay.Reader, p plan, w io.Writer) error {
 		f.at = &mpegts.Track{Codec: c}
 		tracks = append(tracks, f.at)
 	}
-	f.w = &mpegts.Writer{W: bw, Tracks: tracks}
-	if err := f.w.Initialize(); err != nil {
-		return err
+	if len(tracks) > 0 {
+		bw := bufio.NewWriterSize(ts, 64*1024)
+		flushers = append(flushers, bw)
+		f.w = &mpegts.Writer{W: bw, Tracks: tracks}
+		if err := f.w.Initialize(); err != nil {
+			return err
+		}
+		// The tables first, so that ffmpeg knows the program without waiting for a keyframe.
+		if _, err := f.w.WriteTables(); err != nil {
+			return fmt.Errorf("write to ffmpeg: %w", err)
+		}
 	}
-	// The tables first, so that ffmpeg knows the program without waiting for a keyframe.
-	if _, err := f.w.WriteTables(); err != nil {
-		return fmt.Errorf("write to ffmpeg: %w", err)
+	if p.videoOut != "" {
+		bw := bufio.NewWriterSize(ivf, 256*1024)
+		flushers = append(flushers, bw)
+		f.ivf = &ivfWriter{w: bw}
+		if err := f.ivf.header(p.video); err != nil {
+			return fmt.Errorf("write to ffmpeg: %w", err)
+		}
+	}
+	flush := func() error {
+		for _, bw := range flushers {
+			if err := bw.Flush(); err != nil {
+				return fmt.Errorf("write to ffmpeg: %w", err)
+			}
+		}
+		return nil
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	for {
 		fr, err := rd.Next(ctx)
@@ -72,8 +99,8 @@ func feed(ctx context.Context, rd *relay.Reader, p plan, w io.Writer) error {
 			}
 			fr, _ = rd.TryNext()
 		}
-		if err := bw.Flush(); err != nil {
-			return fmt.Errorf("write to ffmpeg: %w", err)
+		if err := flush(); err != nil {
+			return err
 		}
 	}
 }
@@ -124,6 +151,11 @@ func (f *feeder) write(fr *relay.Frame) error {
 	if fr.Track.Codec != declared.Codec || k == relay.Audio && !fr.Track.SameParams(declared) {
 		return errTracksChanged
 	}
+	if k == relay.Video && f.p.videoOut != "" && fr.Track.Width*fr.Track.Height > f.p.outW*f.p.outH {
+		// A picture larger than the encoder makes (its size is fixed): start again. A smaller
+		// one is scaled to that size.
+		return errTracksChanged
+	}
 	units := nonEmpty(fr.Units)
 	if len(units) == 0 {
 		return nil
@@ -133,6 +165,9 @@ func (f *feeder) write(fr *relay.Frame) error {
 	}
 	var err error
 	switch fr.Track.Codec {
+	case relay.VP8, relay.VP9:
+		// Not wrapped at 33 bits as MPEG-TS is: IVF timestamps are 64-bit.
+		err = f.ivf.frame(relay.DurationToTicks(max(fr.PTS-f.base, 0), 90000), units[0])
 	case relay.H264:
 		err = f.w.WriteH264(f.vt, f.ticks(fr.PTS), f.ticks(fr.DTS), withParams264(fr, units))
 	case relay.H265:
@@ -190,4 +225,44 @@ func nonEmpty(units [][]byte) [][]byte {
 		}
 	}
 	return units
+}
+
+// ivfWriter writes VP8 or VP9 frames in IVF, the simplest container ffmpeg reads from a pipe:
+// a 32-byte header, then each frame behind a 12-byte header (size, timestamp). Timestamps are
+// on the 90 kHz clock of the MPEG-TS the audio goes in, from the same origin, so ffmpeg
+// (with -copyts) keeps the two inputs in step.
+type ivfWriter struct {
+	w   io.Writer
+	hdr [32]byte
+}
+
+func (w *ivfWriter) header(t *relay.Track) error {
+	h := w.hdr[:32]
+	copy(h[0:4], "DKIF")
+	binary.LittleEndian.PutUint16(h[4:], 0)  // version
+	binary.LittleEndian.PutUint16(h[6:], 32) // header size
+	fourcc := "VP80"
+	if t.Codec == relay.VP9 {
+		fourcc = "VP90"
+	}
+	copy(h[8:12], fourcc)
+	binary.LittleEndian.PutUint16(h[12:], uint16(t.Width))
+	binary.LittleEndian.PutUint16(h[14:], uint16(t.Height))
+	binary.LittleEndian.PutUint32(h[16:], 90000) // time base: 1/90000
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint32(h[24:], 0) // frame count: unknown (live)
+	binary.LittleEndian.PutUint32(h[28:], 0)
+	_, err := w.w.Write(h)
+	return err
+}
+
+func (w *ivfWriter) frame(pts int64, data []byte) error {
+	h := w.hdr[:12]
+	binary.LittleEndian.PutUint32(h[0:], uint32(len(data)))
+	binary.LittleEndian.PutUint64(h[4:], uint64(pts))
+	if _, err := w.w.Write(h); err != nil {
+		return err
+	}
+	_, err := w.w.Write(data)
+	return err
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrUnsupported is returned by Manager.Acquire when no rendition can turn the source's tracks
-// into ones the needs accept (video would need re-encoding, or a codec MPEG-TS cannot carry).
+// into ones the needs accept (video Beffroi cannot re-encode, or a codec MPEG-TS cannot carry).
 var ErrUnsupported = errors.New("no rendition can make these codecs")
 
 // Needs says which codecs a reader accepts, by order of preference. An empty list accepts no
@@ -46,6 +46,8 @@ func (n Needs) String() string {
 // plan is what one ffmpeg process does with each track.
 type plan struct {
 	video, audio *relay.Track // the source tracks fed to ffmpeg; nil: absent or dropped
+	videoOut     relay.Codec  // the video codec made (re-encoding); "" when video is copied or absent
+	outW, outH   int          // the re-encoded picture size
 	audioOut     relay.Codec  // the audio codec made; "" when audio is copied or absent
 	needs        Needs
 }
@@ -61,6 +63,10 @@ func (p plan) keeps(k relay.Kind) bool {
 // canFeed lists the codecs the feeder can put in MPEG-TS.
 var canFeed = []relay.Codec{relay.H264, relay.H265, relay.AAC, relay.Opus}
 
+// canReencode lists the video codecs ffmpeg is fed (in IVF, on a pipe of its own) to be
+// re-encoded to H.264: what browsers send when they have no H.264 encoder.
+var canReencode = []relay.Codec{relay.VP8, relay.VP9}
+
 // canMake lists the audio codecs ffmpeg makes, by our preference when the needs accept several.
 var canMake = []relay.Codec{relay.AAC, relay.Opus}
 
@@ -68,10 +74,13 @@ var canMake = []relay.Codec{relay.AAC, relay.Opus}
 func makePlan(video, audio *relay.Track, n Needs) (plan, error) {
 	p := plan{needs: n}
 	if video != nil && len(n.Video) > 0 {
-		if !fits(n.Video, video) {
-			return p, fmt.Errorf("%w: video %s to %s needs re-encoding", ErrUnsupported, video.Codec, n.String())
-		}
-		if !slices.Contains(canFeed, video.Codec) {
+		switch {
+		case !fits(n.Video, video) && slices.Contains(canReencode, video.Codec) && slices.Contains(n.Video, relay.H264):
+			p.videoOut = relay.H264
+			p.outW, p.outH = outputSize(video.Width, video.Height)
+		case !fits(n.Video, video):
+			return p, fmt.Errorf("%w: video %s to %s would need re-encoding, which Beffroi does from VP8 and VP9 to H264 only", ErrUnsupported, video.Codec, n.String())
+		case !slices.Contains(canFeed, video.Codec):
 			return p, fmt.Errorf("%w: video %s cannot go through MPEG-TS", ErrUnsupported, video.Codec)
 		}
 		p.video = video
@@ -102,6 +111,9 @@ func makePlan(video, audio *relay.Track, n Needs) (plan, error) {
 // suffix names the derived stream after the source: "concert~aac".
 func (p plan) suffix() string {
 	var parts []string
+	if p.videoOut != "" {
+		parts = append(parts, strings.ToLower(string(p.videoOut)))
+	}
 	if p.audioOut != "" {
 		parts = append(parts, strings.ToLower(string(p.audioOut)))
 	}
@@ -112,4 +124,22 @@ func (p plan) suffix() string {
 		parts = append(parts, "noaudio")
 	}
 	return strings.Join(parts, "-")
+}
+
+// minOutputSide is the longer side of the smallest picture a re-encoding makes (720p).
+const minOutputSide = 1280
+
+// outputSize is the picture size a re-encoding makes of a w x h source: the source's, scaled
+// up (same shape) to at least 720p. A browser starts small and raises its resolution as its
+// bandwidth estimate grows, which would otherwise mean restarting the encoder each time (the
+// encoder's size is fixed) or staying at the first, tiny size; platforms prefer one size
+// anyway. Only a source larger than that (a 1080p preset) restarts the encoder.
+func outputSize(w, h int) (int, int) {
+	if w <= 0 || h <= 0 {
+		return 0, 0
+	}
+	if long := max(w, h); long < minOutputSide {
+		w, h = w*minOutputSide/long, h*minOutputSide/long
+	}
+	return w &^ 1, h &^ 1
 }

@@ -78,11 +78,16 @@ func (o *outputTracks) setup(mr *mpegts.Reader, p plan) error {
 				continue
 			}
 			vp := &relay.VideoParams{Codec: p.video.Codec}
-			cur, err := o.set(p.video)
-			if err != nil {
-				return err
+			if p.videoOut != "" {
+				// Re-encoded: the track comes from the encoder's parameter sets, in band.
+				vp.Codec = p.videoOut
+			} else {
+				cur, err := o.set(p.video)
+				if err != nil {
+					return err
+				}
+				vp.Track = cur
 			}
-			vp.Track = cur
 			onAU := func(pts, dts int64, au [][]byte) error {
 				picture, changed, _ := vp.Update(au)
 				if changed {
@@ -90,7 +95,7 @@ func (o *outputTracks) setup(mr *mpegts.Reader, p plan) error {
 						return o.err
 					}
 				}
-				if !picture {
+				if !picture || vp.Track == nil {
 					return nil
 				}
 				return o.write(&relay.Frame{Track: vp.Track, DTS: o.ts(dts), PTS: o.ts(pts), Key: vp.IsKey(au), Units: au})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -130,24 +131,52 @@ func (r *rendition) run() {
 	}
 }
 
-// args returns ffmpeg's command line for p.
+// args returns ffmpeg's command line for p; bitrate is the video bitrate when it re-encodes.
 //
 // Latency: the input is neither buffered nor probed beyond what it takes to see both tracks
 // (the feeder writes the PMT first and the stream starts at a keyframe); the output is flushed
 // after every packet, without the mux delay, and each audio frame gets its own PES packet
 // (by default ffmpeg gathers ~150 ms of AAC into one).
-func (r *rendition) args(p plan) []string {
-	a := []string{
-		"-hide_banner", "-nostdin", "-loglevel", "error",
-		"-fflags", "nobuffer", "-flags", "low_delay",
-		"-probesize", "32768", "-analyzeduration", "0",
-		"-f", "mpegts", "-i", "pipe:0",
+//
+// Re-encoding (VP8/VP9 to H.264) reads the video as IVF from fd 3 and the audio as MPEG-TS
+// from stdin, on the same clock (-copyts keeps the inputs in step); libx264 encodes for live
+// (veryfast, zerolatency: no B-frames, no look-ahead) with a keyframe at most every 2 s, as
+// platforms want, at the source's bitrate, to a fixed picture size (see outputSize).
+func (r *rendition) args(p plan, bitrate int) []string {
+	lowDelay := []string{"-fflags", "nobuffer", "-flags", "low_delay",
+		"-probesize", "32768", "-analyzeduration", "0", "-thread_queue_size", "1024"}
+	a := []string{"-hide_banner", "-nostdin", "-loglevel", "error"}
+	video, audio := "0:v:0", "0:a:0"
+	if p.videoOut != "" {
+		a = append(a, lowDelay...)
+		a = append(a, "-f", "ivf", "-i", "pipe:3")
+		if p.audio != nil {
+			a = append(a, lowDelay...)
+			a = append(a, "-f", "mpegts", "-i", "pipe:0")
+			audio = "1:a:0"
+		}
+		a = append(a, "-copyts")
+	} else {
+		a = append(a, lowDelay...)
+		a = append(a, "-f", "mpegts", "-i", "pipe:0")
 	}
 	if p.video != nil {
-		a = append(a, "-map", "0:v:0", "-c:v", "copy")
+		a = append(a, "-map", video)
+		if p.videoOut == relay.H264 {
+			w, h := p.outW, p.outH
+			br := strconv.Itoa(bitrate)
+			a = append(a, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+				"-pix_fmt", "yuv420p", "-b:v", br, "-maxrate", br, "-bufsize", br,
+				"-force_key_frames", keyframeExpr)
+			if w > 0 && h > 0 {
+				a = append(a, "-vf", fmt.Sprintf("scale=%d:%d", w, h))
+			}
+		} else {
+			a = append(a, "-c:v", "copy")
+		}
 	}
 	if p.audio != nil {
-		a = append(a, "-map", "0:a:0")
+		a = append(a, "-map", audio)
 		switch p.audioOut {
 		case relay.AAC:
 			a = append(a, "-c:a", "aac", "-b:a", strconv.Itoa(r.m.o.AACBitrate))
@@ -164,6 +193,30 @@ func (r *rendition) args(p plan) []string {
 	)
 }
 
+// keyframeExpr makes the encoder's keyframes: the first frame, then the first frame 1.8 s or
+// more after the last keyframe. Platforms want one every 2 s at most, and a browser's frames
+// are not evenly spaced (it drops some when its CPU or network is short): aiming at 1.8 s
+// keeps the interval under 2 s when a frame or two are missing around the mark.
+const keyframeExpr = "expr:if(isnan(prev_forced_t),1,gte(t-prev_forced_t,1.8))"
+
+// maxVideoBitrate bounds the re-encoded video's bitrate.
+const maxVideoBitrate = 8_000_000
+
+// videoBitrate is the bitrate to re-encode the source's video at: what it has been arriving
+// at (H.264 at the bitrate of VP8 looks about as good), at least 1.5 Mbit/s for 720p (scaled
+// with the picture: a browser that just started sends little, and its resolution and
+// bitrate rise within seconds) and at most maxVideoBitrate.
+func videoBitrate(src *relay.Stream, w, h int) int {
+	floor := int(1_500_000 * float64(w*h) / (1280 * 720))
+	floor = min(max(floor, 500_000), maxVideoBitrate)
+	for _, t := range src.Info().Tracks {
+		if t.Kind == relay.Video.String() && t.Bitrate > 0 {
+			return min(max(int(t.Bitrate), floor), maxVideoBitrate)
+		}
+	}
+	return floor
+}
+
 // runOnce runs one ffmpeg process until it exits, the source ends or the rendition is
 // cancelled.
 func (r *rendition) runOnce() error {
@@ -178,19 +231,40 @@ func (r *rendition) runOnce() error {
 	}
 
 	stderr := &tail{}
-	cmd := exec.Command(r.path, r.args(p)...)
+	bitrate := 0
+	if p.videoOut != "" {
+		bitrate = videoBitrate(r.src, p.outW, p.outH)
+	}
+	cmd := exec.Command(r.path, r.args(p, bitrate)...)
 	cmd.Stderr = stderr
 	cmd.WaitDelay = killDelay
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err
 	}
+	// The video to re-encode goes on fd 3 (IVF); ivfR is ffmpeg's end.
+	var ivfR, ivfW *os.File
+	if p.videoOut != "" {
+		if ivfR, ivfW, err = os.Pipe(); err != nil {
+			return err
+		}
+		cmd.ExtraFiles = []*os.File{ivfR}
+		defer ivfW.Close()
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if ivfR != nil {
+		ivfR.Close() // ffmpeg has its copy
+	}
+	if err != nil {
 		return fmt.Errorf("start ffmpeg: %w", err)
+	}
+	if p.videoOut != "" {
+		r.log.Info("re-encoding the video", "from", string(p.video.Codec), "to", string(p.videoOut),
+			"width", p.outW, "height", p.outH, "bitrate", bitrate)
 	}
 	r.pid.Store(int64(cmd.Process.Pid))
 	defer r.pid.Store(0)
@@ -198,9 +272,19 @@ func (r *rendition) runOnce() error {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	feedErr := make(chan error, 1)
+	var ts, ivf io.WriteCloser = stdin, nil
+	if ivfW != nil {
+		tsPipe, ivfPipe := newPipeWriter(stdin), newPipeWriter(ivfW)
+		defer tsPipe.Wait()
+		defer ivfPipe.Wait()
+		ts, ivf = tsPipe, ivfPipe
+	}
 	go func() {
-		err := feed(ctx, rd, p, stdin)
-		stdin.Close()
+		err := feed(ctx, rd, p, ts, ivf)
+		ts.Close()
+		if ivf != nil {
+			ivf.Close()
+		}
 		feedErr <- err
 	}()
 	outErr := make(chan error, 1)

@@ -117,7 +117,7 @@ func TestFFmpegMissing(t *testing.T) {
 }
 
 func TestUnsupported(t *testing.T) {
-	src, _ := liveStream(t, &relay.Track{Codec: relay.VP8}, &relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: 2})
+	src, _ := liveStream(t, &relay.Track{Codec: relay.AV1}, &relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: 2})
 	m := NewManager(Options{})
 	defer m.Close()
 	if _, _, err := m.Acquire(context.Background(), src, rtmpNeeds); !errors.Is(err, ErrUnsupported) {

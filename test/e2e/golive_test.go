@@ -35,6 +35,7 @@ func browserDir(t *testing.T) string {
 
 type browserEvent struct {
 	Event string `json:"event"`
+	T     int64  `json:"t"` // the browser machine's clock, Unix milliseconds
 	MS    int    `json:"ms"`
 	Codec string `json:"codec"`
 	Text  string `json:"text"`

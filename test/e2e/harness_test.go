@@ -154,6 +154,7 @@ func startNamedBeffroi(t *testing.T, name string, mutate func(*config.Config)) *
 	cfg.SRT.Addr = "127.0.0.1:0"
 	cfg.RTSP.Addr = "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
+	cfg.WebRTC.TCPPort = 0
 	cfg.WebRTC.Interfaces = []string{"lo"}
 	cfg.DataDir = t.TempDir()
 	cfg.ReconnectGrace = 10 * time.Second

@@ -30,7 +30,9 @@ const pathStream = decodeURIComponent(location.pathname.replace(/^\/go-live\/?/,
 $('stream').value = pathStream || params.get('stream') || '';
 $('key').value = params.get('key') || '';
 if (params.get('key')) history.replaceState(null, '', location.pathname); // keep the key out of the history
-const preferVP8 = params.get('prefer') === 'vp8'; // for tests and old devices
+// ?prefer=vp8 offers VP8 and no H.264 (Beffroi would choose H.264 when offered): for tests
+// and for devices whose H.264 encoder misbehaves. Beffroi re-encodes it to H.264 for platforms.
+const preferVP8 = params.get('prefer') === 'vp8';
 
 const state = {
   media: null, pc: null, location: null, live: false, facing: 'user', muted: false,
@@ -68,7 +70,7 @@ function preferCodec(transceiver) {
   const caps = RTCRtpSender.getCapabilities('video').codecs;
   const want = preferVP8 ? 'video/VP8' : 'video/H264';
   const first = caps.filter((c) => c.mimeType === want);
-  const rest = caps.filter((c) => c.mimeType !== want);
+  const rest = caps.filter((c) => c.mimeType !== want && !(preferVP8 && c.mimeType === 'video/H264'));
   transceiver.setCodecPreferences(first.concat(rest));
 }
 

@@ -1,0 +1,46 @@
+package whip
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+func TestReorder(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	for _, tt := range []struct {
+		name string
+		seqs []uint16
+		at   []int // arrival, ms (nil: all at 0)
+		want []uint16
+	}{
+		{"in order", []uint16{10, 11, 12}, nil, []uint16{10, 11, 12}},
+		{"one late", []uint16{10, 12, 13, 11, 14}, nil, []uint16{10, 11, 12, 13, 14}},
+		{"duplicates dropped", []uint16{10, 11, 11, 13, 13, 12}, nil, []uint16{10, 11, 12, 13}},
+		{"wrap", []uint16{65534, 0, 65535, 1}, nil, []uint16{65534, 65535, 0, 1}},
+		{"retransmission in time", []uint16{10, 12, 13, 11, 14}, []int{0, 1, 2, 250, 251}, []uint16{10, 11, 12, 13, 14}},
+		{"gap given up after the wait", []uint16{10, 12, 13, 14}, []int{0, 1, 2, 400}, []uint16{10, 12, 13, 14}},
+		{"too late once given up", []uint16{10, 12, 13, 11, 14}, []int{0, 1, 400, 401, 402}, []uint16{10, 12, 13, 14}},
+		{"jump", []uint16{10, 12, 5000, 5001}, nil, []uint16{10, 12, 5000, 5001}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var r reorder
+			var got []uint16
+			for i, s := range tt.seqs {
+				now := t0
+				if tt.at != nil {
+					now = ms(tt.at[i])
+				}
+				for _, p := range r.push(&rtp.Packet{Header: rtp.Header{SequenceNumber: s}}, now) {
+					got = append(got, p.SequenceNumber)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("emitted %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
