@@ -71,7 +71,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]auth.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var l []auth.User
 	for rows.Next() {
 		u, err := scanUser(rows)
@@ -184,7 +184,7 @@ func (s *Store) ListTokens(ctx context.Context) ([]auth.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var l []auth.Token
 	for rows.Next() {
 		t, err := scanToken(rows)
@@ -214,7 +214,7 @@ func (s *Store) ListAudit(ctx context.Context, limit int) ([]auth.AuditEntry, er
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var l []auth.AuditEntry
 	for rows.Next() {
 		var e auth.AuditEntry

@@ -16,7 +16,7 @@ func (s *Store) ListStreams(ctx context.Context) ([]manage.Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var l []manage.Stream
 	for rows.Next() {
 		var st manage.Stream
@@ -70,7 +70,7 @@ func (s *Store) ListDestinations(ctx context.Context) ([]manage.Destination, err
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var l []manage.Destination
 	for rows.Next() {
 		var d manage.Destination

@@ -30,12 +30,14 @@ func NewMemStore() *MemStore {
 
 func (m *MemStore) id() int64 { m.next++; return m.next }
 
+// CountUsers implements auth.Store.
 func (m *MemStore) CountUsers(context.Context) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.users), nil
 }
 
+// CreateUser implements auth.Store.
 func (m *MemStore) CreateUser(_ context.Context, u *auth.User) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -49,6 +51,7 @@ func (m *MemStore) CreateUser(_ context.Context, u *auth.User) error {
 	return nil
 }
 
+// UserByName implements auth.Store.
 func (m *MemStore) UserByName(_ context.Context, name string) (*auth.User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -60,6 +63,7 @@ func (m *MemStore) UserByName(_ context.Context, name string) (*auth.User, error
 	return nil, auth.ErrNotFound
 }
 
+// UserByID implements auth.Store.
 func (m *MemStore) UserByID(_ context.Context, id int64) (*auth.User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -69,6 +73,7 @@ func (m *MemStore) UserByID(_ context.Context, id int64) (*auth.User, error) {
 	return nil, auth.ErrNotFound
 }
 
+// ListUsers implements auth.Store.
 func (m *MemStore) ListUsers(context.Context) ([]auth.User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -80,6 +85,7 @@ func (m *MemStore) ListUsers(context.Context) ([]auth.User, error) {
 	return l, nil
 }
 
+// UpdateUser implements auth.Store.
 func (m *MemStore) UpdateUser(_ context.Context, u *auth.User) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -92,6 +98,7 @@ func (m *MemStore) UpdateUser(_ context.Context, u *auth.User) error {
 	return nil
 }
 
+// DeleteUser implements auth.Store.
 func (m *MemStore) DeleteUser(_ context.Context, id int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -112,6 +119,7 @@ func (m *MemStore) DeleteUser(_ context.Context, id int64) error {
 	return nil
 }
 
+// CreateSession implements auth.Store.
 func (m *MemStore) CreateSession(_ context.Context, s auth.Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -119,6 +127,7 @@ func (m *MemStore) CreateSession(_ context.Context, s auth.Session) error {
 	return nil
 }
 
+// SessionByHash implements auth.Store.
 func (m *MemStore) SessionByHash(_ context.Context, h string) (*auth.Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -128,6 +137,7 @@ func (m *MemStore) SessionByHash(_ context.Context, h string) (*auth.Session, er
 	return nil, auth.ErrNotFound
 }
 
+// DeleteSession implements auth.Store.
 func (m *MemStore) DeleteSession(_ context.Context, h string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -135,6 +145,7 @@ func (m *MemStore) DeleteSession(_ context.Context, h string) error {
 	return nil
 }
 
+// DeleteUserSessions implements auth.Store.
 func (m *MemStore) DeleteUserSessions(_ context.Context, id int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -146,6 +157,7 @@ func (m *MemStore) DeleteUserSessions(_ context.Context, id int64) error {
 	return nil
 }
 
+// CreateToken implements auth.Store.
 func (m *MemStore) CreateToken(_ context.Context, t *auth.Token) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -154,6 +166,7 @@ func (m *MemStore) CreateToken(_ context.Context, t *auth.Token) error {
 	return nil
 }
 
+// TokenByHash implements auth.Store.
 func (m *MemStore) TokenByHash(_ context.Context, h string) (*auth.Token, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -165,6 +178,7 @@ func (m *MemStore) TokenByHash(_ context.Context, h string) (*auth.Token, error)
 	return nil, auth.ErrNotFound
 }
 
+// TouchToken implements auth.Store.
 func (m *MemStore) TouchToken(_ context.Context, id int64, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -177,6 +191,7 @@ func (m *MemStore) TouchToken(_ context.Context, id int64, at time.Time) error {
 	return nil
 }
 
+// ListTokens implements auth.Store.
 func (m *MemStore) ListTokens(context.Context) ([]auth.Token, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -188,6 +203,7 @@ func (m *MemStore) ListTokens(context.Context) ([]auth.Token, error) {
 	return l, nil
 }
 
+// DeleteToken implements auth.Store.
 func (m *MemStore) DeleteToken(_ context.Context, id int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -198,6 +214,7 @@ func (m *MemStore) DeleteToken(_ context.Context, id int64) error {
 	return nil
 }
 
+// AddAudit implements auth.Store.
 func (m *MemStore) AddAudit(_ context.Context, e auth.AuditEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -206,6 +223,7 @@ func (m *MemStore) AddAudit(_ context.Context, e auth.AuditEntry) error {
 	return nil
 }
 
+// ListAudit implements auth.Store.
 func (m *MemStore) ListAudit(_ context.Context, limit int) ([]auth.AuditEntry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -21,12 +21,14 @@ type MemStore struct {
 	dests   []manage.Destination
 }
 
+// ListStreams implements manage.Store.
 func (m *MemStore) ListStreams(context.Context) ([]manage.Stream, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.streams), nil
 }
 
+// CreateStream implements manage.Store.
 func (m *MemStore) CreateStream(_ context.Context, s manage.Stream) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -39,6 +41,7 @@ func (m *MemStore) CreateStream(_ context.Context, s manage.Stream) error {
 	return nil
 }
 
+// SetStreamKey implements manage.Store.
 func (m *MemStore) SetStreamKey(_ context.Context, name, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -51,6 +54,7 @@ func (m *MemStore) SetStreamKey(_ context.Context, name, key string) error {
 	return fmt.Errorf("no stream %q", name)
 }
 
+// DeleteStream implements manage.Store.
 func (m *MemStore) DeleteStream(_ context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -59,12 +63,14 @@ func (m *MemStore) DeleteStream(_ context.Context, name string) error {
 	return nil
 }
 
+// ListDestinations implements manage.Store.
 func (m *MemStore) ListDestinations(context.Context) ([]manage.Destination, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.dests), nil
 }
 
+// SaveDestination implements manage.Store.
 func (m *MemStore) SaveDestination(_ context.Context, d manage.Destination) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -78,6 +84,7 @@ func (m *MemStore) SaveDestination(_ context.Context, d manage.Destination) erro
 	return nil
 }
 
+// DeleteDestination implements manage.Store.
 func (m *MemStore) DeleteDestination(_ context.Context, stream, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
