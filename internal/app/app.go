@@ -240,7 +240,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	a.api = &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
 		Operator: operator, Accounts: accounts,
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
-			URLs: a.publishURLs, Protect: operator, Audit: accounts, Log: log},
+			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Log: log},
 		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(), Replays: a.Replays,
 		Recording: a.recordingStatus, WHEP: a.WHEP.Handler(), WatchMode: cfg.Watch.Mode}
 	a.newViewers(a.api)
@@ -483,7 +483,7 @@ func (a *App) openStore() error {
 			return fail(err)
 		}
 	}
-	if err := manage.Load(ctx, st, a.Registry, a.Outputs, log); err != nil {
+	if err := manage.Load(ctx, st, a.Registry, a.Outputs, a.Recorder, log); err != nil {
 		return fail(fmt.Errorf("database: %w", err))
 	}
 	return nil

@@ -31,6 +31,8 @@ type Stream struct {
 	Name       string
 	PublishKey string
 	Created    time.Time
+	// NoRecord keeps the stream out of the recordings (recorded by default).
+	NoRecord bool
 }
 
 // Destination is a destination added through the API, as stored (on any stream, including
@@ -47,6 +49,7 @@ type Store interface {
 	ListStreams(ctx context.Context) ([]Stream, error)
 	CreateStream(ctx context.Context, s Stream) error
 	SetStreamKey(ctx context.Context, name, key string) error
+	SetStreamRecord(ctx context.Context, name string, on bool) error
 	DeleteStream(ctx context.Context, name string) error // and its destinations
 	ListDestinations(ctx context.Context) ([]Destination, error)
 	SaveDestination(ctx context.Context, d Destination) error // insert or replace (stream, name)
@@ -59,6 +62,11 @@ type Outputs interface {
 	Remove(stream, name string) error
 	SetEnabled(stream, name string, on bool) error
 	List(stream string) []outputs.Status
+}
+
+// Recorder switches the recording of a stream (outputs/record.Recorder).
+type Recorder interface {
+	SetEnabled(stream string, on bool)
 }
 
 // Auditor records who changed what (auth.Service does).
@@ -82,6 +90,8 @@ type Handler struct {
 	URLs func(r *http.Request, stream, key string) PublishURLs
 	// Protect wraps every route (auth: an operator's session or token). Nil: open (tests).
 	Protect func(http.Handler) http.Handler
+	// Recorder, when set, is switched by PATCH {"record": bool}.
+	Recorder Recorder
 	// Audit, when set, records every change.
 	Audit Auditor
 	Log   *slog.Logger
@@ -90,6 +100,7 @@ type Handler struct {
 // Routes serves:
 //
 //	POST   /api/v1/streams                                {"name"} -> the stream, with publish_key (shown once)
+//	PATCH  /api/v1/streams/{name}                         {"record": bool}: recording on or off
 //	DELETE /api/v1/streams/{name}
 //	POST   /api/v1/streams/{name}/rotate-key              -> the new publish_key (shown once)
 //	POST   /api/v1/streams/{name}/destinations            {"name","url","enabled"} or {"name","preset","key","ingest_url","enabled"}
@@ -101,6 +112,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 		p = func(x http.Handler) http.Handler { return x }
 	}
 	mux.Handle("POST /api/v1/streams", p(http.HandlerFunc(h.createStream)))
+	mux.Handle("PATCH /api/v1/streams/{name}", p(http.HandlerFunc(h.updateStream)))
 	mux.Handle("DELETE /api/v1/streams/{name}", p(http.HandlerFunc(h.deleteStream)))
 	mux.Handle("POST /api/v1/streams/{name}/rotate-key", p(http.HandlerFunc(h.rotateKey)))
 	mux.Handle("POST /api/v1/streams/{name}/destinations", p(http.HandlerFunc(h.addDestination)))
@@ -108,9 +120,10 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.deleteDestination)))
 }
 
-// Load brings back, at start, the streams and destinations the API made before. A stream
-// whose name the configuration file now declares keeps the file's definition.
-func Load(ctx context.Context, st Store, reg *relay.Registry, outs Outputs, log *slog.Logger) error {
+// Load brings back, at start, the streams and destinations the API made before, and their
+// recording switch (rec may be nil). A stream whose name the configuration file now declares
+// keeps the file's definition.
+func Load(ctx context.Context, st Store, reg *relay.Registry, outs Outputs, rec Recorder, log *slog.Logger) error {
 	streams, err := st.ListStreams(ctx)
 	if err != nil {
 		return fmt.Errorf("loading streams: %w", err)
@@ -122,6 +135,10 @@ func Load(ctx context.Context, st Store, reg *relay.Registry, outs Outputs, log 
 		}
 		if _, err := reg.Add(s.Name, s.PublishKey); err != nil {
 			log.Warn("cannot restore a stream", "stream", s.Name, "error", err)
+			continue
+		}
+		if rec != nil {
+			rec.SetEnabled(s.Name, !s.NoRecord)
 		}
 	}
 	dests, err := st.ListDestinations(ctx)
@@ -227,6 +244,42 @@ func (h *Handler) deleteStream(w http.ResponseWriter, r *http.Request) {
 	h.Registry.Remove(name)
 	h.audit(r, "stream.delete", name, "")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) updateStream(w http.ResponseWriter, r *http.Request) {
+	st := h.stream(w, r)
+	if st == nil {
+		return
+	}
+	var in struct {
+		Record *bool `json:"record"`
+	}
+	if !httpjson.Read(w, r, &in) {
+		return
+	}
+	if in.Record == nil {
+		httpjson.Error(w, http.StatusBadRequest, `nothing to change: give "record": true or false`)
+		return
+	}
+	if h.Recorder == nil {
+		httpjson.Error(w, http.StatusConflict, "recording is not available on this server")
+		return
+	}
+	name := st.Name()
+	// A stream from the configuration file is switched for this run only.
+	if h.Store != nil && !h.managed(name, "") {
+		if err := h.Store.SetStreamRecord(r.Context(), name, *in.Record); err != nil {
+			httpjson.Error(w, http.StatusInternalServerError, "cannot save the stream: "+err.Error())
+			return
+		}
+	}
+	h.Recorder.SetEnabled(name, *in.Record)
+	action := "stream.record_off"
+	if *in.Record {
+		action = "stream.record_on"
+	}
+	h.audit(r, action, name, "")
+	httpjson.Write(w, http.StatusOK, map[string]any{"name": name, "record": *in.Record})
 }
 
 func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {

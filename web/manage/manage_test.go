@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,25 @@ import (
 )
 
 const ytKey = "yt-secret-key-1234"
+
+// fakeRecorder remembers the recording switches.
+type fakeRecorder struct {
+	mu sync.Mutex
+	on map[string]bool
+}
+
+func (f *fakeRecorder) SetEnabled(stream string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.on[stream] = on
+}
+
+func (f *fakeRecorder) get(stream string) (bool, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	on, ok := f.on[stream]
+	return on, ok
+}
 
 // idlePusher waits for its context: the destination stays connecting/live without a peer.
 type idlePusher struct{}
@@ -35,6 +55,7 @@ var pushers = map[string]outputs.NewPusherFunc{
 }
 
 type fixture struct {
+	rec   *fakeRecorder
 	reg   *relay.Registry
 	outs  *outputs.Manager
 	store *managetest.MemStore
@@ -58,11 +79,12 @@ func newFixture(t *testing.T, store *managetest.MemStore) *fixture {
 	go func() { _ = outs.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	logs := &testutil.LogBuffer{}
-	if err := manage.Load(context.Background(), store, reg, outs, logs.Logger()); err != nil {
+	rec := &fakeRecorder{on: map[string]bool{}}
+	if err := manage.Load(context.Background(), store, reg, outs, rec, logs.Logger()); err != nil {
 		t.Fatal(err)
 	}
 	h := &manage.Handler{
-		Registry: reg, Outputs: outs, Store: store, Log: logs.Logger(),
+		Registry: reg, Outputs: outs, Store: store, Log: logs.Logger(), Recorder: rec,
 		Managed: func(stream, dest string) bool { return stream == "fichier" && (dest == "" || dest == "facebook") },
 		URLs: func(r *http.Request, stream, key string) manage.PublishURLs {
 			return manage.PublishURLs{"rtmp": "rtmp://" + r.Host + "/live/" + key}
@@ -72,7 +94,7 @@ func newFixture(t *testing.T, store *managetest.MemStore) *fixture {
 	h.Routes(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &fixture{reg: reg, outs: outs, store: store, srv: srv, logs: logs}
+	return &fixture{rec: rec, reg: reg, outs: outs, store: store, srv: srv, logs: logs}
 }
 
 func (f *fixture) do(t *testing.T, method, path, body string) (int, map[string]any) {
@@ -179,6 +201,20 @@ func TestStreamsAndDestinations(t *testing.T) {
 		t.Errorf("add to a config stream: %d", code)
 	}
 
+	// Recording switched off, kept; a config stream's switch is for this run only.
+	if code, m := f.do(t, "PATCH", "/api/v1/streams/concert", `{"record":false}`); code != http.StatusOK || m["record"] != false {
+		t.Fatalf("record off: %d %v", code, m)
+	}
+	if on, ok := f.rec.get("concert"); !ok || on {
+		t.Fatal("the recorder was not switched off")
+	}
+	if code, _ := f.do(t, "PATCH", "/api/v1/streams/fichier", `{"record":false}`); code != http.StatusOK {
+		t.Fatalf("record off on a config stream: %d", code)
+	}
+	if code, _ := f.do(t, "PATCH", "/api/v1/streams/concert", `{}`); code != http.StatusBadRequest {
+		t.Fatalf("empty stream patch: %d", code)
+	}
+
 	// Rotating the key.
 	code, m = f.do(t, "POST", "/api/v1/streams/concert/rotate-key", "")
 	newKey, _ := m["publish_key"].(string)
@@ -193,6 +229,12 @@ func TestStreamsAndDestinations(t *testing.T) {
 	g := newFixture(t, store)
 	if st := g.reg.Get("concert"); st == nil || g.reg.Authenticate(newKey) != st {
 		t.Fatal("the stream made through the API did not come back with its key")
+	}
+	if on, ok := g.rec.get("concert"); !ok || on {
+		t.Fatal("the recording switch did not come back after a restart")
+	}
+	if _, ok := g.rec.get("fichier"); ok {
+		t.Fatal("a config stream's switch was kept")
 	}
 	if l := g.outs.List("concert"); len(l) != 1 || l[0].Name != "youtube" || l[0].Host != "a.rtmp.youtube.com" {
 		t.Fatalf("destinations after restart: %+v", l)

@@ -91,6 +91,9 @@ CREATE TABLE destinations (
 	PRIMARY KEY (stream, name)
 );
 `},
+	{3, "recording switch of the streams made in the console", `
+ALTER TABLE streams ADD COLUMN record INTEGER NOT NULL DEFAULT 1;
+`},
 }
 
 // migrate brings the database to the newest version. It refuses a database written by a

@@ -12,7 +12,7 @@ var _ manage.Store = (*Store)(nil)
 
 // ListStreams implements manage.Store.
 func (s *Store) ListStreams(ctx context.Context) ([]manage.Stream, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, publish_key, created FROM streams ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, publish_key, created, record FROM streams ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -21,10 +21,11 @@ func (s *Store) ListStreams(ctx context.Context) ([]manage.Stream, error) {
 	for rows.Next() {
 		var st manage.Stream
 		var created int64
-		if err := rows.Scan(&st.Name, &st.PublishKey, &created); err != nil {
+		var rec bool
+		if err := rows.Scan(&st.Name, &st.PublishKey, &created, &rec); err != nil {
 			return nil, err
 		}
-		st.Created = fromMS(created)
+		st.Created, st.NoRecord = fromMS(created), !rec
 		l = append(l, st)
 	}
 	return l, rows.Err()
@@ -32,8 +33,8 @@ func (s *Store) ListStreams(ctx context.Context) ([]manage.Stream, error) {
 
 // CreateStream implements manage.Store.
 func (s *Store) CreateStream(ctx context.Context, st manage.Stream) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO streams (name, publish_key, created) VALUES (?, ?, ?)`,
-		st.Name, st.PublishKey, ms(st.Created))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO streams (name, publish_key, created, record) VALUES (?, ?, ?, ?)`,
+		st.Name, st.PublishKey, ms(st.Created), !st.NoRecord)
 	if err != nil {
 		return fmt.Errorf("stream %q: %w", st.Name, err)
 	}
@@ -43,6 +44,14 @@ func (s *Store) CreateStream(ctx context.Context, st manage.Stream) error {
 // SetStreamKey implements manage.Store.
 func (s *Store) SetStreamKey(ctx context.Context, name, key string) error {
 	if err := s.exec1(ctx, `UPDATE streams SET publish_key = ? WHERE name = ?`, key, name); err != nil {
+		return fmt.Errorf("stream %q: %w", name, err)
+	}
+	return nil
+}
+
+// SetStreamRecord implements manage.Store.
+func (s *Store) SetStreamRecord(ctx context.Context, name string, on bool) error {
+	if err := s.exec1(ctx, `UPDATE streams SET record = ? WHERE name = ?`, on, name); err != nil {
 		return fmt.Errorf("stream %q: %w", name, err)
 	}
 	return nil

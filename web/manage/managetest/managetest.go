@@ -54,6 +54,19 @@ func (m *MemStore) SetStreamKey(_ context.Context, name, key string) error {
 	return fmt.Errorf("no stream %q", name)
 }
 
+// SetStreamRecord implements manage.Store.
+func (m *MemStore) SetStreamRecord(_ context.Context, name string, on bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.streams {
+		if m.streams[i].Name == name {
+			m.streams[i].NoRecord = !on
+			return nil
+		}
+	}
+	return fmt.Errorf("no stream %q", name)
+}
+
 // DeleteStream implements manage.Store.
 func (m *MemStore) DeleteStream(_ context.Context, name string) error {
 	m.mu.Lock()
@@ -116,8 +129,19 @@ func StoreConformance(t *testing.T, st manage.Store) {
 		t.Fatalf("ListStreams: %v, %v", l, err)
 	}
 	slices.SortFunc(l, func(a, b manage.Stream) int { return strings.Compare(a.Name, b.Name) })
-	if l[0].Name != "concert" || l[0].PublishKey != "key-2" || !l[0].Created.Equal(now) {
+	if l[0].Name != "concert" || l[0].PublishKey != "key-2" || !l[0].Created.Equal(now) || l[0].NoRecord {
 		t.Fatalf("stream after SetStreamKey: %+v", l[0])
+	}
+	if err := st.SetStreamRecord(ctx, "conseil", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetStreamRecord(ctx, "nope", false); err == nil {
+		t.Fatal("SetStreamRecord of an unknown stream")
+	}
+	l, _ = st.ListStreams(ctx)
+	slices.SortFunc(l, func(a, b manage.Stream) int { return strings.Compare(a.Name, b.Name) })
+	if !l[1].NoRecord || l[0].NoRecord {
+		t.Fatalf("after SetStreamRecord: %+v", l)
 	}
 	d := manage.Destination{Stream: "concert", Name: "youtube", URL: "rtmp://a.rtmp.youtube.com/live2/k", Enabled: true}
 	if err := st.SaveDestination(ctx, d); err != nil {
