@@ -236,6 +236,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	}
 	a.hln = hln
 	accounts := &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
+	a.Replays.Audit = accounts
 	operator := func(h http.Handler) http.Handler { return accounts.Require(auth.Operator, h) }
 	a.api = &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
 		Operator: operator, Accounts: accounts,

@@ -125,13 +125,27 @@ func TestOperatorAPI(t *testing.T) {
 		t.Fatalf("what the platform received: %+v", p)
 	}
 
+	// The session is being recorded: title it.
+	code, m, body = op.do("GET", "/api/v1/recordings?stream=fete", "", false)
+	recs, _ := m["recordings"].([]any)
+	if code != http.StatusOK || len(recs) != 1 {
+		t.Fatalf("recordings of the stream: %d %s", code, body)
+	}
+	id := recs[0].(map[string]any)["id"].(string)
+	if code, _, body := op.do("PATCH", "/api/v1/recordings/"+id, `{"title":"Fête de la musique"}`, true); code != http.StatusOK {
+		t.Fatalf("title the recording: %d %s", code, body)
+	}
+	if code, _, _ := op.do("PATCH", "/api/v1/recordings/"+id, `{"title":"x"}`, false); code != http.StatusForbidden {
+		t.Fatalf("title without the CSRF token: %d", code)
+	}
+
 	// Reads show neither key; the audit log says who did what.
 	_, _, list := op.do("GET", "/api/v1/streams", "", false)
 	_, _, audit := op.do("GET", "/api/v1/audit", "", false)
 	for what, s := range map[string]string{"stream list": list, "audit": audit, "log": b.Logs.String()} {
 		testutil.AssertNoSecret(t, what, s, key, platformKey, adminPassword)
 	}
-	for _, want := range []string{`"stream.create"`, `"destination.create"`, `"destination.disable"`, `"destination.enable"`, `"fete/plateforme"`} {
+	for _, want := range []string{`"stream.create"`, `"destination.create"`, `"destination.disable"`, `"destination.enable"`, `"fete/plateforme"`, `"recording.update"`} {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit log misses %s:\n%s", want, audit)
 		}

@@ -230,6 +230,16 @@ func (s *Service) patch(w http.ResponseWriter, r *http.Request) {
 	if p.Published != nil {
 		s.log().Info("recording "+map[bool]string{true: "published", false: "unpublished"}[*p.Published], "recording", id)
 	}
+	if s.Audit != nil {
+		var what []string
+		if p.Title != nil || p.Description != nil {
+			what = append(what, "title/description")
+		}
+		if p.Published != nil {
+			what = append(what, map[bool]string{true: "published", false: "unpublished"}[*p.Published])
+		}
+		s.Audit.Audit(r, "recording.update", id, strings.Join(what, ", "))
+	}
 	writeJSON(w, http.StatusOK, toJSON(rec))
 }
 
@@ -277,6 +287,9 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log().Info("recording deleted", "recording", id, "stream", rec.Stream, "size", rec.Size)
+	if s.Audit != nil {
+		s.Audit.Audit(r, "recording.delete", id, "")
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

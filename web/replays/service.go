@@ -28,6 +28,10 @@ type Service struct {
 	Logger     *slog.Logger
 	// Now replaces time.Now in tests.
 	Now func() time.Time
+	// Audit, when set, records who changed or deleted a recording (auth.Service does).
+	Audit interface {
+		Audit(r *http.Request, action, target, detail string)
+	}
 
 	operator func(http.Handler) http.Handler
 	mu       sync.Mutex
