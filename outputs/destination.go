@@ -338,8 +338,12 @@ func (d *Destination) subscribe(ctx context.Context) (*relay.Reader, func(), err
 	}
 	deadline := time.NewTimer(5 * time.Second)
 	defer deadline.Stop()
-	for !d.stream.HasMedia() {
+	for {
+		// The channel first, then the check: media arriving in between still wakes us.
 		st, changed := d.stream.State()
+		if d.stream.HasMedia() {
+			break
+		}
 		if st == relay.Idle {
 			r.Close()
 			return nil, nil, relay.ErrNotLive

@@ -40,6 +40,7 @@ func startServer(t *testing.T, window, beaconWindow time.Duration) string {
 	cfg.RTMP.Addr = "127.0.0.1:0"
 	cfg.RTMPS.Addr, cfg.SRT.Addr, cfg.RTSP.Addr = "", "", ""
 	cfg.WebRTC.UDPPort = 0
+	cfg.WebRTC.TCPPort = -1
 	cfg.WebRTC.Interfaces = []string{"lo"}
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Log.Level = "warn"

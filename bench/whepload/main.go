@@ -266,7 +266,7 @@ func measure(ctx context.Context, mode string, n int, bin, clip, dir string, war
 func config(httpAddr, srtAddr, dir, mode string, n int, sink string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "http:\n  addr: %q\nrtmp:\n  addr: \"\"\nrtmps:\n  addr: \"\"\nrtsp:\n  addr: \"\"\nsrt:\n  addr: %q\n", httpAddr, srtAddr)
-	fmt.Fprintf(&b, "webrtc:\n  udp_port: 0\n  interfaces: [lo]\ndata_dir: %q\nlog:\n  level: warn\n", filepath.Join(dir, "data"))
+	fmt.Fprintf(&b, "webrtc:\n  udp_port: 0\n  tcp_port: -1\n  interfaces: [lo]\ndata_dir: %q\nlog:\n  level: warn\n", filepath.Join(dir, "data"))
 	fmt.Fprintf(&b, "streams:\n  - name: %s\n    publish_key: %s\n", streamName, publishKey)
 	if mode == "push" && n > 0 {
 		b.WriteString("    destinations:\n")

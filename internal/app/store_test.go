@@ -19,6 +19,7 @@ func loopbackConfig(t *testing.T) *config.Config {
 	cfg.SRT.Addr = ""
 	cfg.RTSP.Addr = ""
 	cfg.WebRTC.UDPPort = 0
+	cfg.WebRTC.TCPPort = -1
 	cfg.WebRTC.Interfaces = []string{"lo"}
 	cfg.DataDir = t.TempDir()
 	return cfg

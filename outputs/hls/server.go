@@ -174,8 +174,12 @@ func (s *Server) session(ctx context.Context, st *relay.Stream, log *slog.Logger
 		l.end()
 	}()
 	// Wait for the tracks, then choose the source or a rendition.
-	for !st.HasMedia() {
+	for {
+		// The channel first, then the check: media arriving in between still wakes us.
 		state, changed := st.State()
+		if st.HasMedia() {
+			break
+		}
 		if state == relay.Idle {
 			return relay.ErrEnded
 		}

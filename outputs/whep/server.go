@@ -293,8 +293,12 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 func waitMedia(ctx context.Context, st *relay.Stream) *httpError {
 	deadline := time.NewTimer(mediaWait)
 	defer deadline.Stop()
-	for !st.HasMedia() {
+	for {
+		// The channel first, then the check: media arriving in between still wakes us.
 		state, changed := st.State()
+		if st.HasMedia() {
+			break
+		}
 		if state == relay.Idle {
 			return refuse(http.StatusNotFound, "stream %q is offline: nothing to play until it goes live", st.Name())
 		}

@@ -285,7 +285,7 @@ rtmp: {addr: "127.0.0.1:0"}
 rtmps: {addr: "127.0.0.1:0"}
 srt: {addr: "127.0.0.1:0"}
 rtsp: {addr: "127.0.0.1:0"}
-webrtc: {udp_port: 0, interfaces: [lo]}
+webrtc: {udp_port: 0, tcp_port: -1, interfaces: [lo]}
 data_dir: %q
 reconnect_grace: 10s
 log: {format: json}

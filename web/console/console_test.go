@@ -139,7 +139,7 @@ func TestTranslations(t *testing.T) {
 	})
 	for _, fam := range []string{
 		"state.idle", "state.live", "state.reconnecting", "state.connecting", "state.retrying", "state.disabled",
-		"rec.state.recording", "rec.state.paused", "rec.state.finished", "rec.state.interrupted", "rec.state.off",
+		"rec.state.recording", "rec.state.paused", "rec.state.finished", "rec.state.interrupted", "rec.state.off", "rec.state.idle",
 		"role.admin", "role.operator",
 		"preview.connecting", "preview.playing", "preview.unavailable", "preview.ended", "preview.offline",
 	} {
