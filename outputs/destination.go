@@ -336,26 +336,15 @@ func (d *Destination) subscribe(ctx context.Context) (*relay.Reader, func(), err
 	if !ok || d.opts.Renditions == nil {
 		return r, func() {}, nil
 	}
-	deadline := time.NewTimer(5 * time.Second)
-	defer deadline.Stop()
-	for {
-		// The channel first, then the check: media arriving in between still wakes us.
-		st, changed := d.stream.State()
-		if d.stream.HasMedia() {
-			break
-		}
-		if st == relay.Idle {
-			r.Close()
-			return nil, nil, relay.ErrNotLive
-		}
-		select {
-		case <-ctx.Done():
-			r.Close()
-			return nil, nil, ctx.Err()
-		case <-deadline.C:
-			return r, func() {}, nil // no media yet: the pusher will say what it cannot send
-		case <-changed:
-		}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = d.stream.WaitMedia(wctx)
+	cancel()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return r, func() {}, nil // no media yet: the pusher will say what it cannot send
+	case err != nil:
+		r.Close()
+		return nil, nil, err
 	}
 	needs := nd.Needs()
 	if needs.Fits(d.stream.Track(relay.Video), d.stream.Track(relay.Audio)) {
@@ -366,7 +355,8 @@ func (d *Destination) subscribe(ctx context.Context) (*relay.Reader, func(), err
 	if err != nil {
 		return nil, nil, fmt.Errorf("codec fitting: %w", err)
 	}
-	deadline.Reset(15 * time.Second)
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
 	// The rendition goes live once its ffmpeg produced the first frames.
 	for {
 		state, changed := st.State()

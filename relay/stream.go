@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -183,6 +184,27 @@ func (s *Stream) HasMedia() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.state != Idle && s.hasTimeline
+}
+
+// WaitMedia waits until the live session has media (its tracks are then known). It returns
+// ErrNotLive when the stream is idle or its session ends first, and ctx's error when ctx ends
+// first (a caller's deadline included).
+func (s *Stream) WaitMedia(ctx context.Context) error {
+	for {
+		// The channel first, then the check: media arriving in between still wakes us.
+		st, changed := s.State()
+		if s.HasMedia() {
+			return nil
+		}
+		if st == Idle {
+			return ErrNotLive
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
 }
 
 // Track returns the stream's current track of a kind, or nil.

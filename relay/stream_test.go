@@ -1217,3 +1217,46 @@ func TestSetKey(t *testing.T) {
 		t.Fatal("the old key still works or the new one does not")
 	}
 }
+
+// TestWaitMedia: an idle stream answers ErrNotLive at once; a live one without frames waits
+// and wakes at the first frame, however close to the wait it comes; a deadline ends the wait.
+func TestWaitMedia(t *testing.T) {
+	s := newTestStream(t, time.Minute)
+	if err := s.WaitMedia(t.Context()); !errors.Is(err, ErrNotLive) {
+		t.Fatalf("idle stream: %v, want ErrNotLive", err)
+	}
+	p := s.Publish(SourceInfo{Protocol: "test"})
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.WaitMedia(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("no frame yet: %v, want the deadline", err)
+	}
+	v, err := p.SetTrack(h264Track(t, testutil.SPS720))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 { // the frame races the wait: it must never be missed
+		s2 := newTestStream(t, time.Minute)
+		p2 := s2.Publish(SourceInfo{Protocol: "test"})
+		v2, _ := p2.SetTrack(h264Track(t, testutil.SPS720))
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			done <- s2.WaitMedia(ctx)
+		}()
+		if err := p2.WriteFrame(&Frame{Track: v2, Key: true, Units: [][]byte{{5}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("the first frame was missed: %v", err)
+		}
+		s2.Stop()
+	}
+	if err := p.WriteFrame(&Frame{Track: v, Key: true, Units: [][]byte{{5}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitMedia(t.Context()); err != nil {
+		t.Fatalf("after a frame: %v", err)
+	}
+}

@@ -174,20 +174,11 @@ func (s *Server) session(ctx context.Context, st *relay.Stream, log *slog.Logger
 		l.end()
 	}()
 	// Wait for the tracks, then choose the source or a rendition.
-	for {
-		// The channel first, then the check: media arriving in between still wakes us.
-		state, changed := st.State()
-		if st.HasMedia() {
-			break
-		}
-		if state == relay.Idle {
+	if err := st.WaitMedia(ctx); err != nil {
+		if errors.Is(err, relay.ErrNotLive) {
 			return relay.ErrEnded
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-changed:
-		}
+		return err
 	}
 	if !Needs.Fits(st.Track(relay.Video), st.Track(relay.Audio)) && s.renditions != nil {
 		rst, rel, err := s.renditions.Acquire(ctx, st, Needs)

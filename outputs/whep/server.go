@@ -291,26 +291,19 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 // tracks within a second or two (ingest analyses the first media); an offline stream is
 // refused at once.
 func waitMedia(ctx context.Context, st *relay.Stream) *httpError {
-	deadline := time.NewTimer(mediaWait)
-	defer deadline.Stop()
-	for {
-		// The channel first, then the check: media arriving in between still wakes us.
-		state, changed := st.State()
-		if st.HasMedia() {
-			break
-		}
-		if state == relay.Idle {
-			return refuse(http.StatusNotFound, "stream %q is offline: nothing to play until it goes live", st.Name())
-		}
-		select {
-		case <-ctx.Done():
-			return refuse(http.StatusServiceUnavailable, "request cancelled")
-		case <-deadline.C:
-			return refuse(http.StatusServiceUnavailable, "stream %q is starting: no media yet, try again in a few seconds", st.Name())
-		case <-changed:
-		}
+	wctx, cancel := context.WithTimeout(ctx, mediaWait)
+	defer cancel()
+	err := st.WaitMedia(wctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, relay.ErrNotLive):
+		return refuse(http.StatusNotFound, "stream %q is offline: nothing to play until it goes live", st.Name())
+	case ctx.Err() != nil:
+		return refuse(http.StatusServiceUnavailable, "request cancelled")
+	default:
+		return refuse(http.StatusServiceUnavailable, "stream %q is starting: no media yet, try again in a few seconds", st.Name())
 	}
-	return nil
 }
 
 // hasBFrames reports whether the stream's video, from its newest keyframe, has frames shown
