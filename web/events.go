@@ -251,11 +251,18 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	hello.Streams = h.snapshot()
 	if b, err := json.Marshal(hello); err == nil {
-		c.out <- b
+		select {
+		case c.out <- b:
+		default: // already too slow: the loop below closes it
+			c.close()
+		}
 	}
 
 	// Reader: answers pongs and notices the client leaving; the client sends nothing else.
+	// The handler owns it: closing the connection ends it, and the handler waits for it.
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		defer c.close()
 		conn.SetReadLimit(4096)
 		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
@@ -274,6 +281,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		c.close()
 		_ = conn.Close()
+		<-read
 	}()
 	for {
 		select {
