@@ -127,18 +127,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /whip/{stream}", s.post)
 	mux.HandleFunc("DELETE /whip/{stream}/{session}", s.delete)
 	mux.HandleFunc("PATCH /whip/{stream}/{session}", s.patch)
-	mux.HandleFunc("OPTIONS /whip/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, If-Match")
-		h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch")
-		mux.ServeHTTP(w, r)
-	})
+	return rtcnet.Signalling(mux, "/whip/")
 }
 
 // post authenticates a publisher, answers its offer and starts its session.

@@ -189,19 +189,7 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Allow", "DELETE, OPTIONS")
 		http.Error(w, "trickle ICE and ICE restarts are not supported: the answer carries every candidate", http.StatusMethodNotAllowed)
 	})
-	mux.HandleFunc("OPTIONS /whep/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
-		h.Set("Access-Control-Expose-Headers", "Location")
-		h.Set("Cache-Control", "no-store")
-		mux.ServeHTTP(w, r)
-	})
+	return rtcnet.Signalling(mux, "/whep/")
 }
 
 // httpError is a refusal: the status and the message the viewer gets.
