@@ -1,6 +1,6 @@
 // Package httpjson is how Beffroi's HTTP API reads and writes JSON: bounded bodies, unknown
 // fields refused (a typo is an error, not a silent no-op), errors as {"error": "..."} with a
-// message a person can act on, and never cached.
+// message a person can act on, not cached unless a handler says otherwise.
 package httpjson
 
 import (
@@ -22,10 +22,13 @@ func Read(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// Write answers v as JSON with the status code.
+// Write answers v as JSON with the status code, not cached unless the handler set its own
+// Cache-Control (a public feed).
 func Write(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	if w.Header().Get("Cache-Control") == "" {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

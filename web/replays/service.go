@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/httpjson"
 	"github.com/beffroi/beffroi/web/store"
 )
 
@@ -157,21 +158,9 @@ func (s *Service) remove(ctx context.Context, id string) (store.Recording, error
 	return rec, nil
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	if w.Header().Get("Cache-Control") == "" {
-		w.Header().Set("Cache-Control", "no-store")
-	}
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { httpjson.Write(w, code, v) }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, code, map[string]string{"error": msg})
-}
+func writeError(w http.ResponseWriter, code int, msg string) { httpjson.Error(w, code, msg) }
 
 func quote(s string) string {
 	if len(s) > 80 {
