@@ -9,7 +9,7 @@ import (
 	"runtime/pprof"
 
 	"github.com/beffroi/beffroi/config"
-	"github.com/beffroi/beffroi/internal/app"
+	"github.com/beffroi/beffroi/app"
 )
 
 // serverLabel is the pprof label every Beffroi goroutine carries in -inprocess runs

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/config"
-	"github.com/beffroi/beffroi/internal/app"
+	"github.com/beffroi/beffroi/app"
 	"github.com/beffroi/beffroi/internal/testutil"
 )
 

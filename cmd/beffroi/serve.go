@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/beffroi/beffroi/config"
-	"github.com/beffroi/beffroi/internal/app"
+	"github.com/beffroi/beffroi/app"
 )
 
 func serve(ctx context.Context, cfg *config.Config, cfgPath string, logw io.Writer) error {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/config"
-	"github.com/beffroi/beffroi/internal/app"
+	"github.com/beffroi/beffroi/app"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )
@@ -144,8 +144,8 @@ func startBeffroi(t *testing.T, mutate func(*config.Config)) *beffroi {
 }
 
 // startNamedBeffroi is startBeffroi with a prefix on the log lines, for tests running two
-// instances.
-func startNamedBeffroi(t *testing.T, name string, mutate func(*config.Config)) *beffroi {
+// instances, and the App's options.
+func startNamedBeffroi(t *testing.T, name string, mutate func(*config.Config), opts ...app.Option) *beffroi {
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -173,7 +173,7 @@ func startNamedBeffroi(t *testing.T, name string, mutate func(*config.Config)) *
 		prefix = "[" + name + "] "
 	}
 	sink := &logSink{t: t, prefix: prefix}
-	a, err := app.New(cfg, app.NewLogger(cfg.Log, sink), "e2e")
+	a, err := app.New(cfg, app.NewLogger(cfg.Log, sink), "e2e", opts...)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"maps"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -13,21 +12,16 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/config"
-	"github.com/beffroi/beffroi/internal/app"
+	"github.com/beffroi/beffroi/app"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 )
 
-// trustForHost makes the next App's RTMPS destinations to host trust pool (instead of the
-// system roots) and returns the function that restores the package's pushers. The App keeps
-// the pushers it was built with, so restore may run as soon as app.New returned.
-//
-// app.Pushers is package state: a test calling this must not run in parallel with others.
-func trustForHost(host string, pool *x509.CertPool) (restore func()) {
-	orig := app.Pushers
-	p := maps.Clone(orig)
-	p["rtmps"] = func(u *url.URL, o outputs.Options) (outputs.Pusher, error) {
+// trustForHost makes an App's RTMPS destinations to host trust pool (instead of the system
+// roots).
+func trustForHost(host string, pool *x509.CertPool) app.Option {
+	return app.WithPusher("rtmps", func(u *url.URL, o outputs.Options) (outputs.Pusher, error) {
 		ps, err := outrtmp.NewPusher(u, o)
 		if err != nil {
 			return nil, err
@@ -36,17 +30,13 @@ func trustForHost(host string, pool *x509.CertPool) (restore func()) {
 			ps.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
 		return ps, nil
-	}
-	app.Pushers = p
-	return func() { app.Pushers = orig }
+	})
 }
 
 // TestRTMPS publishes over RTMPS to a first Beffroi, which pushes the stream "event" to an
 // nginx over RTMP, and the stream "cam" to a second Beffroi over RTMPS (verifying its
 // certificate); a third destination to the second Beffroi, whose certificate the pusher does
 // not trust, must fail on the certificate.
-//
-// Not parallel: it swaps app.Pushers.
 func TestRTMPS(t *testing.T) {
 	requirePeers(t)
 	clip := makeClip(t)
@@ -63,7 +53,6 @@ func TestRTMPS(t *testing.T) {
 	_, port2, _ := net.SplitHostPort(second.RTMPSAddr())
 	n := startNginx(t)
 	const nginxKey = "key-rec-31ab5e"
-	restore := trustForHost("127.0.0.1", pool)
 	first := startNamedBeffroi(t, "first", func(c *config.Config) {
 		withTLS(c)
 		c.Streams[0].Destinations = []config.Destination{{Name: "nginx", URL: n.URL(nginxKey)}}
@@ -72,8 +61,7 @@ func TestRTMPS(t *testing.T) {
 				{Name: "second", URL: "rtmps://127.0.0.1:" + port2 + "/live/" + secondKey},
 				{Name: "untrusted", URL: "rtmps://localhost:" + port2 + "/live/" + secondKey},
 			}})
-	})
-	restore()
+	}, trustForHost("127.0.0.1", pool))
 	secrets := []string{publishKey, secondKey, nginxKey, camKey}
 
 	// (a) RTMPS ingest.
