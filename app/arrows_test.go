@@ -50,7 +50,7 @@ func under(p, dir string) bool {
 
 // protocolLibraries are the libraries that speak a network protocol (or HTTP): the media
 // plane imports none of them, even indirectly.
-var protocolLibraries = []string{ //nolint:gochecknoglobals // a test's table
+var protocolLibraries = []string{
 	"github.com/bluenviron/gortmplib", "github.com/bluenviron/gortsplib", "github.com/bluenviron/gohlslib",
 	"github.com/pion/", "github.com/datarhei/gosrt", "github.com/gorilla/websocket",
 	"github.com/prometheus/",

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 
-	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/app"
+	"github.com/beffroi/beffroi/config"
 )
 
 // serverLabel is the pprof label every Beffroi goroutine carries in -inprocess runs

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/app"
+	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/internal/testutil"
 )
 

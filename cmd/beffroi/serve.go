@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 
-	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/app"
+	"github.com/beffroi/beffroi/config"
 )
 
 func serve(ctx context.Context, cfg *config.Config, cfgPath string, logw io.Writer) error {

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/app"
+	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/app"
+	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
