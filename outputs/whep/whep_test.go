@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/beffroi/beffroi/internal/rtcnet"
+	"github.com/beffroi/beffroi/internal/rtctest"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/relaytest"
@@ -153,27 +153,7 @@ type viewer struct {
 
 func newViewer(t *testing.T, register func(*webrtc.MediaEngine) error, kinds ...webrtc.RTPCodecType) *viewer {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if register == nil {
-		register = (*webrtc.MediaEngine).RegisterDefaultCodecs
-	}
-	if err := register(me); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
+	pc := rtctest.PeerConnection(t, rtctest.API(t, register))
 	if len(kinds) == 0 {
 		kinds = []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio}
 	}
@@ -221,16 +201,7 @@ func newViewer(t *testing.T, register func(*webrtc.MediaEngine) error, kinds ...
 
 func (v *viewer) offer(t *testing.T) string {
 	t.Helper()
-	o, err := v.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(v.pc)
-	if err := v.pc.SetLocalDescription(o); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	return v.pc.LocalDescription().SDP
+	return rtctest.Offer(t, v.pc)
 }
 
 func post(t *testing.T, url, contentType, body string) (*http.Response, string) {
