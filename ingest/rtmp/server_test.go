@@ -23,6 +23,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
 
 const (
@@ -186,27 +187,6 @@ func (ts *testServer) goLive(t testing.TB, scheme string, tlsConfig *tls.Config)
 	return e
 }
 
-func (ts *testServer) subscribe(t testing.TB) *relay.Reader {
-	t.Helper()
-	r, err := ts.st.Subscribe(relay.ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
-
-func next(t testing.TB, r *relay.Reader) *relay.Frame {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	f, err := r.Next(ctx)
-	if err != nil {
-		t.Fatalf("reader: %v", err)
-	}
-	return f
-}
-
 // seq is the sequence number the encoder put in a frame's payload (its last NAL unit).
 func seq(f *relay.Frame) int {
 	u := f.Units[len(f.Units)-1]
@@ -232,13 +212,13 @@ func TestPublish(t *testing.T) {
 	}
 	ts.logs.WaitFor(t, "publisher connected")
 
-	r := ts.subscribe(t)
+	r := relaytest.Subscribe(t, ts.st)
 	e.mustSend(time.Second)
 	lastVideo, lastAudio := e.nv-1, e.na-1
 	var gotVideo, gotAudio bool
 	prev := [2]int{-1, -1}
 	for first := true; !gotVideo || !gotAudio; {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		k := f.Track.Kind()
 		switch {
 		case k == relay.Video && f.Track.Codec != relay.H264, k == relay.Audio && f.Track.Codec != relay.AAC:
@@ -565,7 +545,7 @@ func TestPlayFreshStream(t *testing.T) {
 func TestGarbage(t *testing.T) {
 	ts := startServer(t, nil)
 	e := ts.goLive(t, "rtmp", nil)
-	r := ts.subscribe(t)
+	r := relaytest.Subscribe(t, ts.st)
 
 	for _, tt := range []struct {
 		name string
@@ -619,7 +599,7 @@ func TestGarbage(t *testing.T) {
 	e.mustSend(500 * time.Millisecond)
 	last := e.nv - 1
 	for {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		if f.Track.Kind() == relay.Video && seq(f) == last {
 			break
 		}
@@ -651,7 +631,7 @@ func TestRTMPS(t *testing.T) {
 func TestParameterChange(t *testing.T) {
 	ts := startServer(t, nil)
 	e := ts.goLive(t, "rtmp", nil)
-	r := ts.subscribe(t)
+	r := relaytest.Subscribe(t, ts.st)
 	old := ts.st.Track(relay.Video)
 
 	idr := videoAU(e.nv, true)[0]
@@ -669,7 +649,7 @@ func TestParameterChange(t *testing.T) {
 		t.Errorf("Info video track %+v, want 640x360", v)
 	}
 	for {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}

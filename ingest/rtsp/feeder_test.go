@@ -11,6 +11,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
 
 // fakeSource hands packets straight to a feeder; a packet's PTS is its RTP timestamp.
@@ -53,7 +54,7 @@ func feed(t *testing.T, desc *description.Session) (*relay.Stream, *fakeSource) 
 func TestNoMarkerBit(t *testing.T) {
 	desc := newDescription(t, true)
 	st, src := feed(t, desc)
-	r := subscribe(t, st)
+	r := relaytest.Subscribe(t, st)
 	g := newGenerator(t, desc)
 	err := g.generate(2*time.Second, func(m *description.Media, pkts []*rtp.Packet) error {
 		for _, p := range pkts {
@@ -78,14 +79,14 @@ func TestOpus(t *testing.T) {
 	if a := st.Track(relay.Audio); a == nil || a.Codec != relay.Opus || a.SampleRate != 48000 || a.Channels != 2 {
 		t.Fatalf("audio track %+v", a)
 	}
-	r := subscribe(t, st)
+	r := relaytest.Subscribe(t, st)
 	for i := range 10 {
 		src.cbs[m](&rtp.Packet{Header: rtp.Header{PayloadType: 111, Timestamp: uint32(7000 + i*960), Marker: true},
 			Payload: []byte{0xfc, byte(i)}})
 	}
 	var prev *relay.Frame
 	for i := range 10 {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		if f.Track.Codec != relay.Opus || !f.Key || f.Units[0][1] != byte(i) {
 			t.Fatalf("frame %d: %s key=%v % x", i, f.Track.Codec, f.Key, f.Units[0])
 		}

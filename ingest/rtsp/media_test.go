@@ -14,6 +14,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
 
 const (
@@ -22,39 +23,6 @@ const (
 	audioStep   = 1024 * time.Second / 48000
 	gopLength   = 30
 )
-
-// bitWriter writes an H.264 slice header.
-type bitWriter struct {
-	b []byte
-	n int // bits written
-}
-
-func (w *bitWriter) bit(v uint) {
-	if w.n%8 == 0 {
-		w.b = append(w.b, 0)
-	}
-	if v != 0 {
-		w.b[len(w.b)-1] |= 0x80 >> (w.n % 8)
-	}
-	w.n++
-}
-
-func (w *bitWriter) bits(v uint, n int) {
-	for i := n - 1; i >= 0; i-- {
-		w.bit((v >> i) & 1)
-	}
-}
-
-// golomb writes an unsigned Exp-Golomb number.
-func (w *bitWriter) golomb(v uint) {
-	v++
-	n := 0
-	for x := v; x > 1; x >>= 1 {
-		n++
-	}
-	w.bits(0, n)
-	w.bits(v, n+1)
-}
 
 // codedFrame says what the n-th video frame, in decoding order, is: a GOP of 30 frames made of
 // an IDR, then P B B groups (the P frame is shown after the two B frames that follow it), then
@@ -79,32 +47,9 @@ func codedFrame(n int) (display int, idr, bframe bool) {
 // DTS extractor reads (the picture order count), then a payload ending with n.
 func videoAU(n int) [][]byte {
 	display, idr, bframe := codedFrame(n)
-	w := &bitWriter{}
-	switch {
-	case idr:
-		w.b, w.n = []byte{0x65}, 8 // nal_ref_idc 3, IDR
-	case bframe:
-		w.b, w.n = []byte{0x01}, 8 // nal_ref_idc 0, non-IDR
-	default:
-		w.b, w.n = []byte{0x41}, 8 // nal_ref_idc 2, non-IDR
-	}
-	w.golomb(0) // first_mb_in_slice
-	switch {
-	case idr:
-		w.golomb(7) // I
-	case bframe:
-		w.golomb(6) // B
-	default:
-		w.golomb(5) // P
-	}
-	w.golomb(0)           // pic_parameter_set_id
-	w.bits(uint(n%16), 4) // frame_num (log2_max_frame_num = 4)
-	if idr {
-		w.golomb(0) // idr_pic_id
-	}
-	w.bits(uint(2*(display%gopLength))%64, 6) // pic_order_cnt_lsb (log2_max_poc_lsb = 6)
-	u := append(w.b, make([]byte, 200+n%300)...)
-	for i := len(w.b); i < len(u); i++ {
+	h := relaytest.SliceHeader(idr, bframe, n, display%gopLength)
+	u := append(h, make([]byte, 200+n%300)...)
+	for i := len(h); i < len(u); i++ {
 		u[i] = 0xaa
 	}
 	u[len(u)-2], u[len(u)-1] = byte(n>>8), byte(n)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
 
 const (
@@ -189,7 +190,7 @@ func streamState(st *relay.Stream) relay.State {
 // from or more, checking them.
 func readSome(t *testing.T, st *relay.Stream, from, n int) {
 	t.Helper()
-	r := subscribe(t, st)
+	r := relaytest.Subscribe(t, st)
 	count := 0
 	readFrames(t, r, from, func(v, a *relay.Frame) bool {
 		if v != nil {

@@ -2,7 +2,6 @@ package rtsp
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
 
 const (
@@ -135,27 +135,6 @@ func (ts *testServer) goLive(t testing.TB) *encoder {
 	return e
 }
 
-func subscribe(t testing.TB, st *relay.Stream) *relay.Reader {
-	t.Helper()
-	r, err := st.Subscribe(relay.ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
-
-func next(t testing.TB, r *relay.Reader) *relay.Frame {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	f, err := r.Next(ctx)
-	if err != nil {
-		t.Fatalf("reader: %v", err)
-	}
-	return f
-}
-
 // readUntil reads frames until the video frame lastVideo and the audio frame lastAudio, checking
 // what every reader may rely on: codecs, keyframe flags, decoding order, increasing DTS, PTS
 // not before DTS, and the PTS spacing the sender meant.
@@ -180,7 +159,7 @@ func readFrames(t testing.TB, r *relay.Reader, from int, done func(video, audio 
 	prev := [2]*relay.Frame{}
 	started := false
 	for !done(prev[relay.Video], prev[relay.Audio]) {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		k := f.Track.Kind()
 		if !started {
 			if k != relay.Video || seq(f) < from {
@@ -256,7 +235,7 @@ func TestPublish(t *testing.T) {
 				t.Errorf("audio track = %+v", a)
 			}
 
-			r := subscribe(t, ts.st)
+			r := relaytest.Subscribe(t, ts.st)
 			// Over two GOPs, B frames included.
 			e.mustSend(2500 * time.Millisecond)
 			readUntil(t, r, e.nv-1, e.na-1)
@@ -363,7 +342,7 @@ func TestPlayRefused(t *testing.T) {
 func TestGarbage(t *testing.T) {
 	ts := startServer(t, nil)
 	e := ts.goLive(t)
-	r := subscribe(t, ts.st)
+	r := relaytest.Subscribe(t, ts.st)
 	const secret = "pk-garbage-secret-91ab"
 	// Bytes that start no RTSP method nor interleaved frame: the server skips them.
 	junk := make([]byte, 4096)
@@ -430,7 +409,7 @@ func TestTakeover(t *testing.T) {
 	ts := startServer(t, nil)
 	e1 := ts.goLive(t)
 	e1.mustSend(200 * time.Millisecond)
-	r := subscribe(t, ts.st)
+	r := relaytest.Subscribe(t, ts.st)
 	e2, err := newEncoder(t, ts.url("", "/"+streamName+"?key="+publishKey), true)
 	if err != nil {
 		t.Fatal(err)
@@ -486,7 +465,7 @@ func TestInBandParameters(t *testing.T) {
 	if in := ts.st.Info(); len(in.Tracks) != 2 || in.Tracks[1].Frames > uint64(e.na-47) {
 		t.Errorf("tracks %+v: audio published before the video could start (%d audio frames sent)", in.Tracks, e.na)
 	}
-	r := subscribe(t, ts.st)
+	r := relaytest.Subscribe(t, ts.st)
 	e.mustSend(time.Second)
 	readUntil(t, r, e.nv-1, e.na-1)
 
@@ -499,7 +478,7 @@ func TestInBandParameters(t *testing.T) {
 		return v != nil && v.Width == 640 && v.Height == 360
 	})
 	for {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}

@@ -3,7 +3,6 @@ package srt
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"math/rand/v2"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
 
 const (
@@ -232,27 +232,6 @@ func (ts *testServer) goLive(t testing.TB, st *relay.Stream, streamID string) *e
 	return e
 }
 
-func subscribe(t testing.TB, st *relay.Stream) *relay.Reader {
-	t.Helper()
-	r, err := st.Subscribe(relay.ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
-
-func next(t testing.TB, r *relay.Reader) *relay.Frame {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	f, err := r.Next(ctx)
-	if err != nil {
-		t.Fatalf("reader: %v", err)
-	}
-	return f
-}
-
 // seq is the sequence number the encoder put in a frame's payload (its last unit).
 func seq(f *relay.Frame) int {
 	u := f.Units[len(f.Units)-1]
@@ -267,7 +246,7 @@ func readUntil(t testing.TB, r *relay.Reader, lastVideo, lastAudio int) []*relay
 	var gotVideo, gotAudio bool
 	prev := [2]*relay.Frame{}
 	for first := true; !gotVideo || !gotAudio; {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		frames = append(frames, f)
 		k := f.Track.Kind()
 		switch {
@@ -337,7 +316,7 @@ func TestPublish(t *testing.T) {
 				t.Errorf("want one line saying which tracks the publisher sends")
 			}
 
-			r := subscribe(t, ts.st)
+			r := relaytest.Subscribe(t, ts.st)
 			e.mustSend(time.Second)
 			readUntil(t, r, e.lastVideo(), e.na-1)
 
@@ -463,7 +442,7 @@ func TestPassphrase(t *testing.T) {
 	testutil.WaitFor(t, "the stream to go live with its tracks", func() bool {
 		return state(ts.st) == relay.Live && ts.st.Track(relay.Video) != nil && ts.st.Track(relay.Audio) != nil
 	})
-	r := subscribe(t, ts.st)
+	r := relaytest.Subscribe(t, ts.st)
 	e.mustSend(500 * time.Millisecond)
 	readUntil(t, r, e.lastVideo(), e.na-1)
 
@@ -481,7 +460,7 @@ func TestPassphrase(t *testing.T) {
 func TestGarbage(t *testing.T) {
 	ts := startServer(t, nil)
 	other := ts.goLive(t, ts.other, "publish:"+otherStream+":"+otherKey)
-	otherReader := subscribe(t, ts.other)
+	otherReader := relaytest.Subscribe(t, ts.other)
 	rnd := rand.New(rand.NewPCG(1, 2))
 
 	t.Run("random bytes instead of MPEG-TS", func(t *testing.T) {
@@ -541,10 +520,10 @@ func TestGarbage(t *testing.T) {
 		e.mustSend(time.Second)
 		e.sink.mangle = nil
 		// The publisher goes on: whatever it sends next reaches readers.
-		r := subscribe(t, ts.st)
+		r := relaytest.Subscribe(t, ts.st)
 		e.mustSend(1500 * time.Millisecond)
 		for {
-			f := next(t, r)
+			f := relaytest.Next(t, r)
 			if f.Track.Kind() == relay.Video && seq(f) >= e.lastVideo() {
 				break
 			}
@@ -609,10 +588,10 @@ func TestTakeover(t *testing.T) {
 	}
 	// The newer publisher's media reaches readers (which start at the newest keyframe,
 	// possibly the first publisher's).
-	r := subscribe(t, ts.st)
+	r := relaytest.Subscribe(t, ts.st)
 	e2.mustSend(time.Second)
 	for {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		if f.Track.Kind() == relay.Video && seq(f) >= e2.lastVideo() {
 			break
 		}
@@ -666,7 +645,7 @@ func TestTimestampWrap(t *testing.T) {
 	testutil.WaitFor(t, "the stream to go live with its tracks", func() bool {
 		return ts.st.Track(relay.Video) != nil && ts.st.Track(relay.Audio) != nil
 	})
-	r := subscribe(t, ts.st)
+	r := relaytest.Subscribe(t, ts.st)
 	e.mustSend(1500 * time.Millisecond)
 	// readUntil checks every step, across the wrap.
 	frames := readUntil(t, r, e.lastVideo(), e.na-1)
@@ -680,7 +659,7 @@ func TestTimestampWrap(t *testing.T) {
 func TestParameterChange(t *testing.T) {
 	ts := startServer(t, nil)
 	e := ts.goLive(t, ts.st, "publish:"+streamName+":"+publishKey)
-	r := subscribe(t, ts.st)
+	r := relaytest.Subscribe(t, ts.st)
 	old := ts.st.Track(relay.Video)
 	e.nv = (e.nv/30 + 1) * 30 // the next keyframe carries the new SPS
 	e.sps = testutil.SPS360
@@ -690,7 +669,7 @@ func TestParameterChange(t *testing.T) {
 		return v != nil && v.Width == 640 && v.Height == 360
 	})
 	for {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}
@@ -733,11 +712,11 @@ func TestOpus(t *testing.T) {
 	if a := ts.st.Track(relay.Audio); a.Codec != relay.Opus || a.SampleRate != 48000 || a.Channels != 2 {
 		t.Errorf("audio track %+v", a)
 	}
-	r := subscribe(t, ts.st)
+	r := relaytest.Subscribe(t, ts.st)
 	send(10)
 	var prev *relay.Frame
 	for {
-		f := next(t, r)
+		f := relaytest.Next(t, r)
 		if prev != nil && (seq(f) != seq(prev)+1 || f.DTS-prev.DTS != 20*time.Millisecond) {
 			t.Fatalf("Opus frame %d at %v after %d at %v", seq(f), f.DTS, seq(prev), prev.DTS)
 		}

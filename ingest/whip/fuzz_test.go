@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/beffroi/beffroi/internal/rtctest"
 )
 
 // pionOffer returns the offer of a pion publisher with H.264 and Opus tracks.
 func pionOffer(t testing.TB) string {
-	api := newClientAPI(t, nil)
+	api := rtctest.API(t, nil)
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +33,7 @@ func pionOffer(t testing.TB) string {
 			t.Fatal(err)
 		}
 	}
-	return offer(t, pc)
+	return rtctest.Offer(t, pc)
 }
 
 // FuzzOffer feeds what a stranger could send as an offer through what the server does with

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/beffroi/beffroi/internal/rtctest"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
@@ -26,20 +26,7 @@ type client struct {
 
 func newClient(t *testing.T, networks []webrtc.NetworkType) *client {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes(networks)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := rtctest.API(t, nil, networks...).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +89,7 @@ func videoFrames(st *relay.Stream) uint64 {
 func TestICETCPOnly(t *testing.T) {
 	ts := startServer(t)
 	c := newClient(t, []webrtc.NetworkType{webrtc.NetworkTypeTCP4})
-	resp, answer := post(t, ts.http.URL+"/whip/"+streamName, publishKey, offer(t, c.pc))
+	resp, answer := post(t, ts.http.URL+"/whip/"+streamName, publishKey, rtctest.Offer(t, c.pc))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %s %s", resp.Status, answer)
 	}

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/beffroi/beffroi/internal/rtcnet"
+	"github.com/beffroi/beffroi/internal/rtctest"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
@@ -72,43 +72,6 @@ func startServer(t testing.TB) *testServer {
 	return &testServer{Server: s, reg: reg, st: st, http: hs, logs: logs}
 }
 
-// newClientAPI is a pion publisher on loopback; register chooses its codecs (nil: pion's
-// defaults, which list VP8 before H.264 as Chromium does).
-func newClientAPI(t testing.TB, register func(*webrtc.MediaEngine) error) *webrtc.API {
-	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if register == nil {
-		register = (*webrtc.MediaEngine).RegisterDefaultCodecs
-	}
-	if err := register(me); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-}
-
-// offer makes pc's offer with its candidates.
-func offer(t testing.TB, pc *webrtc.PeerConnection) string {
-	t.Helper()
-	o, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(o); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	return pc.LocalDescription().SDP
-}
-
 func post(t *testing.T, url, key, body string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
@@ -160,7 +123,7 @@ func annexB(nalus ...[]byte) []byte {
 
 func TestPublishH264Opus(t *testing.T) {
 	ts := startServer(t)
-	api := newClientAPI(t, nil)
+	api := rtctest.API(t, nil)
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +166,7 @@ func TestPublishH264Opus(t *testing.T) {
 		}
 	})
 
-	o := offer(t, pc)
+	o := rtctest.Offer(t, pc)
 	if got := firstVideoCodec(t, o); got != "VP8" {
 		t.Fatalf("the client's offer should list VP8 first (as Chromium does), got %s", got)
 	}
@@ -337,7 +300,7 @@ func TestPublishH264Opus(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	ts := startServer(t)
-	pc, err := newClientAPI(t, nil).NewPeerConnection(webrtc.Configuration{})
+	pc, err := rtctest.API(t, nil).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +308,7 @@ func TestRefused(t *testing.T) {
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
-	o := offer(t, pc)
+	o := rtctest.Offer(t, pc)
 	for _, tc := range []struct{ name, key, stream string }{
 		{"no key", "", streamName},
 		{"unknown key", "pk-wrong-123456", streamName},
@@ -378,7 +341,7 @@ func TestRefused(t *testing.T) {
 
 func TestUnsupportedCodec(t *testing.T) {
 	ts := startServer(t)
-	api := newClientAPI(t, func(me *webrtc.MediaEngine) error {
+	api := rtctest.API(t, func(me *webrtc.MediaEngine) error {
 		return me.RegisterCodec(webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"},
 			PayloadType:        98,
@@ -392,7 +355,7 @@ func TestUnsupportedCodec(t *testing.T) {
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
-	resp, body := post(t, ts.http.URL+"/whip/"+streamName, publishKey, offer(t, pc))
+	resp, body := post(t, ts.http.URL+"/whip/"+streamName, publishKey, rtctest.Offer(t, pc))
 	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(body, "VP9") || !strings.Contains(body, "H.264") {
 		t.Errorf("got %s %q, want 415 naming what was offered and what is taken", resp.Status, body)
 	}

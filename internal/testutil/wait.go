@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -69,4 +70,24 @@ func NoGoroutines(t testing.TB, names ...string) {
 func Stacks() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// WaitBlocked waits until n goroutines whose stacks mention function (as "outputs/hls.(*Server).serveMedia")
+// are parked in a select or a channel operation, failing the test once WaitTimeout has
+// passed. It is how a test knows that a request is waiting for something before it makes
+// that thing happen, without sleeping.
+func WaitBlocked(t testing.TB, n int, function string) {
+	t.Helper()
+	WaitFor(t, fmt.Sprintf("%d goroutines waiting in %s", n, function), func() bool {
+		found := 0
+		for g := range strings.SplitSeq(Stacks(), "\n\n") {
+			head, _, _ := strings.Cut(g, "\n")
+			parked := strings.Contains(head, "[select") || strings.Contains(head, "[chan receive") ||
+				strings.Contains(head, "[chan send")
+			if parked && strings.Contains(g, function) {
+				found++
+			}
+		}
+		return found >= n
+	})
 }

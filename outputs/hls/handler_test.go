@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay/audience"
 )
 
@@ -156,50 +156,80 @@ func TestMultivariantToken(t *testing.T) {
 	}
 }
 
+// wakeDeadline bounds how long a waiting request may take to answer once what it waits for
+// happened: well under the handler's own waits (3 s for a playlist, 5 s for a part), so that
+// a request that was not woken fails the test instead of answering late.
+const wakeDeadline = 2 * time.Second
+
 func TestBlockingReload(t *testing.T) {
 	s, _, r := testLive(t)
-	var wg sync.WaitGroup
 	res := make(chan *httptest.ResponseRecorder, 2)
 	for _, u := range []string{"/hls/fete/video1_stream.m3u8?_HLS_msn=2&_HLS_part=1", "/hls/fete/p_video1_part08.mp4"} {
-		wg.Go(func() { res <- get(s, u) })
+		go func() { res <- get(s, u) }()
 	}
-	// Both wait for the next part; it comes.
-	time.Sleep(50 * time.Millisecond)
+	// Both wait for the next part, and have not answered.
+	testutil.WaitBlocked(t, 1, "hls.(*Server).serveMedia")
+	testutil.WaitBlocked(t, 1, "hls.(*Server).serveFile")
 	select {
 	case w := <-res:
 		t.Fatalf("answered before the part existed: %d %s", w.Code, w.Body)
 	default:
 	}
+	// It comes: both answer with it at once.
 	r.cur = append(r.cur, &part{name: "p_video1_part08.mp4", dur: 200 * time.Millisecond, data: []byte("part08")})
 	r.preload = "p_video1_part09.mp4"
 	r.publish()
-	wg.Wait()
-	close(res)
-	for w := range res {
-		if w.Code != http.StatusOK {
-			t.Errorf("%d %s", w.Code, w.Body)
-		}
-		if b := w.Body.String(); !strings.Contains(b, "part08") {
-			t.Errorf("answer without the new part: %s", b)
+	deadline := time.After(wakeDeadline)
+	for range 2 {
+		select {
+		case w := <-res:
+			if w.Code != http.StatusOK {
+				t.Errorf("%d %s", w.Code, w.Body)
+			}
+			if b := w.Body.String(); !strings.Contains(b, "part08") {
+				t.Errorf("answer without the new part: %s", b)
+			}
+		case <-deadline:
+			t.Fatalf("a waiting request did not answer within %s of the new part", wakeDeadline)
 		}
 	}
 }
 
 func TestEndWakesWaiters(t *testing.T) {
 	s, l, _ := testLive(t)
-	done := make(chan int)
+	done := make(chan int, 1)
 	go func() { done <- get(s, "/hls/fete/video1_stream.m3u8?_HLS_msn=2&_HLS_part=3").Code }()
-	time.Sleep(20 * time.Millisecond)
+	// The request must be waiting when the stream ends: ended before, it would get its 404
+	// without any wake-up.
+	testutil.WaitBlocked(t, 1, "hls.(*Server).serveMedia")
 	l.end()
-	if code := <-done; code != http.StatusNotFound {
-		t.Errorf("a waiting request got %d when the stream ended, want 404", code)
+	select {
+	case code := <-done:
+		if code != http.StatusNotFound {
+			t.Errorf("a waiting request got %d when the stream ended, want 404", code)
+		}
+	case <-time.After(wakeDeadline):
+		t.Fatalf("a waiting request was not woken within %s of the stream's end", wakeDeadline)
 	}
-	// And a client that goes away stops waiting.
+
+	// And a client that goes away stops waiting, answering nothing.
 	s2, _, _ := testLive(t)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	req := httptest.NewRequest(http.MethodGet, "/hls/fete/video1_stream.m3u8?_HLS_msn=2&_HLS_part=3", nil).WithContext(ctx)
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	s2.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	w := httptest.NewRecorder()
+	returned := make(chan struct{})
+	go func() { defer close(returned); s2.Handler().ServeHTTP(w, req) }()
+	testutil.WaitBlocked(t, 1, "hls.(*Server).serveMedia")
+	cancel()
+	select {
+	case <-returned:
+		if w.Body.Len() != 0 {
+			t.Errorf("the request of a client gone got an answer: %d %s", w.Code, w.Body)
+		}
+	case <-time.After(wakeDeadline):
+		t.Fatalf("the request of a client gone still waited %s after it left", wakeDeadline)
+	}
 }
 
 func FuzzParseQuery(f *testing.F) {

@@ -20,12 +20,11 @@ import (
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
 
 const (
 	waitTimeout = testutil.WaitTimeout
-	videoStep   = time.Second / 30
-	audioStep   = 1024 * time.Second / 48000
 	streamKey   = "abcd-efgh-ijkl-mnop"
 )
 
@@ -72,81 +71,10 @@ func TestNewPusher(t *testing.T) {
 	}
 }
 
-// source is a live relay stream with H.264 and AAC, fed by the test.
-type source struct {
-	t            testing.TB
-	st           *relay.Stream
-	p            *relay.Publisher
-	video, audio *relay.Track
-	nv, na       int
-	// videoSize is the size of P frames; keyframes are 4 times larger.
-	videoSize int
-}
-
-func newSource(t testing.TB) *source {
+// newSource is a live relay stream with H.264 and AAC, fed by the test.
+func newSource(t testing.TB, o relaytest.Options) *relaytest.Publisher {
 	t.Helper()
-	st := relay.NewStream(relay.StreamOptions{Name: "conseil", PublishKey: "pk", RingSize: 4096})
-	t.Cleanup(st.Stop)
-	s := &source{t: t, st: st, p: st.Publish(relay.SourceInfo{Protocol: "test"}), videoSize: 300}
-	v, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := relay.NewAACTrack(testutil.ASC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.video, err = s.p.SetTrack(v); err != nil {
-		t.Fatal(err)
-	}
-	if s.audio, err = s.p.SetTrack(a); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// send publishes d of media: 30 fps video with a keyframe every second, AAC alongside. Each
-// payload carries its sequence number.
-func (s *source) send(d time.Duration) {
-	s.t.Helper()
-	end := time.Duration(s.nv)*videoStep + d
-	for {
-		vd, ad := time.Duration(s.nv)*videoStep, time.Duration(s.na)*audioStep
-		if vd >= end && ad >= end {
-			return
-		}
-		var f *relay.Frame
-		if vd <= ad {
-			key := s.nv%30 == 0
-			u := make([]byte, s.videoSize)
-			u[0] = 0x41
-			if key {
-				u = make([]byte, 4*s.videoSize)
-				u[0] = 0x65
-			}
-			u[1], u[2] = byte(s.nv>>8), byte(s.nv)
-			f = &relay.Frame{Track: s.video, DTS: vd, PTS: vd, Key: key, Units: [][]byte{u}}
-			s.nv++
-		} else {
-			u := make([]byte, 100)
-			u[0], u[1], u[2] = 0x21, byte(s.na>>8), byte(s.na)
-			f = &relay.Frame{Track: s.audio, DTS: ad, PTS: ad, Key: true, Units: [][]byte{u}}
-			s.na++
-		}
-		if err := s.p.WriteFrame(f); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-}
-
-func (s *source) subscribe() *relay.Reader {
-	s.t.Helper()
-	r, err := s.st.Subscribe(relay.ReaderOptions{})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(r.Close)
-	return r
+	return relaytest.Publish(t, relaytest.NewStream(t, "conseil"), o)
 }
 
 // progress records what a pusher reports.
@@ -310,7 +238,7 @@ func (pf *platform) serve(nc net.Conn) {
 					return // the sequence header
 				}
 				s.mu.Lock()
-				s.video = append(s.video, int(au[0][1])<<8|int(au[0][2]))
+				s.video = append(s.video, relaytest.UnitSeq(au[len(au)-1]))
 				s.keys = append(s.keys, h264.IsRandomAccess(au))
 				s.mu.Unlock()
 			})
@@ -371,16 +299,16 @@ func TestPush(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			pf := startPlatform(t, "accept", nil)
-			src := newSource(t)
-			src.send(500 * time.Millisecond)
+			src := newSource(t, relaytest.Options{})
+			src.Send(500 * time.Millisecond)
 			p := newPusher(t, pf.url("rtmp", tt.path), outputs.Options{WriteTimeout: waitTimeout})
 			pr := &progress{}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			res := push(ctx, p, src.subscribe(), pr)
+			res := push(ctx, p, relaytest.Subscribe(t, src.Stream()), pr)
 
 			// The platform needs 2 s of media to find the tracks.
-			src.send(3 * time.Second)
+			src.Send(3 * time.Second)
 			s := pf.next(t)
 			if s.err != nil {
 				t.Fatalf("platform: %v", s.err)
@@ -395,10 +323,10 @@ func TestPush(t *testing.T) {
 			if !pr.live.Load() {
 				t.Error("Progress.Live not called")
 			}
-			lastV := src.nv
+			lastV, lastA := src.Sent()
 			testutil.WaitFor(t, "every frame on the platform", func() bool {
 				v, a := s.counts()
-				return v == lastV && a == src.na
+				return v == lastV && a == lastA
 			})
 			s.mu.Lock()
 			for i, n := range s.video {
@@ -408,13 +336,13 @@ func TestPush(t *testing.T) {
 				}
 			}
 			s.mu.Unlock()
-			testutil.WaitFor(t, "progress to count every frame", func() bool { return pr.frames.Load() == int64(src.nv+src.na) })
+			testutil.WaitFor(t, "progress to count every frame", func() bool { return pr.frames.Load() == int64(lastV+lastA) })
 			if pr.bytes.Load() <= 0 {
 				t.Error("no bytes reported")
 			}
 
 			// The stream ends: Push returns relay.ErrEnded and closes the session as encoders do.
-			src.st.Stop()
+			src.Stream().Stop()
 			if err := waitPush(t, res); !errors.Is(err, relay.ErrEnded) {
 				t.Errorf("Push after the stream ended = %v, want relay.ErrEnded", err)
 			}
@@ -430,12 +358,12 @@ func TestPush(t *testing.T) {
 // destination enabled mid-event or reconnecting does.
 func TestPushToLiveStream(t *testing.T) {
 	pf := startPlatform(t, "accept", nil)
-	src := newSource(t)
-	src.send(3500 * time.Millisecond)
+	src := newSource(t, relaytest.Options{})
+	src.Send(3500 * time.Millisecond)
 	p := newPusher(t, pf.url("rtmp", "/live2/"+streamKey), outputs.Options{WriteTimeout: waitTimeout})
 	ctx, cancel := context.WithCancel(context.Background())
-	res := push(ctx, p, src.subscribe(), &progress{})
-	src.send(3 * time.Second)
+	res := push(ctx, p, relaytest.Subscribe(t, src.Stream()), &progress{})
+	src.Send(3 * time.Second)
 	s := pf.next(t)
 	if got := strings.Join(s.tracks, ","); got != "H264,AAC" || s.err != nil {
 		t.Errorf("platform found tracks %q (%v), want H264,AAC", got, s.err)
@@ -446,10 +374,10 @@ func TestPushToLiveStream(t *testing.T) {
 
 func TestPushRefused(t *testing.T) {
 	pf := startPlatform(t, "refuse", nil)
-	src := newSource(t)
+	src := newSource(t, relaytest.Options{})
 	p := newPusher(t, pf.url("rtmp", "/live2/"+streamKey), outputs.Options{})
 	pr := &progress{}
-	err := waitPush(t, push(context.Background(), p, src.subscribe(), pr))
+	err := waitPush(t, push(context.Background(), p, relaytest.Subscribe(t, src.Stream()), pr))
 	if err == nil {
 		t.Fatal("Push to a platform refusing the key succeeded")
 	}
@@ -472,11 +400,11 @@ func TestPushClosedPort(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	src := newSource(t)
+	src := newSource(t, relaytest.Options{})
 	for _, scheme := range []string{"rtmp", "rtmps"} {
 		u, _ := url.Parse(scheme + "://" + addr + "/live2/" + streamKey)
 		pr := &progress{}
-		err := waitPush(t, push(context.Background(), newPusher(t, u, outputs.Options{}), src.subscribe(), pr))
+		err := waitPush(t, push(context.Background(), newPusher(t, u, outputs.Options{}), relaytest.Subscribe(t, src.Stream()), pr))
 		if err == nil {
 			t.Fatalf("%s: Push to a closed port succeeded", scheme)
 		}
@@ -498,17 +426,17 @@ func TestPushRTMPS(t *testing.T) {
 	u := pf.url("rtmps", "/live2/"+streamKey)
 
 	t.Run("trusted", func(t *testing.T) {
-		src := newSource(t)
+		src := newSource(t, relaytest.Options{})
 		p := newPusher(t, u, outputs.Options{WriteTimeout: waitTimeout})
 		p.TLSConfig = &tls.Config{RootCAs: pool}
 		ctx, cancel := context.WithCancel(context.Background())
-		res := push(ctx, p, src.subscribe(), &progress{})
-		src.send(3 * time.Second)
+		res := push(ctx, p, relaytest.Subscribe(t, src.Stream()), &progress{})
+		src.Send(3 * time.Second)
 		s := pf.next(t)
 		if s.err != nil || s.url.Path != "/live2/"+streamKey || strings.Join(s.tracks, ",") != "H264,AAC" {
 			t.Fatalf("platform: %v, path %q, tracks %v", s.err, s.url.Path, s.tracks)
 		}
-		testutil.WaitFor(t, "frames over RTMPS", func() bool { v, _ := s.counts(); return v == src.nv })
+		testutil.WaitFor(t, "frames over RTMPS", func() bool { v, _ := s.counts(); sent, _ := src.Sent(); return v == sent })
 		// Switched off: Push returns at once and the session is closed.
 		cancel()
 		if err := waitPush(t, res); err != nil && !errors.Is(err, context.Canceled) {
@@ -517,9 +445,9 @@ func TestPushRTMPS(t *testing.T) {
 		<-s.done
 	})
 	t.Run("untrusted", func(t *testing.T) {
-		src := newSource(t)
+		src := newSource(t, relaytest.Options{})
 		p := newPusher(t, u, outputs.Options{})
-		err := waitPush(t, push(context.Background(), p, src.subscribe(), &progress{}))
+		err := waitPush(t, push(context.Background(), p, relaytest.Subscribe(t, src.Stream()), &progress{}))
 		if err == nil {
 			t.Fatal("Push to an untrusted certificate succeeded")
 		}
@@ -534,15 +462,14 @@ func TestPushRTMPS(t *testing.T) {
 // disable the destination and at shutdown.
 func TestPushCancelStalled(t *testing.T) {
 	pf := startPlatform(t, "stall", nil)
-	src := newSource(t)
-	src.videoSize = 64 << 10 // 6 MB a second
-	src.send(200 * time.Millisecond)
+	src := newSource(t, relaytest.Options{VideoSize: 64 << 10}) // 6 MB a second
+	src.Send(200 * time.Millisecond)
 	p := newPusher(t, pf.url("rtmp", "/live2/"+streamKey), outputs.Options{WriteTimeout: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr := &progress{}
-	res := push(ctx, p, src.subscribe(), pr)
-	src.send(2500 * time.Millisecond)
+	res := push(ctx, p, relaytest.Subscribe(t, src.Stream()), pr)
+	src.Send(2500 * time.Millisecond)
 	s := pf.next(t)
 	if s.err != nil {
 		t.Fatal(s.err)
@@ -553,7 +480,7 @@ func TestPushCancelStalled(t *testing.T) {
 	}
 	// Feed until the sender is stuck in a write.
 	testutil.WaitFor(t, "the sender to block in a write", func() bool {
-		src.send(time.Second)
+		src.Send(time.Second)
 		stacks := testutil.Stacks()
 		return strings.Contains(stacks, "rtmpwire.(*Conn).WriteBuffers") && strings.Contains(stacks, "waitWrite")
 	})

@@ -21,12 +21,11 @@ import (
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
 
 const (
 	waitTimeout = testutil.WaitTimeout
-	videoStep   = time.Second / 30
-	audioStep   = 1024 * time.Second / 48000
 	streamID    = "#!::r=conseil,m=publish,s=s3cret-stream-key"
 	passphrase  = "pass-phrase-0123456789"
 )
@@ -89,93 +88,10 @@ func TestNewPusher(t *testing.T) {
 	}
 }
 
-// source is a live relay stream with H.264 and AAC, fed by the test.
-type source struct {
-	t            testing.TB
-	st           *relay.Stream
-	p            *relay.Publisher
-	video, audio *relay.Track
-	nv, na       int
-}
-
-func newSource(t testing.TB) *source {
+// newSource is a live relay stream with H.264 and AAC, fed by the test.
+func newSource(t testing.TB) *relaytest.Publisher {
 	t.Helper()
-	st := relay.NewStream(relay.StreamOptions{Name: "conseil", PublishKey: "pk", RingSize: 4096})
-	t.Cleanup(st.Stop)
-	s := &source{t: t, st: st, p: st.Publish(relay.SourceInfo{Protocol: "test"})}
-	v, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := relay.NewAACTrack(testutil.ASC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.setTrack(v)
-	s.setTrack(a)
-	return s
-}
-
-func (s *source) setTrack(tr *relay.Track) {
-	s.t.Helper()
-	cur, err := s.p.SetTrack(tr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if tr.Kind() == relay.Video {
-		s.video = cur
-	} else {
-		s.audio = cur
-	}
-}
-
-// seq encodes a sequence number in two bytes that never form an Annex-B start code.
-func seq(n int) (byte, byte) { return 0x80 | byte(n>>7&0x7f), 0x80 | byte(n&0x7f) }
-
-func unseq(a, b byte) int { return int(a&0x7f)<<7 | int(b&0x7f) }
-
-// send publishes d of media: 30 fps video with a keyframe every second, AAC alongside. Each
-// payload carries its sequence number.
-func (s *source) send(d time.Duration) {
-	s.t.Helper()
-	end := time.Duration(s.nv)*videoStep + d
-	for {
-		vd, ad := time.Duration(s.nv)*videoStep, time.Duration(s.na)*audioStep
-		if vd >= end && ad >= end {
-			return
-		}
-		var f *relay.Frame
-		if vd <= ad {
-			key := s.nv%30 == 0
-			u := bytes.Repeat([]byte{0xaa}, 300)
-			u[0] = 0x41
-			if key {
-				u = bytes.Repeat([]byte{0xaa}, 1200)
-				u[0] = 0x65
-			}
-			u[1], u[2] = seq(s.nv)
-			f = &relay.Frame{Track: s.video, DTS: vd, PTS: vd, Key: key, Units: [][]byte{u}}
-			s.nv++
-		} else {
-			u := bytes.Repeat([]byte{0x55}, 100)
-			u[0], u[1] = seq(s.na)
-			f = &relay.Frame{Track: s.audio, DTS: ad, PTS: ad, Key: true, Units: [][]byte{u}}
-			s.na++
-		}
-		if err := s.p.WriteFrame(f); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-}
-
-func (s *source) subscribe() *relay.Reader {
-	s.t.Helper()
-	r, err := s.st.Subscribe(relay.ReaderOptions{})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(r.Close)
-	return r
+	return relaytest.Publish(t, relaytest.NewStream(t, "conseil"), relaytest.Options{})
 }
 
 // progress records what a pusher reports.
@@ -321,7 +237,7 @@ func (rc *receiver) serve(conn gosrt.Conn, s *session) {
 					case h264.NALUTypeSPS:
 						sps = u
 					case h264.NALUTypeIDR, h264.NALUTypeNonIDR:
-						s.video = append(s.video, unseq(u[1], u[2]))
+						s.video = append(s.video, relaytest.UnitSeq(u))
 						key := h264.IsRandomAccess(au)
 						s.keys = append(s.keys, key)
 						if key {
@@ -340,7 +256,7 @@ func (rc *receiver) serve(conn gosrt.Conn, s *session) {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				for _, au := range aus {
-					s.audio = append(s.audio, unseq(au[0], au[1]))
+					s.audio = append(s.audio, relaytest.UnitSeq(au))
 				}
 				return nil
 			})
@@ -373,7 +289,7 @@ func assertConsecutive(t testing.TB, what string, seqs []int, min int) {
 func TestPush(t *testing.T) {
 	rc := startReceiver(t, false, 0)
 	src := newSource(t)
-	r := src.subscribe()
+	r := relaytest.Subscribe(t, src.Stream())
 	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -385,12 +301,12 @@ func TestPush(t *testing.T) {
 		t.Errorf("the listener received stream ID %q, want %q", s.streamID, streamID)
 	}
 	testutil.WaitFor(t, "the pusher to be live", pr.live.Load)
-	src.send(3 * time.Second)
+	src.Send(3 * time.Second)
 	testutil.WaitFor(t, "the frames to arrive", func() bool {
 		v, _, a := s.snapshot()
 		return len(v) >= 89 && len(a) >= 140
 	})
-	src.st.Stop()
+	src.Stream().Stop()
 	if err := waitPush(t, ch); !errors.Is(err, relay.ErrEnded) {
 		t.Errorf("Push after the stream ended = %v, want relay.ErrEnded", err)
 	}
@@ -400,15 +316,16 @@ func TestPush(t *testing.T) {
 	}
 	video, keys, audio := s.snapshot()
 	// The last video frame stays in the demuxer: MPEG-TS video ends at the next frame.
-	assertConsecutive(t, "video", video, src.nv-1)
-	assertConsecutive(t, "audio", audio, src.na)
+	nv, na := src.Sent()
+	assertConsecutive(t, "video", video, nv-1)
+	assertConsecutive(t, "audio", audio, na)
 	for i, k := range keys {
 		if want := video[i]%30 == 0; k != want {
 			t.Errorf("video frame %d: keyframe %v, want %v", video[i], k, want)
 		}
 	}
-	if got := pr.frames.Load(); got != int64(src.nv+src.na) {
-		t.Errorf("Wrote counted %d frames, want %d", got, src.nv+src.na)
+	if got := pr.frames.Load(); got != int64(nv+na) {
+		t.Errorf("Wrote counted %d frames, want %d", got, nv+na)
 	}
 	if b := pr.bytes.Load(); b == 0 || b%188 != 0 {
 		t.Errorf("Wrote counted %d bytes, want whole MPEG-TS packets", b)
@@ -420,14 +337,12 @@ func TestPush(t *testing.T) {
 func TestPushStartsOnKeyframe(t *testing.T) {
 	rc := startReceiver(t, false, 0)
 	src := newSource(t)
-	src.send(500 * time.Millisecond)
-	src.st.Stop() // a fresh session without a keyframe in the ring: the reader waits for one
-	src.p = src.st.Publish(relay.SourceInfo{Protocol: "test"})
-	src.setTrack(src.video)
-	src.setTrack(src.audio)
-	src.nv, src.na = 10, 16 // mid-GOP: the next keyframe is video frame 30
-	src.send(100 * time.Millisecond)
-	r := src.subscribe()
+	src.Send(500 * time.Millisecond)
+	src.Stream().Stop() // a fresh session without a keyframe in the ring: the reader waits for one
+	src.Republish()
+	src.Seek(10, 16) // mid-GOP: the next keyframe is video frame 30
+	src.Send(100 * time.Millisecond)
+	r := relaytest.Subscribe(t, src.Stream())
 	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +352,7 @@ func TestPushStartsOnKeyframe(t *testing.T) {
 	ch := push(ctx, p, r, pr)
 	s := rc.session(t)
 	testutil.WaitFor(t, "the pusher to be live", pr.live.Load)
-	src.send(2 * time.Second)
+	src.Send(2 * time.Second)
 	testutil.WaitFor(t, "the frames to arrive", func() bool {
 		v, _, _ := s.snapshot()
 		return len(v) >= 30
@@ -462,7 +377,7 @@ func TestPushStartsOnKeyframe(t *testing.T) {
 func TestPushNewParameters(t *testing.T) {
 	rc := startReceiver(t, false, 0)
 	src := newSource(t)
-	r := src.subscribe()
+	r := relaytest.Subscribe(t, src.Stream())
 	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -470,13 +385,13 @@ func TestPushNewParameters(t *testing.T) {
 	pr := &progress{}
 	ch := push(t.Context(), p, r, pr)
 	s := rc.session(t)
-	src.send(time.Second)
+	src.Send(time.Second)
 	small, err := relay.NewH264Track(testutil.SPS360, testutil.PPS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.setTrack(small)
-	src.send(time.Second + videoStep)
+	src.SetTrack(small)
+	src.Send(time.Second + relaytest.VideoStep)
 	// send stops once both tracks reached the time asked: keyframe 30 went out before the
 	// change, keyframe 60 after.
 	testutil.WaitFor(t, "three keyframes", func() bool {
@@ -491,8 +406,8 @@ func TestPushNewParameters(t *testing.T) {
 	s.mu.Unlock()
 
 	h265 := &relay.Track{Codec: relay.H265, VPS: []byte{0x40, 1}, SPS: []byte{0x42, 1}, PPS: []byte{0x44, 1}}
-	src.setTrack(h265)
-	src.send(videoStep)
+	src.SetTrack(h265)
+	src.Send(relaytest.VideoStep)
 	err = waitPush(t, ch)
 	if err == nil || !strings.Contains(err.Error(), "video codec changed from H264 to H265") {
 		t.Errorf("Push after a codec change = %v", err)
@@ -538,7 +453,7 @@ func TestPushRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr := &progress{}
-	err = waitPush(t, push(t.Context(), p, src.subscribe(), pr))
+	err = waitPush(t, push(t.Context(), p, relaytest.Subscribe(t, src.Stream()), pr))
 	if err == nil || !strings.Contains(err.Error(), "the destination refused the stream ID") {
 		t.Fatalf("Push to a listener refusing the stream ID = %v", err)
 	}
@@ -565,7 +480,7 @@ func TestPushNoListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = waitPush(t, push(t.Context(), p, src.subscribe(), &progress{}))
+	err = waitPush(t, push(t.Context(), p, relaytest.Subscribe(t, src.Stream()), &progress{}))
 	if err == nil || !strings.Contains(err.Error(), "no SRT answer within 500ms") {
 		t.Fatalf("Push to a closed port = %v", err)
 	}
@@ -579,7 +494,7 @@ func TestPushNoListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	ch := push(ctx, p, src.subscribe(), &progress{})
+	ch := push(ctx, p, relaytest.Subscribe(t, src.Stream()), &progress{})
 	time.AfterFunc(100*time.Millisecond, cancel)
 	select {
 	case err := <-ch:
@@ -601,9 +516,9 @@ func TestPushCancel(t *testing.T) {
 	}
 	pr := &progress{}
 	ctx, cancel := context.WithCancel(t.Context())
-	ch := push(ctx, p, src.subscribe(), pr)
+	ch := push(ctx, p, relaytest.Subscribe(t, src.Stream()), pr)
 	s := rc.session(t)
-	src.send(time.Second)
+	src.Send(time.Second)
 	testutil.WaitFor(t, "frames to arrive", func() bool { v, _, _ := s.snapshot(); return len(v) > 10 })
 	cancel()
 	if err := waitPush(t, ch); !errors.Is(err, context.Canceled) {
@@ -625,9 +540,9 @@ func TestPushDestinationHangsUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := push(t.Context(), p, src.subscribe(), &progress{})
+	ch := push(t.Context(), p, relaytest.Subscribe(t, src.Stream()), &progress{})
 	rc.session(t)
-	src.send(time.Second)
+	src.Send(time.Second)
 	err = waitPush(t, ch)
 	if err == nil || !strings.Contains(err.Error(), "connection closed by the destination") {
 		t.Errorf("Push after the destination hung up = %v", err)
@@ -686,11 +601,8 @@ func TestPushAudioOnly(t *testing.T) {
 	st := relay.NewStream(relay.StreamOptions{Name: "conseil", PublishKey: "pk"})
 	t.Cleanup(st.Stop)
 	pub := st.Publish(relay.SourceInfo{Protocol: "test"})
-	a, err := relay.NewAACTrack(testutil.ASC)
+	a, err := pub.SetTrack(relaytest.AACTrack(t))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if a, err = pub.SetTrack(a); err != nil {
 		t.Fatal(err)
 	}
 	r, err := st.Subscribe(relay.ReaderOptions{})
@@ -706,10 +618,9 @@ func TestPushAudioOnly(t *testing.T) {
 	s := rc.session(t)
 	const n = 94 // 2 s
 	for i := range n {
-		u := bytes.Repeat([]byte{0x55}, 100)
-		u[0], u[1] = seq(i)
-		at := time.Duration(i) * audioStep
-		if err := pub.WriteFrame(&relay.Frame{Track: a, DTS: at, PTS: at, Key: true, Units: [][]byte{u}}); err != nil {
+		at := time.Duration(i) * relaytest.AACStep
+		au := relaytest.Options{}.AudioUnit(i)
+		if err := pub.WriteFrame(&relay.Frame{Track: a, DTS: at, PTS: at, Key: true, Units: [][]byte{au}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,13 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/beffroi/beffroi/internal/rtcnet"
+	"github.com/beffroi/beffroi/internal/rtctest"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 	"github.com/beffroi/beffroi/relay/transcode"
 )
 
@@ -117,8 +118,12 @@ func startServer(t *testing.T, rend Renditions) *testServer {
 	return &testServer{Server: s, reg: reg, st: st, http: hs, logs: logs, aud: aud}
 }
 
+// feedMedia is what feed publishes: pictures of 600 bytes, keyframes of 5000 (more than one
+// RTP packet), audio frames of a few bytes.
+var feedMedia = relaytest.Options{VideoSize: 600, KeySize: 5000, AudioSize: 3}
+
 // feed publishes synthetic H.264 (a keyframe every 30 frames, 30 fps) and audio of codec
-// audio (AAC or Opus, 20 ms frames) to st until the test ends.
+// audio (AAC or Opus) to st in real time until the test ends.
 func feed(t *testing.T, st *relay.Stream, audio relay.Codec) {
 	t.Helper()
 	feedWith(t, st, audio, 0)
@@ -128,57 +133,10 @@ func feed(t *testing.T, st *relay.Stream, audio relay.Codec) {
 // reorder is not zero).
 func feedWith(t *testing.T, st *relay.Stream, audio relay.Codec, reorder time.Duration) {
 	t.Helper()
-	pub := st.Publish(relay.SourceInfo{Protocol: "test", RemoteAddr: "test"})
-	vt, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if vt, err = pub.SetTrack(vt); err != nil {
-		t.Fatal(err)
-	}
-	var at *relay.Track
-	if audio == relay.AAC {
-		at, err = relay.NewAACTrack(testutil.ASC)
-		if err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		at = relay.NewOpusTrack(2)
-	}
-	if at, err = pub.SetTrack(at); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer pub.Close()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		var n int
-		for {
-			d := time.Duration(n) * 20 * time.Millisecond
-			if n%3 != 1 { // 30 fps video, roughly
-				v := n * 2 / 3
-				key := v%30 == 0
-				nal := make([]byte, 600)
-				nal[0] = 0x41
-				if key {
-					nal = make([]byte, 5000) // more than one RTP packet
-					nal[0] = 0x65
-				}
-				_ = pub.WriteFrame(&relay.Frame{Track: vt, DTS: d, PTS: d + reorder, Key: key, Units: [][]byte{nal}})
-			}
-			_ = pub.WriteFrame(&relay.Frame{Track: at, DTS: d, PTS: d, Key: true, Units: [][]byte{{0xfc, 0xff, 0xfe}}})
-			n++
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	o := feedMedia
+	o.Source = relay.SourceInfo{Protocol: "test", RemoteAddr: "test"}
+	o.Audio, o.Reorder = audio, reorder
+	relaytest.Publish(t, st, o).Start()
 }
 
 // viewer is a pion client receiving video and audio.
@@ -195,27 +153,7 @@ type viewer struct {
 
 func newViewer(t *testing.T, register func(*webrtc.MediaEngine) error, kinds ...webrtc.RTPCodecType) *viewer {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if register == nil {
-		register = (*webrtc.MediaEngine).RegisterDefaultCodecs
-	}
-	if err := register(me); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
+	pc := rtctest.PeerConnection(t, rtctest.API(t, register))
 	if len(kinds) == 0 {
 		kinds = []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio}
 	}
@@ -245,17 +183,13 @@ func newViewer(t *testing.T, register func(*webrtc.MediaEngine) error, kinds ...
 			if err == nil && pkt.Marker {
 				v.frames.Add(1)
 			}
-			// feed's pictures are one NAL unit of zeros after its header: anything else is a
-			// payload damaged on the way (they are shared by every viewer).
+			// feed's pictures are one NAL unit each, feedMedia's: anything else is a payload
+			// damaged on the way (they are shared by every viewer).
 			if nal, ok := bytes.CutPrefix(out, []byte{0, 0, 0, 1}); ok && len(nal) > 0 {
 				switch nal[0] & 0x1f {
 				case 1, 5:
-					want := 600
-					if nal[0]&0x1f == 5 {
-						want = 5000
-					}
 					v.checked.Add(1)
-					if len(nal) != want || bytes.ContainsFunc(nal[1:], func(r rune) bool { return r != 0 }) {
+					if !feedMedia.Intact(nal) {
 						v.damaged.Add(1)
 					}
 				}
@@ -267,16 +201,7 @@ func newViewer(t *testing.T, register func(*webrtc.MediaEngine) error, kinds ...
 
 func (v *viewer) offer(t *testing.T) string {
 	t.Helper()
-	o, err := v.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(v.pc)
-	if err := v.pc.SetLocalDescription(o); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	return v.pc.LocalDescription().SDP
+	return rtctest.Offer(t, v.pc)
 }
 
 func post(t *testing.T, url, contentType, body string) (*http.Response, string) {

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,10 +16,8 @@ import (
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/relaytest"
 )
-
-// frameSize is the size of the test source's P frames; keyframes are 8 times larger.
-var frameSize = 2000
 
 const (
 	streamName = "conseil"
@@ -146,66 +143,15 @@ func senderNet(t *testing.T) func() *rtcnet.Net {
 	return func() *rtcnet.Net { return n }
 }
 
-// liveSource is a relay stream fed in real time with H.264 (30 fps, a keyframe every second)
-// and Opus (20 ms frames) until the test ends.
+// sourceMedia is what the test sources publish: H.264 (30 fps, a keyframe every second) with
+// pictures of a few RTP packets, and Opus (20 ms frames).
+var sourceMedia = relaytest.Options{Audio: relay.Opus, VideoSize: 2000, KeySize: 16000, AudioSize: 120}
+
+// liveSource is a relay stream fed in real time with sourceMedia until the test ends.
 func liveSource(t *testing.T) *relay.Stream {
 	t.Helper()
-	st := relay.NewStream(relay.StreamOptions{Name: "source", PublishKey: "pk-source-0000", RingSize: 4096})
-	p := st.Publish(relay.SourceInfo{Protocol: "test"})
-	v, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, err = p.SetTrack(v); err != nil {
-		t.Fatal(err)
-	}
-	a, err := p.SetTrack(relay.NewOpusTrack(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		st.Stop()
-	})
-	wg.Go(func() {
-		start := time.Now()
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		nv, na := 0, 0
-		for {
-			now := time.Since(start)
-			for ; time.Duration(nv)*time.Second/30 <= now; nv++ {
-				d := time.Duration(nv) * time.Second / 30
-				key := nv%30 == 0
-				u := make([]byte, frameSize)
-				u[0] = 0x41 // a non-IDR slice
-				if key {
-					u = make([]byte, 8*frameSize)
-					u[0] = 0x65 // an IDR slice
-				}
-				u[1] = 0x88 // first_mb_in_slice 0, slice type 7 (I) or P: enough for parsers
-				if err := p.WriteFrame(&relay.Frame{Track: v, DTS: d, PTS: d, Key: key, Units: [][]byte{u}}); err != nil {
-					return
-				}
-			}
-			for ; time.Duration(na)*20*time.Millisecond <= now; na++ {
-				d := time.Duration(na) * 20 * time.Millisecond
-				u := make([]byte, 120)
-				u[0] = 0xfc // Opus TOC: CELT FB 20 ms, one frame
-				if err := p.WriteFrame(&relay.Frame{Track: a, DTS: d, PTS: d, Key: true, Units: [][]byte{u}}); err != nil {
-					return
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	})
+	st := relaytest.NewStream(t, "source")
+	relaytest.Publish(t, st, sourceMedia).Start()
 	return st
 }
 
@@ -316,13 +262,7 @@ func TestPushEndpointVanishes(t *testing.T) {
 	if err := m.Add("source", outputs.DestinationConfig{Name: "far", URL: e.url(publishKey), Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	feed := liveSource(t) // fed in real time: copy its frames into the registry's stream
-	pub := src.Publish(relay.SourceInfo{Protocol: "test"})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { relayFrames(ctx, feed, pub) })
+	relaytest.Publish(t, src, sourceMedia).Start()
 
 	status := func() outputs.Status { return m.List("source")[0] }
 	testutil.WaitFor(t, "the destination to be live", func() bool { return status().State == outputs.StateLive })
@@ -373,30 +313,4 @@ func restartEndpoint(t *testing.T, e *endpoint) *ingestwhip.Server {
 		_ = n.Close()
 	})
 	return srv
-}
-
-// relayFrames republishes what st receives into pub until ctx ends.
-func relayFrames(ctx context.Context, st *relay.Stream, pub *relay.Publisher) {
-	r, err := st.Subscribe(relay.ReaderOptions{})
-	if err != nil {
-		return
-	}
-	defer r.Close()
-	tracks := map[*relay.Track]*relay.Track{}
-	for {
-		f, err := r.Next(ctx)
-		if err != nil {
-			return
-		}
-		t, ok := tracks[f.Track]
-		if !ok {
-			if t, err = pub.SetTrack(f.Track); err != nil {
-				return
-			}
-			tracks[f.Track] = t
-		}
-		if pub.WriteFrame(&relay.Frame{Track: t, DTS: f.DTS, PTS: f.PTS, Key: f.Key, Units: f.Units}) != nil {
-			return
-		}
-	}
 }
