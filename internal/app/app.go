@@ -162,7 +162,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	if cfg.RTMP.Addr != "" {
 		a.ingest = append(a.ingest, ingestServer{"rtmp", &ingestrtmp.Server{
 			Addr: cfg.RTMP.Addr, Registry: a.Registry, AllowRead: cfg.RTMP.Read,
-			WriteTimeout: cfg.Outputs.WriteTimeout, Logger: log,
+			WriteTimeout: cfg.RTMP.WriteTimeout, MaxLag: cfg.RTMP.MaxLag, Logger: log,
 		}})
 	}
 	if cfg.RTMPS.Addr != "" && cfg.RTMPS.Cert != "" {
@@ -173,7 +173,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		a.ingest = append(a.ingest, ingestServer{"rtmps", &ingestrtmp.Server{
 			Addr: cfg.RTMPS.Addr, Registry: a.Registry, AllowRead: cfg.RTMP.Read,
 			TLSConfig:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-			WriteTimeout: cfg.Outputs.WriteTimeout, Logger: log,
+			WriteTimeout: cfg.RTMP.WriteTimeout, MaxLag: cfg.RTMP.MaxLag, Logger: log,
 		}})
 	}
 	if cfg.SRT.Addr != "" {
@@ -194,7 +194,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		}
 		a.pullers[s.Name] = &ingestrtsp.Puller{
 			URL: s.Pull.URL, Transport: s.Pull.Transport, Stream: a.Registry.Get(s.Name), Logger: log,
-			RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax,
+			RetryMin: cfg.RTSP.PullRetryMin, RetryMax: cfg.RTSP.PullRetryMax,
 		}
 	}
 	for i, s := range a.ingest {
@@ -224,7 +224,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	// WHEP viewers share the WebRTC UDP port with WHIP publishers; the viewer counter joins
 	// them below (newViewers).
 	a.WHEP, err = outwhep.New(a.Registry, outwhep.Config{
-		Net: rtc, Renditions: a.Renditions, MaxLag: cfg.Outputs.MaxLag, Logger: log,
+		Net: rtc, Renditions: a.Renditions, MaxLag: cfg.WHEP.MaxLag, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ func (a *App) newViewers(api *web.Server) {
 	if cfg.HLS.Enabled {
 		a.HLS = outhls.New(a.Registry, a.Renditions, a.Audience, outhls.Options{
 			PartDuration: cfg.HLS.PartDuration, SegmentDuration: cfg.HLS.SegmentDuration,
-			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.Outputs.MaxLag,
+			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.HLS.MaxLag,
 		}, a.log)
 		api.HLS = a.HLS.Handler()
 	}
