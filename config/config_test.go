@@ -20,7 +20,7 @@ import (
 	"github.com/spf13/viper"
 )
 
-const exampleFile = "../configs/beffroi.example.yaml"
+const exampleFile = "beffroi.example.yaml"
 
 // writeConfig writes content to a file in a fresh directory and returns its path.
 func writeConfig(t *testing.T, content string) string {
