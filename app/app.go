@@ -156,7 +156,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	if cfg.HLS.Enabled {
 		a.HLS = outhls.New(a.Registry, a.Renditions, a.Audience, outhls.Options{
 			PartDuration: cfg.HLS.PartDuration, SegmentDuration: cfg.HLS.SegmentDuration,
-			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.Outputs.MaxLag,
+			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.HLS.MaxLag,
 		}, log)
 	}
 	if err := a.newHTTP(version); err != nil {
@@ -258,7 +258,7 @@ func (a *App) newIngest() error {
 	if cfg.RTMP.Addr != "" {
 		a.ingest = append(a.ingest, ingestServer{"rtmp", &ingestrtmp.Server{
 			Addr: cfg.RTMP.Addr, Registry: a.Registry, AllowRead: cfg.RTMP.Read, Viewers: a.Audience,
-			WriteTimeout: cfg.Outputs.WriteTimeout, Logger: log,
+			WriteTimeout: cfg.RTMP.WriteTimeout, MaxLag: cfg.RTMP.MaxLag, Logger: log,
 		}})
 	}
 	if cfg.RTMPS.Addr != "" && cfg.RTMPS.Cert != "" {
@@ -269,7 +269,7 @@ func (a *App) newIngest() error {
 		a.ingest = append(a.ingest, ingestServer{"rtmps", &ingestrtmp.Server{
 			Addr: cfg.RTMPS.Addr, Registry: a.Registry, AllowRead: cfg.RTMP.Read, Viewers: a.Audience,
 			TLSConfig:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-			WriteTimeout: cfg.Outputs.WriteTimeout, Logger: log,
+			WriteTimeout: cfg.RTMP.WriteTimeout, MaxLag: cfg.RTMP.MaxLag, Logger: log,
 		}})
 	}
 	if cfg.SRT.Addr != "" {
@@ -301,7 +301,7 @@ func (a *App) newPullers() {
 		if s.Pull.URL != "" {
 			a.pullers = append(a.pullers, &ingestrtsp.Puller{
 				URL: s.Pull.URL, Transport: s.Pull.Transport, Stream: a.Registry.Get(s.Name), Logger: a.log,
-				RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax,
+				RetryMin: cfg.RTSP.PullRetryMin, RetryMax: cfg.RTSP.PullRetryMax,
 			})
 		}
 	}
@@ -322,7 +322,7 @@ func (a *App) newWebRTC() (err error) {
 		return err
 	}
 	if a.WHEP, err = outwhep.New(a.Registry, outwhep.Config{
-		Net: a.rtc, Renditions: a.Renditions, Audience: a.Audience, MaxLag: cfg.Outputs.MaxLag, Logger: a.log,
+		Net: a.rtc, Renditions: a.Renditions, Audience: a.Audience, MaxLag: cfg.WHEP.MaxLag, Logger: a.log,
 	}); err != nil {
 		_ = a.whip.Close()
 		return err

@@ -3,6 +3,19 @@ package config
 import (
 	"path/filepath"
 	"time"
+
+	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
+	ingestrtsp "github.com/beffroi/beffroi/ingest/rtsp"
+	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
+	ingestwhip "github.com/beffroi/beffroi/ingest/whip"
+	"github.com/beffroi/beffroi/outputs"
+	outhls "github.com/beffroi/beffroi/outputs/hls"
+	"github.com/beffroi/beffroi/outputs/record"
+	outwhep "github.com/beffroi/beffroi/outputs/whep"
+	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
+	"github.com/beffroi/beffroi/relay/transcode"
+	"github.com/beffroi/beffroi/web/watch"
 )
 
 // DefaultFile is the file Load reads from the working directory when no --config flag is given
@@ -21,7 +34,8 @@ type Config struct {
 	// DataDir holds the database and recordings; default "./data".
 	DataDir string `mapstructure:"data_dir"`
 	// ReconnectGrace is how long destinations stay open after the publisher goes away, so that
-	// a publisher who comes back in time continues the same broadcast; default 30s.
+	// a publisher who comes back in time continues the same broadcast; default 30s. Zero is
+	// no grace: the publisher leaving ends the session at once. Negative is refused.
 	ReconnectGrace time.Duration `mapstructure:"reconnect_grace"`
 	Log            Log           `mapstructure:"log"`
 	Outputs        Outputs       `mapstructure:"outputs"`
@@ -33,6 +47,8 @@ type Config struct {
 	Record Record `mapstructure:"record"`
 	// HLS configures the low-latency HLS every live stream is played with.
 	HLS HLS `mapstructure:"hls"`
+	// WHEP configures WebRTC playback (/whep/<stream>), the watch page's lowest latency.
+	WHEP WHEP `mapstructure:"whep"`
 	// Audience configures the viewer count.
 	Audience Audience `mapstructure:"audience"`
 	// Watch configures the public watch and embed pages (/watch/<stream>, /embed/<stream>).
@@ -58,10 +74,13 @@ type Admin struct {
 	Token string `mapstructure:"token"`
 }
 
-// RTMP configures the plain RTMP listener.
+// RTMP configures the plain RTMP listener; Read, WriteTimeout and MaxLag apply to the RTMPS
+// listener as well (one RTMP ingest, two listeners).
 type RTMP struct {
-	Addr string `mapstructure:"addr"` // default ":1935"; "" disables the RTMP listener
-	Read bool   `mapstructure:"read"` // default false; allow RTMP play of rtmp://host/live/<stream>
+	Addr         string        `mapstructure:"addr"`          // default ":1935"; "" disables the RTMP listener
+	Read         bool          `mapstructure:"read"`          // default false; allow RTMP play of rtmp://host/live/<stream>
+	WriteTimeout time.Duration `mapstructure:"write_timeout"` // default 10s: a player that accepts nothing for this long is cut off
+	MaxLag       time.Duration `mapstructure:"max_lag"`       // default 5s: a player further behind live than this skips to the newest keyframe
 }
 
 // RTMPS configures the RTMP-over-TLS listener.
@@ -78,9 +97,12 @@ type SRT struct {
 	Latency    time.Duration `mapstructure:"latency"`    // receiver latency, default 200ms; more for bad networks
 }
 
-// RTSP configures the RTSP server cameras and encoders push to (ANNOUNCE/RECORD).
+// RTSP configures the RTSP server cameras and encoders push to (ANNOUNCE/RECORD), and the
+// pulls of the cameras streams name in their pull section.
 type RTSP struct {
-	Addr string `mapstructure:"addr"` // TCP, default ":8554"; "" disables the RTSP server
+	Addr         string        `mapstructure:"addr"`           // TCP, default ":8554"; "" disables the RTSP server
+	PullRetryMin time.Duration `mapstructure:"pull_retry_min"` // default 1s: first delay before pulling a camera again
+	PullRetryMax time.Duration `mapstructure:"pull_retry_max"` // default 30s: longest delay between two pull attempts
 }
 
 // WebRTC configures the WebRTC media port shared by every browser publisher (WHIP).
@@ -120,6 +142,12 @@ type HLS struct {
 	PartDuration    time.Duration `mapstructure:"part_duration"`    // default 200ms: shortest LL-HLS part (100ms to 2s)
 	SegmentDuration time.Duration `mapstructure:"segment_duration"` // default 1s: shortest segment; a segment ends on a keyframe
 	AllowOrigins    []string      `mapstructure:"allow_origins"`    // origins whose pages may play the HLS (CORS); empty means any ("*")
+	MaxLag          time.Duration `mapstructure:"max_lag"`          // default 5s: the muxer further behind live than this skips to the newest keyframe
+}
+
+// WHEP configures WebRTC playback; its media goes through the webrtc section's port.
+type WHEP struct {
+	MaxLag time.Duration `mapstructure:"max_lag"` // default 5s: a viewer further behind live than this skips to the newest keyframe
 }
 
 // Audience configures viewer counting.
@@ -213,26 +241,45 @@ type StreamRetention struct {
 // Default returns the configuration Beffroi runs with when nothing is configured: no file, no
 // environment, no flags. Load starts from these values.
 func Default() *Config {
+	// The tuning of each component is the component's own default, said once there.
 	return &Config{
-		HTTP:           HTTP{Addr: ":8080"},
-		RTMP:           RTMP{Addr: ":1935"},
-		RTMPS:          RTMPS{Addr: ":1936"},
-		SRT:            SRT{Addr: ":8890", Latency: 200 * time.Millisecond},
-		RTSP:           RTSP{Addr: ":8554"},
-		WebRTC:         WebRTC{UDPPort: 8189, TCPPort: 8189, KeyframeInterval: 2 * time.Second},
+		HTTP: HTTP{Addr: ":8080"},
+		RTMP: RTMP{
+			Addr:         ":1935",
+			WriteTimeout: ingestrtmp.DefaultWriteTimeout,
+			MaxLag:       ingestrtmp.DefaultMaxLag,
+		},
+		RTMPS: RTMPS{Addr: ":1936"},
+		SRT:   SRT{Addr: ":8890", Latency: ingestsrt.DefaultLatency},
+		RTSP: RTSP{
+			Addr:         ":8554",
+			PullRetryMin: ingestrtsp.DefaultRetryMin,
+			PullRetryMax: ingestrtsp.DefaultRetryMax,
+		},
+		WebRTC:         WebRTC{UDPPort: 8189, TCPPort: 8189, KeyframeInterval: ingestwhip.DefaultKeyframeInterval},
 		DataDir:        "./data",
-		ReconnectGrace: 30 * time.Second,
+		ReconnectGrace: relay.DefaultGrace,
 		Log:            Log{Level: "info", Format: "text"},
-		Transcode:      Transcode{FFmpeg: "ffmpeg", AACBitrate: 160000},
-		Record:         Record{Enabled: true, SegmentDuration: 2 * time.Second, Retention: Retention{KeepPublished: true}},
-		HLS:            HLS{Enabled: true, PartDuration: 200 * time.Millisecond, SegmentDuration: time.Second},
-		Audience:       Audience{Window: 10 * time.Second, BeaconWindow: 35 * time.Second},
-		Watch:          Watch{Mode: "auto"},
+		Transcode:      Transcode{FFmpeg: transcode.DefaultFFmpeg, AACBitrate: transcode.DefaultAACBitrate},
+		Record: Record{
+			Enabled:         true,
+			SegmentDuration: record.DefaultSegmentDuration,
+			Retention:       Retention{KeepPublished: true},
+		},
+		HLS: HLS{
+			Enabled:         true,
+			PartDuration:    outhls.DefaultPartDuration,
+			SegmentDuration: outhls.DefaultSegmentDuration,
+			MaxLag:          outhls.DefaultMaxLag,
+		},
+		WHEP:     WHEP{MaxLag: outwhep.DefaultMaxLag},
+		Audience: Audience{Window: audience.DefaultWindow, BeaconWindow: audience.DefaultBeaconWindow},
+		Watch:    Watch{Mode: watch.ModeAuto},
 		Outputs: Outputs{
-			WriteTimeout: 10 * time.Second,
-			MaxLag:       5 * time.Second,
-			RetryMin:     time.Second,
-			RetryMax:     30 * time.Second,
+			WriteTimeout: outputs.DefaultWriteTimeout,
+			MaxLag:       outputs.DefaultMaxLag,
+			RetryMin:     outputs.DefaultRetryMin,
+			RetryMax:     outputs.DefaultRetryMax,
 		},
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/spf13/viper"
 )
 
-const exampleFile = "../configs/beffroi.example.yaml"
+const exampleFile = "beffroi.example.yaml"
 
 // writeConfig writes content to a file in a fresh directory and returns its path.
 func writeConfig(t *testing.T, content string) string {
@@ -136,6 +136,17 @@ func TestPrecedence(t *testing.T) {
 			want: func(c *Config) {
 				c.RTMP.Read, c.Outputs.MaxLag, c.Log.Format = true, 2500*time.Millisecond, "json"
 				c.RTMPS.Cert, c.RTMPS.Key = "/c.pem", "/k.pem"
+			},
+		},
+		{
+			name: "each component's own keys from env",
+			env: []string{
+				"BEFFROI_RTMP_WRITE_TIMEOUT=20s", "BEFFROI_RTMP_MAX_LAG=3s", "BEFFROI_RTSP_PULL_RETRY_MAX=1m",
+				"BEFFROI_HLS_MAX_LAG=4s", "BEFFROI_WHEP_MAX_LAG=2s",
+			},
+			want: func(c *Config) {
+				c.RTMP.WriteTimeout, c.RTMP.MaxLag, c.RTSP.PullRetryMax = 20*time.Second, 3*time.Second, time.Minute
+				c.HLS.MaxLag, c.WHEP.MaxLag = 4*time.Second, 2*time.Second
 			},
 		},
 		{
@@ -291,6 +302,16 @@ func TestErrors(t *testing.T) {
 		{"empty data dir", "data_dir: \"\"\n", `config: data_dir: must not be empty`, ""},
 		{"negative grace", "reconnect_grace: -1s\n", `config: reconnect_grace: must not be negative (got -1s)`, ""},
 		{"zero write timeout", "outputs:\n  write_timeout: 0s\n", `config: outputs.write_timeout: must be positive (got 0s)`, ""},
+		{"zero RTMP player write timeout", "rtmp:\n  write_timeout: 0s\n", `config: rtmp.write_timeout: must be positive (got 0s)`, ""},
+		{"negative RTMP player max lag", "rtmp:\n  max_lag: -1s\n", `config: rtmp.max_lag: must be positive (got -1s)`, ""},
+		{"zero HLS max lag", "hls:\n  max_lag: 0s\n", `config: hls.max_lag: must be positive (got 0s)`, ""},
+		{"zero WHEP max lag", "whep:\n  max_lag: 0s\n", `config: whep.max_lag: must be positive (got 0s)`, ""},
+		{"unknown WHEP key", "whep:\n  lag: 1s\n", `config: unknown key "whep.lag"`, ""},
+		{"zero pull retry", "rtsp:\n  pull_retry_min: 0s\n", `config: rtsp.pull_retry_min: must be positive (got 0s)`, ""},
+		{
+			"pull_retry_min > pull_retry_max", "rtsp:\n  pull_retry_min: 1m\n  pull_retry_max: 10s\n",
+			`config: rtsp.pull_retry_min: 1m0s is longer than rtsp.pull_retry_max (10s)`, "",
+		},
 		{
 			"retry_min > retry_max", "outputs:\n  retry_min: 1m\n  retry_max: 10s\n",
 			`config: outputs.retry_min: 1m0s is longer than outputs.retry_max (10s)`, "",
@@ -470,6 +491,48 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(usage, flag) {
 			t.Errorf("FlagUsages() does not mention %s:\n%s", flag, usage)
 		}
+	}
+}
+
+// TestReconnectGrace: zero is no grace (the publisher leaving ends the session at once) and
+// valid, from the file as from the environment; a negative grace is refused.
+func TestReconnectGrace(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		env        []string
+		want       time.Duration
+		err        string
+	}{
+		{name: "default", want: 30 * time.Second},
+		{name: "zero with a unit", yaml: "reconnect_grace: 0s\n", want: 0},
+		{name: "bare zero", yaml: "reconnect_grace: 0\n", want: 0},
+		{name: "zero from the environment", env: []string{"BEFFROI_RECONNECT_GRACE=0s"}, want: 0},
+		{name: "a minute", yaml: "reconnect_grace: 1m\n", want: time.Minute},
+		{name: "negative", yaml: "reconnect_grace: -1s\n", err: "config: reconnect_grace: must not be negative (got -1s)"},
+		{name: "negative from the environment", env: []string{"BEFFROI_RECONNECT_GRACE=-30s"}, err: "config: reconnect_grace: must not be negative (got -30s)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			var args []string
+			if tt.yaml != "" {
+				args = []string{"--config", writeConfig(t, tt.yaml)}
+			}
+			c, _, err := Load(args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate()
+			switch {
+			case tt.err != "":
+				if err == nil || err.Error() != tt.err {
+					t.Errorf("Validate() = %v, want %q", err, tt.err)
+				}
+			case err != nil:
+				t.Errorf("Validate() = %v, want no error", err)
+			case c.ReconnectGrace != tt.want:
+				t.Errorf("reconnect_grace = %s, want %s", c.ReconnectGrace, tt.want)
+			}
+		})
 	}
 }
 

@@ -20,13 +20,18 @@ import (
 // envPrefix starts the name of every environment variable Load reads.
 const envPrefix = "BEFFROI_"
 
+// flagKey is a command-line flag that sets a key.
+type flagKey struct{ name, key, usage string }
+
 // flagKeys lists the command-line flags that set a key; --config is handled apart.
-var flagKeys = []struct{ name, key, usage string }{
-	{"http-addr", "http.addr", "HTTP listen address: console, API, HLS, WHIP/WHEP, /metrics"},
-	{"rtmp-addr", "rtmp.addr", `RTMP listen address ("" disables RTMP)`},
-	{"rtmps-addr", "rtmps.addr", "RTMPS listen address (runs when rtmps.cert and rtmps.key are set)"},
-	{"data-dir", "data_dir", "directory for the database and recordings"},
-	{"log-level", "log.level", "log level: debug, info, warn or error"},
+func flagKeys() []flagKey {
+	return []flagKey{
+		{"http-addr", "http.addr", "HTTP listen address: console, API, HLS, WHIP/WHEP, /metrics"},
+		{"rtmp-addr", "rtmp.addr", `RTMP listen address ("" disables RTMP)`},
+		{"rtmps-addr", "rtmps.addr", "RTMPS listen address (runs when rtmps.cert and rtmps.key are set)"},
+		{"data-dir", "data_dir", "directory for the database and recordings"},
+		{"log-level", "log.level", "log level: debug, info, warn or error"},
+	}
 }
 
 // Load reads the configuration. args are the command-line arguments after the program name and
@@ -104,7 +109,7 @@ func newFlagSet() *pflag.FlagSet {
 	for _, l := range leaves() {
 		def[l.key] = l.def
 	}
-	for _, f := range flagKeys {
+	for _, f := range flagKeys() {
 		// The default is only shown in --help: a flag not given never overrides anything.
 		flags.String(f.name, fmt.Sprint(def[f.key]), f.usage)
 	}
@@ -209,7 +214,7 @@ func applyFlags(v *viper.Viper, flags *pflag.FlagSet) error {
 	for _, l := range leaves() {
 		byKey[l.key] = l
 	}
-	for _, f := range flagKeys {
+	for _, f := range flagKeys() {
 		if !flags.Changed(f.name) {
 			continue
 		}
@@ -231,7 +236,7 @@ func envName(key string) string {
 // names where the string came from.
 func parseScalar(l leaf, s, source string) (any, error) {
 	switch {
-	case l.typ == durationType:
+	case isDuration(l.typ):
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return nil, fmt.Errorf("config: %s: invalid duration %q (from %s)", l.key, s, source)
@@ -253,7 +258,11 @@ func parseScalar(l leaf, s, source string) (any, error) {
 	return s, nil
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+// isDuration reports whether t is time.Duration, which is an int64 to reflect but a string
+// ("10s") in the file, the environment and flags.
+func isDuration(t reflect.Type) bool {
+	return t == reflect.TypeFor[time.Duration]()
+}
 
 // leaf is a scalar key of Config: the keys that have a default and can come from the
 // environment.
@@ -273,7 +282,7 @@ func leaves() []leaf {
 			f := t.Field(i)
 			key := joinKey(prefix, f.Tag.Get("mapstructure"))
 			switch {
-			case f.Type == durationType:
+			case isDuration(f.Type):
 				out = append(out, leaf{key, f.Type, v.Field(i).Interface()})
 			case f.Type.Kind() == reflect.Struct:
 				walk(key, v.Field(i))
@@ -303,7 +312,7 @@ func checkValue(path string, val any, t reflect.Type) []error {
 		t = t.Elem()
 	}
 	switch {
-	case t == durationType:
+	case isDuration(t):
 		return checkDuration(path, val)
 	case t.Kind() == reflect.Struct:
 		return checkStruct(path, val, t)

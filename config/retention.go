@@ -28,9 +28,29 @@ func ParseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
-var sizeUnits = map[string]float64{
-	"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+// sizeUnit returns the bytes in one unit of a size (lower case), and whether it is one.
+func sizeUnit(unit string) (float64, bool) {
+	switch unit {
+	case "b":
+		return 1, true
+	case "kb":
+		return 1e3, true
+	case "mb":
+		return 1e6, true
+	case "gb":
+		return 1e9, true
+	case "tb":
+		return 1e12, true
+	case "kib":
+		return 1 << 10, true
+	case "mib":
+		return 1 << 20, true
+	case "gib":
+		return 1 << 30, true
+	case "tib":
+		return 1 << 40, true
+	}
+	return 0, false
 }
 
 // ParseSize reads a size with its unit ("50GiB", "500 GB", "1.5TiB"). "" and "0" mean no
@@ -45,7 +65,7 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (want a number and a unit, like \"50GiB\" or \"500GB\")", s)
 	}
 	n, err := strconv.ParseFloat(s[:i], 64)
-	unit, ok := sizeUnits[strings.ToLower(strings.TrimSpace(s[i:]))]
+	unit, ok := sizeUnit(strings.ToLower(strings.TrimSpace(s[i:])))
 	if err != nil || !ok || n <= 0 {
 		return 0, fmt.Errorf("%q is not a size (want a number and a unit: B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)", s)
 	}

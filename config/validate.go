@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/beffroi/beffroi/web/watch"
 )
 
 // slugRE is the rule for stream and destination names: they appear in URLs and file names.
@@ -26,19 +28,23 @@ const slugRule = "use a-z, 0-9, - and _, up to 64 characters"
 // #!::r=<stream>,m=publish,s=<key>).
 const keyForbidden = "/?#:,"
 
-// plannedSchemes are destination schemes worth naming in an error: the user clearly meant a
-// protocol. Any other scheme is not printed, since a pasted stream key with a colon would parse
-// as one.
-var plannedSchemes = map[string]bool{
-	"rist": true, "rtsp": true, "rtsps": true, "whip": true,
-	"http": true, "https": true, "udp": true, "tcp": true,
+// isPlannedScheme reports destination schemes worth naming in an error: the user clearly meant
+// a protocol. Any other scheme is not printed, since a pasted stream key with a colon would
+// parse as one.
+func isPlannedScheme(scheme string) bool {
+	switch scheme {
+	case "rist", "rtsp", "rtsps", "whip", "http", "https", "udp", "tcp":
+		return true
+	}
+	return false
 }
 
-var (
-	logLevels  = []string{"debug", "info", "warn", "error"}
-	logFormats = []string{"text", "json"}
-	watchModes = []string{"auto", "hls", "webrtc"}
-)
+func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
+func logFormats() []string { return []string{"text", "json"} }
+func watchModes() []string { return []string{watch.ModeAuto, watch.ModeHLS, watch.ModeWebRTC} }
+
+// pullTransports are the values of streams[].pull.transport.
+func pullTransports() []string { return []string{"tcp", "udp", "auto"} }
 
 // Validate checks every key and returns an error naming the exact key and the problem. When
 // several keys are wrong, the error joins one line per problem. No secret (publish key,
@@ -87,34 +93,39 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		p.add("data_dir", "must not be empty")
 	}
+	// Zero is no grace, in every component: the publisher leaving ends the session at once.
 	if c.ReconnectGrace < 0 {
 		p.add("reconnect_grace", "must not be negative (got %s)", c.ReconnectGrace)
 	}
-	if !slices.Contains(logLevels, c.Log.Level) {
-		p.add("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))
+	if !slices.Contains(logLevels(), c.Log.Level) {
+		p.add("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels(), ", "))
 	}
-	if !slices.Contains(logFormats, c.Log.Format) {
-		p.add("log.format", "%q is not one of %s", c.Log.Format, strings.Join(logFormats, ", "))
+	if !slices.Contains(logFormats(), c.Log.Format) {
+		p.add("log.format", "%q is not one of %s", c.Log.Format, strings.Join(logFormats(), ", "))
 	}
 
 	o := c.Outputs
 	for _, d := range []struct {
 		key string
-		val any
-		ok  bool
+		val time.Duration
 	}{
-		{"outputs.write_timeout", o.WriteTimeout, o.WriteTimeout > 0},
-		{"outputs.max_lag", o.MaxLag, o.MaxLag > 0},
-		{"outputs.retry_min", o.RetryMin, o.RetryMin > 0},
-		{"outputs.retry_max", o.RetryMax, o.RetryMax > 0},
+		{"rtmp.write_timeout", c.RTMP.WriteTimeout},
+		{"rtmp.max_lag", c.RTMP.MaxLag},
+		{"rtsp.pull_retry_min", c.RTSP.PullRetryMin},
+		{"rtsp.pull_retry_max", c.RTSP.PullRetryMax},
+		{"outputs.write_timeout", o.WriteTimeout},
+		{"outputs.max_lag", o.MaxLag},
+		{"outputs.retry_min", o.RetryMin},
+		{"outputs.retry_max", o.RetryMax},
+		{"hls.max_lag", c.HLS.MaxLag},
+		{"whep.max_lag", c.WHEP.MaxLag},
 	} {
-		if !d.ok {
+		if d.val <= 0 {
 			p.add(d.key, "must be positive (got %s)", d.val)
 		}
 	}
-	if o.RetryMin > 0 && o.RetryMax > 0 && o.RetryMin > o.RetryMax {
-		p.add("outputs.retry_min", "%s is longer than outputs.retry_max (%s)", o.RetryMin, o.RetryMax)
-	}
+	checkRetry(&p, "outputs.retry_min", "outputs.retry_max", o.RetryMin, o.RetryMax)
+	checkRetry(&p, "rtsp.pull_retry_min", "rtsp.pull_retry_max", c.RTSP.PullRetryMin, c.RTSP.PullRetryMax)
 
 	if p2 := c.WebRTC.UDPPort; p2 < 0 || p2 > 65535 {
 		p.add("webrtc.udp_port", "%d is not a port (0 to 65535)", p2)
@@ -136,8 +147,8 @@ func (c *Config) Validate() error {
 	if b := c.Transcode.AACBitrate; b < 32000 || b > 512000 {
 		p.add("transcode.aac_bitrate", "%d is out of range (32000 to 512000 bits per second)", b)
 	}
-	if !slices.Contains(watchModes, c.Watch.Mode) {
-		p.add("watch.mode", "%q is not one of %s", c.Watch.Mode, strings.Join(watchModes, ", "))
+	if !slices.Contains(watchModes(), c.Watch.Mode) {
+		p.add("watch.mode", "%q is not one of %s", c.Watch.Mode, strings.Join(watchModes(), ", "))
 	}
 
 	if d := c.Record.SegmentDuration; d < 500*time.Millisecond || d > time.Minute {
@@ -209,8 +220,8 @@ func (c *Config) validateStreams(p *problems) {
 			if msg := checkPullURL(s.Pull.URL); msg != "" {
 				p.add(path+".pull.url", "%s", msg)
 			}
-			if t := s.Pull.Transport; t != "" && !slices.Contains(pullTransports, t) {
-				p.add(path+".pull.transport", "%q is not one of %s", t, strings.Join(pullTransports, ", "))
+			if t := s.Pull.Transport; t != "" && !slices.Contains(pullTransports(), t) {
+				p.add(path+".pull.transport", "%q is not one of %s", t, strings.Join(pullTransports(), ", "))
 			}
 		}
 
@@ -231,6 +242,13 @@ func (c *Config) validateStreams(p *problems) {
 				p.add(dpath+".url", "%s", msg)
 			}
 		}
+	}
+}
+
+// checkRetry reports a first reconnect delay longer than the longest one.
+func checkRetry(p *problems, minKey, maxKey string, lo, hi time.Duration) {
+	if lo > 0 && hi > 0 && lo > hi {
+		p.add(minKey, "%s is longer than %s (%s)", lo, maxKey, hi)
 	}
 }
 
@@ -296,7 +314,7 @@ func checkDestinationURL(raw string) string {
 	case "":
 		return "missing scheme (want rtmp://host/app/key, rtmps://host/app/key or srt://host:port?streamid=...)"
 	default:
-		if plannedSchemes[u.Scheme] {
+		if isPlannedScheme(u.Scheme) {
 			return fmt.Sprintf("scheme %q is not supported yet (rtmp, rtmps, srt)", u.Scheme)
 		}
 		return "unsupported scheme (rtmp, rtmps, srt)"
@@ -309,8 +327,6 @@ func checkDestinationURL(raw string) string {
 	}
 	return ""
 }
-
-var pullTransports = []string{"tcp", "udp", "auto"}
 
 // checkPullURL returns what is wrong with a camera URL, or "". The URL may hold a password:
 // only its scheme and host are ever printed.

@@ -44,18 +44,27 @@ type Needer interface {
 	Needs() transcode.Needs
 }
 
+// The tuning of destinations when Options leaves it zero; the configuration's outputs.*
+// defaults are these.
+const (
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultMaxLag       = 5 * time.Second
+	DefaultRetryMin     = time.Second
+	DefaultRetryMax     = 30 * time.Second
+)
+
 func (o *Options) defaults() {
 	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 10 * time.Second
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.MaxLag <= 0 {
-		o.MaxLag = 5 * time.Second
+		o.MaxLag = DefaultMaxLag
 	}
 	if o.RetryMin <= 0 {
-		o.RetryMin = time.Second
+		o.RetryMin = DefaultRetryMin
 	}
 	if o.RetryMax < o.RetryMin {
-		o.RetryMax = max(30*time.Second, o.RetryMin)
+		o.RetryMax = max(DefaultRetryMax, o.RetryMin)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

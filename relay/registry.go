@@ -19,9 +19,14 @@ type Registry struct {
 	changed chan struct{}
 }
 
+// DefaultGrace is the reconnect grace Beffroi runs with when none is configured (the
+// configuration's reconnect_grace default). A zero Grace is no grace, not this default: the
+// publisher leaving ends the session at once.
+const DefaultGrace = 30 * time.Second
+
 // RegistryOptions configures a Registry.
 type RegistryOptions struct {
-	// Grace is the reconnect grace of every stream.
+	// Grace is the reconnect grace of every stream; zero is none.
 	Grace time.Duration
 	// RingSize is passed to every stream (zero: DefaultRingSize).
 	RingSize int

@@ -42,7 +42,7 @@ func (p *inproc) stop() {
 func startBeffroiInProcess(s pointSetup) (server, error) {
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.RTMP = config.RTMP{Addr: "127.0.0.1:0", Read: true}
+	cfg.RTMP.Addr, cfg.RTMP.Read = "127.0.0.1:0", true
 	cfg.RTMPS.Addr = ""
 	cfg.DataDir = filepath.Join(s.dir, "data")
 	cfg.Log.Level = "warn"

@@ -21,6 +21,13 @@ import (
 // App is the RTMP application name Beffroi serves: rtmp://host/live/<key>.
 const App = "live"
 
+// The players' tuning when Server leaves it zero; the configuration's rtmp.write_timeout and
+// rtmp.max_lag defaults are these.
+const (
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultMaxLag       = 5 * time.Second
+)
+
 // Server accepts RTMP (or, with TLSConfig, RTMPS) connections.
 type Server struct {
 	// Addr is the TCP address to listen on.
@@ -33,8 +40,12 @@ type Server struct {
 	AllowRead bool
 	// ReadTimeout cuts off a publisher that sends nothing for this long (default 10 s).
 	ReadTimeout time.Duration
-	// WriteTimeout cuts off a player that accepts nothing for this long (default 10 s).
+	// WriteTimeout cuts off a player that accepts nothing for this long (zero:
+	// DefaultWriteTimeout).
 	WriteTimeout time.Duration
+	// MaxLag is how far behind live a player may fall before it skips to the newest keyframe
+	// (zero: DefaultMaxLag).
+	MaxLag time.Duration
 	// Logger receives one line per connection event; nil discards.
 	Logger *slog.Logger
 	// Viewers, when set, counts each player as a viewer for as long as it plays (the audience
@@ -277,7 +288,11 @@ func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *
 		return
 	}
 	log = log.With("stream", name)
-	rd, err := st.Subscribe(relay.ReaderOptions{MaxLag: 5 * time.Second})
+	maxLag := s.MaxLag
+	if maxLag <= 0 {
+		maxLag = DefaultMaxLag
+	}
+	rd, err := st.Subscribe(relay.ReaderOptions{MaxLag: maxLag})
 	if err != nil {
 		log.Warn("play refused: stream is not live")
 		_ = sc.RejectAction()
@@ -308,7 +323,11 @@ func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *
 			}
 		}
 	})
-	snd := &rtmpwire.Sender{Conn: conn, WriteTimeout: s.WriteTimeout}
+	writeTimeout := s.WriteTimeout
+	if writeTimeout <= 0 {
+		writeTimeout = DefaultWriteTimeout
+	}
+	snd := &rtmpwire.Sender{Conn: conn, WriteTimeout: writeTimeout}
 	err = snd.Run(ctx, rd)
 	switch {
 	case errors.Is(err, relay.ErrEnded):

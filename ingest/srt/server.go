@@ -22,6 +22,10 @@ import (
 // protocol is the name of this ingest in logs and in the stream's source.
 const protocol = "srt"
 
+// DefaultLatency is the receiver latency when Server.Latency is zero, and the configuration's
+// srt.latency default: a little more than gosrt's own 120 ms, for phones on event networks.
+const DefaultLatency = 200 * time.Millisecond
+
 // DefaultReadTimeout is how long a publisher may send nothing before it is cut off, when
 // Server.ReadTimeout is zero.
 const DefaultReadTimeout = 10 * time.Second
@@ -36,7 +40,7 @@ type Server struct {
 	// passphrase (10 to 79 characters). When empty, encrypted publishers are refused.
 	Passphrase string
 	// Latency is the SRT receiver latency, the time packets wait for retransmissions
-	// (zero: gosrt's default, 120 ms). A publisher asking for more gets what it asks.
+	// (zero: DefaultLatency). A publisher asking for more gets what it asks.
 	Latency time.Duration
 	// ReadTimeout cuts off a publisher that sends no data for this long (default 10 s).
 	ReadTimeout time.Duration
@@ -67,6 +71,7 @@ func (s *Server) readTimeout() time.Duration {
 // port 0) learn the address before serving.
 func (s *Server) Listen() error {
 	cfg := gosrt.DefaultConfig()
+	cfg.ReceiverLatency = DefaultLatency
 	if s.Latency > 0 {
 		cfg.ReceiverLatency = s.Latency
 	}

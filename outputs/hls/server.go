@@ -42,18 +42,25 @@ type Options struct {
 	MaxLag time.Duration
 }
 
+// The durations of Options left zero; the configuration's hls.* defaults are these.
+const (
+	DefaultPartDuration    = 200 * time.Millisecond
+	DefaultSegmentDuration = time.Second
+	DefaultMaxLag          = 5 * time.Second
+)
+
 func (o *Options) defaults() {
 	if o.PartDuration <= 0 {
-		o.PartDuration = 200 * time.Millisecond
+		o.PartDuration = DefaultPartDuration
 	}
 	if o.SegmentDuration <= 0 {
-		o.SegmentDuration = time.Second
+		o.SegmentDuration = DefaultSegmentDuration
 	}
 	if len(o.AllowOrigins) == 0 {
 		o.AllowOrigins = []string{"*"}
 	}
 	if o.MaxLag <= 0 {
-		o.MaxLag = 5 * time.Second
+		o.MaxLag = DefaultMaxLag
 	}
 }
 

@@ -37,8 +37,9 @@ const connectTimeout = 20 * time.Second
 // mediaWait is how long an offer waits for a stream that just went live to have tracks.
 const mediaWait = 5 * time.Second
 
-// DefaultMaxLag is Config.MaxLag's default.
-const DefaultMaxLag = 3 * time.Second
+// DefaultMaxLag is Config.MaxLag's default, and the configuration's whep.max_lag default (5 s,
+// what viewers got when WHEP followed outputs.max_lag).
+const DefaultMaxLag = 5 * time.Second
 
 // Audience counts viewers. Join is called when a viewer's session connects; the returned
 // leave is called once, when the session ends.

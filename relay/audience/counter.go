@@ -17,6 +17,12 @@ const (
 	RTMP = "rtmp"
 )
 
+// The windows of Options left zero; the configuration's audience.* defaults are these.
+const (
+	DefaultWindow       = 10 * time.Second
+	DefaultBeaconWindow = 35 * time.Second
+)
+
 // Options configures a Counter. Zero values take the defaults.
 type Options struct {
 	// Window is how long an HLS session stays counted after its last playlist request
@@ -91,10 +97,10 @@ type streamAudience struct {
 // New returns a Counter.
 func New(o Options) *Counter {
 	if o.Window <= 0 {
-		o.Window = 10 * time.Second
+		o.Window = DefaultWindow
 	}
 	if o.BeaconWindow <= 0 {
-		o.BeaconWindow = 35 * time.Second
+		o.BeaconWindow = DefaultBeaconWindow
 	}
 	if o.SampleEvery <= 0 {
 		o.SampleEvery = 5 * time.Second
