@@ -26,7 +26,7 @@ const (
 )
 
 // stampMagic precedes the publisher's wall-clock stamp in each video NAL unit.
-var stampMagic = [4]byte{'B', 'F', 'R', 'T'}
+const stampMagic = "BFRT"
 
 // stampOffset is where, in a video NAL unit (NAL header byte included), the magic starts;
 // the 8-byte big-endian UnixNano stamp follows it.
@@ -187,7 +187,10 @@ func (c *chunkReader) stream(id uint32) *chunkStream {
 	return s
 }
 
-var headerLen = [4]int{11, 7, 3, 0}
+// headerLen is the length of a chunk's message header of each format (0 to 3).
+func headerLen(format uint8) int {
+	return [4]int{11, 7, 3, 0}[format]
+}
 
 // run parses chunks until the connection fails or is closed.
 func (c *chunkReader) run() error {
@@ -222,7 +225,7 @@ func (c *chunkReader) chunk() error {
 		c.r += 2
 	}
 	s := c.stream(id)
-	hl := headerLen[format]
+	hl := headerLen(format)
 	if err := c.need(hl); err != nil {
 		return err
 	}
@@ -314,7 +317,7 @@ func findStamp(body []byte) (int64, bool) {
 		size := int(binary.BigEndian.Uint32(body[p:]))
 		nal := body[p+4:]
 		if size >= stampOffset+12 && len(nal) >= stampOffset+12 &&
-			[4]byte(nal[stampOffset:stampOffset+4]) == stampMagic {
+			string(nal[stampOffset:stampOffset+4]) == stampMagic {
 			return int64(binary.BigEndian.Uint64(nal[stampOffset+4:])), true
 		}
 		p += 4 + size

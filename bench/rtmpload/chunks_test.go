@@ -30,7 +30,7 @@ func (c *fakeConn) SetWriteDeadline(time.Time) error { return nil }
 func stampedVideo(t *testing.T, stamp int64, size int, dts time.Duration, aud bool) *message.Video {
 	nal := make([]byte, size)
 	nal[0] = 0x41
-	copy(nal[stampOffset:], stampMagic[:])
+	copy(nal[stampOffset:], stampMagic)
 	binary.BigEndian.PutUint64(nal[stampOffset+4:], uint64(stamp))
 	au := [][]byte{nal}
 	if aud {

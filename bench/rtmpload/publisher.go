@@ -174,7 +174,7 @@ func (p *publisher) writeVideo(i int, pts time.Duration) error {
 	}
 	nal := p.nal[:size]
 	nal[0] = hdr
-	copy(nal[stampOffset:], stampMagic[:])
+	copy(nal[stampOffset:], stampMagic)
 	binary.BigEndian.PutUint32(nal[stampOffset+12:], uint32(i)) // payloads differ frame to frame
 	stamp := time.Now().UnixNano()
 	binary.BigEndian.PutUint64(nal[stampOffset+4:], uint64(stamp))

@@ -205,8 +205,9 @@ func measure(ctx context.Context, mode string, n int, bin, clip, dir string, war
 	var viewers []*viewer
 	switch {
 	case mode == "whep":
+		api := viewerAPI()
 		for i := range n {
-			v, err := newViewer(ctx, "http://"+httpAddr+"/whep/"+streamName)
+			v, err := newViewer(ctx, api, "http://"+httpAddr+"/whep/"+streamName)
 			if err != nil {
 				return p, fmt.Errorf("viewer %d: %w", i, err)
 			}

@@ -23,7 +23,8 @@ type viewer struct {
 	frames   atomic.Int64 // video frames (RTP marker bits)
 }
 
-var api = func() *webrtc.API {
+// viewerAPI is the pion API every simulated viewer uses (loopback, UDP).
+func viewerAPI() *webrtc.API {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		panic(err)
@@ -37,9 +38,9 @@ var api = func() *webrtc.API {
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-}()
+}
 
-func newViewer(ctx context.Context, url string) (*viewer, error) {
+func newViewer(ctx context.Context, api *webrtc.API, url string) (*viewer, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
