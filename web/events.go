@@ -106,7 +106,7 @@ func (s *Server) events() *hub {
 
 func (h *hub) snapshot() []streamJSON {
 	list := []streamJSON{}
-	for _, st := range h.s.Registry.List() {
+	for _, st := range h.s.o.Registry.List() {
 		list = append(list, h.s.stream(st))
 	}
 	return list

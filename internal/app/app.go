@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	outwhep "github.com/beffroi/beffroi/outputs/whep"
 	outwhip "github.com/beffroi/beffroi/outputs/whip"
+	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
@@ -40,9 +40,6 @@ import (
 	"github.com/beffroi/beffroi/web/replays"
 	"github.com/beffroi/beffroi/web/store"
 )
-
-// defaultStream is created when the configuration declares no stream.
-const defaultStream = "live"
 
 // NewLogger returns the logger the configuration asks for.
 func NewLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -89,8 +86,8 @@ type App struct {
 	Catalog record.Catalog
 
 	ingest  []ingestServer
-	pullers map[string]*ingestrtsp.Puller // by stream name
-	rtc     *rtcnet.Net                   // the one UDP port of every WebRTC peer
+	pullers pullers
+	rtc     *rtcnet.Net // the one UDP port of every WebRTC peer
 	whip    *ingestwhip.Server
 	hln     net.Listener
 	api     *web.Server
@@ -123,7 +120,11 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	retention, err := retentionPolicy(cfg)
+	retention, err := replays.PolicyFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	platforms, err := presets.Default()
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +188,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 			Addr: cfg.RTSP.Addr, Registry: a.Registry, Logger: log,
 		}})
 	}
-	a.pullers = map[string]*ingestrtsp.Puller{}
+	a.pullers = pullers{}
 	for _, s := range cfg.Streams {
 		if s.Pull.URL == "" {
 			continue
@@ -238,16 +239,21 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 	accounts := &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
 	a.Replays.Audit = accounts
 	operator := func(h http.Handler) http.Handler { return accounts.Require(auth.Operator, h) }
-	a.api = &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
-		Operator: operator, Accounts: accounts,
-		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
-			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Log: log},
-		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(), Replays: a.Replays,
-		Recording: a.recordingStatus, WHEP: a.WHEP.Handler(), WatchMode: cfg.Watch.Mode}
-	a.newViewers(a.api)
+	a.newViewers()
 	a.WHEP.SetAudience(a.Audience)
-	a.api.Console = console.Handler()
-	a.api.Managed = a.managed
+	media := web.Media{WHIP: a.whip.Handler(), WHEP: a.WHEP.Handler()}
+	if a.HLS != nil {
+		media.HLS = a.HLS.Handler()
+	}
+	a.api = web.New(web.Options{
+		Registry: a.Registry, Destinations: a.Outputs,
+		Status:  web.Status{Pull: a.pullers, Renditions: a.Renditions, Recording: a.Recorder},
+		Managed: a.managed, Presets: platforms, Operator: operator, Accounts: accounts,
+		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
+			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log},
+		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
+		WatchMode: cfg.Watch.Mode, Version: version,
+	})
 	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return a, nil
@@ -302,30 +308,16 @@ func (a *App) RTMPSAddr() string { return a.ingestAddr("rtmps") }
 // RTSPAddr returns the RTSP server's address ("" when disabled).
 func (a *App) RTSPAddr() string { return a.ingestAddr("rtsp") }
 
-// pullStatus returns the state of a stream's camera puller, or nil.
-func (a *App) pullStatus(stream string) any {
-	if p := a.pullers[stream]; p != nil {
-		return p.Status()
-	}
-	return nil
-}
+// pullers are the camera pullers, by stream name (web.PullStatuses).
+type pullers map[string]*ingestrtsp.Puller
 
-// renditions returns the renditions made of a stream, or nil.
-func (a *App) renditions(stream string) any {
-	var l []transcode.RenditionStatus
-	for _, r := range a.Renditions.Status() {
-		if r.Stream == stream {
-			l = append(l, r)
-		}
+// PullStatus returns the state of a stream's camera puller; false when it has none.
+func (p pullers) PullStatus(stream string) (ingestrtsp.PullStatus, bool) {
+	if q := p[stream]; q != nil {
+		return q.Status(), true
 	}
-	if l == nil {
-		return nil
-	}
-	return l
+	return ingestrtsp.PullStatus{}, false
 }
-
-// recordingStatus returns the recorder's state for a stream (record.Status).
-func (a *App) recordingStatus(stream string) any { return a.Recorder.Status(stream) }
 
 // appCatalog forwards to the App's Catalog, which may be set after New.
 type appCatalog struct{ a *App }
@@ -480,7 +472,7 @@ func (a *App) openStore() error {
 		}
 	}
 	if len(cfg.Streams) == 0 {
-		if err := a.addDefaultStream(ctx); err != nil {
+		if err := manage.EnsureDefaultStream(ctx, st, cfg.DataDir, log, a.defaultPublishURL); err != nil {
 			return fail(err)
 		}
 	}
@@ -498,36 +490,13 @@ func (a *App) managed(stream, dest string) bool {
 	return a.configured[stream+"/"+dest]
 }
 
-// addDefaultStream makes the stream "live" in the database when there is no stream at all.
-// Its publish URL is logged once, when it is made. (A key kept in data_dir/live.key by an
-// older Beffroi is taken over.)
-func (a *App) addDefaultStream(ctx context.Context) error {
-	l, err := a.Store.ListStreams(ctx)
-	if err != nil || len(l) > 0 {
-		return err
-	}
-	path := filepath.Join(a.cfg.DataDir, "live.key")
-	key := manage.NewKey()
-	old, err := os.ReadFile(path)
-	kept := err == nil && len(strings.TrimSpace(string(old))) > 0
-	if kept {
-		key = strings.TrimSpace(string(old))
-	}
-	if err := a.Store.CreateStream(ctx, manage.Stream{Name: defaultStream, PublishKey: key, Created: time.Now().UTC()}); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	if kept {
-		_ = os.Remove(path)
-		a.log.Info("no stream configured: using the stream \"live\" (its publish key, from " + path + ", is now in the database)")
-		return nil
-	}
+// defaultPublishURL is the RTMP publish URL logged when the default stream is made.
+func (a *App) defaultPublishURL(key string) string {
 	port := "1935"
 	if _, p, err := net.SplitHostPort(a.cfg.RTMP.Addr); err == nil {
 		port = p
 	}
-	a.log.Info("no stream yet: made the stream \"live\"; this publish URL is shown once, keep it (or rotate the key in the console)",
-		"publish_url", fmt.Sprintf("rtmp://%s:%s/%s/%s", publicHost(), port, ingestrtmp.App, key))
-	return nil
+	return fmt.Sprintf("rtmp://%s:%s/%s/%s", publicHost(), port, ingestrtmp.App, key)
 }
 
 // publishURLs are the addresses a publisher uses for a stream, each with its key, as the
@@ -578,42 +547,4 @@ func publicHost() string {
 		}
 	}
 	return "localhost"
-}
-
-// retentionPolicy turns record.retention and the streams' overrides into the sweep's
-// policy. A stream's own max_size bounds that stream; record.retention.max_size bounds all.
-func retentionPolicy(cfg *config.Config) (replays.Policy, error) {
-	g := cfg.Record.Retention
-	age, err := config.ParseAge(g.MaxAge)
-	if err != nil {
-		return replays.Policy{}, fmt.Errorf("record.retention.max_age: %w", err)
-	}
-	size, err := config.ParseSize(g.MaxSize)
-	if err != nil {
-		return replays.Policy{}, fmt.Errorf("record.retention.max_size: %w", err)
-	}
-	p := replays.Policy{Default: replays.Retention{MaxAge: age, MaxSize: size, KeepPublished: g.KeepPublished}}
-	for _, s := range cfg.Streams {
-		o := s.Record.Retention
-		if o == (config.StreamRetention{}) {
-			continue
-		}
-		r := replays.Retention{MaxAge: age, KeepPublished: g.KeepPublished}
-		if o.MaxAge != "" {
-			if r.MaxAge, err = config.ParseAge(o.MaxAge); err != nil {
-				return p, fmt.Errorf("streams %q: record.retention.max_age: %w", s.Name, err)
-			}
-		}
-		if r.MaxSize, err = config.ParseSize(o.MaxSize); err != nil {
-			return p, fmt.Errorf("streams %q: record.retention.max_size: %w", s.Name, err)
-		}
-		if o.KeepPublished != nil {
-			r.KeepPublished = *o.KeepPublished
-		}
-		if p.Streams == nil {
-			p.Streams = map[string]replays.Retention{}
-		}
-		p.Streams[s.Name] = r
-	}
-	return p, nil
 }

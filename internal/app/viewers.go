@@ -7,14 +7,13 @@ import (
 	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
 	"github.com/beffroi/beffroi/relay/audience"
-	"github.com/beffroi/beffroi/web"
 )
 
-// newViewers makes the audience counter and the HLS output and hands them to the HTTP API.
-func (a *App) newViewers(api *web.Server) {
+// newViewers makes the audience counter and the HLS output (before the HTTP API, which
+// serves them).
+func (a *App) newViewers() {
 	cfg := a.cfg
 	a.Audience = audience.New(audience.Options{Window: cfg.Audience.Window, BeaconWindow: cfg.Audience.BeaconWindow})
-	api.Audience = a.Audience
 	for _, s := range a.ingest {
 		if r, ok := s.server.(*ingestrtmp.Server); ok {
 			r.Viewers = a.Audience // RTMP players (rtmp.read) are viewers
@@ -25,7 +24,6 @@ func (a *App) newViewers(api *web.Server) {
 			PartDuration: cfg.HLS.PartDuration, SegmentDuration: cfg.HLS.SegmentDuration,
 			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.Outputs.MaxLag,
 		}, a.log)
-		api.HLS = a.HLS.Handler()
 	}
 }
 
