@@ -28,7 +28,7 @@ func (s *Server) mountAudience(mux *http.ServeMux, reg *prometheus.Registry, op 
 	mux.Handle("GET /api/v1/streams/{name}/report", op(http.HandlerFunc(s.getReport)))
 	mux.HandleFunc("GET /api/v1/public/streams/{name}", s.getPublicStream)
 	mux.HandleFunc("POST /api/v1/beacon", s.postBeacon)
-	reg.MustRegister(&audienceCollector{reg: s.o.Registry, aud: s.o.Audience})
+	reg.MustRegister(newAudienceCollector(s.o.Registry, s.o.Audience))
 }
 
 // audienceJSON is a stream's audience as the API shows it.
@@ -261,24 +261,29 @@ func writeReportCSV(w http.ResponseWriter, rep reportJSON) {
 type audienceCollector struct {
 	reg *relay.Registry
 	aud *audience.Counter
+
+	viewers, viewersPeak, viewersDistinct, watchSeconds *prometheus.Desc
 }
 
-var (
-	descViewers = prometheus.NewDesc("beffroi_viewers",
-		"Viewers watching now, by protocol (HLS sessions and beacons, WHEP, RTMP players).", []string{"stream", "protocol"}, nil)
-	descViewersPeak = prometheus.NewDesc("beffroi_viewers_peak",
-		"Highest number of viewers at once in the current or last event.", []string{"stream"}, nil)
-	descViewersDistinct = prometheus.NewDesc("beffroi_viewers_distinct",
-		"Distinct viewers of the current or last event.", []string{"stream"}, nil)
-	descWatchSeconds = prometheus.NewDesc("beffroi_watch_seconds",
-		"Total time watched by every viewer in the current or last event, seconds.", []string{"stream"}, nil)
-)
+func newAudienceCollector(reg *relay.Registry, aud *audience.Counter) *audienceCollector {
+	return &audienceCollector{
+		reg: reg, aud: aud,
+		viewers: prometheus.NewDesc("beffroi_viewers",
+			"Viewers watching now, by protocol (HLS sessions and beacons, WHEP, RTMP players).", []string{"stream", "protocol"}, nil),
+		viewersPeak: prometheus.NewDesc("beffroi_viewers_peak",
+			"Highest number of viewers at once in the current or last event.", []string{"stream"}, nil),
+		viewersDistinct: prometheus.NewDesc("beffroi_viewers_distinct",
+			"Distinct viewers of the current or last event.", []string{"stream"}, nil),
+		watchSeconds: prometheus.NewDesc("beffroi_watch_seconds",
+			"Total time watched by every viewer in the current or last event, seconds.", []string{"stream"}, nil),
+	}
+}
 
 func (c *audienceCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descViewers
-	ch <- descViewersPeak
-	ch <- descViewersDistinct
-	ch <- descWatchSeconds
+	ch <- c.viewers
+	ch <- c.viewersPeak
+	ch <- c.viewersDistinct
+	ch <- c.watchSeconds
 }
 
 func (c *audienceCollector) Collect(ch chan<- prometheus.Metric) {
@@ -289,10 +294,10 @@ func (c *audienceCollector) Collect(ch chan<- prometheus.Metric) {
 			if p == "total" {
 				continue
 			}
-			ch <- prometheus.MustNewConstMetric(descViewers, prometheus.GaugeValue, float64(v), n, p)
+			ch <- prometheus.MustNewConstMetric(c.viewers, prometheus.GaugeValue, float64(v), n, p)
 		}
-		ch <- prometheus.MustNewConstMetric(descViewersPeak, prometheus.GaugeValue, float64(a.Peak.Total), n)
-		ch <- prometheus.MustNewConstMetric(descViewersDistinct, prometheus.GaugeValue, float64(a.Distinct), n)
-		ch <- prometheus.MustNewConstMetric(descWatchSeconds, prometheus.GaugeValue, a.WatchTime.Seconds(), n)
+		ch <- prometheus.MustNewConstMetric(c.viewersPeak, prometheus.GaugeValue, float64(a.Peak.Total), n)
+		ch <- prometheus.MustNewConstMetric(c.viewersDistinct, prometheus.GaugeValue, float64(a.Distinct), n)
+		ch <- prometheus.MustNewConstMetric(c.watchSeconds, prometheus.GaugeValue, a.WatchTime.Seconds(), n)
 	}
 }

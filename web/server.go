@@ -147,7 +147,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&collector{reg: s.o.Registry, dests: s.o.Destinations})
+	reg.MustRegister(newCollector(s.o.Registry, s.o.Destinations))
 	s.mountAudience(mux, reg, op)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /assets/", assets.Handler())
