@@ -2,6 +2,8 @@
 // created, changed and removed while live, and kept in the embedded database so they come
 // back at the next start. Streams and destinations declared in the configuration file are
 // "managed by config": they can be switched on and off while live but not changed here.
+// With no stream at all, EnsureDefaultStream makes the stream "live" so that a newcomer can
+// go live in a minute.
 //
 // Secrets are write-only: a stream's publish key is shown once, when the stream is made or
 // its key rotated; a platform's stream key never leaves (destinations show their host only).
