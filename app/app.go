@@ -27,6 +27,7 @@ import (
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	outwhep "github.com/beffroi/beffroi/outputs/whep"
 	outwhip "github.com/beffroi/beffroi/outputs/whip"
+	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
@@ -77,7 +78,7 @@ type App struct {
 
 	rtc     *rtcnet.Net // the one UDP port of every WebRTC peer
 	ingest  []ingestServer
-	pullers []*ingestrtsp.Puller
+	pullers pullers
 	whip    *ingestwhip.Server
 	hln     net.Listener
 	hsrv    *http.Server
@@ -119,7 +120,11 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	retention, err := retentionPolicy(cfg)
+	retention, err := replays.PolicyFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	platforms, err := presets.Default()
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +164,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.HLS.MaxLag,
 		}, log)
 	}
-	if err := a.newHTTP(version); err != nil {
+	if err := a.newHTTP(version, platforms); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -222,8 +227,8 @@ func (a *App) declareStreams() error {
 			"password", oneTime)
 	}
 	if len(cfg.Streams) == 0 {
-		if err := a.addDefaultStream(ctx); err != nil {
-			return err
+		if err := manage.EnsureDefaultStream(ctx, a.Store, cfg.DataDir, a.log, a.defaultPublishURL); err != nil {
+			return fmt.Errorf("database: %w", err)
 		}
 	}
 	if err := manage.Load(ctx, a.Store, a.Registry, a.Outputs, a.Recorder, a.log); err != nil {
@@ -307,6 +312,19 @@ func (a *App) newPullers() {
 	}
 }
 
+// pullers are the camera pullers of the configured streams (web.PullStatuses).
+type pullers []*ingestrtsp.Puller
+
+// PullStatus returns the state of a stream's camera puller; false when it has none.
+func (p pullers) PullStatus(stream string) (ingestrtsp.PullStatus, bool) {
+	for _, q := range p {
+		if q.Stream.Name() == stream {
+			return q.Status(), true
+		}
+	}
+	return ingestrtsp.PullStatus{}, false
+}
+
 func (a *App) closeIngest() {
 	for _, s := range a.ingest {
 		s.server.Close()
@@ -332,21 +350,24 @@ func (a *App) newWebRTC() (err error) {
 
 // newHTTP makes the one HTTP server (console, API, public pages, HLS, WHIP/WHEP, /metrics)
 // and binds its listener.
-func (a *App) newHTTP(version string) error {
+func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	cfg, log := a.cfg, a.log
 	accounts := &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
 	a.Replays.Audit = accounts
 	operator := func(h http.Handler) http.Handler { return accounts.Require(auth.Operator, h) }
-	a.api = &web.Server{Registry: a.Registry, Destinations: a.Outputs, Logger: log, Version: version,
-		Operator: operator, Accounts: accounts,
-		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
-			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Log: log},
-		Pull: a.pullStatus, Renditions: a.renditions, WHIP: a.whip.Handler(), Replays: a.Replays,
-		Recording: a.recordingStatus, WHEP: a.WHEP.Handler(), WatchMode: cfg.Watch.Mode,
-		Console: console.Handler(), Managed: a.managed, Audience: a.Audience}
+	media := web.Media{WHIP: a.whip.Handler(), WHEP: a.WHEP.Handler()}
 	if a.HLS != nil {
-		a.api.HLS = a.HLS.Handler()
+		media.HLS = a.HLS.Handler()
 	}
+	a.api = web.New(web.Options{
+		Registry: a.Registry, Destinations: a.Outputs,
+		Status:  web.Status{Pull: a.pullers, Renditions: a.Renditions, Recording: a.Recorder},
+		Managed: a.managed, Presets: platforms, Operator: operator, Accounts: accounts,
+		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
+			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log},
+		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
+		WatchMode: cfg.Watch.Mode, Version: version,
+	})
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		_ = a.whip.Close()

@@ -69,31 +69,3 @@ func TestStoreOpenedAtStartClosedAtShutdown(t *testing.T) {
 		t.Fatal("the database is still open after Run returned")
 	}
 }
-
-func TestRetentionPolicy(t *testing.T) {
-	no := false
-	cfg := config.Default()
-	cfg.Record.Retention = config.Retention{MaxAge: "30d", MaxSize: "100GiB", KeepPublished: true}
-	cfg.Streams = []config.Stream{
-		{Name: "main"},
-		{Name: "council", Record: config.StreamRecord{Retention: config.StreamRetention{MaxAge: "0", KeepPublished: &no}}},
-		{Name: "sport", Record: config.StreamRecord{Retention: config.StreamRetention{MaxSize: "10GiB"}}},
-	}
-	p, err := retentionPolicy(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Default.MaxAge != 30*24*time.Hour || p.Default.MaxSize != 100<<30 || !p.Default.KeepPublished {
-		t.Fatalf("default %+v", p.Default)
-	}
-	if _, ok := p.Streams["main"]; ok {
-		t.Fatal("a stream without overrides has its own policy")
-	}
-	if c := p.Streams["council"]; c.MaxAge != 0 || c.KeepPublished || c.MaxSize != 0 {
-		t.Fatalf("council %+v", c)
-	}
-	// sport keeps the global age and published rule, with a size limit of its own.
-	if s := p.Streams["sport"]; s.MaxAge != 30*24*time.Hour || !s.KeepPublished || s.MaxSize != 10<<30 {
-		t.Fatalf("sport %+v", s)
-	}
-}

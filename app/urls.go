@@ -35,16 +35,15 @@ func (a *App) publishURLs(r *http.Request, stream, key string) manage.PublishURL
 	return u
 }
 
-// announceDefault logs the RTMP publish URL of the stream made at first start, once.
-func (a *App) announceDefault(stream, key string) {
+// defaultPublishURL is the RTMP publish URL logged once, when the default stream is made at
+// first start ("" when RTMP is off: the key is then in the console only).
+func (a *App) defaultPublishURL(key string) string {
 	for _, s := range a.ingest {
 		if s.protocol == "rtmp" {
-			a.log.Info("no stream yet: made the stream \""+stream+"\"; this publish URL is shown once, keep it (or rotate the key in the console)",
-				"publish_url", s.server.PublishURL(publicHost(), stream, key))
-			return
+			return s.server.PublishURL(publicHost(), manage.DefaultStream, key)
 		}
 	}
-	a.log.Info("no stream yet: made the stream \"" + stream + "\"; its publish key is in the console")
+	return ""
 }
 
 // publicHost guesses the address a phone on the same network would use: the first

@@ -18,17 +18,17 @@ import (
 // The audience routes: the operator's figures, the public badge of the watch page, the event
 // report and the players' beacons.
 func (s *Server) mountAudience(mux *http.ServeMux, reg *prometheus.Registry, op func(http.Handler) http.Handler) {
-	if s.HLS != nil {
-		mux.Handle("/hls/", s.HLS)
+	if s.o.Media.HLS != nil {
+		mux.Handle("/hls/", s.o.Media.HLS)
 	}
-	if s.Audience == nil {
+	if s.o.Audience == nil {
 		return
 	}
 	mux.Handle("GET /api/v1/streams/{name}/audience", op(http.HandlerFunc(s.getAudience)))
 	mux.Handle("GET /api/v1/streams/{name}/report", op(http.HandlerFunc(s.getReport)))
 	mux.HandleFunc("GET /api/v1/public/streams/{name}", s.getPublicStream)
 	mux.HandleFunc("POST /api/v1/beacon", s.postBeacon)
-	reg.MustRegister(&audienceCollector{reg: s.Registry, aud: s.Audience})
+	reg.MustRegister(newAudienceCollector(s.o.Registry, s.o.Audience))
 }
 
 // audienceJSON is a stream's audience as the API shows it.
@@ -74,25 +74,25 @@ func toAudienceJSON(name string, a audience.Snapshot) audienceJSON {
 
 func (s *Server) getAudience(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if s.Registry.Get(name) == nil {
+	if s.o.Registry.Get(name) == nil {
 		writeError(w, http.StatusNotFound, "stream not found: "+name)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAudienceJSON(name, s.Audience.Snapshot(name)))
+	writeJSON(w, http.StatusOK, toAudienceJSON(name, s.o.Audience.Snapshot(name)))
 }
 
 // getPublicStream is what the watch page shows without any secret: live or not, and how many
 // watch. Caches may keep it a few seconds: every viewer's page polls it.
 func (s *Server) getPublicStream(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	st := s.Registry.Get(name)
+	st := s.o.Registry.Get(name)
 	if st == nil {
 		writeError(w, http.StatusNotFound, "stream not found: "+name)
 		return
 	}
 	state, _ := st.State()
 	body, _ := json.Marshal(map[string]any{
-		"name": name, "live": state != relay.Idle, "viewers": s.Audience.Now(name)["total"],
+		"name": name, "live": state != relay.Idle, "viewers": s.o.Audience.Now(name)["total"],
 	})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -115,7 +115,7 @@ func (s *Server) postBeacon(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "beacon: the body must be JSON like {\"stream\":\"...\",\"session\":\"...\",\"protocol\":\"hls\"} (at most 1 KiB)")
 		return
 	}
-	if b.Stream == "" || s.Registry.Get(b.Stream) == nil {
+	if b.Stream == "" || s.o.Registry.Get(b.Stream) == nil {
 		writeError(w, http.StatusNotFound, "beacon: stream not found")
 		return
 	}
@@ -129,11 +129,11 @@ func (s *Server) postBeacon(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "beacon: protocol must be \"hls\" or \"whep\"")
 		return
 	}
-	if !s.Audience.ValidToken(b.Stream, b.Session) {
+	if !s.o.Audience.ValidToken(b.Stream, b.Session) {
 		writeError(w, http.StatusBadRequest, "beacon: unknown session token (take it from the media playlist URL)")
 		return
 	}
-	s.Audience.Beacon(b.Stream, b.Session)
+	s.o.Audience.Beacon(b.Stream, b.Session)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -165,7 +165,7 @@ type reportDestination struct {
 }
 
 func (s *Server) report(name string) reportJSON {
-	a := s.Audience.Snapshot(name)
+	a := s.o.Audience.Snapshot(name)
 	rep := reportJSON{Stream: name, Live: a.Live, Start: timePtr(a.Start), End: timePtr(a.End),
 		Distinct: a.Distinct, WatchTime: math.Round(a.WatchTime.Seconds()), Series: a.Series,
 		Destinations: []reportDestination{}}
@@ -184,8 +184,8 @@ func (s *Server) report(name string) reportJSON {
 		}
 	}
 	rep.Peak.Total, rep.Peak.At = a.Peak.Total, timePtr(a.Peak.At)
-	if s.Destinations != nil {
-		for _, d := range s.Destinations.List(name) {
+	if s.o.Destinations != nil {
+		for _, d := range s.o.Destinations.List(name) {
 			rep.Destinations = append(rep.Destinations, reportDestination{
 				Name: d.Name, Protocol: d.Protocol, Host: d.Host, State: string(d.State),
 				Uptime: d.Uptime, Reconnects: d.Reconnects,
@@ -197,7 +197,7 @@ func (s *Server) report(name string) reportJSON {
 
 func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if s.Registry.Get(name) == nil {
+	if s.o.Registry.Get(name) == nil {
 		writeError(w, http.StatusNotFound, "stream not found: "+name)
 		return
 	}
@@ -261,24 +261,29 @@ func writeReportCSV(w http.ResponseWriter, rep reportJSON) {
 type audienceCollector struct {
 	reg *relay.Registry
 	aud *audience.Counter
+
+	viewers, viewersPeak, viewersDistinct, watchSeconds *prometheus.Desc
 }
 
-var (
-	descViewers = prometheus.NewDesc("beffroi_viewers",
-		"Viewers watching now, by protocol (HLS sessions and beacons, WHEP, RTMP players).", []string{"stream", "protocol"}, nil)
-	descViewersPeak = prometheus.NewDesc("beffroi_viewers_peak",
-		"Highest number of viewers at once in the current or last event.", []string{"stream"}, nil)
-	descViewersDistinct = prometheus.NewDesc("beffroi_viewers_distinct",
-		"Distinct viewers of the current or last event.", []string{"stream"}, nil)
-	descWatchSeconds = prometheus.NewDesc("beffroi_watch_seconds",
-		"Total time watched by every viewer in the current or last event, seconds.", []string{"stream"}, nil)
-)
+func newAudienceCollector(reg *relay.Registry, aud *audience.Counter) *audienceCollector {
+	return &audienceCollector{
+		reg: reg, aud: aud,
+		viewers: prometheus.NewDesc("beffroi_viewers",
+			"Viewers watching now, by protocol (HLS sessions and beacons, WHEP, RTMP players).", []string{"stream", "protocol"}, nil),
+		viewersPeak: prometheus.NewDesc("beffroi_viewers_peak",
+			"Highest number of viewers at once in the current or last event.", []string{"stream"}, nil),
+		viewersDistinct: prometheus.NewDesc("beffroi_viewers_distinct",
+			"Distinct viewers of the current or last event.", []string{"stream"}, nil),
+		watchSeconds: prometheus.NewDesc("beffroi_watch_seconds",
+			"Total time watched by every viewer in the current or last event, seconds.", []string{"stream"}, nil),
+	}
+}
 
 func (c *audienceCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descViewers
-	ch <- descViewersPeak
-	ch <- descViewersDistinct
-	ch <- descWatchSeconds
+	ch <- c.viewers
+	ch <- c.viewersPeak
+	ch <- c.viewersDistinct
+	ch <- c.watchSeconds
 }
 
 func (c *audienceCollector) Collect(ch chan<- prometheus.Metric) {
@@ -289,10 +294,10 @@ func (c *audienceCollector) Collect(ch chan<- prometheus.Metric) {
 			if p == "total" {
 				continue
 			}
-			ch <- prometheus.MustNewConstMetric(descViewers, prometheus.GaugeValue, float64(v), n, p)
+			ch <- prometheus.MustNewConstMetric(c.viewers, prometheus.GaugeValue, float64(v), n, p)
 		}
-		ch <- prometheus.MustNewConstMetric(descViewersPeak, prometheus.GaugeValue, float64(a.Peak.Total), n)
-		ch <- prometheus.MustNewConstMetric(descViewersDistinct, prometheus.GaugeValue, float64(a.Distinct), n)
-		ch <- prometheus.MustNewConstMetric(descWatchSeconds, prometheus.GaugeValue, a.WatchTime.Seconds(), n)
+		ch <- prometheus.MustNewConstMetric(c.viewersPeak, prometheus.GaugeValue, float64(a.Peak.Total), n)
+		ch <- prometheus.MustNewConstMetric(c.viewersDistinct, prometheus.GaugeValue, float64(a.Distinct), n)
+		ch <- prometheus.MustNewConstMetric(c.watchSeconds, prometheus.GaugeValue, a.WatchTime.Seconds(), n)
 	}
 }

@@ -21,7 +21,7 @@ func newAudienceServer(t *testing.T) (*httptest.Server, *audience.Counter) {
 	counter.Tick(map[string]bool{"conseil": true, "annonces": false})
 	dests := fakeDestinations{"conseil": {{Name: "youtube", Protocol: "rtmp", Host: "a.rtmp.youtube.com",
 		State: outputs.StateLive, Uptime: 42.5, Reconnects: 2}}}
-	srv := httptest.NewServer((&web.Server{Registry: reg, Destinations: dests, Audience: counter}).Handler())
+	srv := httptest.NewServer(web.New(web.Options{Registry: reg, Destinations: dests, Audience: counter}).Handler())
 	t.Cleanup(srv.Close)
 	return srv, counter
 }

@@ -13,7 +13,7 @@ import (
 // TestConsoleMounted: with a Console, / is its page and /console/ its files, while the API,
 // the go-live page and unknown API routes answer as before; without one, / is not found.
 func TestConsoleMounted(t *testing.T) {
-	srv := httptest.NewServer((&web.Server{Registry: newRegistry(t), Console: console.Handler()}).Handler())
+	srv := httptest.NewServer(web.New(web.Options{Registry: newRegistry(t), Console: console.Handler()}).Handler())
 	defer srv.Close()
 	if r := get(t, srv, "/"); r.code != 200 || !strings.HasPrefix(r.contentType, "text/html") || !strings.Contains(r.body, "/console/js/app.js") {
 		t.Errorf("GET /: %d %s", r.code, r.contentType)
@@ -37,7 +37,7 @@ func TestConsoleMounted(t *testing.T) {
 		t.Errorf("GET /somewhere: %d, want 404 (the console routes with #/...)", r.code)
 	}
 
-	bare := httptest.NewServer((&web.Server{Registry: newRegistry(t)}).Handler())
+	bare := httptest.NewServer(web.New(web.Options{Registry: newRegistry(t)}).Handler())
 	defer bare.Close()
 	if r := get(t, bare, "/"); r.code != 404 {
 		t.Errorf("GET / without a console: %d", r.code)
@@ -54,7 +54,7 @@ func TestManagedFlag(t *testing.T) {
 	managed := func(stream, dest string) bool {
 		return stream == "conseil" && (dest == "" || dest == "youtube")
 	}
-	srv := httptest.NewServer((&web.Server{Registry: newRegistry(t), Destinations: dests, Managed: managed}).Handler())
+	srv := httptest.NewServer(web.New(web.Options{Registry: newRegistry(t), Destinations: dests, Managed: managed}).Handler())
 	defer srv.Close()
 	var v struct {
 		Managed      bool `json:"managed"`

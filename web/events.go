@@ -49,7 +49,8 @@ type message struct {
 }
 
 type hub struct {
-	s *Server
+	s        *Server
+	upgrader *websocket.Upgrader
 
 	mu   sync.Mutex
 	subs map[*socket]struct{}
@@ -68,11 +69,13 @@ func (c *socket) close() {
 	c.once.Do(func() { close(c.done) })
 }
 
-var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 16 << 10,
-	// The default origin check refuses cross-site pages: a page elsewhere cannot watch the
-	// console's events with the operator's cookie.
+func newUpgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 16 << 10,
+		// The default origin check refuses cross-site pages: a page elsewhere cannot watch
+		// the console's events with the operator's cookie.
+	}
 }
 
 // Run watches the streams for the event log and the live updates until ctx ends, then
@@ -99,14 +102,14 @@ func (s *Server) Run(ctx context.Context) {
 
 func (s *Server) events() *hub {
 	s.hubOnce.Do(func() {
-		s.hub = &hub{s: s, subs: map[*socket]struct{}{}, last: map[string]streamJSON{}}
+		s.hub = &hub{s: s, upgrader: newUpgrader(), subs: map[*socket]struct{}{}, last: map[string]streamJSON{}}
 	})
 	return s.hub
 }
 
 func (h *hub) snapshot() []streamJSON {
 	list := []streamJSON{}
-	for _, st := range h.s.Registry.List() {
+	for _, st := range h.s.o.Registry.List() {
 		list = append(list, h.s.stream(st))
 	}
 	return list
@@ -240,7 +243,7 @@ func (h *hub) closeAll() {
 // serveEvents serves GET /api/v1/events: a websocket of live updates.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h := s.events()
-	conn, err := upgrader.Upgrade(w, r, nil)
+	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered the client with the reason
 	}

@@ -59,8 +59,7 @@ func TestEventsSocket(t *testing.T) {
 	}
 	dests := &mutableDestinations{m: map[string][]outputs.Status{}}
 	dests.set("concert", outputs.Status{Name: "youtube", Protocol: "rtmp", Host: "a.rtmp.youtube.com", Enabled: true, State: outputs.StateIdle})
-	logs := &testutil.LogBuffer{}
-	s := &web.Server{Registry: reg, Destinations: dests, Logger: logs.Logger()}
+	s := web.New(web.Options{Registry: reg, Destinations: dests})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -36,10 +36,10 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s := &web.Server{Registry: reg, Destinations: fakeDestinations{}, Accounts: accounts,
+	s := web.New(web.Options{Registry: reg, Destinations: fakeDestinations{}, Accounts: accounts,
 		Manage:   &manage.Handler{Registry: reg, Outputs: nopOutputs{}, Store: &managetest.MemStore{}},
 		Replays:  &replays.Service{Store: db},
-		Audience: audience.New(audience.Options{})}
+		Audience: audience.New(audience.Options{})})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/beffroi/beffroi/configs"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
 )
@@ -19,11 +18,11 @@ type destinationJSON struct {
 }
 
 // destinations wraps the statuses with the platform each points at and its warnings.
-func destinations(list []outputs.Status, tracks []relay.TrackInfo) []destinationJSON {
+func (s *Server) destinations(list []outputs.Status, tracks []relay.TrackInfo) []destinationJSON {
 	out := make([]destinationJSON, 0, len(list))
 	for _, st := range list {
 		d := destinationJSON{Status: st}
-		if p := configs.MatchPreset(&url.URL{Host: st.Host}); p != nil {
+		if p := s.o.Presets.Match(&url.URL{Host: st.Host}); p != nil {
 			d.Platform = p.ID
 			d.Warnings = p.Requires.Check(tracks)
 		}
@@ -34,5 +33,5 @@ func destinations(list []outputs.Status, tracks []relay.TrackInfo) []destination
 
 // listPresets serves GET /api/v1/presets: the platforms a destination can be made from.
 func (s *Server) listPresets(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"presets": configs.Presets()})
+	writeJSON(w, http.StatusOK, map[string]any{"presets": s.o.Presets.List()})
 }

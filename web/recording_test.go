@@ -4,23 +4,28 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/beffroi/beffroi/outputs/record"
 	"github.com/beffroi/beffroi/web"
 )
 
-// TestStreamRecordingStatus: the stream's "recording" is whatever Server.Recording returns for
-// it, and absent without a recorder.
+// fakeRecorder is recording "conseil" only.
+type fakeRecorder struct{}
+
+func (fakeRecorder) Status(stream string) record.Status {
+	if stream == "conseil" {
+		return record.Status{State: "recording", Recording: "conseil-20261127T142301Z"}
+	}
+	return record.Status{State: "idle"}
+}
+
+// TestStreamRecordingStatus: the stream's "recording" is whatever the recorder (Status.Recording)
+// returns for it, and absent without a recorder.
 func TestStreamRecordingStatus(t *testing.T) {
 	type status struct {
 		State       string `json:"state"`
 		RecordingID string `json:"recording_id"`
 	}
-	rec := func(stream string) any {
-		if stream == "conseil" {
-			return status{State: "recording", RecordingID: "conseil-20261127T142301Z"}
-		}
-		return status{State: "idle"}
-	}
-	srv := httptest.NewServer((&web.Server{Registry: newRegistry(t), Recording: rec}).Handler())
+	srv := httptest.NewServer(web.New(web.Options{Registry: newRegistry(t), Status: web.Status{Recording: fakeRecorder{}}}).Handler())
 	defer srv.Close()
 	for stream, want := range map[string]status{
 		"conseil":  {State: "recording", RecordingID: "conseil-20261127T142301Z"},
@@ -33,7 +38,7 @@ func TestStreamRecordingStatus(t *testing.T) {
 		}
 	}
 
-	bare := httptest.NewServer((&web.Server{Registry: newRegistry(t)}).Handler())
+	bare := httptest.NewServer(web.New(web.Options{Registry: newRegistry(t)}).Handler())
 	defer bare.Close()
 	var v map[string]any
 	decode(t, get(t, bare, "/api/v1/streams/conseil"), &v)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -12,9 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/beffroi/beffroi/ingest/rtsp"
 	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/outputs/record"
+	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/audience"
+	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/golive"
 	"github.com/beffroi/beffroi/web/replays"
@@ -26,51 +29,101 @@ type Destinations interface {
 	List(stream string) []outputs.Status
 }
 
-// Server serves the HTTP API.
-type Server struct {
-	Registry     *relay.Registry
-	Destinations Destinations
-	Logger       *slog.Logger
-	// Version is reported by /healthz.
-	Version string
-	// Pull, when set, returns the state of a stream's camera puller (nil when it has none).
-	Pull func(stream string) any
-	// Renditions, when set, returns the renditions (codec fitting) made of a stream.
-	Renditions func(stream string) any
-	// WHIP, when set, serves /whip/ (publishing from a browser).
-	WHIP http.Handler
-	// Replays, when set, serves the recordings API, the replay files and pages.
-	Replays *replays.Service
-	// Operator, when set, guards every operator route (reads included, and unpublished
-	// replay files): a session or an API token of an operator. Nil leaves them open (tests
-	// of the API alone).
-	Operator func(http.Handler) http.Handler
-	// Accounts, when set, serves login, logout, users, tokens and the audit log.
-	Accounts interface{ Routes(*http.ServeMux) }
-	// Manage, when set, serves the write API for streams and destinations.
-	Manage interface{ Routes(*http.ServeMux) }
-	// Console, when set, serves the operator console: its page at / and its files under
-	// /console/ (web/console).
-	Console http.Handler
-	// Managed, when set, reports whether a stream (dest == "") or one of its destinations is
-	// declared in the configuration file: the API marks them "managed" (read-only in the
-	// console, destinations can still be switched on and off).
-	Managed func(stream, dest string) bool
+// PullStatuses tells the state of the streams' camera pullers (RTSP pulls).
+type PullStatuses interface {
+	// PullStatus returns the state of the stream's puller; false when the stream pulls
+	// from no camera.
+	PullStatus(stream string) (rtsp.PullStatus, bool)
+}
 
-	hubOnce sync.Once
-	hub     *hub // live updates on /api/v1/events (events.go)
-	// HLS, when set, serves /hls/ (low-latency HLS playback, outputs/hls).
-	HLS http.Handler
-	// Audience, when set, counts viewers: the audience, report, public and beacon routes.
-	Audience *audience.Counter
-	// Recording, when set, returns the recorder's state for a stream (off, idle, recording,
-	// paused, and the current recording's ID), shown as the stream's "recording".
-	Recording func(stream string) any
-	// WHEP, when set, serves /whep/ (playing to viewers over WebRTC).
+// RenditionStatuses tells the renditions (codec fitting) being made (transcode.Manager).
+type RenditionStatuses interface {
+	// Status returns every rendition of every stream.
+	Status() []transcode.RenditionStatus
+}
+
+// RecordingStatuses tells the recorder's state for each stream (record.Recorder).
+type RecordingStatuses interface {
+	Status(stream string) record.Status
+}
+
+// Status groups what the API shows of the components that feed, derive and record a
+// stream. A nil provider leaves its part out of the stream's JSON.
+type Status struct {
+	// Pull is shown as the stream's "pull", for streams that pull from a camera.
+	Pull PullStatuses
+	// Renditions are shown as the stream's "renditions", when any is made of it.
+	Renditions RenditionStatuses
+	// Recording is shown as the stream's "recording" (off, idle, recording, paused, and
+	// the current recording's ID).
+	Recording RecordingStatuses
+}
+
+// Routes is a part of the API that registers its own routes (accounts, stream management).
+type Routes interface {
+	Routes(mux *http.ServeMux)
+}
+
+// Media groups the handlers of the media endpoints; a nil one is not served.
+type Media struct {
+	// WHIP serves /whip/ (publishing from a browser).
+	WHIP http.Handler
+	// WHEP serves /whep/ (playing to viewers over WebRTC).
 	WHEP http.Handler
+	// HLS serves /hls/ (low-latency HLS playback, outputs/hls).
+	HLS http.Handler
+}
+
+// Options are what a Server is built from. Only Registry is required: what is left nil is
+// not served (tests build the API alone).
+type Options struct {
+	// Registry holds the streams.
+	Registry *relay.Registry
+	// Destinations lists each stream's destinations (outputs.Manager).
+	Destinations Destinations
+	// Status shows the pullers, renditions and recorder in each stream's JSON.
+	Status Status
+	// Managed reports whether a stream (dest == "") or one of its destinations is declared
+	// in the configuration file: the API marks them "managed" (read-only in the console,
+	// destinations can still be switched on and off). Nil: nothing is.
+	Managed func(stream, dest string) bool
+	// Presets are the platforms a destination can be made from (GET /api/v1/presets), and
+	// what each asks of the stream (a destination's "platform" and "warnings").
+	Presets *presets.Set
+	// Operator guards every operator route (reads included, and unpublished replay files):
+	// a session or an API token of an operator. Nil leaves them open (tests of the API alone).
+	Operator func(http.Handler) http.Handler
+	// Accounts serves login, logout, users, tokens and the audit log (auth.Service).
+	Accounts Routes
+	// Manage serves the write API for streams and destinations (manage.Handler).
+	Manage Routes
+	// Replays serves the recordings API, the replay files and pages.
+	Replays *replays.Service
+	// Audience counts viewers: the audience, report, public and beacon routes.
+	Audience *audience.Counter
+	// Media are the publishing and playback endpoints.
+	Media Media
+	// Console serves the operator console: its page at / and its files under /console/
+	// (web/console).
+	Console http.Handler
 	// WatchMode is how the watch and embed pages play: "auto" (WebRTC, else HLS), "hls"
 	// or "webrtc". Empty means "auto".
 	WatchMode string
+	// Version is reported by /healthz.
+	Version string
+}
+
+// Server serves the HTTP API, the public pages and the media endpoints on one handler.
+type Server struct {
+	o Options
+
+	hubOnce sync.Once
+	hub     *hub // live updates on /api/v1/events (events.go)
+}
+
+// New returns the server of these options. Serve its Handler; Run feeds the live updates.
+func New(o Options) *Server {
+	return &Server{o: o}
 }
 
 // Handler returns the HTTP handler with every route.
@@ -78,7 +131,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
-	op := s.Operator
+	op := s.o.Operator
 	if op == nil {
 		op = func(h http.Handler) http.Handler { return h }
 	}
@@ -86,38 +139,38 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/streams/{name}", op(http.HandlerFunc(s.getStream)))
 	mux.Handle("GET /api/v1/presets", op(http.HandlerFunc(s.listPresets)))
 	mux.Handle("GET /api/v1/events", op(http.HandlerFunc(s.serveEvents)))
-	if s.Accounts != nil {
-		s.Accounts.Routes(mux)
+	if s.o.Accounts != nil {
+		s.o.Accounts.Routes(mux)
 	}
-	if s.Manage != nil {
-		s.Manage.Routes(mux)
+	if s.o.Manage != nil {
+		s.o.Manage.Routes(mux)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&collector{reg: s.Registry, dests: s.Destinations})
+	reg.MustRegister(newCollector(s.o.Registry, s.o.Destinations))
 	s.mountAudience(mux, reg, op)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /assets/", assets.Handler())
 	gl := golive.Handler()
 	mux.Handle("GET /go-live", gl)
 	mux.Handle("GET /go-live/", gl)
-	if s.WHIP != nil {
-		mux.Handle("/whip/", s.WHIP)
+	if s.o.Media.WHIP != nil {
+		mux.Handle("/whip/", s.o.Media.WHIP)
 	}
-	if s.Replays != nil {
-		s.Replays.Mount(mux, s.Operator)
+	if s.o.Replays != nil {
+		s.o.Replays.Mount(mux, s.o.Operator)
 	}
-	if s.WHEP != nil {
-		mux.Handle("/whep/", s.WHEP)
+	if s.o.Media.WHEP != nil {
+		mux.Handle("/whep/", s.o.Media.WHEP)
 	}
-	wp := watch.Handler(watch.Options{Mode: s.WatchMode, Exists: func(name string) bool {
-		return s.Registry != nil && s.Registry.Get(name) != nil
+	wp := watch.Handler(watch.Options{Mode: s.o.WatchMode, Exists: func(name string) bool {
+		return s.o.Registry != nil && s.o.Registry.Get(name) != nil
 	}})
 	mux.Handle("GET /watch/", wp)
 	mux.Handle("GET /embed/", wp)
-	if s.Console != nil {
-		mux.Handle("GET /{$}", s.Console)
-		mux.Handle("GET /console/", s.Console)
+	if s.o.Console != nil {
+		mux.Handle("GET /{$}", s.o.Console)
+		mux.Handle("GET /console/", s.o.Console)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
@@ -126,25 +179,25 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.o.Version})
 }
 
 // streamJSON is a stream as the API shows it. It never holds a publish key or a destination
 // URL.
 type streamJSON struct {
-	Name         string            `json:"name"`
-	Live         bool              `json:"live"`
-	State        string            `json:"state"`
-	LiveSince    *time.Time        `json:"live_since,omitempty"`
-	Source       *sourceJSON       `json:"source,omitempty"`
-	Publishes    uint64            `json:"publishes,omitempty"`
-	Tracks       []trackJSON       `json:"tracks"`
-	Readers      int64             `json:"readers"`
-	Pull         any               `json:"pull,omitempty"`       // the camera puller, for streams that pull
-	Renditions   any               `json:"renditions,omitempty"` // ffmpeg renditions for destinations
-	Recording    any               `json:"recording,omitempty"`  // the recorder's state
-	Destinations []destinationJSON `json:"destinations"`
-	Managed      bool              `json:"managed,omitempty"` // declared in the configuration file
+	Name         string                      `json:"name"`
+	Live         bool                        `json:"live"`
+	State        string                      `json:"state"`
+	LiveSince    *time.Time                  `json:"live_since,omitempty"`
+	Source       *sourceJSON                 `json:"source,omitempty"`
+	Publishes    uint64                      `json:"publishes,omitempty"`
+	Tracks       []trackJSON                 `json:"tracks"`
+	Readers      int64                       `json:"readers"`
+	Pull         *rtsp.PullStatus            `json:"pull,omitempty"`       // the camera puller, for streams that pull
+	Renditions   []transcode.RenditionStatus `json:"renditions,omitempty"` // ffmpeg renditions for destinations
+	Recording    *record.Status              `json:"recording,omitempty"`  // the recorder's state
+	Destinations []destinationJSON           `json:"destinations"`
+	Managed      bool                        `json:"managed,omitempty"` // declared in the configuration file
 }
 
 type sourceJSON struct {
@@ -172,22 +225,30 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	for _, t := range in.Tracks {
 		out.Tracks = append(out.Tracks, trackJSON{TrackInfo: t, KeyframeInterval: t.KeyframeInterval.Seconds()})
 	}
-	if s.Pull != nil {
-		out.Pull = s.Pull(in.Name)
+	sp := s.o.Status
+	if sp.Pull != nil {
+		if p, ok := sp.Pull.PullStatus(in.Name); ok {
+			out.Pull = &p
+		}
 	}
-	if s.Renditions != nil {
-		out.Renditions = s.Renditions(in.Name)
+	if sp.Renditions != nil {
+		for _, r := range sp.Renditions.Status() {
+			if r.Stream == in.Name {
+				out.Renditions = append(out.Renditions, r)
+			}
+		}
 	}
-	if s.Recording != nil {
-		out.Recording = s.Recording(in.Name)
+	if sp.Recording != nil {
+		r := sp.Recording.Status(in.Name)
+		out.Recording = &r
 	}
-	if s.Destinations != nil {
-		out.Destinations = destinations(s.Destinations.List(in.Name), in.Tracks)
+	if s.o.Destinations != nil {
+		out.Destinations = s.destinations(s.o.Destinations.List(in.Name), in.Tracks)
 	}
-	if s.Managed != nil {
-		out.Managed = s.Managed(in.Name, "")
+	if m := s.o.Managed; m != nil {
+		out.Managed = m(in.Name, "")
 		for i := range out.Destinations {
-			out.Destinations[i].Managed = s.Managed(in.Name, out.Destinations[i].Name)
+			out.Destinations[i].Managed = m(in.Name, out.Destinations[i].Name)
 		}
 	}
 	return out
@@ -195,14 +256,14 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 
 func (s *Server) listStreams(w http.ResponseWriter, _ *http.Request) {
 	list := []streamJSON{}
-	for _, st := range s.Registry.List() {
+	for _, st := range s.o.Registry.List() {
 		list = append(list, s.stream(st))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"streams": list})
 }
 
 func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
-	st := s.Registry.Get(r.PathValue("name"))
+	st := s.o.Registry.Get(r.PathValue("name"))
 	if st == nil {
 		writeError(w, http.StatusNotFound, "stream not found: "+r.PathValue("name"))
 		return

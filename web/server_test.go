@@ -16,6 +16,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/web"
 )
@@ -34,6 +35,16 @@ var secrets = []string{liveKey, idleKey, "abcd-efgh-ijkl", "FB-123456", "a=xyzw"
 type fakeDestinations map[string][]outputs.Status
 
 func (f fakeDestinations) List(stream string) []outputs.Status { return f[stream] }
+
+// shippedPresets returns the presets Beffroi ships.
+func shippedPresets(t *testing.T) *presets.Set {
+	t.Helper()
+	p, err := presets.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // newRegistry returns a registry with a live stream (H.264 and AAC, 30 frames of each) and
 // an idle one.
@@ -138,7 +149,7 @@ func TestAPI(t *testing.T) {
 		{Name: "facebook", Protocol: "rtmps", Host: "live-api-s.facebook.com:443", Enabled: true, State: outputs.StateRetrying,
 			LastError: "connect rtmps://live-api-s.facebook.com:443: refused", RetryAt: &retryAt, Reconnects: 3},
 	}}
-	srv := httptest.NewServer((&web.Server{Registry: newRegistry(t), Destinations: dests, Version: "v-test"}).Handler())
+	srv := httptest.NewServer(web.New(web.Options{Registry: newRegistry(t), Destinations: dests, Presets: shippedPresets(t), Version: "v-test"}).Handler())
 	defer srv.Close()
 
 	t.Run("list", func(t *testing.T) {
@@ -297,7 +308,7 @@ func TestNoSecrets(t *testing.T) {
 		return retrying == 2
 	})
 
-	srv := httptest.NewServer((&web.Server{Registry: reg, Destinations: m}).Handler())
+	srv := httptest.NewServer(web.New(web.Options{Registry: reg, Destinations: m, Presets: shippedPresets(t)}).Handler())
 	defer srv.Close()
 	for _, path := range []string{
 		"/api/v1/streams", "/api/v1/streams/conseil", "/api/v1/streams/annonces", "/api/v1/streams/nope",
@@ -320,7 +331,7 @@ func TestPresetsAndPlatforms(t *testing.T) {
 		{Name: "yt", Protocol: "rtmp", Host: "a.rtmp.youtube.com", Enabled: true, State: outputs.StateLive},
 		{Name: "mine", Protocol: "rtmp", Host: "127.0.0.1:1935", Enabled: true, State: outputs.StateLive},
 	}}
-	srv := httptest.NewServer((&web.Server{Registry: newRegistry(t), Destinations: dests}).Handler())
+	srv := httptest.NewServer(web.New(web.Options{Registry: newRegistry(t), Destinations: dests, Presets: shippedPresets(t)}).Handler())
 	defer srv.Close()
 
 	r := get(t, srv, "/api/v1/presets")

@@ -154,10 +154,6 @@ func CheckPassword(hash, pw string) bool {
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
-// dummyHash is checked against when a login names no user, so that an unknown name takes as
-// long as a wrong password.
-var dummyHash, _ = HashPassword("no such user, no such password")
-
 // NewSecret returns a random value of n bytes, URL-safe, with a prefix saying what it is
 // ("bfr_" for API tokens).
 func NewSecret(prefix string, n int) string {

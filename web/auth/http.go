@@ -45,11 +45,15 @@ type Service struct {
 	once    sync.Once
 	limiter *limiter
 	now     func() time.Time
+	// dummyHash is checked against when a login names no user, so that an unknown name
+	// takes as long as a wrong password.
+	dummyHash string
 }
 
 func (s *Service) init() {
 	s.once.Do(func() {
 		s.limiter = &limiter{fails: map[string][]time.Time{}}
+		s.dummyHash, _ = HashPassword("no such user, no such password")
 		if s.now == nil {
 			s.now = time.Now
 		}
@@ -209,7 +213,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		ok = CheckPassword(u.PasswordHash, in.Password)
 	} else {
-		CheckPassword(dummyHash, in.Password) // same time for an unknown name
+		CheckPassword(s.dummyHash, in.Password) // same time for an unknown name
 	}
 	if !ok {
 		s.limiter.fail(s.now(), addr, name)

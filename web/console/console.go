@@ -11,9 +11,6 @@ import (
 //go:embed ui
 var files embed.FS
 
-// ui is the console's files, rooted at ui/.
-var ui, _ = fs.Sub(files, "ui")
-
 // csp keeps the console to its own origin: scripts, styles, the events websocket and media
 // from Beffroi only (blob: for hls.js's worker and media source, data: for images it draws).
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
@@ -24,6 +21,7 @@ const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 // Every answer says no-cache, so that a browser never mixes the modules of two versions of
 // Beffroi after an upgrade; they are small and served from memory.
 func Handler() http.Handler {
+	ui, _ := fs.Sub(files, "ui") // the console's files, rooted at ui/ (embedded: cannot fail)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		headers(w)

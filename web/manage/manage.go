@@ -2,6 +2,8 @@
 // created, changed and removed while live, and kept in the embedded database so they come
 // back at the next start. Streams and destinations declared in the configuration file are
 // "managed by config": they can be switched on and off while live but not changed here.
+// With no stream at all, EnsureDefaultStream makes the stream "live" so that a newcomer can
+// go live in a minute.
 //
 // Secrets are write-only: a stream's publish key is shown once, when the stream is made or
 // its key rotated; a platform's stream key never leaves (destinations show their host only).
@@ -21,8 +23,8 @@ import (
 
 	"github.com/beffroi/beffroi/internal/httpjson"
 
-	"github.com/beffroi/beffroi/configs"
 	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -90,6 +92,8 @@ type Handler struct {
 	URLs func(r *http.Request, stream, key string) PublishURLs
 	// Protect wraps every route (auth: an operator's session or token). Nil: open (tests).
 	Protect func(http.Handler) http.Handler
+	// Presets are the platforms a destination can be made from ({"preset": id}). Nil: none.
+	Presets *presets.Set
 	// Recorder, when set, is switched by PATCH {"record": bool}.
 	Recorder Recorder
 	// Audit, when set, records every change.
@@ -318,7 +322,7 @@ type destinationIn struct {
 }
 
 // destURL makes the destination URL from a URL or a preset and key.
-func (in destinationIn) destURL() (string, *configs.Preset, error) {
+func (in destinationIn) destURL(set *presets.Set) (string, *presets.Preset, error) {
 	if in.Preset == "" {
 		if in.URL == "" {
 			return "", nil, errors.New(`give "url", or "preset" and "key"`)
@@ -328,7 +332,7 @@ func (in destinationIn) destURL() (string, *configs.Preset, error) {
 		}
 		return strings.TrimSpace(in.URL), nil, nil
 	}
-	p := configs.FindPreset(in.Preset)
+	p := set.Find(in.Preset)
 	if p == nil {
 		return "", nil, fmt.Errorf("no preset %q (GET /api/v1/presets lists them)", in.Preset)
 	}
@@ -348,7 +352,7 @@ func (h *Handler) addDestination(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.Read(w, r, &in) {
 		return
 	}
-	u, p, err := in.destURL()
+	u, p, err := in.destURL(h.Presets)
 	if err != nil {
 		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
@@ -405,7 +409,7 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 		enabled = *in.Enabled
 	}
 	if changeURL {
-		u, _, err := in.destURL()
+		u, _, err := in.destURL(h.Presets)
 		if err != nil {
 			httpjson.Error(w, http.StatusBadRequest, err.Error())
 			return

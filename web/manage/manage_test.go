@@ -14,6 +14,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/web/manage"
 	"github.com/beffroi/beffroi/web/manage/managetest"
@@ -83,8 +84,12 @@ func newFixture(t *testing.T, store *managetest.MemStore) *fixture {
 	if err := manage.Load(context.Background(), store, reg, outs, rec, logs.Logger()); err != nil {
 		t.Fatal(err)
 	}
+	set, err := presets.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := &manage.Handler{
-		Registry: reg, Outputs: outs, Store: store, Log: logs.Logger(), Recorder: rec,
+		Registry: reg, Outputs: outs, Store: store, Log: logs.Logger(), Recorder: rec, Presets: set,
 		Managed: func(stream, dest string) bool { return stream == "fichier" && (dest == "" || dest == "facebook") },
 		URLs: func(r *http.Request, stream, key string) manage.PublishURLs {
 			return manage.PublishURLs{"rtmp": "rtmp://" + r.Host + "/live/" + key}

@@ -16,38 +16,63 @@ import (
 //go:embed ui
 var ui embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"t": tr,
-}).ParseFS(ui, "ui/*.html"))
-
-// words are the pages' texts, in English and French.
-var words = map[string]map[string]string{
-	"en": {
-		"replays": "Replays", "none": "No replay published yet.", "duration": "Duration",
-		"play": "Play", "pause": "Pause", "back": "Back 10 seconds", "forward": "Forward 10 seconds",
-		"download": "Download the MP4", "embed": "Embed on a website", "all": "All replays",
-		"player": "Replay player", "watch": "Watch", "lang": "Français", "langcode": "fr",
-		"noplay": "This browser cannot play the stream: download the MP4.",
-	},
-	"fr": {
-		"replays": "Rediffusions", "none": "Aucune rediffusion publiée pour l'instant.", "duration": "Durée",
-		"play": "Lecture", "pause": "Pause", "back": "Reculer de 10 secondes", "forward": "Avancer de 10 secondes",
-		"download": "Télécharger le MP4", "embed": "Intégrer sur un site", "all": "Toutes les rediffusions",
-		"player": "Lecteur de rediffusion", "watch": "Regarder", "lang": "English", "langcode": "en",
-		"noplay": "Ce navigateur ne peut pas lire le flux : téléchargez le MP4.",
-	},
+// parsePages parses the public pages' templates.
+func parsePages() (*template.Template, error) {
+	return template.New("").Funcs(template.FuncMap{"t": tr}).ParseFS(ui, "ui/*.html")
 }
 
-var months = map[string][]string{
-	"en": {"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
-	"fr": {"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"},
-}
-
+// tr is the pages' text for key in lang ("en" or "fr"), English when lang is another.
 func tr(lang, key string) string {
-	if s, ok := words[lang][key]; ok {
-		return s
+	en, fr := text(key)
+	if lang == "fr" {
+		return fr
 	}
-	return words["en"][key]
+	return en
+}
+
+// text is the pages' text for key, in English and in French.
+func text(key string) (en, fr string) {
+	switch key {
+	case "replays":
+		return "Replays", "Rediffusions"
+	case "none":
+		return "No replay published yet.", "Aucune rediffusion publiée pour l'instant."
+	case "duration":
+		return "Duration", "Durée"
+	case "play":
+		return "Play", "Lecture"
+	case "pause":
+		return "Pause", "Pause"
+	case "back":
+		return "Back 10 seconds", "Reculer de 10 secondes"
+	case "forward":
+		return "Forward 10 seconds", "Avancer de 10 secondes"
+	case "download":
+		return "Download the MP4", "Télécharger le MP4"
+	case "embed":
+		return "Embed on a website", "Intégrer sur un site"
+	case "all":
+		return "All replays", "Toutes les rediffusions"
+	case "player":
+		return "Replay player", "Lecteur de rediffusion"
+	case "watch":
+		return "Watch", "Regarder"
+	case "lang":
+		return "Français", "English"
+	case "langcode":
+		return "fr", "en"
+	case "noplay":
+		return "This browser cannot play the stream: download the MP4.", "Ce navigateur ne peut pas lire le flux : téléchargez le MP4."
+	}
+	return "", ""
+}
+
+// monthName is the name of m in lang ("en" or "fr"), English when lang is another.
+func monthName(lang string, m time.Month) string {
+	if lang == "fr" {
+		return [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}[m-1]
+	}
+	return m.String()
 }
 
 // language picks French or English: ?lang= first, then the browser's Accept-Language.
@@ -69,7 +94,7 @@ func language(r *http.Request) string {
 
 func formatDate(t time.Time, lang string) string {
 	t = t.Local()
-	m := months[lang][t.Month()-1]
+	m := monthName(lang, t.Month())
 	if lang == "fr" {
 		return fmt.Sprintf("%d %s %d, %02dh%02d", t.Day(), m, t.Year(), t.Hour(), t.Minute())
 	}
@@ -116,7 +141,11 @@ type pageData struct {
 
 func (s *Service) render(w http.ResponseWriter, name string, d pageData, frameable bool) {
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, d); err != nil {
+	err := s.pagesErr
+	if err == nil {
+		err = s.pages.ExecuteTemplate(&buf, name, d)
+	}
+	if err != nil {
 		s.log().Error("replays: page", "page", name, "error", err)
 		http.Error(w, "page error", http.StatusInternalServerError)
 		return

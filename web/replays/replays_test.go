@@ -99,7 +99,7 @@ func newEnv(t *testing.T, operator func(http.Handler) http.Handler) *env {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	svc := &replays.Service{Store: st, Logger: logs.Logger()}
-	srv := &web.Server{Registry: relay.NewRegistry(relay.RegistryOptions{}), Replays: svc, Operator: operator}
+	srv := web.New(web.Options{Registry: relay.NewRegistry(relay.RegistryOptions{}), Replays: svc, Operator: operator})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, url: hs.URL, store: st, svc: svc, logs: logs, root: t.TempDir()}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"os"
@@ -36,11 +37,13 @@ type Service struct {
 
 	operator func(http.Handler) http.Handler
 	mu       sync.Mutex
-	builds   map[string]*build // MP4s and thumbnails being made, by file path
-	base     context.Context   // builds run under it; Run cancels it when it returns
-	running  sync.WaitGroup    // the builds
-	ffmpegs  chan struct{}     // bounds the thumbnails made at once
-	noThumb  map[string]bool   // recordings whose thumbnail failed: not retried by the sweep
+	builds   map[string]*build  // MP4s and thumbnails being made, by file path
+	base     context.Context    // builds run under it; Run cancels it when it returns
+	running  sync.WaitGroup     // the builds
+	ffmpegs  chan struct{}      // bounds the thumbnails made at once
+	noThumb  map[string]bool    // recordings whose thumbnail failed: not retried by the sweep
+	pages    *template.Template // the public pages (ui/*.html), parsed by Mount
+	pagesErr error              // why they did not parse (embedded: never, the tests see to it)
 }
 
 // Mount adds every route to mux. operator guards the operator routes (the recordings API,
@@ -48,6 +51,7 @@ type Service struct {
 // accounts.
 func (s *Service) Mount(mux *http.ServeMux, operator func(http.Handler) http.Handler) {
 	s.operator = operator
+	s.pages, s.pagesErr = parsePages()
 	op := func(h http.HandlerFunc) http.Handler {
 		if operator == nil {
 			return h

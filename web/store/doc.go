@@ -1,8 +1,9 @@
 // Package store is Beffroi's embedded database: one SQLite file (<data_dir>/beffroi.db,
-// pure Go, WAL) holding what operators change at runtime. Today that is the recordings
-// catalogue; the console's users, API tokens, streams, destinations and audit log join it as
-// new migrations.
+// pure Go, WAL) holding what operators change at runtime: the recordings catalogue, the
+// console's users, sessions, API tokens and audit log, and the streams and destinations made
+// in the console. The schema grows by numbered migrations (migrations.go).
 //
-// Only web and cmd import this package: a component that must persist something declares a
-// small interface where it is used (record.Catalog) and the store implements it.
+// Only web and the composition root import this package: a component that must persist
+// something declares a small interface where it is used (record.Catalog, manage.Store,
+// auth.Store) and the store implements it.
 package store

@@ -16,12 +16,13 @@ type migration struct {
 	sql     string
 }
 
-// migrations is the schema, step by step.
+// migrations returns the schema, step by step.
 //
 // recordings.stream stays a plain name, not a foreign key: streams may come from the
 // configuration file as well as the database.
-var migrations = []migration{
-	{1, "recordings catalogue", `
+func migrations() []migration {
+	return []migration{
+		{1, "recordings catalogue", `
 CREATE TABLE recordings (
 	id          TEXT PRIMARY KEY,
 	stream      TEXT NOT NULL,
@@ -43,7 +44,7 @@ CREATE INDEX recordings_by_start ON recordings (started DESC, id DESC);
 CREATE INDEX recordings_by_stream ON recordings (stream, started DESC);
 CREATE INDEX recordings_published ON recordings (published, started DESC);
 `},
-	{2, "accounts, streams and destinations made in the console, audit log", `
+		{2, "accounts, streams and destinations made in the console, audit log", `
 CREATE TABLE users (
 	id            INTEGER PRIMARY KEY,
 	name          TEXT NOT NULL UNIQUE,
@@ -91,9 +92,10 @@ CREATE TABLE destinations (
 	PRIMARY KEY (stream, name)
 );
 `},
-	{3, "recording switch of the streams made in the console", `
+		{3, "recording switch of the streams made in the console", `
 ALTER TABLE streams ADD COLUMN record INTEGER NOT NULL DEFAULT 1;
 `},
+	}
 }
 
 // migrate brings the database to the newest version. It refuses a database written by a
@@ -110,11 +112,12 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("schema version: %w", err)
 	}
-	latest := migrations[len(migrations)-1].version
+	steps := migrations()
+	latest := steps[len(steps)-1].version
 	if current > latest {
 		return fmt.Errorf("the database is at schema version %d, newer than this Beffroi knows (%d): run a newer Beffroi or restore a backup", current, latest)
 	}
-	for _, m := range migrations {
+	for _, m := range steps {
 		if m.version <= current {
 			continue
 		}

@@ -30,7 +30,7 @@ func TestOpenMigratesOnceAndUsesWAL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", FileName)
 	s := open(t, path)
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != migrations[len(migrations)-1].version {
+	if err != nil || v != migrations()[len(migrations())-1].version {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	var mode string
@@ -45,7 +45,7 @@ func TestOpenMigratesOnceAndUsesWAL(t *testing.T) {
 	// Reopening applies nothing twice and keeps the data.
 	s2 := open(t, path)
 	var n int
-	if err := s2.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n != len(migrations) {
+	if err := s2.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n != len(migrations()) {
 		t.Fatalf("%d migrations recorded, %v", n, err)
 	}
 	if _, err := s2.Get(ctx, "a"); err != nil {

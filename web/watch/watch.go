@@ -35,8 +35,6 @@ type Options struct {
 // streamRE is the rule of stream names (config's slug rule).
 var streamRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
-var page = template.Must(template.ParseFS(files, "index.html"))
-
 type pageData struct {
 	Stream string
 	Mode   string
@@ -54,12 +52,18 @@ func Handler(o Options) http.Handler {
 	if o.Mode == "" {
 		o.Mode = ModeAuto
 	}
+	// Embedded, so it parses; should it not, the pages say why.
+	page, perr := template.ParseFS(files, "index.html")
 	mux := http.NewServeMux()
 	serve := func(embed bool) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			name := r.PathValue("stream")
 			if !streamRE.MatchString(name) || (o.Exists != nil && !o.Exists(name)) {
 				http.Error(w, "no such stream", http.StatusNotFound)
+				return
+			}
+			if perr != nil {
+				http.Error(w, "rendering the page: "+perr.Error(), http.StatusInternalServerError)
 				return
 			}
 			var b bytes.Buffer

@@ -1,9 +1,7 @@
-// Package configs holds the data Beffroi ships: the example configuration
-// (beffroi.example.yaml, documentation) and the destination presets (presets.yaml, embedded).
-package configs
+package presets
 
 import (
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"math"
@@ -17,8 +15,13 @@ import (
 	"github.com/beffroi/beffroi/relay"
 )
 
+// files holds presets.yaml, the presets Beffroi ships.
+//
 //go:embed presets.yaml
-var presetsYAML []byte
+var files embed.FS
+
+// file is the name of the shipped presets in files.
+const file = "presets.yaml"
 
 // Where a preset's stream key goes in the destination URL.
 const (
@@ -50,17 +53,27 @@ type Requirements struct {
 	AudioSampleRates    []int         `yaml:"audio_sample_rates" json:"audio_sample_rates,omitempty"`
 }
 
-var presets = mustParse(presetsYAML)
-
-func mustParse(b []byte) []Preset {
-	l, err := parsePresets(b)
-	if err != nil {
-		panic("configs/presets.yaml: " + err.Error())
-	}
-	return l
+// Set is a list of presets, in the order the console shows them. A nil *Set is an empty one.
+type Set struct {
+	list []Preset
 }
 
-func parsePresets(b []byte) ([]Preset, error) {
+// Default returns the presets Beffroi ships (presets.yaml, embedded in the binary).
+func Default() (*Set, error) {
+	b, err := files.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("presets: %w", err)
+	}
+	s, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("presets/%s: %w", file, err)
+	}
+	return s, nil
+}
+
+// Parse reads a list of presets in the format of presets.yaml. Each needs an id, a name and
+// at least one URL; ids are unique.
+func Parse(b []byte) (*Set, error) {
 	var l []Preset
 	if err := yaml.Unmarshal(b, &l); err != nil {
 		return nil, err
@@ -84,17 +97,25 @@ func parsePresets(b []byte) ([]Preset, error) {
 			}
 		}
 	}
-	return l, nil
+	return &Set{list: l}, nil
 }
 
-// Presets returns the destination presets, in the order the console shows them.
-func Presets() []Preset { return slices.Clone(presets) }
+// List returns the presets, in the order the console shows them (never nil).
+func (s *Set) List() []Preset {
+	if s == nil {
+		return []Preset{}
+	}
+	return append([]Preset{}, s.list...)
+}
 
-// FindPreset returns the preset with that id, or nil.
-func FindPreset(id string) *Preset {
-	for i := range presets {
-		if presets[i].ID == id {
-			p := presets[i]
+// Find returns the preset with that id, or nil.
+func (s *Set) Find(id string) *Preset {
+	if s == nil {
+		return nil
+	}
+	for i := range s.list {
+		if s.list[i].ID == id {
+			p := s.list[i]
 			return &p
 		}
 	}
@@ -146,15 +167,15 @@ func (p *Preset) DestinationURL(ingest, key string) (string, error) {
 	return u.String(), nil
 }
 
-// MatchPreset returns the platform preset whose ingest host the destination URL points at,
-// or nil (a custom server). Custom presets never match.
-func MatchPreset(dest *url.URL) *Preset {
-	if dest == nil {
+// Match returns the platform preset whose ingest host the destination URL points at, or nil
+// (a custom server). Custom presets never match.
+func (s *Set) Match(dest *url.URL) *Preset {
+	if s == nil || dest == nil {
 		return nil
 	}
 	host := strings.ToLower(dest.Hostname())
-	for i := range presets {
-		p := &presets[i]
+	for i := range s.list {
+		p := &s.list[i]
 		if p.URLPerBroadcast && strings.HasPrefix(p.ID, "custom") {
 			continue
 		}

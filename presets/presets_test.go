@@ -1,4 +1,4 @@
-package configs
+package presets
 
 import (
 	"net/url"
@@ -9,8 +9,18 @@ import (
 	"github.com/beffroi/beffroi/relay"
 )
 
+// shipped loads the presets Beffroi ships.
+func shipped(t *testing.T) *Set {
+	t.Helper()
+	s, err := Default()
+	if err != nil {
+		t.Fatalf("the shipped presets.yaml does not load: %v", err)
+	}
+	return s
+}
+
 func TestPresetsParse(t *testing.T) {
-	l := Presets()
+	l := shipped(t).List()
 	want := []string{"youtube", "facebook", "x", "twitch", "instagram", "linkedin", "kick", "custom-rtmp", "custom-srt", "custom-whip"}
 	if len(l) != len(want) {
 		t.Fatalf("%d presets, want %d", len(l), len(want))
@@ -23,10 +33,10 @@ func TestPresetsParse(t *testing.T) {
 			t.Errorf("preset %q: no key_help", id)
 		}
 	}
-	if _, err := parsePresets([]byte("- id: a\n  name: A\n  urls: [rtmp://h/a]\n- id: a\n  name: B\n  urls: [rtmp://h/b]\n")); err == nil {
+	if _, err := Parse([]byte("- id: a\n  name: A\n  urls: [rtmp://h/a]\n- id: a\n  name: B\n  urls: [rtmp://h/b]\n")); err == nil {
 		t.Fatal("a duplicate id was accepted")
 	}
-	if _, err := parsePresets([]byte("- id: a\n")); err == nil {
+	if _, err := Parse([]byte("- id: a\n")); err == nil {
 		t.Fatal("a preset without name and urls was accepted")
 	}
 }
@@ -44,7 +54,7 @@ func TestDestinationURL(t *testing.T) {
 		{"twitch", "", "", "", "required"},
 		{"custom-rtmp", "not a url", "k", "", "host"},
 	} {
-		got, err := FindPreset(tt.id).DestinationURL(tt.ingest, tt.key)
+		got, err := shipped(t).Find(tt.id).DestinationURL(tt.ingest, tt.key)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s %q: error %v, want one with %q", tt.id, tt.ingest, err, tt.err)
@@ -55,12 +65,13 @@ func TestDestinationURL(t *testing.T) {
 			t.Errorf("%s %q: %q, %v; want %q", tt.id, tt.ingest, got, err, tt.want)
 		}
 	}
-	if FindPreset("nope") != nil {
+	if shipped(t).Find("nope") != nil {
 		t.Fatal("FindPreset of an unknown id")
 	}
 }
 
 func TestMatchPreset(t *testing.T) {
+	set := shipped(t)
 	for raw, want := range map[string]string{
 		"rtmp://a.rtmp.youtube.com/live2/key":                       "youtube",
 		"rtmps://live-api-s.facebook.com:443/rtmp/key":              "facebook",
@@ -72,7 +83,7 @@ func TestMatchPreset(t *testing.T) {
 	} {
 		u, _ := url.Parse(raw)
 		got := ""
-		if p := MatchPreset(u); p != nil {
+		if p := set.Match(u); p != nil {
 			got = p.ID
 		}
 		if got != want {
@@ -82,7 +93,7 @@ func TestMatchPreset(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	fb := FindPreset("facebook").Requires
+	fb := shipped(t).Find("facebook").Requires
 	ok := []relay.TrackInfo{
 		{Kind: "video", Codec: relay.H264, Width: 1280, Height: 720, FPS: 30, Bitrate: 4e6, KeyframeInterval: 2 * time.Second},
 		{Kind: "audio", Codec: relay.Opus, SampleRate: 48000},
