@@ -9,14 +9,16 @@ import (
 
 // videoFeedback is what Beffroi asks of a video sender: retransmissions, keyframes on
 // request, and congestion control.
-var videoFeedback = []webrtc.RTCPFeedback{
-	{Type: "goog-remb"}, {Type: "transport-cc"}, {Type: "ccm", Parameter: "fir"},
-	{Type: "nack"}, {Type: "nack", Parameter: "pli"},
+func videoFeedback() []webrtc.RTCPFeedback {
+	return []webrtc.RTCPFeedback{
+		{Type: "goog-remb"}, {Type: "transport-cc"}, {Type: "ccm", Parameter: "fir"},
+		{Type: "nack"}, {Type: "nack", Parameter: "pli"},
+	}
 }
 
 // h264Profiles are the profile-level-ids browsers send (Chromium's OpenH264: baseline,
 // constrained baseline, main; Safari and hardware encoders: high, constrained high).
-var h264Profiles = []string{"42001f", "42e01f", "4d001f", "64001f", "640c1f"}
+func h264Profiles() []string { return []string{"42001f", "42e01f", "4d001f", "64001f", "640c1f"} }
 
 // registerCodecs registers what Beffroi relays: H.264 (packetization modes 1 and 0), VP8 as
 // a fallback for senders without H.264, and Opus.
@@ -24,12 +26,12 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 	pt := webrtc.PayloadType(100)
 	var codecs []webrtc.RTPCodecParameters
 	for _, mode := range []string{"1", "0"} {
-		for _, p := range h264Profiles {
+		for _, p := range h264Profiles() {
 			codecs = append(codecs, webrtc.RTPCodecParameters{
 				RTPCodecCapability: webrtc.RTPCodecCapability{
 					MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 					SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=" + mode + ";profile-level-id=" + p,
-					RTCPFeedback: videoFeedback,
+					RTCPFeedback: videoFeedback(),
 				},
 				PayloadType: pt,
 			})
@@ -38,7 +40,7 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 	}
 	codecs = append(codecs, webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
-			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback,
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback(),
 		},
 		PayloadType: 96,
 	})

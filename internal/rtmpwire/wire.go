@@ -28,9 +28,11 @@ const ChunkSize = 65536
 // the little-endian stream id 1 as this value).
 const messageStreamID = 0x1000000
 
+// The frame memo's keys: identities made once per process, like context keys, so that every
+// connection finds the bytes the first one made.
 var (
-	frameKey  = relay.NewMemoKey("rtmp-frame")
-	headerKey = relay.NewMemoKey("rtmp-header")
+	frameKey  = relay.NewMemoKey("rtmp-frame")  //nolint:gochecknoglobals // an identity, never changed
+	headerKey = relay.NewMemoKey("rtmp-header") //nolint:gochecknoglobals // an identity, never changed
 )
 
 // prepared is a frame or header in RTMP bytes, or the reason it cannot be sent over RTMP.
