@@ -67,7 +67,7 @@ type App struct {
 	// Outputs runs the destinations; add, remove, enable and disable them while live.
 	Outputs *outputs.Manager
 	// Renditions makes the streams destinations need when the source does not fit them.
-	Renditions *transcode.Manager
+	Renditions *transcode.Renditions
 	// Audience counts the viewers of every stream. Players of other protocols (WHEP) report
 	// their sessions to it with Audience.Join(stream, protocol).
 	Audience *audience.Counter
@@ -128,9 +128,9 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *App, err erro
 		return nil, err
 	}
 	a.Registry = relay.NewRegistry(relay.RegistryOptions{Grace: cfg.ReconnectGrace, Logger: log})
-	a.Renditions = transcode.NewManager(transcode.Options{
+	a.Renditions = transcode.New(transcode.Options{
 		FFmpeg: cfg.Transcode.FFmpeg, AACBitrate: cfg.Transcode.AACBitrate,
-		Grace: cfg.ReconnectGrace, Logger: log,
+		Logger: log,
 	})
 	a.Outputs = outputs.NewManager(a.Registry, a.pushers(), outputs.Options{
 		WriteTimeout: cfg.Outputs.WriteTimeout, MaxLag: cfg.Outputs.MaxLag,
