@@ -90,37 +90,8 @@ func New(reg *relay.Registry, renditions outputs.Renditions, sessions Sessions, 
 // Run follows the registry's streams until ctx is cancelled, and returns once every muxer is
 // closed.
 func (s *Server) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	running := map[*relay.Stream]context.CancelFunc{}
-	defer func() {
-		for _, cancel := range running {
-			cancel()
-		}
-	}()
-	for {
-		changed := s.reg.Changed()
-		present := map[*relay.Stream]bool{}
-		for _, st := range s.reg.List() {
-			present[st] = true
-			if running[st] == nil {
-				sctx, cancel := context.WithCancel(ctx)
-				running[st] = cancel
-				wg.Go(func() { s.follow(sctx, st) })
-			}
-		}
-		for st, cancel := range running {
-			if !present[st] {
-				cancel()
-				delete(running, st)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		}
-	}
+	s.reg.Follow(ctx, s.follow)
+	return nil
 }
 
 // follow runs a stream's HLS for each of its live sessions.

@@ -162,37 +162,8 @@ func (r *Recorder) setStatus(stream string, st Status) {
 // recording the frames their stream had already published. Shutdown: stop ingest first, then
 // cancel ctx, so that recordings hold everything the publishers sent.
 func (r *Recorder) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	following := map[*relay.Stream]context.CancelFunc{}
-	defer func() {
-		for _, cancel := range following {
-			cancel()
-		}
-		wg.Wait()
-	}()
-	for {
-		changed := r.reg.Changed()
-		present := map[*relay.Stream]bool{}
-		for _, st := range r.reg.List() {
-			present[st] = true
-			if following[st] == nil {
-				fctx, cancel := context.WithCancel(ctx)
-				following[st] = cancel
-				wg.Go(func() { r.follow(fctx, st) })
-			}
-		}
-		for st, cancel := range following {
-			if !present[st] {
-				cancel()
-				delete(following, st)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		}
-	}
+	r.reg.Follow(ctx, r.follow)
+	return nil
 }
 
 // follow records each live session of one stream while recording is enabled for it.
