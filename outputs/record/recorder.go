@@ -34,6 +34,10 @@ type Options struct {
 	// Off: streams are not recorded unless switched on with SetEnabled (record.enabled:
 	// false in the configuration).
 	Off bool
+
+	// beforeWrite, set by tests, is called before each segment or init segment is written:
+	// returning an error fails the write (a full disk), sleeping makes a slow disk.
+	beforeWrite func(name string) error
 }
 
 // Status is a stream's recorder state as the API shows it.
@@ -218,7 +222,7 @@ func (r *Recorder) follow(ctx context.Context, st *relay.Stream) {
 		}()
 		s := newSession(sessionConfig{
 			root: r.opts.Root, stream: st, target: r.opts.SegmentDuration, retry: r.opts.RetryInterval,
-			catalog: r.opts.Catalog, log: log, frames: &r.frames,
+			catalog: r.opts.Catalog, log: log, frames: &r.frames, beforeWrite: r.opts.beforeWrite,
 			status: func(state State, id string) { r.setStatus(name, Status{State: string(state), Recording: id}) },
 		})
 		s.run(sctx, rd)
