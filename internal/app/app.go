@@ -281,10 +281,10 @@ var Pushers = map[string]outputs.NewPusherFunc{
 // pushers is Pushers plus the kinds that need the App: WHIP destinations send their media
 // from the shared WebRTC port (a.rtc, opened after the destinations are declared).
 func (a *App) pushers() map[string]outputs.NewPusherFunc {
-	m := make(map[string]outputs.NewPusherFunc, len(Pushers)+len(outwhip.Schemes))
+	m := make(map[string]outputs.NewPusherFunc, len(Pushers)+len(outwhip.Schemes()))
 	maps.Copy(m, Pushers)
 	whip := outwhip.NewFunc(outwhip.Config{Net: func() *rtcnet.Net { return a.rtc }})
-	for _, s := range outwhip.Schemes {
+	for _, s := range outwhip.Schemes() {
 		m[s] = whip
 	}
 	return m
