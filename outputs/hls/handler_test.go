@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay/audience"
 )
 
@@ -185,21 +186,75 @@ func TestBlockingReload(t *testing.T) {
 	}
 }
 
-func TestEndWakesWaiters(t *testing.T) {
-	s, l, _ := testLive(t)
-	done := make(chan int)
-	go func() { done <- get(s, "/hls/fete/video1_stream.m3u8?_HLS_msn=2&_HLS_part=3").Code }()
-	time.Sleep(20 * time.Millisecond)
-	l.end()
-	if code := <-done; code != http.StatusNotFound {
-		t.Errorf("a waiting request got %d when the stream ended, want 404", code)
+// waitingCtx is a request context that says when the handler first waits on it: the
+// handler asks for Done only in the select it blocks in.
+type waitingCtx struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func newWaitingCtx(ctx context.Context) *waitingCtx {
+	return &waitingCtx{Context: ctx, waiting: make(chan struct{})}
+}
+
+func (c *waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Context.Done()
+}
+
+// waitUntilWaiting returns once the request with ctx c blocks in the handler.
+func waitUntilWaiting(t *testing.T, c *waitingCtx) {
+	t.Helper()
+	select {
+	case <-c.waiting:
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatal("the request never waited")
 	}
+}
+
+// TestEndWakesWaiters: a blocking reload waiting for a part is answered (404) as soon as the
+// stream ends, and stops waiting as soon as its client goes away. Both deadlines below are
+// shorter than the handler's own (3 s): a wait that nothing cuts short fails the test.
+func TestEndWakesWaiters(t *testing.T) {
+	const blocking = "/hls/fete/video1_stream.m3u8?_HLS_msn=2&_HLS_part=3"
+	s, l, _ := testLive(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	wctx := newWaitingCtx(ctx)
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, blocking, nil).WithContext(wctx))
+		done <- w
+	}()
+	waitUntilWaiting(t, wctx)
+	l.end()
+	if w := <-done; w.Code != http.StatusNotFound || w.Body.Len() == 0 {
+		t.Errorf("a waiting request got %d %q when the stream ended, want a 404 at once", w.Code, w.Body)
+	}
+
 	// And a client that goes away stops waiting.
 	s2, _, _ := testLive(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	req := httptest.NewRequest(http.MethodGet, "/hls/fete/video1_stream.m3u8?_HLS_msn=2&_HLS_part=3", nil).WithContext(ctx)
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	s2.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	wctx2 := newWaitingCtx(ctx2)
+	done2 := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		s2.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, blocking, nil).WithContext(wctx2))
+		done2 <- w
+	}()
+	waitUntilWaiting(t, wctx2)
+	cancel2()
+	select {
+	case w := <-done2:
+		if w.Body.Len() != 0 {
+			t.Errorf("a request whose client left got an answer: %d %q", w.Code, w.Body)
+		}
+	case <-time.After(time.Second):
+		t.Error("a request whose client left still waits")
+	}
 }
 
 func FuzzParseQuery(f *testing.F) {
