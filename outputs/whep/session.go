@@ -199,7 +199,7 @@ func (ss *session) addTracks(d *sdp.SessionDescription) error {
 		case !ok:
 			ss.log.Info("the offer takes no Opus: playing without audio", "offered", offeredCodecs(d, "audio"))
 		case srcAudio.Codec != relay.Opus && ss.srv.cfg.Renditions == nil:
-			ss.log.Warn("no rendition manager: playing an " + string(srcAudio.Codec) + " source without audio")
+			ss.log.Warn("no renditions: playing an " + string(srcAudio.Codec) + " source without audio")
 		default:
 			if srcAudio.Codec != relay.Opus {
 				if srcVideo != nil && !needs().Fits(srcVideo, nil) {

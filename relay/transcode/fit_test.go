@@ -158,3 +158,18 @@ func TestFitWaitsForRendition(t *testing.T) {
 		t.Errorf("second Fit returned %q, %d renditions: want one shared rendition", st2.Name(), len(m.Status()))
 	}
 }
+
+// TestRenditionKeepsSourceGrace: a derived stream has its source's reconnect grace, zero
+// (no grace: readers end when ffmpeg stops) included.
+func TestRenditionKeepsSourceGrace(t *testing.T) {
+	m := New(Options{})
+	defer m.Close()
+	for _, g := range []time.Duration{0, 7 * time.Second} {
+		src := relay.NewStream(relay.StreamOptions{Name: "concert", Grace: g})
+		r := m.newRendition(renditionKey{src: src, needs: rtmpNeeds.String()}, "ffmpeg", rtmpNeeds, plan{needs: rtmpNeeds, audioOut: relay.AAC})
+		r.cancel()
+		if got := r.out.Grace(); got != g {
+			t.Errorf("source grace %v: derived stream's grace %v", g, got)
+		}
+	}
+}
