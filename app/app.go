@@ -62,7 +62,7 @@ type App struct {
 	// Registry holds the streams.
 	Registry *relay.Registry
 	// Renditions makes the streams readers need when the source does not fit them.
-	Renditions *transcode.Manager
+	Renditions *transcode.Renditions
 	// Outputs runs the destinations; add, remove, enable and disable them while live.
 	Outputs *outputs.Manager
 	// Recorder records every live session of the streams (outputs/record).
@@ -174,7 +174,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 func (a *App) pushers() map[string]outputs.NewPusherFunc {
 	m := map[string]outputs.NewPusherFunc{"rtmp": outrtmp.New, "rtmps": outrtmp.New, "srt": outsrt.New}
 	whip := outwhip.NewFunc(outwhip.Config{Net: func() *rtcnet.Net { return a.rtc }})
-	for _, s := range outwhip.Schemes {
+	for _, s := range outwhip.Schemes() {
 		m[s] = whip
 	}
 	return m
@@ -185,8 +185,8 @@ func (a *App) pushers() map[string]outputs.NewPusherFunc {
 func (a *App) newMediaPlane(o options) {
 	cfg, log := a.cfg, a.log
 	a.Registry = relay.NewRegistry(relay.RegistryOptions{Grace: cfg.ReconnectGrace, Logger: log})
-	a.Renditions = transcode.NewManager(transcode.Options{
-		FFmpeg: cfg.Transcode.FFmpeg, AACBitrate: cfg.Transcode.AACBitrate, Grace: cfg.ReconnectGrace, Logger: log,
+	a.Renditions = transcode.New(transcode.Options{
+		FFmpeg: cfg.Transcode.FFmpeg, AACBitrate: cfg.Transcode.AACBitrate, Logger: log,
 	})
 	a.Outputs = outputs.NewManager(a.Registry, maps.Clone(o.pushers), outputs.Options{
 		WriteTimeout: cfg.Outputs.WriteTimeout, MaxLag: cfg.Outputs.MaxLag,

@@ -336,45 +336,22 @@ func (d *Destination) subscribe(ctx context.Context) (*relay.Reader, func(), err
 	if !ok || d.opts.Renditions == nil {
 		return r, func() {}, nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = d.stream.WaitMedia(wctx)
-	cancel()
+	st, release, err := d.opts.Renditions.Fit(ctx, d.stream, nd.Needs())
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return r, func() {}, nil // no media yet: the pusher will say what it cannot send
-	case err != nil:
+	case err == nil && st == d.stream:
+		return r, release, nil
+	case err == nil:
 		r.Close()
-		return nil, nil, err
-	}
-	needs := nd.Needs()
-	if needs.Fits(d.stream.Track(relay.Video), d.stream.Track(relay.Audio)) {
-		return r, func() {}, nil
+		if r, err = st.Subscribe(opts); err != nil {
+			release()
+			return nil, nil, fmt.Errorf("codec fitting: %w", err)
+		}
+		return r, release, nil
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && !d.stream.HasMedia():
+		return r, func() {}, nil // no media yet: the pusher will say what it cannot send
 	}
 	r.Close()
-	st, release, err := d.opts.Renditions.Acquire(ctx, d.stream, needs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("codec fitting: %w", err)
-	}
-	deadline := time.NewTimer(15 * time.Second)
-	defer deadline.Stop()
-	// The rendition goes live once its ffmpeg produced the first frames.
-	for {
-		state, changed := st.State()
-		if state != relay.Idle {
-			if r, err = st.Subscribe(opts); err == nil {
-				return r, release, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			release()
-			return nil, nil, ctx.Err()
-		case <-deadline.C:
-			release()
-			return nil, nil, errors.New("codec fitting: the rendition did not start")
-		case <-changed:
-		}
-	}
+	return nil, nil, fmt.Errorf("codec fitting: %w", err)
 }
 
 // jitter spreads retries by ±20% so destinations that failed together do not retry together.

@@ -29,9 +29,10 @@ type Options struct {
 	Renditions Renditions
 }
 
-// Renditions makes derived streams (relay/transcode.Manager).
+// Renditions gives a reader the stream that fits its needs: the source, or a derived stream
+// (*transcode.Renditions; see its Fit for the contract).
 type Renditions interface {
-	Acquire(ctx context.Context, src *relay.Stream, needs transcode.Needs) (*relay.Stream, func(), error)
+	Fit(ctx context.Context, src *relay.Stream, needs transcode.Needs) (*relay.Stream, func(), error)
 }
 
 // ErrTrackNotAccepted is returned (wrapped) by a pusher that met a track its destination does

@@ -21,14 +21,20 @@ func (needyPusher) Needs() transcode.Needs {
 	return transcode.Needs{Video: []relay.Codec{relay.H264}, Audio: []relay.Codec{relay.AAC}}
 }
 
-// fakeRenditions hands out one live derived stream.
+// fakeRenditions hands out one live derived stream to readers the source does not fit.
 type fakeRenditions struct {
 	derived  *relay.Stream
 	acquired atomic.Int32
 	released atomic.Int32
 }
 
-func (f *fakeRenditions) Acquire(_ context.Context, _ *relay.Stream, _ transcode.Needs) (*relay.Stream, func(), error) {
+func (f *fakeRenditions) Fit(ctx context.Context, src *relay.Stream, n transcode.Needs) (*relay.Stream, func(), error) {
+	if err := src.WaitMedia(ctx); err != nil {
+		return nil, nil, err
+	}
+	if n.Fits(src.Track(relay.Video), src.Track(relay.Audio)) {
+		return src, func() {}, nil
+	}
 	f.acquired.Add(1)
 	return f.derived, func() { f.released.Add(1) }, nil
 }

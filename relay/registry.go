@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -158,5 +159,43 @@ func (r *Registry) Changed() <-chan struct{} {
 func (r *Registry) StopAll() {
 	for _, s := range r.List() {
 		s.Stop()
+	}
+}
+
+// Follow calls fn, each call in its own goroutine, for every stream of the registry: those
+// present now and those added later. The ctx given to fn is cancelled when its stream is
+// removed or ctx ends. Follow returns once ctx ended and every fn returned.
+func (r *Registry) Follow(ctx context.Context, fn func(ctx context.Context, s *Stream)) {
+	var wg sync.WaitGroup
+	running := map[*Stream]context.CancelFunc{}
+	defer func() {
+		for _, cancel := range running {
+			cancel()
+		}
+		wg.Wait()
+	}()
+	for {
+		// The channel first, then the list: a stream added in between still wakes us.
+		changed := r.Changed()
+		present := map[*Stream]bool{}
+		for _, s := range r.List() {
+			present[s] = true
+			if running[s] == nil {
+				sctx, cancel := context.WithCancel(ctx)
+				running[s] = cancel
+				wg.Go(func() { fn(sctx, s) })
+			}
+		}
+		for s, cancel := range running {
+			if !present[s] {
+				cancel()
+				delete(running, s)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
 	}
 }

@@ -12,11 +12,14 @@ import (
 	"github.com/beffroi/beffroi/relay/transcode"
 )
 
-// Needs are the codecs HLS (fMP4, as gohlslib writes it and browsers play it) takes: other
-// sources (a VP8 phone, say) get a rendition from the codec fitting, when one can be made.
-var Needs = transcode.Needs{
-	Video: []relay.Codec{relay.H264, relay.H265, relay.AV1},
-	Audio: []relay.Codec{relay.AAC, relay.Opus},
+// Needs returns the codecs HLS (fMP4, as gohlslib writes it and browsers play it) takes:
+// other sources (a VP8 phone, say) get a rendition from the codec fitting, when one can be
+// made.
+func Needs() transcode.Needs {
+	return transcode.Needs{
+		Video: []relay.Codec{relay.H264, relay.H265, relay.AV1},
+		Audio: []relay.Codec{relay.AAC, relay.Opus},
+	}
 }
 
 // Sessions is what the HLS output needs of the audience counter (relay/audience.Counter):
@@ -94,37 +97,8 @@ func New(reg *relay.Registry, renditions outputs.Renditions, sessions Sessions, 
 // Run follows the registry's streams until ctx is cancelled, and returns once every muxer is
 // closed.
 func (s *Server) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	running := map[*relay.Stream]context.CancelFunc{}
-	defer func() {
-		for _, cancel := range running {
-			cancel()
-		}
-	}()
-	for {
-		changed := s.reg.Changed()
-		present := map[*relay.Stream]bool{}
-		for _, st := range s.reg.List() {
-			present[st] = true
-			if running[st] == nil {
-				sctx, cancel := context.WithCancel(ctx)
-				running[st] = cancel
-				wg.Go(func() { s.follow(sctx, st) })
-			}
-		}
-		for st, cancel := range running {
-			if !present[st] {
-				cancel()
-				delete(running, st)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		}
-	}
+	s.reg.Follow(ctx, s.follow)
+	return nil
 }
 
 // follow runs a stream's HLS for each of its live sessions.
@@ -181,43 +155,57 @@ func (s *Server) session(ctx context.Context, st *relay.Stream, log *slog.Logger
 		l.end()
 	}()
 	// Wait for the tracks, then choose the source or a rendition.
-	if err := st.WaitMedia(ctx); err != nil {
-		if errors.Is(err, relay.ErrNotLive) {
-			return relay.ErrEnded
-		}
+	src, rel, err := s.fit(ctx, st, log)
+	if err != nil || src == nil {
 		return err
 	}
-	if !Needs.Fits(st.Track(relay.Video), st.Track(relay.Audio)) && s.renditions != nil {
-		rst, rel, err := s.renditions.Acquire(ctx, st, Needs)
-		if err != nil {
-			log.Warn("hls: the stream's codecs do not fit HLS and no rendition can be made", "error", err.Error())
-			// Wait for the session to end or the tracks to change.
-			_, changed := st.State()
-			select {
-			case <-ctx.Done():
-			case <-changed:
-			}
-			return nil
-		}
-		release = rel
-		for {
-			state, changed := rst.State()
-			if state != relay.Idle && rst.HasMedia() {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-changed:
-			}
-		}
+	release = rel
+	if src != st {
 		r.Close()
-		if r, err = rst.Subscribe(ropts); err != nil {
+		if r, err = src.Subscribe(ropts); err != nil {
 			return err
 		}
 	}
 	log.Debug("hls: started")
 	return feed(ctx, r, l, s.o, log)
+}
+
+// fit waits for the stream's tracks and returns the stream HLS reads: st, or its rendition.
+// It returns no stream and no error when none fits and none can be made, once the session
+// ends or its tracks change. HLS waits for a live stream's media as long as the session lasts.
+func (s *Server) fit(ctx context.Context, st *relay.Stream, log *slog.Logger) (*relay.Stream, func(), error) {
+	for {
+		if s.renditions == nil {
+			if err := st.WaitMedia(ctx); err != nil {
+				if errors.Is(err, relay.ErrNotLive) {
+					return nil, nil, relay.ErrEnded
+				}
+				return nil, nil, err
+			}
+			return st, func() {}, nil
+		}
+		src, release, err := s.renditions.Fit(ctx, st, Needs())
+		state, changed := st.State()
+		switch {
+		case err == nil:
+			return src, release, nil
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case errors.Is(err, relay.ErrNotLive), state == relay.Idle:
+			return nil, nil, relay.ErrEnded
+		case !st.HasMedia():
+			continue // no media yet: wait on
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, nil, err // the rendition did not start in time: follow tries again
+		}
+		log.Warn("hls: the stream's codecs do not fit HLS and no rendition can be made", "error", err.Error())
+		// Wait for the session to end or the tracks to change.
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		}
+		return nil, nil, nil
+	}
 }
 
 // liveOf returns the stream's live HLS, or nil.

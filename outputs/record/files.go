@@ -16,11 +16,6 @@ const tmpMarker = ".tmp"
 // fsynced, then linked to its name (which fails rather than replace a file), and the
 // directory is fsynced so that the name survives a power cut. It returns the bytes written.
 func writeNew(dir, name string, data []byte) (int64, error) {
-	if failWrite != nil {
-		if err := failWrite(name); err != nil {
-			return 0, err
-		}
-	}
 	f, err := os.CreateTemp(dir, "."+name+tmpMarker+"*")
 	if err != nil {
 		return 0, err
@@ -53,9 +48,6 @@ func writeNew(dir, name string, data []byte) (int64, error) {
 	}
 	return int64(len(data)), syncDir(dir)
 }
-
-// failWrite, set by tests, makes writeNew fail (a full disk) when it returns an error.
-var failWrite func(name string) error
 
 // syncDir fsyncs a directory, making the names created in it durable.
 func syncDir(dir string) error {

@@ -34,6 +34,10 @@ type Options struct {
 	// Off: streams are not recorded unless switched on with SetEnabled (record.enabled:
 	// false in the configuration).
 	Off bool
+
+	// beforeWrite, set by tests, is called before each segment or init segment is written:
+	// returning an error fails the write (a full disk), sleeping makes a slow disk.
+	beforeWrite func(name string) error
 }
 
 // Status is a stream's recorder state as the API shows it.
@@ -162,37 +166,8 @@ func (r *Recorder) setStatus(stream string, st Status) {
 // recording the frames their stream had already published. Shutdown: stop ingest first, then
 // cancel ctx, so that recordings hold everything the publishers sent.
 func (r *Recorder) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	following := map[*relay.Stream]context.CancelFunc{}
-	defer func() {
-		for _, cancel := range following {
-			cancel()
-		}
-		wg.Wait()
-	}()
-	for {
-		changed := r.reg.Changed()
-		present := map[*relay.Stream]bool{}
-		for _, st := range r.reg.List() {
-			present[st] = true
-			if following[st] == nil {
-				fctx, cancel := context.WithCancel(ctx)
-				following[st] = cancel
-				wg.Go(func() { r.follow(fctx, st) })
-			}
-		}
-		for st, cancel := range following {
-			if !present[st] {
-				cancel()
-				delete(following, st)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		}
-	}
+	r.reg.Follow(ctx, r.follow)
+	return nil
 }
 
 // follow records each live session of one stream while recording is enabled for it.
@@ -247,7 +222,7 @@ func (r *Recorder) follow(ctx context.Context, st *relay.Stream) {
 		}()
 		s := newSession(sessionConfig{
 			root: r.opts.Root, stream: st, target: r.opts.SegmentDuration, retry: r.opts.RetryInterval,
-			catalog: r.opts.Catalog, log: log, frames: &r.frames,
+			catalog: r.opts.Catalog, log: log, frames: &r.frames, beforeWrite: r.opts.beforeWrite,
 			status: func(state State, id string) { r.setStatus(name, Status{State: string(state), Recording: id}) },
 		})
 		s.run(sctx, rd)

@@ -64,6 +64,13 @@ func newRig(t *testing.T, grace time.Duration) *rig {
 // newRigRing is newRig with a ring of ring frames.
 func newRigRing(t *testing.T, grace time.Duration, ring int) *rig {
 	t.Helper()
+	return newRigWrites(t, grace, ring, nil)
+}
+
+// newRigWrites is newRigRing with a hook called before each segment is written (a full or
+// slow disk).
+func newRigWrites(t *testing.T, grace time.Duration, ring int, beforeWrite func(name string) error) *rig {
+	t.Helper()
 	reg := relay.NewRegistry(relay.RegistryOptions{Grace: grace, RingSize: ring})
 	st, err := reg.Add("event", "event-publish-key")
 	if err != nil {
@@ -72,7 +79,8 @@ func newRigRing(t *testing.T, grace time.Duration, ring int) *rig {
 	root := t.TempDir()
 	cat := &catalog{}
 	logs := &testutil.LogBuffer{}
-	rec := New(reg, Options{Root: root, SegmentDuration: 2 * time.Second, RetryInterval: 50 * time.Millisecond, Catalog: cat, Logger: logs.Logger()})
+	rec := New(reg, Options{Root: root, SegmentDuration: 2 * time.Second, RetryInterval: 50 * time.Millisecond, Catalog: cat, Logger: logs.Logger(),
+		beforeWrite: beforeWrite})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -365,12 +373,11 @@ func TestRecordsOneSession(t *testing.T) {
 // TestStopRecordsWhatWasPublished: stopping the recorder while the stream is live (shutdown,
 // after ingest stopped) first records every frame already published.
 func TestStopRecordsWhatWasPublished(t *testing.T) {
-	failWrite = func(string) error { // a slow disk keeps the recorder behind
+	slow := func(string) error { // a slow disk keeps the recorder behind
 		time.Sleep(50 * time.Millisecond)
 		return nil
 	}
-	t.Cleanup(func() { failWrite = nil })
-	r := newRig(t, time.Hour)
+	r := newRigWrites(t, time.Hour, 8192, slow)
 	src := r.publish(testutil.SPS720, true, true)
 	src.run(10 * time.Second) // at once: the recorder is still far behind
 	src.pub.Close()           // the publisher is gone, the stream waits in its grace
@@ -522,7 +529,7 @@ func TestDisabledStreamIsNotRecorded(t *testing.T) {
 func TestPauseAndResume(t *testing.T) {
 	var mu sync.Mutex
 	full := false
-	failWrite = func(name string) error {
+	diskFull := func(string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if full {
@@ -530,13 +537,12 @@ func TestPauseAndResume(t *testing.T) {
 		}
 		return nil
 	}
-	t.Cleanup(func() { failWrite = nil })
 	setFull := func(v bool) {
 		mu.Lock()
 		full = v
 		mu.Unlock()
 	}
-	r := newRig(t, 0)
+	r := newRigWrites(t, 0, 8192, diskFull)
 	src := r.publish(testutil.SPS720, true, true)
 	src.run(4 * time.Second)
 	testutil.WaitFor(t, "the first segment", func() bool { in, ok := r.cat.last(r.rec.Status("event").Recording); return ok && in.Segments >= 1 })
@@ -582,14 +588,13 @@ func TestPauseAndResume(t *testing.T) {
 // newest keyframe, as any relay reader does; the publisher never waits for it, and the
 // recording goes on after a discontinuity, every segment starting with a keyframe.
 func TestSlowDisk(t *testing.T) {
-	failWrite = func(name string) error {
+	slow := func(name string) error {
 		if strings.HasPrefix(name, "seg-") {
 			time.Sleep(300 * time.Millisecond)
 		}
 		return nil
 	}
-	t.Cleanup(func() { failWrite = nil })
-	r := newRigRing(t, 0, 128) // about 1.6 s of media
+	r := newRigWrites(t, 0, 128, slow) // a ring of about 1.6 s of media
 	src := r.publish(testutil.SPS720, true, true)
 	src.run(20 * time.Second) // at once: WriteFrame never waits for a reader
 	testutil.WaitFor(t, "the recorder to reach the newest frame", func() bool {

@@ -60,6 +60,8 @@ type sessionConfig struct {
 	status  func(State, string) // reports the state and the recording ID
 	now     func() time.Time
 	frames  *atomic.Uint64 // counts the frames read, when set
+	// beforeWrite is Options.beforeWrite (tests), or nil.
+	beforeWrite func(name string) error
 }
 
 // trackWriter accumulates the samples of one track for the segment being built.
@@ -344,6 +346,7 @@ func (s *session) newInit(f *relay.Frame) error {
 	if s.rec == nil {
 		rec, err := createRecording(s.root, s.stream.Name(), s.now())
 		if rec != nil {
+			rec.beforeWrite = s.beforeWrite
 			s.rec = rec
 			s.origin = f.DTS
 			s.log.Info("recording started", "recording", rec.info.ID, "dir", rec.info.Dir)
@@ -517,6 +520,8 @@ type recording struct {
 	nextSeg  int
 	curInit  string
 	newInit  bool // the next segment is the first with curInit
+	// beforeWrite is Options.beforeWrite (tests), or nil.
+	beforeWrite func(name string) error
 }
 
 // idTime is the time part of recording IDs: sortable, URL-safe.
@@ -555,10 +560,20 @@ func createRecording(root, stream string, now time.Time) (*recording, error) {
 
 func (r *recording) saveInfo() error { return WriteInfo(r.info) }
 
+// writeFile writes a new file of the recording (see writeNew).
+func (r *recording) writeFile(name string, data []byte) (int64, error) {
+	if r.beforeWrite != nil {
+		if err := r.beforeWrite(name); err != nil {
+			return 0, err
+		}
+	}
+	return writeNew(r.info.Dir, name, data)
+}
+
 func (r *recording) writeInit(data []byte) error {
 	name := fmt.Sprintf("init-%d.mp4", r.nextInit)
 	r.nextInit++ // a failed attempt's number is not reused
-	n, err := writeNew(r.info.Dir, name, data)
+	n, err := r.writeFile(name, data)
 	if err != nil {
 		return err
 	}
@@ -570,7 +585,7 @@ func (r *recording) writeInit(data []byte) error {
 func (r *recording) writeSegment(data []byte, dur float64, discont bool) error {
 	name := fmt.Sprintf("seg-%d.m4s", r.nextSeg)
 	r.nextSeg++
-	n, err := writeNew(r.info.Dir, name, data)
+	n, err := r.writeFile(name, data)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,10 @@ type Pusher struct {
 	writeTimeout time.Duration
 }
 
-var _ outputs.Pusher = (*Pusher)(nil)
+var (
+	_ outputs.Pusher = (*Pusher)(nil)
+	_ outputs.Needer = (*Pusher)(nil)
+)
 
 // New returns a pusher for rtmp:// or rtmps:// URLs written as platforms give them:
 // rtmp://host[:port]/<app>/<stream key>[?query] (the key may contain slashes and a query).

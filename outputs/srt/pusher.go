@@ -34,7 +34,10 @@ type Pusher struct {
 	writeTimeout time.Duration
 }
 
-var _ outputs.Pusher = (*Pusher)(nil)
+var (
+	_ outputs.Pusher = (*Pusher)(nil)
+	_ outputs.Needer = (*Pusher)(nil)
+)
 
 // New returns a pusher for srt://host:port?streamid=...&passphrase=...&latency=... URLs. The
 // query is read as gosrt reads it (the srt-live-transmit keys: streamid, passphrase, pbkeylen,

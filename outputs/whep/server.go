@@ -47,17 +47,19 @@ type Audience interface {
 	Join(stream, protocol string) (leave func())
 }
 
-// Renditions makes the streams viewers need when the source's codecs do not fit WebRTC (an
-// AAC source gets Opus). *transcode.Manager implements it.
+// Renditions gives viewers the stream they need when the source's codecs do not fit WebRTC
+// (an AAC source gets Opus). *transcode.Renditions implements it (see its Fit).
 type Renditions interface {
-	Acquire(ctx context.Context, src *relay.Stream, needs transcode.Needs) (*relay.Stream, func(), error)
+	Fit(ctx context.Context, src *relay.Stream, needs transcode.Needs) (*relay.Stream, func(), error)
 }
 
-// needs is what a WebRTC viewer accepts. One value for every viewer, so every viewer of a
+// needs returns what a WebRTC viewer accepts: the same for every viewer, so every viewer of a
 // stream shares one rendition.
-var needs = transcode.Needs{
-	Video: []relay.Codec{relay.H264, relay.VP8},
-	Audio: []relay.Codec{relay.Opus},
+func needs() transcode.Needs {
+	return transcode.Needs{
+		Video: []relay.Codec{relay.H264, relay.VP8},
+		Audio: []relay.Codec{relay.Opus},
+	}
 }
 
 // Config configures a Server.

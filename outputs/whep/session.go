@@ -17,9 +17,6 @@ import (
 	"github.com/beffroi/beffroi/relay"
 )
 
-// renditionStartTimeout bounds the wait for a rendition's first frames.
-const renditionStartTimeout = 15 * time.Second
-
 // session is one viewer: one PeerConnection fed by one relay reader.
 type session struct {
 	srv    *Server
@@ -202,15 +199,16 @@ func (ss *session) addTracks(d *sdp.SessionDescription) error {
 		case !ok:
 			ss.log.Info("the offer takes no Opus: playing without audio", "offered", offeredCodecs(d, "audio"))
 		case srcAudio.Codec != relay.Opus && ss.srv.cfg.Renditions == nil:
-			ss.log.Warn("no rendition manager: playing an " + string(srcAudio.Codec) + " source without audio")
+			ss.log.Warn("no renditions: playing an " + string(srcAudio.Codec) + " source without audio")
 		default:
 			if srcAudio.Codec != relay.Opus {
-				if srcVideo != nil && !needs.Fits(srcVideo, nil) {
+				if srcVideo != nil && !needs().Fits(srcVideo, nil) {
 					return refuse(http.StatusUnsupportedMediaType, "the stream's video is %s: watch it over HLS", srcVideo.Codec)
 				}
-				// Opus from the source's audio, by ffmpeg, shared by every viewer. It starts
-				// while ICE and DTLS connect.
-				rs, release, err := ss.srv.cfg.Renditions.Acquire(ss.ctx, st, needs)
+				// Opus from the source's audio, by ffmpeg, shared by every viewer; the answer
+				// waits for its first frames (at most transcode.FitTimeout), so that the
+				// viewer's reader starts at once when it connects.
+				rs, release, err := ss.srv.cfg.Renditions.Fit(ss.ctx, st, needs())
 				if err != nil {
 					ss.log.Warn("no Opus rendition: playing without audio", "error", err)
 					break
@@ -383,29 +381,13 @@ func (ss *session) send(f *relay.Frame, pts time.Duration) bool {
 	return true
 }
 
-// subscribe returns a reader of the stream, or of its rendition once the rendition runs.
-// It is taken when the viewer connects, so that it starts at the newest keyframe then.
+// subscribe returns a reader of the stream, or of its rendition (which Fit returned once it
+// had media). It is taken when the viewer connects, so that it starts at the newest keyframe
+// then.
 func (ss *session) subscribe() (*relay.Reader, error) {
-	opts := relay.ReaderOptions{MaxLag: ss.srv.cfg.MaxLag}
-	if !ss.rendition {
-		return ss.stream.Subscribe(opts)
+	r, err := ss.src.Subscribe(relay.ReaderOptions{MaxLag: ss.srv.cfg.MaxLag})
+	if err != nil && ss.rendition {
+		return nil, fmt.Errorf("codec fitting: the Opus rendition: %w", err)
 	}
-	rs := ss.src
-	deadline := time.NewTimer(renditionStartTimeout)
-	defer deadline.Stop()
-	for {
-		state, changed := rs.State()
-		if state != relay.Idle && rs.HasMedia() {
-			if r, err := rs.Subscribe(opts); err == nil {
-				return r, nil
-			}
-		}
-		select {
-		case <-ss.ctx.Done():
-			return nil, ss.ctx.Err()
-		case <-deadline.C:
-			return nil, errors.New("codec fitting: the Opus rendition did not start")
-		case <-changed:
-		}
-	}
+	return r, err
 }

@@ -67,7 +67,10 @@ type fakeRenditions struct {
 	released atomic.Int32
 }
 
-func (f *fakeRenditions) Acquire(_ context.Context, src *relay.Stream, n transcode.Needs) (*relay.Stream, func(), error) {
+func (f *fakeRenditions) Fit(ctx context.Context, src *relay.Stream, n transcode.Needs) (*relay.Stream, func(), error) {
+	if err := src.WaitMedia(ctx); err != nil {
+		return nil, nil, err
+	}
 	if n.Fits(src.Track(relay.Video), src.Track(relay.Audio)) {
 		return src, func() {}, nil
 	}

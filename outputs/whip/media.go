@@ -32,7 +32,9 @@ const (
 
 // videoFeedback is what the pusher answers: retransmissions and keyframe requests (which it
 // cannot honour: see Pusher.Push).
-var videoFeedback = []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+func videoFeedback() []webrtc.RTCPFeedback {
+	return []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+}
 
 // codecOf returns the codec the offer declares for a relay track, or an error when WHIP
 // cannot carry it.
@@ -45,11 +47,11 @@ func codecOf(t *relay.Track) (webrtc.RTPCodecCapability, error) {
 			profile = hex.EncodeToString(t.SPS[1:4])
 		}
 		return webrtc.RTPCodecCapability{
-			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFeedback,
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFeedback(),
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile,
 		}, nil
 	case relay.VP8:
-		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}, nil
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback()}, nil
 	case relay.Opus:
 		return webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,

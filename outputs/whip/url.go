@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// Schemes are the destination URL schemes this package serves: the WHIP endpoint's own URL
-// with "whip+" in front, so that a destination list tells WHIP from other HTTP URLs.
-var Schemes = []string{"whip+http", "whip+https"}
+// Schemes returns the destination URL schemes this package serves: the WHIP endpoint's own
+// URL with "whip+" in front, so that a destination list tells WHIP from other HTTP URLs.
+func Schemes() []string { return []string{"whip+http", "whip+https"} }
 
 // target is a parsed destination URL.
 type target struct {

@@ -9,7 +9,7 @@ import (
 	"github.com/beffroi/beffroi/relay"
 )
 
-// ErrUnsupported is returned by Manager.Acquire when no rendition can turn the source's tracks
+// ErrUnsupported is returned (wrapped, with ErrNoFit) by Renditions.Fit when no rendition can turn the source's tracks
 // into ones the needs accept (video Beffroi cannot re-encode, or a codec MPEG-TS cannot carry).
 var ErrUnsupported = errors.New("no rendition can make these codecs")
 
@@ -60,39 +60,46 @@ func (p plan) keeps(k relay.Kind) bool {
 	return len(p.needs.Audio) > 0
 }
 
-// canFeed lists the codecs the feeder can put in MPEG-TS.
-var canFeed = []relay.Codec{relay.H264, relay.H265, relay.AAC, relay.Opus}
+// canFeed reports whether the feeder can put codec c in MPEG-TS.
+func canFeed(c relay.Codec) bool {
+	switch c {
+	case relay.H264, relay.H265, relay.AAC, relay.Opus:
+		return true
+	}
+	return false
+}
 
-// canReencode lists the video codecs ffmpeg is fed (in IVF, on a pipe of its own) to be
-// re-encoded to H.264: what browsers send when they have no H.264 encoder.
-var canReencode = []relay.Codec{relay.VP8, relay.VP9}
+// canReencode reports whether ffmpeg can be fed video codec c (in IVF, on a pipe of its own)
+// to re-encode it to H.264: what browsers send when they have no H.264 encoder.
+func canReencode(c relay.Codec) bool { return c == relay.VP8 || c == relay.VP9 }
 
-// canMake lists the audio codecs ffmpeg makes, by our preference when the needs accept several.
-var canMake = []relay.Codec{relay.AAC, relay.Opus}
+// canMake reports whether ffmpeg makes audio codec c. When the needs accept several, the
+// first in the needs' order is made.
+func canMake(c relay.Codec) bool { return c == relay.AAC || c == relay.Opus }
 
 // makePlan decides how to turn tracks video and audio into ones that fit n.
 func makePlan(video, audio *relay.Track, n Needs) (plan, error) {
 	p := plan{needs: n}
 	if video != nil && len(n.Video) > 0 {
 		switch {
-		case !fits(n.Video, video) && slices.Contains(canReencode, video.Codec) && slices.Contains(n.Video, relay.H264):
+		case !fits(n.Video, video) && canReencode(video.Codec) && slices.Contains(n.Video, relay.H264):
 			p.videoOut = relay.H264
 			p.outW, p.outH = outputSize(video.Width, video.Height)
 		case !fits(n.Video, video):
 			return p, fmt.Errorf("%w: video %s to %s would need re-encoding, which Beffroi does from VP8 and VP9 to H264 only", ErrUnsupported, video.Codec, n.String())
-		case !slices.Contains(canFeed, video.Codec):
+		case !canFeed(video.Codec):
 			return p, fmt.Errorf("%w: video %s cannot go through MPEG-TS", ErrUnsupported, video.Codec)
 		}
 		p.video = video
 	}
 	if audio != nil && len(n.Audio) > 0 {
-		if !slices.Contains(canFeed, audio.Codec) {
+		if !canFeed(audio.Codec) {
 			return p, fmt.Errorf("%w: audio %s cannot go through MPEG-TS", ErrUnsupported, audio.Codec)
 		}
 		p.audio = audio
 		if !fits(n.Audio, audio) {
 			for _, c := range n.Audio {
-				if slices.Contains(canMake, c) {
+				if canMake(c) {
 					p.audioOut = c
 					break
 				}

@@ -40,7 +40,7 @@ var (
 
 // rendition is one ffmpeg process, restarted as needed, and the derived stream it feeds.
 type rendition struct {
-	m      *Manager
+	m      *Renditions
 	src    *relay.Stream
 	out    *relay.Stream
 	needs  Needs
@@ -60,14 +60,14 @@ type rendition struct {
 	restarts int
 }
 
-func (m *Manager) newRendition(k renditionKey, path string, needs Needs, p plan) *rendition {
+func (m *Renditions) newRendition(k renditionKey, path string, needs Needs, p plan) *rendition {
 	ctx, cancel := context.WithCancel(m.ctx)
 	name := k.src.Name() + "~" + p.suffix()
 	log := m.log.With("stream", k.src.Name(), "rendition", name)
 	return &rendition{
 		m: m, src: k.src, needs: needs, key: k.needs, path: path, log: log,
 		ctx: ctx, cancel: cancel,
-		out:   relay.NewStream(relay.StreamOptions{Name: name, Grace: m.o.Grace, Logger: log}),
+		out:   relay.NewStream(relay.StreamOptions{Name: name, Grace: k.src.Grace(), Logger: log}),
 		state: StateStarting, since: time.Now(),
 	}
 }

@@ -88,9 +88,9 @@ func TestAcquireFitting(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, _ := liveStream(t, h264Track(t), aac)
-	m := NewManager(Options{FFmpeg: "/nonexistent/ffmpeg"}) // never started
+	m := New(Options{FFmpeg: "/nonexistent/ffmpeg"}) // never started
 	defer m.Close()
-	st, release, err := m.Acquire(context.Background(), src, rtmpNeeds)
+	st, release, err := m.acquireStream(context.Background(), src, rtmpNeeds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,9 +105,9 @@ func TestAcquireFitting(t *testing.T) {
 
 func TestFFmpegMissing(t *testing.T) {
 	src, _ := liveStream(t, h264Track(t), &relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: 2})
-	m := NewManager(Options{FFmpeg: "/nonexistent/ffmpeg"})
+	m := New(Options{FFmpeg: "/nonexistent/ffmpeg"})
 	defer m.Close()
-	_, _, err := m.Acquire(context.Background(), src, rtmpNeeds)
+	_, _, err := m.acquireStream(context.Background(), src, rtmpNeeds)
 	if err == nil || !strings.Contains(err.Error(), "ffmpeg not found") {
 		t.Fatalf("Acquire: %v, want an error saying ffmpeg was not found", err)
 	}
@@ -118,9 +118,9 @@ func TestFFmpegMissing(t *testing.T) {
 
 func TestUnsupported(t *testing.T) {
 	src, _ := liveStream(t, &relay.Track{Codec: relay.AV1}, &relay.Track{Codec: relay.Opus, SampleRate: 48000, Channels: 2})
-	m := NewManager(Options{})
+	m := New(Options{})
 	defer m.Close()
-	if _, _, err := m.Acquire(context.Background(), src, rtmpNeeds); !errors.Is(err, ErrUnsupported) {
+	if _, _, err := m.acquireStream(context.Background(), src, rtmpNeeds); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("Acquire: %v, want ErrUnsupported", err)
 	}
 }
@@ -241,7 +241,7 @@ func cpuTicks(pid int64) (int64, bool) {
 	return u + st, err1 == nil && err2 == nil
 }
 
-func rendition0(m *Manager) *rendition {
+func rendition0(m *Renditions) *rendition {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range m.rends {
@@ -269,20 +269,20 @@ func TestOpusToAAC(t *testing.T) {
 	video, audio, frames := makeInput(t)
 	src, pub := liveStream(t, video, audio)
 	var logs testutil.LogBuffer
-	m := NewManager(Options{Logger: logs.Logger()})
+	m := New(Options{Logger: logs.Logger()})
 	defer func() {
 		m.Close()
-		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed", "transcode.(*Manager).Acquire.func")
+		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed", "transcode.(*Renditions).acquire.func")
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	acquired := time.Now()
-	st, release1, err := m.Acquire(ctx, src, rtmpNeeds)
+	st, release1, err := m.acquireStream(ctx, src, rtmpNeeds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st2, release2, err := m.Acquire(ctx, src, rtmpNeeds)
+	st2, release2, err := m.acquireStream(ctx, src, rtmpNeeds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,13 +402,13 @@ func TestOpusToAAC(t *testing.T) {
 func TestSourceEnds(t *testing.T) {
 	video, audio, frames := makeInput(t)
 	src, pub := liveStream(t, video, audio)
-	m := NewManager(Options{})
+	m := New(Options{})
 	defer func() {
 		m.Close()
-		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed", "transcode.(*Manager).Acquire.func")
+		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed", "transcode.(*Renditions).acquire.func")
 	}()
 	ctx := context.Background()
-	st, release, err := m.Acquire(ctx, src, rtmpNeeds)
+	st, release, err := m.acquireStream(ctx, src, rtmpNeeds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestMakePlanReencode(t *testing.T) {
 	if p.videoOut != "" {
 		t.Errorf("H264 source re-encoded: %+v", p)
 	}
-	m := NewManager(Options{})
+	m := New(Options{})
 	r := &rendition{m: m}
 	args := strings.Join(r.args(p, 0), " ")
 	if !strings.Contains(args, "-c:v copy") || strings.Contains(args, "libx264") {
@@ -144,7 +144,7 @@ func TestVP8ToH264(t *testing.T) {
 	video, audio, frames := makeVP8Input(t)
 	src, pub := liveStream(t, video, audio)
 	var logs testutil.LogBuffer
-	m := NewManager(Options{Logger: logs.Logger()})
+	m := New(Options{Logger: logs.Logger()})
 	defer func() {
 		m.Close()
 		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed")
@@ -157,7 +157,7 @@ func TestVP8ToH264(t *testing.T) {
 	wg.Go(func() { _, _ = publishRealTime(ctx, pub, frames, 6*time.Second) })
 
 	acquired := time.Now()
-	st, release, err := m.Acquire(ctx, src, rtmpNeeds)
+	st, release, err := m.acquireStream(ctx, src, rtmpNeeds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,18 +14,19 @@ import (
 	"github.com/beffroi/beffroi/relay"
 )
 
-// ErrClosed is returned by Manager.Acquire after Manager.Close.
-var ErrClosed = errors.New("transcode: manager closed")
+// ErrClosed is returned (wrapped) by Renditions.Fit after Renditions.Close.
+var ErrClosed = errors.New("transcode: renditions closed")
 
 // Defaults of Options.
 const (
 	DefaultFFmpeg      = "ffmpeg"
 	DefaultAACBitrate  = 160000
 	DefaultOpusBitrate = 128000
-	DefaultGrace       = 10 * time.Second
 )
 
-// Options configures a Manager.
+// Options configures Renditions. A derived stream keeps its source's reconnect grace
+// (relay.Stream.Grace): its readers stay open that long while its ffmpeg restarts, and zero
+// means no grace there either.
 type Options struct {
 	// FFmpeg is the ffmpeg program, a path or a name looked up in PATH. Default "ffmpeg".
 	FFmpeg string
@@ -35,9 +36,6 @@ type Options struct {
 	// OpusBitrate is the bitrate of Opus audio made from another codec, in bits/s. Default
 	// 128000.
 	OpusBitrate int
-	// Grace is how long the readers of a derived stream stay open while its ffmpeg restarts;
-	// pass the relay's reconnect grace. Default 10 s.
-	Grace time.Duration
 	// Logger receives the renditions' events; nil discards them.
 	Logger *slog.Logger
 }
@@ -70,8 +68,9 @@ type renditionKey struct {
 	needs string
 }
 
-// Manager runs the renditions of every stream. It is safe for concurrent use.
-type Manager struct {
+// Renditions is the pool of the renditions of every stream: readers get the stream that fits
+// their needs with Fit. It is safe for concurrent use.
+type Renditions struct {
 	o      Options
 	log    *slog.Logger
 	ctx    context.Context
@@ -83,8 +82,8 @@ type Manager struct {
 	rends  map[renditionKey]*rendition
 }
 
-// NewManager returns a manager with no rendition.
-func NewManager(o Options) *Manager {
+// New returns a pool with no rendition.
+func New(o Options) *Renditions {
 	if o.FFmpeg == "" {
 		o.FFmpeg = DefaultFFmpeg
 	}
@@ -94,42 +93,40 @@ func NewManager(o Options) *Manager {
 	if o.OpusBitrate <= 0 {
 		o.OpusBitrate = DefaultOpusBitrate
 	}
-	if o.Grace <= 0 {
-		o.Grace = DefaultGrace
-	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	return &Renditions{
 		o: o, log: log, ctx: ctx, cancel: cancel,
 		rends: map[renditionKey]*rendition{},
 	}
 }
 
-// Acquire returns the stream a reader with these needs must read: src itself when its tracks
-// fit, else a derived stream fed by an ffmpeg process shared by every reader of (src, needs).
-// release must be called when the reader is done with st; the process stops when the last
-// reader released it, or when src's live session ends (st's readers then get relay.ErrEnded).
-func (m *Manager) Acquire(ctx context.Context, src *relay.Stream, needs Needs) (st *relay.Stream, release func(), err error) {
+// acquire returns the stream a reader with these needs must read, as Fit does, but without
+// waiting: src itself when its tracks (as they are now) fit, else the rendition of (src,
+// needs), started if none runs, which may have no media yet. release must be called when the
+// reader is done with it; the process stops when the last reader released it, or when src's
+// live session ends (the derived stream's readers then get relay.ErrEnded).
+func (m *Renditions) acquire(ctx context.Context, src *relay.Stream, needs Needs) (r *rendition, release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
 	video, audio := src.Track(relay.Video), src.Track(relay.Audio)
 	if needs.Fits(video, audio) {
-		return src, func() {}, nil
+		return nil, func() {}, nil
 	}
 	if state, _ := src.State(); state == relay.Idle {
-		return nil, nil, fmt.Errorf("transcode %q: %w", src.Name(), relay.ErrNotLive)
+		return nil, nil, relay.ErrNotLive
 	}
 	p, err := makePlan(video, audio, needs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("transcode %q: %w", src.Name(), err)
+		return nil, nil, err
 	}
 	path, err := exec.LookPath(m.o.FFmpeg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("transcode %q: ffmpeg not found (%q): %w", src.Name(), m.o.FFmpeg, err)
+		return nil, nil, fmt.Errorf("ffmpeg not found (%q): %w", m.o.FFmpeg, err)
 	}
 
 	m.mu.Lock()
@@ -138,7 +135,7 @@ func (m *Manager) Acquire(ctx context.Context, src *relay.Stream, needs Needs) (
 		return nil, nil, ErrClosed
 	}
 	k := renditionKey{src: src, needs: needs.String()}
-	r := m.rends[k]
+	r = m.rends[k]
 	if r == nil {
 		r = m.newRendition(k, path, needs, p)
 		m.rends[k] = r
@@ -155,11 +152,11 @@ func (m *Manager) Acquire(ctx context.Context, src *relay.Stream, needs Needs) (
 	}
 	r.users++
 	var once sync.Once
-	return r.out, func() { once.Do(func() { m.release(k, r) }) }, nil
+	return r, func() { once.Do(func() { m.release(k, r) }) }, nil
 }
 
 // release drops one user of r, stopping r with its last one.
-func (m *Manager) release(k renditionKey, r *rendition) {
+func (m *Renditions) release(k renditionKey, r *rendition) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r.users--
@@ -173,7 +170,7 @@ func (m *Manager) release(k renditionKey, r *rendition) {
 }
 
 // Status returns the renditions, sorted by stream and needs.
-func (m *Manager) Status() []RenditionStatus {
+func (m *Renditions) Status() []RenditionStatus {
 	m.mu.Lock()
 	l := make([]RenditionStatus, 0, len(m.rends))
 	for _, r := range m.rends {
@@ -191,7 +188,7 @@ func (m *Manager) Status() []RenditionStatus {
 
 // Close stops every rendition, ends their derived streams and waits for their goroutines
 // and processes.
-func (m *Manager) Close() {
+func (m *Renditions) Close() {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
