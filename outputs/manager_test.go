@@ -202,7 +202,7 @@ func (tm *testManager) waitState(t testing.TB, name string, want State) Status {
 func (tm *testManager) goLive(t testing.TB) *relay.Publisher {
 	t.Helper()
 	p := tm.st.Publish(relay.SourceInfo{Protocol: "test"})
-	tr, err := relay.NewAACTrack(testutil.ASC)
+	tr, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}

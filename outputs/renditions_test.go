@@ -73,7 +73,7 @@ func TestTrackNotAcceptedChoosesRendition(t *testing.T) {
 
 	// The source goes live with H.264 only: it fits, the destination reads it directly.
 	pub := src.Publish(relay.SourceInfo{Protocol: "webrtc"})
-	video, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
+	video, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}

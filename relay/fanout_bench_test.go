@@ -35,7 +35,7 @@ func BenchmarkFanout(b *testing.B) {
 const maxDelaySamples = 1024
 
 func benchmarkFanout(b *testing.B, readers int) {
-	video, audio := h264Track(b, testutil.SPS720), aacTrack(b)
+	video, audio := h264Track(b, testutil.SPS720()), aacTrack(b)
 	n := b.N
 
 	// Frames are made before the clock starts: what is measured is the relay, not the

@@ -30,7 +30,7 @@ func newTestStream(t testing.TB, grace time.Duration) *Stream {
 
 func h264Track(t testing.TB, sps []byte) *Track {
 	t.Helper()
-	tr, err := NewH264Track(sps, testutil.PPS)
+	tr, err := NewH264Track(sps, testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func h264Track(t testing.TB, sps []byte) *Track {
 
 func aacTrack(t testing.TB) *Track {
 	t.Helper()
-	tr, err := NewAACTrack(testutil.ASC)
+	tr, err := NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func publish(t testing.TB, s *Stream, video, audio bool) *testPublisher {
 	tp := &testPublisher{t: t, p: s.Publish(SourceInfo{Protocol: "rtmp", RemoteAddr: "192.0.2.1:1935"})}
 	var err error
 	if video {
-		if tp.video, err = tp.p.SetTrack(h264Track(t, testutil.SPS720)); err != nil {
+		if tp.video, err = tp.p.SetTrack(h264Track(t, testutil.SPS720())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -210,21 +210,21 @@ func isClosed(ch <-chan struct{}) bool {
 }
 
 func TestTracksFromParameterSets(t *testing.T) {
-	v := h264Track(t, testutil.SPS720)
+	v := h264Track(t, testutil.SPS720())
 	if v.Codec != H264 || v.Kind() != Video || v.Width != 1280 || v.Height != 720 {
 		t.Errorf("720p track = %s %v %dx%d", v.Codec, v.Kind(), v.Width, v.Height)
 	}
-	if v := h264Track(t, testutil.SPS360); v.Width != 640 || v.Height != 360 {
+	if v := h264Track(t, testutil.SPS360()); v.Width != 640 || v.Height != 360 {
 		t.Errorf("360p track = %dx%d", v.Width, v.Height)
 	}
 	a := aacTrack(t)
 	if a.Codec != AAC || a.Kind() != Audio || a.SampleRate != 48000 || a.Channels != 2 {
 		t.Errorf("AAC track = %s %v %d Hz %d ch", a.Codec, a.Kind(), a.SampleRate, a.Channels)
 	}
-	if !v.SameParams(h264Track(t, testutil.SPS720)) || v.SameParams(h264Track(t, testutil.SPS360)) || v.SameParams(a) {
+	if !v.SameParams(h264Track(t, testutil.SPS720())) || v.SameParams(h264Track(t, testutil.SPS360())) || v.SameParams(a) {
 		t.Error("SameParams does not compare the parameters")
 	}
-	if _, err := NewH264Track([]byte{0x67}, testutil.PPS); err == nil {
+	if _, err := NewH264Track([]byte{0x67}, testutil.PPS()); err == nil {
 		t.Error("NewH264Track accepted a truncated SPS")
 	}
 	if _, err := NewAACTrack(nil); err == nil {
@@ -648,7 +648,7 @@ func TestReconnectWithinGrace(t *testing.T) {
 		t.Fatalf("state after the publisher came back = %v, want live", st)
 	}
 	tp2 := &testPublisher{t: t, p: p2}
-	if tp2.video, err = p2.SetTrack(h264Track(t, testutil.SPS720)); err != nil {
+	if tp2.video, err = p2.SetTrack(h264Track(t, testutil.SPS720())); err != nil {
 		t.Fatal(err)
 	}
 	if tp2.audio, err = p2.SetTrack(aacTrack(t)); err != nil {
@@ -686,7 +686,7 @@ func TestReconnectWithinGrace(t *testing.T) {
 	}
 
 	// New parameters (a new resolution): a new track, seen by readers on the next frames.
-	v360, err := p2.SetTrack(h264Track(t, testutil.SPS360))
+	v360, err := p2.SetTrack(h264Track(t, testutil.SPS360()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -833,7 +833,7 @@ func TestTakeover(t *testing.T) {
 	if err := tp1.p.WriteFrame(&Frame{Track: tp1.video, Key: true}); !errors.Is(err, ErrReplaced) {
 		t.Errorf("replaced publisher's WriteFrame: %v, want ErrReplaced", err)
 	}
-	if _, err := tp1.p.SetTrack(h264Track(t, testutil.SPS360)); !errors.Is(err, ErrReplaced) {
+	if _, err := tp1.p.SetTrack(h264Track(t, testutil.SPS360())); !errors.Is(err, ErrReplaced) {
 		t.Errorf("replaced publisher's SetTrack: %v, want ErrReplaced", err)
 	}
 	tp1.p.Close()
@@ -1231,14 +1231,14 @@ func TestWaitMedia(t *testing.T) {
 	if err := s.WaitMedia(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("no frame yet: %v, want the deadline", err)
 	}
-	v, err := p.SetTrack(h264Track(t, testutil.SPS720))
+	v, err := p.SetTrack(h264Track(t, testutil.SPS720()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 200 { // the frame races the wait: it must never be missed
 		s2 := newTestStream(t, time.Minute)
 		p2 := s2.Publish(SourceInfo{Protocol: "test"})
-		v2, _ := p2.SetTrack(h264Track(t, testutil.SPS720))
+		v2, _ := p2.SetTrack(h264Track(t, testutil.SPS720()))
 		done := make(chan error, 1)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -21,12 +21,12 @@ func TestVideoParamsH264(t *testing.T) {
 		err              bool
 	}{
 		{"picture before any parameter set", [][]byte{p}, true, false, 0, false},
-		{"SPS alone: not complete yet", [][]byte{testutil.SPS720}, false, false, 0, false},
-		{"PPS completes the set", [][]byte{testutil.PPS, sei}, false, true, 1280, false},
-		{"keyframe with the same sets", [][]byte{testutil.SPS720, testutil.PPS, idr}, true, false, 1280, false},
-		{"new SPS: a new track (the phone rotated)", [][]byte{testutil.SPS360, testutil.PPS, idr}, true, true, 640, false},
-		{"invalid SPS is reported, the track kept", [][]byte{{0x67, 0xff}, testutil.PPS, idr}, true, false, 640, true},
-		{"back to 720p", [][]byte{testutil.SPS720, idr}, true, true, 1280, false},
+		{"SPS alone: not complete yet", [][]byte{testutil.SPS720()}, false, false, 0, false},
+		{"PPS completes the set", [][]byte{testutil.PPS(), sei}, false, true, 1280, false},
+		{"keyframe with the same sets", [][]byte{testutil.SPS720(), testutil.PPS(), idr}, true, false, 1280, false},
+		{"new SPS: a new track (the phone rotated)", [][]byte{testutil.SPS360(), testutil.PPS(), idr}, true, true, 640, false},
+		{"invalid SPS is reported, the track kept", [][]byte{{0x67, 0xff}, testutil.PPS(), idr}, true, false, 640, true},
+		{"back to 720p", [][]byte{testutil.SPS720(), idr}, true, true, 1280, false},
 	}
 	for _, s := range steps {
 		picture, changed, err := v.Update(s.au)
@@ -37,7 +37,7 @@ func TestVideoParamsH264(t *testing.T) {
 			t.Fatalf("%s: track %+v, want width %d", s.name, v.Track, s.width)
 		}
 	}
-	if !v.IsKey([][]byte{testutil.SPS720, testutil.PPS, idr}) || v.IsKey([][]byte{p}) {
+	if !v.IsKey([][]byte{testutil.SPS720(), testutil.PPS(), idr}) || v.IsKey([][]byte{p}) {
 		t.Error("IsKey: an IDR is a keyframe, a P frame is not")
 	}
 }
@@ -45,12 +45,12 @@ func TestVideoParamsH264(t *testing.T) {
 // A track known from elsewhere (an RTMP sequence header, an SDP) is kept while the stream
 // repeats the same parameter sets, even one at a time.
 func TestVideoParamsKnownTrack(t *testing.T) {
-	tr, err := NewH264Track(testutil.SPS720, testutil.PPS)
+	tr, err := NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := VideoParams{Codec: H264, Track: tr}
-	for _, au := range [][][]byte{{testutil.PPS, {0x65}}, {testutil.SPS720, {0x65}}, {testutil.SPS720, testutil.PPS, {0x65}}} {
+	for _, au := range [][][]byte{{testutil.PPS(), {0x65}}, {testutil.SPS720(), {0x65}}, {testutil.SPS720(), testutil.PPS(), {0x65}}} {
 		if _, changed, err := v.Update(au); changed || err != nil || v.Track != tr {
 			t.Fatalf("Update(%x): changed %v err %v", au, changed, err)
 		}

@@ -113,7 +113,7 @@ func TestEventsSocket(t *testing.T) {
 
 	p := st.Publish(relay.SourceInfo{Protocol: "rtmp", RemoteAddr: "192.0.2.9:4000"})
 	event("stream_live", "rtmp from 192.0.2.9:4000")
-	v, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
+	v, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ type PullStatuses interface {
 	PullStatus(stream string) (rtsp.PullStatus, bool)
 }
 
-// RenditionStatuses tells the renditions (codec fitting) being made (transcode.Manager).
+// RenditionStatuses tells the renditions (codec fitting) being made (transcode.Renditions).
 type RenditionStatuses interface {
 	// Status returns every rendition of every stream.
 	Status() []transcode.RenditionStatus

@@ -60,11 +60,11 @@ func newRegistry(t *testing.T) *relay.Registry {
 		t.Fatal(err)
 	}
 	p := live.Publish(relay.SourceInfo{Protocol: "rtmp", RemoteAddr: "192.0.2.7:50312"})
-	v, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
+	v, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := relay.NewAACTrack(testutil.ASC)
+	a, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,12 @@ const (
 // sps720 and pps720 are the parameter sets libx264 wrote for a 1280x720 30 fps clip
 // (ffmpeg -f lavfi -i testsrc2=size=1280x720:rate=30 -frames:v 1 -c:v libx264 -g 60 -f h264):
 // High profile, level 3.1.
-var (
-	sps720 = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
+func sps720() []byte {
+	return []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10,
 		0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60}
-	pps720 = []byte{0x68, 0xef, 0x8f, 0xcb}
-)
+}
+
+func pps720() []byte { return []byte{0x68, 0xef, 0x8f, 0xcb} }
 
 // pSize returns the size of a P frame that makes the stream bitrate bits/s in total.
 func pSize(bitrate int) int {
@@ -75,7 +76,7 @@ func startPublisher(ctx context.Context, u *url.URL, bitrate int, win *window) (
 	}
 	p := &publisher{
 		client: cl,
-		video:  &gortmplib.Track{Codec: &codecs.H264{SPS: sps720, PPS: pps720}},
+		video:  &gortmplib.Track{Codec: &codecs.H264{SPS: sps720(), PPS: pps720()}},
 		audio: &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: &mpeg4audio.AudioSpecificConfig{
 			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: audioRate, ChannelConfig: 2,
 		}}},

@@ -110,12 +110,12 @@ func newEncoder(t testing.TB, u *url.URL, tlsConfig *tls.Config) (*encoder, erro
 		return nil, err
 	}
 	var asc mpeg4audio.AudioSpecificConfig
-	if err := asc.Unmarshal(testutil.ASC); err != nil {
+	if err := asc.Unmarshal(testutil.ASC()); err != nil {
 		t.Fatal(err)
 	}
 	e := &encoder{
 		t: t, c: c,
-		vt: &gortmplib.Track{Codec: &codecs.H264{SPS: testutil.SPS720, PPS: testutil.PPS}},
+		vt: &gortmplib.Track{Codec: &codecs.H264{SPS: testutil.SPS720(), PPS: testutil.PPS()}},
 		at: &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: &asc}},
 	}
 	e.w = &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{e.vt, e.at}}
@@ -472,11 +472,11 @@ func TestPlayFreshStream(t *testing.T) {
 	// Publish straight into the relay, so that the timeline starts when the test wants.
 	pub := ts.st.Publish(relay.SourceInfo{Protocol: "test"})
 	defer pub.Close()
-	vt, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
+	vt, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := relay.NewAACTrack(testutil.ASC)
+	at, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,7 +636,7 @@ func TestParameterChange(t *testing.T) {
 
 	idr := videoAU(e.nv, true)[0]
 	dts := time.Duration(e.nv) * videoStep
-	if err := e.w.WriteH264(e.vt, dts, dts, [][]byte{testutil.SPS360, testutil.PPS, idr}); err != nil {
+	if err := e.w.WriteH264(e.vt, dts, dts, [][]byte{testutil.SPS360(), testutil.PPS(), idr}); err != nil {
 		t.Fatal(err)
 	}
 	e.nv++
@@ -653,7 +653,7 @@ func TestParameterChange(t *testing.T) {
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}
-		if !bytes.Equal(f.Track.SPS, testutil.SPS360) || !f.Key || seq(f) != int(idr[1])<<8|int(idr[2]) {
+		if !bytes.Equal(f.Track.SPS, testutil.SPS360()) || !f.Key || seq(f) != int(idr[1])<<8|int(idr[2]) {
 			t.Fatalf("first frame on the new track: key %v, SPS % x", f.Key, f.Track.SPS)
 		}
 		break

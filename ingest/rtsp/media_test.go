@@ -74,12 +74,12 @@ func seq(f *relay.Frame) int {
 func newDescription(t testing.TB, params bool) *description.Session {
 	t.Helper()
 	var asc mpeg4audio.AudioSpecificConfig
-	if err := asc.Unmarshal(testutil.ASC); err != nil {
+	if err := asc.Unmarshal(testutil.ASC()); err != nil {
 		t.Fatal(err)
 	}
 	v := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
 	if params {
-		v.SPS, v.PPS = testutil.SPS720, testutil.PPS
+		v.SPS, v.PPS = testutil.SPS720(), testutil.PPS()
 	}
 	a := &format.MPEG4Audio{PayloadTyp: 97, Config: &asc, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
 	return &description.Session{Medias: []*description.Media{

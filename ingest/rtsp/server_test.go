@@ -447,10 +447,10 @@ func TestInBandParameters(t *testing.T) {
 		t.Fatalf("video track %+v before any parameter set", v)
 	}
 	// The first keyframe comes without parameter sets (joined late), the next one with them.
-	sps := testutil.SPS720
+	sps := testutil.SPS720()
 	e.extra = func(n int) [][]byte {
 		if _, idr, _ := codedFrame(n); idr && n > 0 {
-			return [][]byte{sps, testutil.PPS}
+			return [][]byte{sps, testutil.PPS()}
 		}
 		return nil
 	}
@@ -471,7 +471,7 @@ func TestInBandParameters(t *testing.T) {
 
 	// The encoder switches to 640x360 at its next keyframe.
 	old := ts.st.Track(relay.Video)
-	sps = testutil.SPS360
+	sps = testutil.SPS360()
 	e.mustSend(2 * time.Second)
 	testutil.WaitFor(t, "the new video track", func() bool {
 		v := ts.st.Track(relay.Video)
@@ -482,7 +482,7 @@ func TestInBandParameters(t *testing.T) {
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}
-		if !bytes.Equal(f.Track.SPS, testutil.SPS360) || !f.Key {
+		if !bytes.Equal(f.Track.SPS, testutil.SPS360()) || !f.Key {
 			t.Fatalf("first frame on the new track: key %v, SPS % x", f.Key, f.Track.SPS)
 		}
 		break

@@ -141,11 +141,11 @@ func newEncoder(t testing.TB, c gosrt.Conn) *encoder {
 func newTSEncoder(t testing.TB, w io.Writer) *encoder {
 	t.Helper()
 	var asc mpeg4audio.AudioSpecificConfig
-	if err := asc.Unmarshal(testutil.ASC); err != nil {
+	if err := asc.Unmarshal(testutil.ASC()); err != nil {
 		t.Fatal(err)
 	}
 	e := &encoder{
-		t: t, sink: &tsSink{w: w}, base: 90000, sps: testutil.SPS720,
+		t: t, sink: &tsSink{w: w}, base: 90000, sps: testutil.SPS720(),
 		vt: &mpegts.Track{Codec: &codecs.H264{}},
 		at: &mpegts.Track{Codec: &codecs.MPEG4Audio{Config: asc}},
 	}
@@ -168,7 +168,7 @@ func (e *encoder) videoAU(n int) [][]byte {
 	}
 	u[1], u[2] = byte(n>>8), byte(n)
 	if n%30 == 0 {
-		return [][]byte{e.sps, testutil.PPS, u}
+		return [][]byte{e.sps, testutil.PPS(), u}
 	}
 	return [][]byte{u}
 }
@@ -662,7 +662,7 @@ func TestParameterChange(t *testing.T) {
 	r := relaytest.Subscribe(t, ts.st)
 	old := ts.st.Track(relay.Video)
 	e.nv = (e.nv/30 + 1) * 30 // the next keyframe carries the new SPS
-	e.sps = testutil.SPS360
+	e.sps = testutil.SPS360()
 	e.mustSend(500 * time.Millisecond)
 	testutil.WaitFor(t, "the new video track", func() bool {
 		v := ts.st.Track(relay.Video)
@@ -673,7 +673,7 @@ func TestParameterChange(t *testing.T) {
 		if f.Track.Kind() != relay.Video || f.Track == old {
 			continue
 		}
-		if !bytes.Equal(f.Track.SPS, testutil.SPS360) || !f.Key || seq(f)%30 != 0 {
+		if !bytes.Equal(f.Track.SPS, testutil.SPS360()) || !f.Key || seq(f)%30 != 0 {
 			t.Fatalf("first frame on the new track: key %v, frame %d, SPS % x", f.Key, seq(f), f.Track.SPS)
 		}
 		break

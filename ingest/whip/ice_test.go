@@ -58,7 +58,7 @@ func newClient(t *testing.T, networks []webrtc.NetworkType) *client {
 			}
 			frame := annexB([]byte{0x41, 0x9a, 0x02, 0x04, byte(i)})
 			if i%10 == 0 {
-				frame = annexB(testutil.SPS720, testutil.PPS, []byte{0x65, 0x88, 0x84, 0x00, 0x33, 0xff})
+				frame = annexB(testutil.SPS720(), testutil.PPS(), []byte{0x65, 0x88, 0x84, 0x00, 0x33, 0xff})
 			}
 			if err := video.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 				return

@@ -34,7 +34,7 @@ func TestH264PaddingIsNoDamage(t *testing.T) {
 	big := make([]byte, 3000) // fragmented in FU-A
 	big[0], big[1] = 0x41, 0x9a
 	aus := [][][]byte{
-		{testutil.SPS720, testutil.PPS, {0x65, 0x88, 0x84, 0x00, 0x33, 0xff}},
+		{testutil.SPS720(), testutil.PPS(), {0x65, 0x88, 0x84, 0x00, 0x33, 0xff}},
 		{big},
 		{{0x41, 0x9a, 0x02, 0x04}},
 	}

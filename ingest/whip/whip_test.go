@@ -203,7 +203,7 @@ func TestPublishH264Opus(t *testing.T) {
 			}
 			var frame []byte
 			if i%10 == 0 {
-				frame = annexB(testutil.SPS720, testutil.PPS, []byte{0x65, 0x88, 0x84, 0x00, 0x33, 0xff})
+				frame = annexB(testutil.SPS720(), testutil.PPS(), []byte{0x65, 0x88, 0x84, 0x00, 0x33, 0xff})
 			} else {
 				frame = annexB([]byte{0x41, 0x9a, 0x02, 0x04, byte(i)})
 			}

@@ -40,7 +40,7 @@ func newTestPub(t testing.TB, ring int, withVideo bool) *testPub {
 	tp := &testPub{t: t, st: st, p: st.Publish(relay.SourceInfo{Protocol: "test"})}
 	var err error
 	if withVideo {
-		if tp.video, err = tp.p.SetTrack(h264Track(t, testutil.SPS720)); err != nil {
+		if tp.video, err = tp.p.SetTrack(h264Track(t, testutil.SPS720())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -271,14 +271,14 @@ func TestSender(t *testing.T) {
 	// Every track's sequence header comes before the first frame, stamped with its timestamp:
 	// a player joining mid-stream finds both tracks at once.
 	expectMetadata(t, p.next(t), 1280)
-	expectVideoHeader(t, p.next(t), testutil.SPS720)
+	expectVideoHeader(t, p.next(t), testutil.SPS720())
 	expectAudioHeader(t, p.next(t))
 	for _, f := range frames {
 		expectFrame(t, p.next(t), f)
 	}
 
 	// New parameters mid-stream: a new sequence header right before the first frame using them.
-	v360, err := tp.p.SetTrack(h264Track(t, testutil.SPS360))
+	v360, err := tp.p.SetTrack(h264Track(t, testutil.SPS360()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestSender(t *testing.T) {
 		tp.write(a, 85*ms, 85*ms, true, 60),
 		tp.write(v360, 5*step, 5*step, false, 500),
 	}
-	expectVideoHeader(t, p.next(t), testutil.SPS360)
+	expectVideoHeader(t, p.next(t), testutil.SPS360())
 	for _, f := range more {
 		expectFrame(t, p.next(t), f)
 	}

@@ -59,7 +59,7 @@ func nal2(hdr byte, n int) []byte {
 
 func h264Track(t testing.TB, sps []byte) *relay.Track {
 	t.Helper()
-	tr, err := relay.NewH264Track(sps, testutil.PPS)
+	tr, err := relay.NewH264Track(sps, testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func h265Track(t testing.TB) *relay.Track {
 
 func aacTrack(t testing.TB) *relay.Track {
 	t.Helper()
-	tr, err := relay.NewAACTrack(testutil.ASC)
+	tr, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ type frameCase struct {
 func frameCases() []frameCase {
 	v := func(key bool, dts, pts time.Duration, units ...[]byte) func(t testing.TB) *relay.Frame {
 		return func(t testing.TB) *relay.Frame {
-			return &relay.Frame{Track: h264Track(t, testutil.SPS720), DTS: dts, PTS: pts, Key: key, Units: units}
+			return &relay.Frame{Track: h264Track(t, testutil.SPS720()), DTS: dts, PTS: pts, Key: key, Units: units}
 		}
 	}
 	hv := func(key bool, dts, pts time.Duration, units ...[]byte) func(t testing.TB) *relay.Frame {
@@ -236,7 +236,7 @@ func frameCases() []frameCase {
 	const ext = time.Duration(0xffffff) * ms
 	return []frameCase{
 		{name: "h264 keyframe at 0", frame: v(true, 0, 0, h264IDR(3000)), msgType: "*message.Video"},
-		{name: "h264 parameter sets and IDR", frame: v(true, 40*ms, 40*ms, testutil.SPS720, testutil.PPS, h264IDR(500)), msgType: "*message.Video"},
+		{name: "h264 parameter sets and IDR", frame: v(true, 40*ms, 40*ms, testutil.SPS720(), testutil.PPS(), h264IDR(500)), msgType: "*message.Video"},
 		{name: "h264 P frame", frame: v(false, 1033*ms, 1033*ms, h264Slice(700)), msgType: "*message.Video"},
 		{name: "h264 B-frame reordering", frame: v(false, 1000*ms, 1066*ms, h264Slice(300)), msgType: "*message.Video"},
 		{name: "h264 sub-millisecond timestamps", frame: v(false, 33366*time.Microsecond, 100100*time.Microsecond, h264Slice(10)), msgType: "*message.Video"},
@@ -417,15 +417,15 @@ func TestTrackHeader(t *testing.T) {
 	}{
 		{
 			name:  "h264",
-			track: func(t testing.TB) *relay.Track { return h264Track(t, testutil.SPS720) },
+			track: func(t testing.TB) *relay.Track { return h264Track(t, testutil.SPS720()) },
 			check: func(t *testing.T, m message.Message) {
 				v, ok := m.(*message.Video)
 				if !ok || v.Type != message.VideoTypeConfig || v.Codec != message.CodecH264 {
 					t.Fatalf("got %#v, want an AVC sequence header", m)
 				}
 				c := v.AVCConfig
-				if len(c.SequenceParameterSets) != 1 || !bytes.Equal(c.SequenceParameterSets[0].NALUnit, testutil.SPS720) ||
-					len(c.PictureParameterSets) != 1 || !bytes.Equal(c.PictureParameterSets[0].NALUnit, testutil.PPS) {
+				if len(c.SequenceParameterSets) != 1 || !bytes.Equal(c.SequenceParameterSets[0].NALUnit, testutil.SPS720()) ||
+					len(c.PictureParameterSets) != 1 || !bytes.Equal(c.PictureParameterSets[0].NALUnit, testutil.PPS()) {
 					t.Errorf("avcC does not carry the SPS and PPS: %+v", c)
 				}
 			},
@@ -525,7 +525,7 @@ func TestTrackHeaderEnhancedFrameType(t *testing.T) {
 }
 
 func TestMetadata(t *testing.T) {
-	b, err := Metadata(h264Track(t, testutil.SPS720), aacTrack(t), 29.97)
+	b, err := Metadata(h264Track(t, testutil.SPS720()), aacTrack(t), 29.97)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +595,7 @@ func TestPreparedStreamDecodes(t *testing.T) {
 	st := relay.NewStream(relay.StreamOptions{Name: "test", PublishKey: "k", RingSize: 4096})
 	defer st.Stop()
 	p := st.Publish(relay.SourceInfo{Protocol: "test"})
-	video, err := p.SetTrack(h264Track(t, testutil.SPS720))
+	video, err := p.SetTrack(h264Track(t, testutil.SPS720()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -676,11 +676,11 @@ func TestPreparedStreamDecodes(t *testing.T) {
 	for _, tr := range tracks {
 		switch c := tr.Codec.(type) {
 		case *codecs.H264:
-			if !bytes.Equal(c.SPS, testutil.SPS720) || !bytes.Equal(c.PPS, testutil.PPS) {
+			if !bytes.Equal(c.SPS, testutil.SPS720()) || !bytes.Equal(c.PPS, testutil.PPS()) {
 				t.Error("H.264 track parameters differ")
 			}
 			gr.OnDataH264(tr, func(pts, dts time.Duration, au [][]byte) {
-				if equalUnits(au, [][]byte{testutil.SPS720, testutil.PPS}) {
+				if equalUnits(au, [][]byte{testutil.SPS720(), testutil.PPS()}) {
 					return // the sequence header, replayed as parameter sets
 				}
 				frames = append(frames, got{relay.Video, pts, dts, au})
@@ -748,7 +748,7 @@ func fuzzFrame(t testing.TB, codec byte, payload []byte, dtsMicros uint64, ptsOf
 	}
 	switch c {
 	case relay.H264:
-		f.Track = h264Track(t, testutil.SPS720)
+		f.Track = h264Track(t, testutil.SPS720())
 		f.Units = splitUnits(0x41)
 		tc.msgType = "*message.Video"
 	case relay.H265:

@@ -52,11 +52,11 @@ func BenchmarkRecord(b *testing.B) {
 	}()
 
 	pub := st.Publish(relay.SourceInfo{Protocol: "bench"})
-	v, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
+	v, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := relay.NewAACTrack(testutil.ASC)
+	a, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,7 +30,7 @@ var (
 // TestInitSegmentOfEveryCodec: every codec the relay carries (but VP8) makes an init segment
 // that reads back with the same codec.
 func TestInitSegmentOfEveryCodec(t *testing.T) {
-	h264, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
+	h264, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestInitSegmentOfEveryCodec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aac, err := relay.NewAACTrack(testutil.ASC)
+	aac, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func (r *rig) publish(sps []byte, withVideo, withAudio bool) *source {
 	r.t.Helper()
 	s := &source{t: r.t, pub: r.st.Publish(relay.SourceInfo{Protocol: "test"}), keyEvery: 30, videoBytes: 3000, rec: r.rec, sent: &r.sent}
 	if withVideo {
-		v, err := relay.NewH264Track(sps, testutil.PPS)
+		v, err := relay.NewH264Track(sps, testutil.PPS())
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func (r *rig) publish(sps []byte, withVideo, withAudio bool) *source {
 		}
 	}
 	if withAudio {
-		a, err := relay.NewAACTrack(testutil.ASC)
+		a, err := relay.NewAACTrack(testutil.ASC())
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -317,7 +317,7 @@ func checkRecording(t *testing.T, in Info) checked {
 
 func TestRecordsOneSession(t *testing.T) {
 	r := newRig(t, 0)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.run(10 * time.Second)
 	testutil.WaitFor(t, "the recorder to report recording", func() bool { return r.rec.Status("event").State == "recording" })
 	id := r.rec.Status("event").Recording
@@ -378,7 +378,7 @@ func TestStopRecordsWhatWasPublished(t *testing.T) {
 		return nil
 	}
 	r := newRigWrites(t, time.Hour, 8192, slow)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.run(10 * time.Second) // at once: the recorder is still far behind
 	src.pub.Close()           // the publisher is gone, the stream waits in its grace
 	r.stop()
@@ -398,7 +398,7 @@ func TestStopRecordsWhatWasPublished(t *testing.T) {
 // recording (finished).
 func TestStreamRemovedWhileLive(t *testing.T) {
 	r := newRig(t, time.Hour)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.run(3 * time.Second)
 	src.drain()
 	r.reg.Remove("event")
@@ -410,10 +410,10 @@ func TestStreamRemovedWhileLive(t *testing.T) {
 
 func TestNewParametersMakeANewInitSegment(t *testing.T) {
 	r := newRig(t, 0)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.run(4 * time.Second)
 	// The phone rotates: new SPS in band, a new track from the same publisher.
-	v, err := relay.NewH264Track(testutil.SPS360, testutil.PPS)
+	v, err := relay.NewH264Track(testutil.SPS360(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,19 +442,19 @@ func TestNewParametersMakeANewInitSegment(t *testing.T) {
 	if err := init.Unmarshal(bytes.NewReader(ib)); err != nil {
 		t.Fatal(err)
 	}
-	if h, ok := init.Tracks[0].Codec.(*codecs.H264); !ok || !bytes.Equal(h.SPS, testutil.SPS360) || len(init.Tracks) != 2 {
+	if h, ok := init.Tracks[0].Codec.(*codecs.H264); !ok || !bytes.Equal(h.SPS, testutil.SPS360()) || len(init.Tracks) != 2 {
 		t.Errorf("init-2.mp4 tracks: %+v", init.Tracks)
 	}
 }
 
 func TestGraceKeepsOneRecording(t *testing.T) {
 	r := newRig(t, time.Hour)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.run(3 * time.Second)
 	src.drain()
 	src.pub.Close()
 	// Back within the grace: the relay moves the new publisher's timestamps past the gap.
-	src2 := r.publish(testutil.SPS720, true, true)
+	src2 := r.publish(testutil.SPS720(), true, true)
 	src2.run(3 * time.Second)
 	src2.drain()
 	r.st.Stop()
@@ -478,7 +478,7 @@ func TestGraceKeepsOneRecording(t *testing.T) {
 	}
 	// A new session after the grace is a new recording.
 	testutil.WaitFor(t, "the recorder to leave the session", func() bool { return r.st.Info().Readers == 0 })
-	src3 := r.publish(testutil.SPS720, true, true)
+	src3 := r.publish(testutil.SPS720(), true, true)
 	src3.run(2 * time.Second)
 	src3.drain()
 	r.st.Stop()
@@ -504,7 +504,7 @@ func TestAudioOnlyCutsOnTime(t *testing.T) {
 func TestDisabledStreamIsNotRecorded(t *testing.T) {
 	r := newRig(t, 0)
 	r.rec.SetEnabled("event", false)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.run(3 * time.Second)
 	if st := r.rec.Status("event"); st.State != "off" {
 		t.Errorf("status %+v, want off", st)
@@ -543,7 +543,7 @@ func TestPauseAndResume(t *testing.T) {
 		mu.Unlock()
 	}
 	r := newRigWrites(t, 0, 8192, diskFull)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.run(4 * time.Second)
 	testutil.WaitFor(t, "the first segment", func() bool { in, ok := r.cat.last(r.rec.Status("event").Recording); return ok && in.Segments >= 1 })
 	setFull(true)
@@ -595,7 +595,7 @@ func TestSlowDisk(t *testing.T) {
 		return nil
 	}
 	r := newRigWrites(t, 0, 128, slow) // a ring of about 1.6 s of media
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.run(20 * time.Second) // at once: WriteFrame never waits for a reader
 	testutil.WaitFor(t, "the recorder to reach the newest frame", func() bool {
 		return r.rec.frames.Load()+r.rec.Status("event").Skipped >= r.sent.Load()
@@ -617,7 +617,7 @@ func TestSlowDisk(t *testing.T) {
 // the audio goes on is not a gap: no discontinuity, no frame dropped.
 func TestSparseVideoIsNoGap(t *testing.T) {
 	r := newRig(t, 0)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	audio := 0
 	for i := range 6 {
 		vd := time.Duration(i) * 1500 * time.Millisecond
@@ -655,7 +655,7 @@ func TestSparseVideoIsNoGap(t *testing.T) {
 // cut into segments (at ten times the target), not held in memory.
 func TestNoKeyframesStaysBounded(t *testing.T) {
 	r := newRig(t, 0)
-	src := r.publish(testutil.SPS720, true, true)
+	src := r.publish(testutil.SPS720(), true, true)
 	src.keyEvery = 1 << 30
 	src.run(25 * time.Second)
 	src.drain()

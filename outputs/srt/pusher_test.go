@@ -386,7 +386,7 @@ func TestPushNewParameters(t *testing.T) {
 	ch := push(t.Context(), p, r, pr)
 	s := rc.session(t)
 	src.Send(time.Second)
-	small, err := relay.NewH264Track(testutil.SPS360, testutil.PPS)
+	small, err := relay.NewH264Track(testutil.SPS360(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func TestPushNewParameters(t *testing.T) {
 		return len(s.sps) >= 3
 	})
 	s.mu.Lock()
-	if !bytes.Equal(s.sps[0], testutil.SPS720) || !bytes.Equal(s.sps[2], testutil.SPS360) {
+	if !bytes.Equal(s.sps[0], testutil.SPS720()) || !bytes.Equal(s.sps[2], testutil.SPS360()) {
 		t.Errorf("SPS in front of the keyframes: %x, want SPS720 first and SPS360 last", s.sps)
 	}
 	s.mu.Unlock()
@@ -638,7 +638,7 @@ func TestPushAudioOnly(t *testing.T) {
 }
 
 func TestWithParams(t *testing.T) {
-	sps, pps := testutil.SPS720, testutil.PPS
+	sps, pps := testutil.SPS720(), testutil.PPS()
 	aud, idr := []byte{9, 0xf0}, []byte{0x65, 1}
 	typ := func(u []byte) byte { return u[0] & 0x1f }
 	for _, tt := range []struct {

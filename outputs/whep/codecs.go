@@ -11,23 +11,25 @@ import (
 
 // videoFeedback is what viewers may ask of Beffroi: retransmissions (NACK). Keyframe
 // requests are accepted and ignored: a viewer gets the source's next keyframe.
-var videoFeedback = []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+func videoFeedback() []webrtc.RTCPFeedback {
+	return []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+}
 
 // h264Profiles are the profile-level-ids Beffroi answers with. Browsers decode any profile
 // whatever was negotiated (their decoders are not the ones they advertise for encoding), so
 // a High profile source plays in a viewer that offered Constrained Baseline.
-var h264Profiles = []string{"42e01f", "42001f", "4d001f", "64001f", "640c1f"}
+func h264Profiles() []string { return []string{"42e01f", "42001f", "4d001f", "64001f", "640c1f"} }
 
 // registerCodecs registers what Beffroi sends: H.264 (packetization mode 1: FU-A), VP8 and
 // Opus.
 func registerCodecs(me *webrtc.MediaEngine) error {
 	pt := webrtc.PayloadType(102)
-	for _, p := range h264Profiles {
+	for _, p := range h264Profiles() {
 		err := me.RegisterCodec(webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{
 				MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 				SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + p,
-				RTCPFeedback: videoFeedback,
+				RTCPFeedback: videoFeedback(),
 			},
 			PayloadType: pt,
 		}, webrtc.RTPCodecTypeVideo)
@@ -38,7 +40,7 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 	}
 	err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
-			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback,
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback(),
 		},
 		PayloadType: 96,
 	}, webrtc.RTPCodecTypeVideo)

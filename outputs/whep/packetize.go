@@ -15,9 +15,11 @@ const rtpMTU = 1200
 // the number of viewers. Never modified once built.
 type payloads [][]byte
 
+// The frame memo's keys: identities made once per process, like context keys, so that every
+// viewer finds the payloads the first one cut.
 var (
-	h264Payloads = relay.NewMemoKey("whep-h264-rtp")
-	vp8Payloads  = relay.NewMemoKey("whep-vp8-rtp")
+	h264Payloads = relay.NewMemoKey("whep-h264-rtp") //nolint:gochecknoglobals // an identity, never changed
+	vp8Payloads  = relay.NewMemoKey("whep-vp8-rtp")  //nolint:gochecknoglobals // an identity, never changed
 )
 
 // framePayloads returns f's RTP payloads, building them the first time any viewer asks.

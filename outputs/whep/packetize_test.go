@@ -12,7 +12,7 @@ import (
 
 func h264Frame(t testing.TB, key bool, size int) *relay.Frame {
 	t.Helper()
-	tr, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
+	tr, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestPayloadsH264(t *testing.T) {
 	}
 	// A frame that carries its parameter sets gets no second copy of them.
 	withPS := h264Frame(t, true, 100)
-	withPS.Units = append([][]byte{testutil.SPS720, testutil.PPS}, withPS.Units...)
+	withPS.Units = append([][]byte{testutil.SPS720(), testutil.PPS()}, withPS.Units...)
 	if n := len(framePayloads(withPS)); n != 2 {
 		t.Errorf("keyframe with SPS and PPS in band: %d payloads, want 2 (STAP-A, IDR)", n)
 	}

@@ -18,21 +18,21 @@ const (
 	OpusStep = 20 * time.Millisecond
 )
 
-// H264Track returns a 1280x720 H.264 track with real parameter sets (testutil.SPS720 and
-// testutil.PPS), which the slice headers of the synthetic pictures fit.
+// H264Track returns a 1280x720 H.264 track with real parameter sets (testutil.SPS720() and
+// testutil.PPS()), which the slice headers of the synthetic pictures fit.
 func H264Track(t testing.TB) *relay.Track {
 	t.Helper()
-	tr, err := relay.NewH264Track(testutil.SPS720, testutil.PPS)
+	tr, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tr
 }
 
-// AACTrack returns an AAC-LC track, 48 kHz stereo (testutil.ASC).
+// AACTrack returns an AAC-LC track, 48 kHz stereo (testutil.ASC()).
 func AACTrack(t testing.TB) *relay.Track {
 	t.Helper()
-	tr, err := relay.NewAACTrack(testutil.ASC)
+	tr, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}

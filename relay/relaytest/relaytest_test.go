@@ -20,7 +20,7 @@ func TestPictures(t *testing.T) {
 		u := o.VideoUnit(n)
 		au := [][]byte{u}
 		if o.Key(n) {
-			au = [][]byte{testutil.SPS720, testutil.PPS, u}
+			au = [][]byte{testutil.SPS720(), testutil.PPS(), u}
 		}
 		if h264.IsRandomAccess(au) != (n%30 == 0) {
 			t.Fatalf("picture %d: random access %v", n, !o.Key(n))

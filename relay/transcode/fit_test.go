@@ -31,7 +31,7 @@ func withMedia(t *testing.T, pub *relay.Publisher) {
 // TestFitSource: a source whose tracks fit is returned itself, once it has media, and no
 // ffmpeg is started.
 func TestFitSource(t *testing.T) {
-	aac, err := relay.NewAACTrack(testutil.ASC)
+	aac, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}

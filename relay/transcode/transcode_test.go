@@ -75,7 +75,7 @@ func liveStream(t *testing.T, video, audio *relay.Track) (*relay.Stream, *relay.
 
 func h264Track(t *testing.T) *relay.Track {
 	t.Helper()
-	tr, err := relay.NewH264Track(testutil.SPS360, testutil.PPS)
+	tr, err := relay.NewH264Track(testutil.SPS360(), testutil.PPS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func h264Track(t *testing.T) *relay.Track {
 }
 
 func TestAcquireFitting(t *testing.T) {
-	aac, err := relay.NewAACTrack(testutil.ASC)
+	aac, err := relay.NewAACTrack(testutil.ASC())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,4 +95,6 @@ func (w *writer) full(typ string, version uint8, flags uint32) int {
 }
 
 // identity is the unity transformation matrix of mvhd and tkhd.
-var identity = []uint32{0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000}
+func identity() [9]uint32 {
+	return [9]uint32{0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000}
+}

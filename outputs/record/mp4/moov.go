@@ -62,7 +62,7 @@ func (m *movie) moov(base uint64, co64 bool) []byte {
 	w.u32(0x00010000) // rate 1.0
 	w.u16(0x0100)     // volume 1.0
 	w.zeros(10)
-	for _, x := range identity {
+	for _, x := range identity() {
 		w.u32(x)
 	}
 	w.zeros(24)
