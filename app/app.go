@@ -173,7 +173,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 // pushers are the built-in destination kinds, by URL scheme.
 func (a *App) pushers() map[string]outputs.NewPusherFunc {
 	m := map[string]outputs.NewPusherFunc{"rtmp": outrtmp.New, "rtmps": outrtmp.New, "srt": outsrt.New}
-	whip := outwhip.NewFunc(outwhip.Config{Net: func() *rtcnet.Net { return a.rtc }})
+	whip := outwhip.NewFunc(outwhip.Config{Net: a.rtc})
 	for _, s := range outwhip.Schemes() {
 		m[s] = whip
 	}

@@ -41,10 +41,9 @@ const (
 
 // Config configures the pushers made by NewFunc.
 type Config struct {
-	// Net returns the shared WebRTC network the sessions use (its UDP port, candidate rules
-	// and STUN servers). It is called when a session starts; nil, or a nil result, gives each
-	// session its own ephemeral ports on every interface.
-	Net func() *rtcnet.Net
+	// Net is the shared WebRTC network the sessions use (its UDP port, candidate rules and
+	// STUN servers); nil gives each session its own ephemeral ports on every interface.
+	Net *rtcnet.Net
 	// HTTPClient sends the offers and DELETEs; nil uses one with a time-out per request.
 	HTTPClient *http.Client
 }
@@ -204,11 +203,9 @@ func (p *Pusher) newSession(video, audio *relay.Track) (*session, error) {
 	}
 	var cfg webrtc.Configuration
 	se := webrtc.SettingEngine{}
-	if p.cfg.Net != nil {
-		if n := p.cfg.Net(); n != nil {
-			se = n.SettingEngine()
-			cfg.ICEServers = n.ICEServers()
-		}
+	if n := p.cfg.Net; n != nil {
+		se = n.SettingEngine()
+		cfg.ICEServers = n.ICEServers()
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(cfg)

@@ -133,14 +133,14 @@ func (e *endpoint) url(token string) string {
 }
 
 // senderNet is the shared WebRTC network of the pushing side, on loopback.
-func senderNet(t *testing.T) func() *rtcnet.Net {
+func senderNet(t *testing.T) *rtcnet.Net {
 	t.Helper()
 	n, err := rtcnet.Listen(rtcnet.Config{Interfaces: []string{"lo"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	return func() *rtcnet.Net { return n }
+	return n
 }
 
 // sourceMedia is what the test sources publish: H.264 (30 fps, a keyframe every second) with
