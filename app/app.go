@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/beffroi/beffroi/config"
@@ -53,8 +54,14 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 // App is a configured Beffroi: its streams, destinations and listeners, bound but not yet
 // serving. cmd/beffroi runs one; end-to-end tests run several on port 0.
 type App struct {
-	cfg *config.Config
+	cfg *config.Config // as started: what listeners, paths and tuning follow
 	log *slog.Logger
+
+	// reloadMu serialises reloads; applied is the configuration whose streams and
+	// destinations are in force (cfg, then each reloaded one).
+	reloadMu sync.Mutex
+	applied  *config.Config
+	source   func() (*config.Config, error)
 
 	// Store is the embedded database (<data_dir>/beffroi.db): accounts, the streams and
 	// destinations made in the console, the recordings catalogue. Opened first, closed last.
@@ -78,14 +85,17 @@ type App struct {
 
 	rtc     *rtcnet.Net // the one UDP port of every WebRTC peer
 	ingest  []ingestServer
-	pullers pullers
+	pulls   *pullSet
 	whip    *ingestwhip.Server
 	hln     net.Listener
 	hsrv    *http.Server
 	api     *web.Server
 	// configured names the streams and destinations of the configuration file ("stream" and
 	// "stream/destination"): read-only in the console.
-	configured map[string]bool
+	configured names
+	audit      interface {
+		Audit(r *http.Request, action, target, detail string)
+	}
 }
 
 // An Option changes how New assembles the App.
@@ -93,6 +103,7 @@ type Option func(*options)
 
 type options struct {
 	pushers map[string]outputs.NewPusherFunc
+	source  func() (*config.Config, error)
 }
 
 // WithPusher makes destinations whose URL has this scheme use f (a test that trusts its own
@@ -108,7 +119,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, log: log}
+	a := &App{cfg: cfg, applied: cfg, log: log, pulls: newPullSet()}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -144,6 +155,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	for _, opt := range opts {
 		opt(&o)
 	}
+	a.source = o.source
 	a.newMediaPlane(o)
 	a.Audience = audience.New(audience.Options{Window: cfg.Audience.Window, BeaconWindow: cfg.Audience.BeaconWindow})
 	if err := a.newIngest(); err != nil {
@@ -203,18 +215,16 @@ func (a *App) newMediaPlane(o options) {
 // made in the console (kept in the database).
 func (a *App) declareStreams() error {
 	cfg := a.cfg
-	a.configured = map[string]bool{}
 	for _, s := range cfg.Streams {
 		if _, err := a.Registry.Add(s.Name, s.PublishKey); err != nil {
 			return err
 		}
-		a.configured[s.Name] = true
+		a.setConfigured(s, true)
 		a.Recorder.SetEnabled(s.Name, s.IsRecorded(cfg.Record))
 		for _, d := range s.Destinations {
 			if err := a.Outputs.Add(s.Name, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled()}); err != nil {
 				return err
 			}
-			a.configured[s.Name+"/"+d.Name] = true
 		}
 	}
 	ctx := context.Background()
@@ -240,9 +250,9 @@ func (a *App) declareStreams() error {
 // managed reports whether a stream (dest "") or destination comes from the configuration file.
 func (a *App) managed(stream, dest string) bool {
 	if dest == "" {
-		return a.configured[stream]
+		return a.configured.has(stream)
 	}
-	return a.configured[stream+"/"+dest]
+	return a.configured.has(stream + "/" + dest)
 }
 
 // ingestServer is one ingest listener: bound by New, served by Run.
@@ -301,28 +311,11 @@ func (a *App) newIngest() error {
 
 // newPullers makes the pullers of the configured streams that pull from a camera.
 func (a *App) newPullers() {
-	cfg := a.cfg
-	for _, s := range cfg.Streams {
+	for _, s := range a.cfg.Streams {
 		if s.Pull.URL != "" {
-			a.pullers = append(a.pullers, &ingestrtsp.Puller{
-				URL: s.Pull.URL, Transport: s.Pull.Transport, Stream: a.Registry.Get(s.Name), Logger: a.log,
-				RetryMin: cfg.RTSP.PullRetryMin, RetryMax: cfg.RTSP.PullRetryMax,
-			})
+			a.pulls.set(s.Name, a.newPuller(a.cfg, s))
 		}
 	}
-}
-
-// pullers are the camera pullers of the configured streams (web.PullStatuses).
-type pullers []*ingestrtsp.Puller
-
-// PullStatus returns the state of a stream's camera puller; false when it has none.
-func (p pullers) PullStatus(stream string) (ingestrtsp.PullStatus, bool) {
-	for _, q := range p {
-		if q.Stream.Name() == stream {
-			return q.Status(), true
-		}
-	}
-	return ingestrtsp.PullStatus{}, false
 }
 
 func (a *App) closeIngest() {
@@ -353,6 +346,7 @@ func (a *App) newWebRTC() (err error) {
 func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	cfg, log := a.cfg, a.log
 	accounts := &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
+	a.audit = accounts
 	a.Replays.Audit = accounts
 	operator := func(h http.Handler) http.Handler { return accounts.Require(auth.Operator, h) }
 	media := web.Media{WHIP: a.whip.Handler(), WHEP: a.WHEP.Handler()}
@@ -361,11 +355,12 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	}
 	a.api = web.New(web.Options{
 		Registry: a.Registry, Destinations: a.Outputs,
-		Status:  web.Status{Pull: a.pullers, Renditions: a.Renditions, Recording: a.Recorder},
+		Status:  web.Status{Pull: a.pulls, Renditions: a.Renditions, Recording: a.Recorder},
 		Managed: a.managed, Presets: platforms, Operator: operator, Accounts: accounts,
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log},
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
+		Reload: accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
 		WatchMode: cfg.Watch.Mode, Version: version,
 	})
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
@@ -390,9 +385,7 @@ func (a *App) phases() []phase {
 	for _, s := range a.ingest {
 		ingest.run = append(ingest.run, Component{"ingest " + s.protocol, s.server.Run})
 	}
-	for _, p := range a.pullers {
-		ingest.run = append(ingest.run, Component{"pull " + p.Stream.Name(), p.Run})
-	}
+	ingest.run = append(ingest.run, Component{"camera pulls", a.pulls.Run})
 	viewers := phase{name: "viewers",
 		run:   []Component{{"audience", func(ctx context.Context) error { return a.Audience.Run(ctx, a.Registry) }}},
 		close: []Closer{{"whep", a.WHEP.Close}},

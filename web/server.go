@@ -106,6 +106,9 @@ type Options struct {
 	// Console serves the operator console: its page at / and its files under /console/
 	// (web/console).
 	Console http.Handler
+	// Reload, when set, serves POST /api/v1/reload (re-read the configuration file); it
+	// checks its caller's role itself (admins only).
+	Reload http.Handler
 	// WatchMode is how the watch and embed pages play: "auto" (WebRTC, else HLS), "hls"
 	// or "webrtc". Empty means "auto".
 	WatchMode string
@@ -144,6 +147,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.o.Manage != nil {
 		s.o.Manage.Routes(mux)
+	}
+	if s.o.Reload != nil {
+		mux.Handle("POST /api/v1/reload", s.o.Reload)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -71,7 +71,11 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		if err := serve(ctx, cfg, path, stderr); err != nil {
+		load := func() (*config.Config, error) {
+			c, _, err := loadConfig(args, env)
+			return c, err
+		}
+		if err := serve(ctx, cfg, path, load, stderr); err != nil {
 			fmt.Fprintln(stderr, "beffroi:", err)
 			return 1
 		}

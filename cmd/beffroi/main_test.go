@@ -69,7 +69,7 @@ func TestFirstStart(t *testing.T) {
 		var logs bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		if err := serve(ctx, cfg, "", &logs); err != nil {
+		if err := serve(ctx, cfg, "", nil, &logs); err != nil {
 			t.Fatalf("serve: %v", err)
 		}
 		return logs.String()

@@ -278,9 +278,16 @@ type beffroiProcess struct {
 // data in dataDir, and waits until it listens.
 func startBeffroiProcess(t *testing.T, name, dataDir string) *beffroiProcess {
 	t.Helper()
-	bin := buildBeffroi(t)
-	conf := filepath.Join(dataDir, "beffroi.yaml")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, `http: {addr: "127.0.0.1:0"}
+	return startBeffroiProcessWith(t, name, dataDir, processConfig(dataDir, fmt.Sprintf(`streams:
+  - name: event
+    publish_key: %s
+`, publishKey)))
+}
+
+// processConfig is the configuration file of a Beffroi process on loopback ports with data in
+// dataDir, its streams section given (YAML).
+func processConfig(dataDir, streams string) string {
+	return fmt.Sprintf(`http: {addr: "127.0.0.1:0"}
 rtmp: {addr: "127.0.0.1:0"}
 rtmps: {addr: "127.0.0.1:0"}
 srt: {addr: "127.0.0.1:0"}
@@ -289,13 +296,21 @@ webrtc: {udp_port: 0, tcp_port: -1, interfaces: [lo]}
 data_dir: %q
 reconnect_grace: 10s
 log: {format: json}
-streams:
-  - name: event
-    publish_key: %s
-`, dataDir, publishKey), 0o600); err != nil {
+admin: {token: %s}
+outputs: {retry_min: 200ms, retry_max: 2s}
+`, dataDir, adminToken) + streams
+}
+
+// startBeffroiProcessWith runs the binary with the configuration conf (written to
+// dataDir/beffroi.yaml) and waits until it listens.
+func startBeffroiProcessWith(t *testing.T, name, dataDir, conf string) *beffroiProcess {
+	t.Helper()
+	bin := buildBeffroi(t)
+	path := filepath.Join(dataDir, "beffroi.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &beffroiProcess{process: startProcess(t, t.Context(), name, bin, "--config", conf)}
+	p := &beffroiProcess{process: startProcess(t, t.Context(), name, bin, "--config", path)}
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if p.Exited() {
 			t.Fatalf("%s exited: %v\n%s", name, p.err, p.stderr.String())

@@ -73,6 +73,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// SetRetention replaces the retention policy (a configuration reload); the next sweep
+// follows it.
+func (s *Service) SetRetention(p Policy) {
+	s.mu.Lock()
+	s.Retention = p
+	s.mu.Unlock()
+}
+
 // Sweep deletes what the retention policy no longer keeps, logging one line per deletion.
 // It never deletes a recording in progress, nor a published one when KeepPublished.
 func (s *Service) Sweep(ctx context.Context) ([]Deletion, error) {
@@ -81,12 +89,15 @@ func (s *Service) Sweep(ctx context.Context) ([]Deletion, error) {
 		return nil, err
 	}
 	now := s.now()
+	s.mu.Lock()
+	policy := s.Retention
+	s.mu.Unlock()
 	// all is newest first; sizes are weighed oldest first.
 	slices.Reverse(all)
 	gone := map[string]bool{}
 	var out []Deletion
 	deletable := func(r store.Recording) bool {
-		kept := r.Published && s.Retention.of(r.Stream).KeepPublished
+		kept := r.Published && policy.of(r.Stream).KeepPublished
 		return !gone[r.ID] && !r.InProgress() && !kept
 	}
 	del := func(r store.Recording, reason string) {
@@ -100,7 +111,7 @@ func (s *Service) Sweep(ctx context.Context) ([]Deletion, error) {
 	}
 
 	for _, r := range all {
-		pol := s.Retention.of(r.Stream)
+		pol := policy.of(r.Stream)
 		end := r.Ended
 		if end.IsZero() {
 			end = r.Started
@@ -110,13 +121,13 @@ func (s *Service) Sweep(ctx context.Context) ([]Deletion, error) {
 		}
 	}
 	// Per-stream sizes, then the global one.
-	for stream, pol := range s.Retention.Streams {
+	for stream, pol := range policy.Streams {
 		if pol.MaxSize > 0 {
 			s.trim(all, func(r store.Recording) bool { return r.Stream == stream }, pol.MaxSize,
 				fmt.Sprintf("stream %q over %s", stream, formatSize(pol.MaxSize)), deletable, del, gone)
 		}
 	}
-	if m := s.Retention.Default.MaxSize; m > 0 {
+	if m := policy.Default.MaxSize; m > 0 {
 		s.trim(all, func(store.Recording) bool { return true }, m, "recordings over "+formatSize(m), deletable, del, gone)
 	}
 	return out, nil
