@@ -83,13 +83,13 @@ type App struct {
 	// WHEP plays the streams to viewers over WebRTC (/whep/<stream>).
 	WHEP *outwhep.Server
 
-	rtc     *rtcnet.Net // the one UDP port of every WebRTC peer
-	ingest  []ingestServer
-	pulls   *pullSet
-	whip    *ingestwhip.Server
-	hln     net.Listener
-	hsrv    *http.Server
-	api     *web.Server
+	rtc    *rtcnet.Net // the one UDP port of every WebRTC peer
+	ingest []ingestServer
+	pulls  *pullSet
+	whip   *ingestwhip.Server
+	hln    net.Listener
+	hsrv   *http.Server
+	api    *web.Server
 	// configured names the streams and destinations of the configuration file ("stream" and
 	// "stream/destination"): read-only in the console.
 	configured names
@@ -360,7 +360,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log},
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
-		Reload: accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
+		Reload:    accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
 		WatchMode: cfg.Watch.Mode, Version: version,
 	})
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)

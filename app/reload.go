@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/beffroi/beffroi/config"
-	"github.com/beffroi/beffroi/internal/httpjson"
 	ingestrtsp "github.com/beffroi/beffroi/ingest/rtsp"
+	"github.com/beffroi/beffroi/internal/httpjson"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/web/replays"
 )
