@@ -8,6 +8,7 @@ import (
 	ingestrtsp "github.com/beffroi/beffroi/ingest/rtsp"
 	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
 	ingestwhip "github.com/beffroi/beffroi/ingest/whip"
+	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
 	"github.com/beffroi/beffroi/outputs/record"
@@ -53,10 +54,26 @@ type Config struct {
 	Audience Audience `mapstructure:"audience"`
 	// Watch configures the public watch and embed pages (/watch/<stream>, /embed/<stream>).
 	Watch Watch `mapstructure:"watch"`
+	// Metrics configures /metrics.
+	Metrics Metrics `mapstructure:"metrics"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
 }
+
+// The HTTP server's limits (http.idle_timeout, http.body_timeout, http.max_connections):
+// what a stranger may hold open. The composition root builds the server from them.
+// Long-polling HLS requests and websockets are not bodies and are not cut by them.
+const (
+	// DefaultIdleTimeout is how long a keep-alive connection may wait for its next request.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultBodyTimeout is how long a client may take to send a request body (a login, a
+	// WHIP/WHEP offer, a beacon).
+	DefaultBodyTimeout = 15 * time.Second
+	// DefaultMaxConnections caps the HTTP connections open at once (viewers on LL-HLS hold one
+	// or two each); beyond it new connections wait to be accepted.
+	DefaultMaxConnections = 20000
+)
 
 // HTTP configures the HTTP server (console, API, HLS, WHIP/WHEP, /metrics).
 type HTTP struct {
@@ -64,6 +81,28 @@ type HTTP struct {
 	// SecureCookies marks the console's session cookie Secure: set it when Beffroi is behind
 	// a proxy that terminates HTTPS (requests over TLS get it anyway).
 	SecureCookies bool `mapstructure:"secure_cookies"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose X-Forwarded-For is
+	// believed: behind them, login limits, the audit log and per-address caps see the client's
+	// address. Empty (the default): no forwarded header is trusted.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// PublicURL is the address the public reaches Beffroi by (https://live.example.org): the
+	// base of the links and embed codes of public pages and of the go-live links. Empty: the
+	// request's own scheme and host (fine on a LAN; set it on the internet).
+	PublicURL string `mapstructure:"public_url"`
+	// IdleTimeout is how long a keep-alive connection may wait for its next request.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"` // default 2m
+	// BodyTimeout is how long a client may take to send a request body.
+	BodyTimeout time.Duration `mapstructure:"body_timeout"` // default 15s
+	// MaxConnections caps the HTTP connections open at once.
+	MaxConnections int `mapstructure:"max_connections"` // default 20000
+}
+
+// Metrics configures /metrics (Prometheus).
+type Metrics struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" on /metrics. Empty (the
+	// default): /metrics is open, like /healthz; it names streams and destinations (never a
+	// key), so firewall it or set a token on the internet.
+	Token string `mapstructure:"token"`
 }
 
 // Admin is the first account, made at the first start when no user exists.
@@ -113,6 +152,10 @@ type WebRTC struct {
 	Interfaces       []string      `mapstructure:"interfaces"`        // interfaces to gather candidates on; [lo] keeps it on 127.0.0.1
 	STUNServers      []string      `mapstructure:"stun_servers"`      // stun:host:port
 	KeyframeInterval time.Duration `mapstructure:"keyframe_interval"` // default 2s: how often browsers are asked for a keyframe
+	// MaxPending caps the WebRTC sessions (WHIP and WHEP) answered but not yet connected;
+	// MaxPendingPerAddress caps them per client address. Past either, 503 with Retry-After.
+	MaxPending           int `mapstructure:"max_pending"`             // default 64
+	MaxPendingPerAddress int `mapstructure:"max_pending_per_address"` // default 8
 }
 
 // Log configures logging.
@@ -127,6 +170,11 @@ type Outputs struct {
 	MaxLag       time.Duration `mapstructure:"max_lag"`       // default 5s: a destination further behind live than this skips to the newest keyframe
 	RetryMin     time.Duration `mapstructure:"retry_min"`     // default 1s: first reconnect delay
 	RetryMax     time.Duration `mapstructure:"retry_max"`     // default 30s: longest reconnect delay
+	// AllowPrivateNetworks lets destinations reach loopback, private, link-local and cloud
+	// metadata addresses (checked when dialling, so a name that resolves there is refused too).
+	// Default false: destinations are platforms on the internet; a destination of the town's own
+	// network sets its own allow_private (admins only).
+	AllowPrivateNetworks bool `mapstructure:"allow_private_networks"`
 }
 
 // Transcode configures the renditions made when a destination needs other codecs than the
@@ -210,6 +258,9 @@ type Destination struct {
 	Name    string `mapstructure:"name"`
 	URL     string `mapstructure:"url"`     // full push URL including the platform's stream key (secret!)
 	Enabled *bool  `mapstructure:"enabled"` // default true when omitted
+	// AllowPrivate lets this destination reach a private or loopback address (a server of the
+	// town's own network), whatever outputs.allow_private_networks says.
+	AllowPrivate bool `mapstructure:"allow_private"`
 }
 
 // IsEnabled reports Enabled, defaulting to true.
@@ -243,7 +294,12 @@ type StreamRetention struct {
 func Default() *Config {
 	// The tuning of each component is the component's own default, said once there.
 	return &Config{
-		HTTP: HTTP{Addr: ":8080"},
+		HTTP: HTTP{
+			Addr:           ":8080",
+			IdleTimeout:    DefaultIdleTimeout,
+			BodyTimeout:    DefaultBodyTimeout,
+			MaxConnections: DefaultMaxConnections,
+		},
 		RTMP: RTMP{
 			Addr:         ":1935",
 			WriteTimeout: ingestrtmp.DefaultWriteTimeout,
@@ -256,7 +312,10 @@ func Default() *Config {
 			PullRetryMin: ingestrtsp.DefaultRetryMin,
 			PullRetryMax: ingestrtsp.DefaultRetryMax,
 		},
-		WebRTC:         WebRTC{UDPPort: 8189, TCPPort: 8189, KeyframeInterval: ingestwhip.DefaultKeyframeInterval},
+		WebRTC: WebRTC{
+			UDPPort: 8189, TCPPort: 8189, KeyframeInterval: ingestwhip.DefaultKeyframeInterval,
+			MaxPending: rtcnet.DefaultMaxPending, MaxPendingPerAddress: rtcnet.DefaultMaxPendingPerAddress,
+		},
 		DataDir:        "./data",
 		ReconnectGrace: relay.DefaultGrace,
 		Log:            Log{Level: "info", Format: "text"},

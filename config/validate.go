@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/web/watch"
 )
 
@@ -55,6 +56,7 @@ func (c *Config) Validate() error {
 	if msg := checkAddr(c.HTTP.Addr); msg != "" {
 		p.add("http.addr", "%s", msg)
 	}
+	c.validateExposure(&p)
 	if n := len(c.Admin.Password); n > 0 && n < 10 {
 		p.add("admin.password", "at least 10 characters (BEFFROI_ADMIN_PASSWORD)")
 	}
@@ -379,5 +381,38 @@ func (c *Config) validateViewers(p *problems) {
 	}
 	if c.Audience.BeaconWindow <= 0 {
 		p.add("audience.beacon_window", "must be positive (got %s)", c.Audience.BeaconWindow)
+	}
+}
+
+// validateExposure checks what faces the internet: proxies, the public URL, the HTTP limits,
+// the metrics token and the WebRTC caps.
+func (c *Config) validateExposure(p *problems) {
+	if _, err := clientip.ParsePrefixes(c.HTTP.TrustedProxies); err != nil {
+		p.add("http.trusted_proxies", "%s", err.Error())
+	}
+	if u := c.HTTP.PublicURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || (pu.Path != "" && pu.Path != "/") ||
+			pu.RawQuery != "" || pu.Fragment != "" || pu.User != nil {
+			p.add("http.public_url", "%q is not a base URL like https://live.example.org", u)
+		}
+	}
+	if c.HTTP.IdleTimeout <= 0 {
+		p.add("http.idle_timeout", "must be positive (got %s)", c.HTTP.IdleTimeout)
+	}
+	if c.HTTP.BodyTimeout <= 0 {
+		p.add("http.body_timeout", "must be positive (got %s)", c.HTTP.BodyTimeout)
+	}
+	if c.HTTP.MaxConnections < 16 {
+		p.add("http.max_connections", "at least 16 (got %d)", c.HTTP.MaxConnections)
+	}
+	if n := len(c.Metrics.Token); n > 0 && n < 20 {
+		p.add("metrics.token", "at least 20 characters (BEFFROI_METRICS_TOKEN)")
+	}
+	if c.WebRTC.MaxPending < 1 {
+		p.add("webrtc.max_pending", "at least 1 (got %d)", c.WebRTC.MaxPending)
+	}
+	if n := c.WebRTC.MaxPendingPerAddress; n < 1 || n > c.WebRTC.MaxPending {
+		p.add("webrtc.max_pending_per_address", "from 1 to webrtc.max_pending (got %d)", n)
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 
+	"github.com/beffroi/beffroi/ingest/internal/guard"
+	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/internal/rtmpwire"
 	"github.com/beffroi/beffroi/relay"
 )
@@ -54,7 +56,13 @@ type Server struct {
 		Join(stream, protocol string) (leave func())
 	}
 
+	// keyLimits tunes the publish-key limiter (zero: guard's defaults); tests shorten it.
+	keyLimits guard.Limits
+	// onPublish, when set, runs once a publisher holds its stream: tests make it panic.
+	onPublish func()
+
 	ln    net.Listener
+	keys  *guard.Failures // wrong publish keys per address
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 }
@@ -84,6 +92,7 @@ func (s *Server) Listen() error {
 		ln = tls.NewListener(ln, s.TLSConfig)
 	}
 	s.ln = ln
+	s.keys = guard.NewFailures(s.logger().With("protocol", s.protocol()), s.keyLimits)
 	return nil
 }
 
@@ -100,6 +109,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.conns = map[net.Conn]struct{}{}
 	var wg sync.WaitGroup
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	wg.Go(func() { s.keys.Run(sweepCtx) })
 	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 	defer stop()
 	var err error
@@ -132,6 +143,12 @@ func (s *Server) Run(ctx context.Context) error {
 				s.mu.Unlock()
 				c.Close()
 			}()
+			defer func() {
+				if v := recover(); v != nil {
+					guard.LogPanic(s.logger().With("protocol", s.protocol(), "remote", c.RemoteAddr().String()),
+						s.protocol()+" connection handler", v)
+				}
+			}()
 			s.handle(ctx, c)
 		})
 	}
@@ -140,6 +157,7 @@ func (s *Server) Run(ctx context.Context) error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	stopSweep()
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -193,9 +211,18 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 
 func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, conn *rtmpwire.Conn,
 	sc *gortmplib.ServerConn, key string, readTimeout time.Duration) {
+	// Refused before any key comparison while the address is blocked for guessing keys; the
+	// limiter logs those refusals, one line per burst.
+	addr := clientip.FromString(nc.RemoteAddr().String())
+	if !s.keys.Allowed(addr) {
+		_ = sc.RejectAction()
+		return
+	}
 	st := s.Registry.Authenticate(key)
 	if st == nil {
-		log.Warn("publish refused: unknown publish key")
+		if s.keys.Failed(addr) {
+			log.Warn("publish refused: unknown publish key")
+		}
 		_ = sc.RejectAction()
 		return
 	}
@@ -205,6 +232,9 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 	// the held-back media from its first keyframe, instead of joining after it.
 	pub := st.Publish(relay.SourceInfo{Protocol: s.protocol(), RemoteAddr: nc.RemoteAddr().String()})
 	defer pub.Close()
+	if s.onPublish != nil {
+		s.onPublish()
+	}
 	// A newer publisher with the same key, or shutdown, closes this connection.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
@@ -317,6 +347,11 @@ func (s *Server) play(ctx context.Context, log *slog.Logger, nc net.Conn, conn *
 	defer nc.Close()
 	wg.Go(func() {
 		defer cancel()
+		defer func() {
+			if v := recover(); v != nil {
+				guard.LogPanic(log, s.protocol()+" player reader", v)
+			}
+		}()
 		for {
 			if _, err := sc.Read(); err != nil {
 				return

@@ -43,7 +43,7 @@ type testServer struct {
 	stop func() // cancels Run and waits for it
 }
 
-func startServer(t *testing.T, configure func(s *Server)) *testServer {
+func startServer(t testing.TB, configure func(s *Server)) *testServer {
 	t.Helper()
 	reg := relay.NewRegistry(relay.RegistryOptions{})
 	st, err := reg.Add(streamName, publishKey)

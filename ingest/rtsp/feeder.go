@@ -19,6 +19,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 
+	"github.com/beffroi/beffroi/ingest/internal/guard"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -52,7 +53,14 @@ type feeder struct {
 	// mu serialises the relay calls: with UDP, each media's packets arrive on its own goroutine.
 	mu     sync.Mutex
 	pub    *relay.Publisher
-	failed bool // the relay refused a frame: the publisher was replaced
+	failed bool // the relay refused a frame (the publisher was replaced), or decoding panicked
+
+	// broken is closed when decoding a packet panicked: whoever runs the session closes it
+	// (a packet callback cannot: a gortsplib client's Close waits for the callback).
+	broken    chan struct{}
+	breakOnce sync.Once
+	// onPacket, when set, runs before each packet is decoded: tests make it panic.
+	onPacket func()
 
 	errs mediaErrors
 }
@@ -74,7 +82,7 @@ type feedTrack struct {
 
 // newFeeder chooses the formats to relay among medias.
 func newFeeder(medias []*description.Media, log *slog.Logger) (*feeder, error) {
-	f := &feeder{log: log, errs: mediaErrors{log: log}}
+	f := &feeder{log: log, errs: mediaErrors{log: log}, broken: make(chan struct{})}
 	var haveVideo, haveAudio bool
 	for _, m := range medias {
 		if m.IsBackChannel {
@@ -183,6 +191,11 @@ func (f *feeder) start(pub *relay.Publisher, src rtpSource) {
 		src.OnPacketRTP(t.media, t.format, func(pkt *rtp.Packet) {
 			// No PTS before the first packet a decoder can start from (an H.264 IDR): that
 			// packet anchors the timeline.
+			defer func() {
+				if v := recover(); v != nil {
+					f.panicked(v)
+				}
+			}()
 			pts, ok := src.PacketPTS(t.media, pkt)
 			if !ok {
 				return
@@ -190,10 +203,25 @@ func (f *feeder) start(pub *relay.Publisher, src rtpSource) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if !f.failed {
+				if f.onPacket != nil {
+					f.onPacket()
+				}
 				t.packet(pkt, pts)
 			}
 		})
 	}
+}
+
+// panicked stops a session whose packet decoding panicked (a decoder on a stranger's bytes):
+// one log line, no more packets, and broken closed for whoever runs the session.
+func (f *feeder) panicked(v any) {
+	f.mu.Lock()
+	f.failed = true
+	f.mu.Unlock()
+	f.breakOnce.Do(func() {
+		guard.LogPanic(f.log, "rtsp packet decoder", v)
+		close(f.broken)
+	})
 }
 
 // setTrack declares t to the relay and returns the track frames must carry. Called with mu held.

@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
+	"github.com/beffroi/beffroi/ingest/internal/guard"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -73,6 +74,10 @@ type Puller struct {
 	// RetryMin and RetryMax bound the reconnect delay, which doubles from RetryMin after each
 	// failure up to RetryMax, with ±20% jitter (defaults 1 s and 30 s).
 	RetryMin, RetryMax time.Duration
+
+	// onPlay and onPacket, when set, run once the camera plays and before each of its packets
+	// is decoded: tests make them panic.
+	onPlay, onPacket func()
 
 	mu     sync.Mutex
 	status PullStatus
@@ -147,7 +152,7 @@ func (p *Puller) Run(ctx context.Context) error {
 	backoff := retryMin
 	for {
 		p.setState(PullConnecting, p.Status().LastError, time.Time{})
-		liveAt, err := p.pull(ctx, u, proto, log, secrets)
+		liveAt, err := p.safePull(ctx, u, proto, log, secrets)
 		select {
 		case <-ctx.Done():
 			return nil // cancellation is how a puller stops: not a failure
@@ -198,6 +203,22 @@ func (p *Puller) waitStreamFree(ctx context.Context) bool {
 		case <-changed:
 		}
 	}
+}
+
+// errPanicked ends a pull whose code panicked; the panic is logged.
+var errPanicked = errors.New("internal error (logged)")
+
+// safePull is pull, with a panic turned into a failed attempt: the puller retries, and the
+// process and the other pullers go on.
+func (p *Puller) safePull(ctx context.Context, u *url.URL, proto *gortsplib.Protocol, log *slog.Logger,
+	secrets []string) (liveAt time.Time, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			guard.LogPanic(log, "rtsp camera pull", redact(fmt.Sprint(v), secrets...))
+			err = errPanicked
+		}
+	}()
+	return p.pull(ctx, u, proto, log, secrets)
 }
 
 // pull runs one session with the camera, until it fails or ctx is cancelled. It returns when
@@ -259,6 +280,7 @@ func (p *Puller) pull(ctx context.Context, u *url.URL, proto *gortsplib.Protocol
 		log.Info("camera tracks ignored", "tracks", feed.ignored)
 	}
 	errs = &feed.errs
+	feed.onPacket = p.onPacket
 	for _, m := range feed.medias() {
 		if _, err := c.Setup(desc.BaseURL, m, 0, 0); err != nil {
 			return liveAt, fmt.Errorf("setup: %w", err)
@@ -275,6 +297,9 @@ func (p *Puller) pull(ctx context.Context, u *url.URL, proto *gortsplib.Protocol
 		return liveAt, fmt.Errorf("play: %w", err)
 	}
 	liveAt = time.Now()
+	if p.onPlay != nil {
+		p.onPlay()
+	}
 	p.setState(PullLive, "", time.Time{})
 	transport := "auto"
 	if t := c.Transport(); t != nil && t.Session != nil {
@@ -289,6 +314,10 @@ func (p *Puller) pull(ctx context.Context, u *url.URL, proto *gortsplib.Protocol
 	}()
 	select {
 	case <-waited:
+	case <-feed.broken:
+		c.Close()
+		<-waited
+		return liveAt, errors.New("the camera's media could not be decoded (internal error, logged)")
 	case <-pub.Done():
 		c.Close()
 		<-waited

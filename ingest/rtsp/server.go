@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
+	"github.com/beffroi/beffroi/ingest/internal/guard"
+	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -39,7 +42,14 @@ type Server struct {
 	// Logger receives one line per publisher or refusal; nil discards.
 	Logger *slog.Logger
 
-	ln *listener
+	// keyLimits tunes the publish-key limiter (zero: guard's defaults); tests shorten it.
+	keyLimits guard.Limits
+	// onRecord and onPacket, when set, run once a publisher holds its stream and before each
+	// of its packets is decoded: tests make them panic.
+	onRecord, onPacket func()
+
+	ln   *listener
+	keys *guard.Failures // wrong publish keys per address
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -64,6 +74,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("rtsp: listen %s: %w", s.Addr, err)
 	}
 	s.ln = &listener{Listener: ln, readTimeout: s.readTimeout(), log: s.logger(), done: make(chan struct{})}
+	s.keys = guard.NewFailures(s.logger().With("protocol", Protocol), s.keyLimits)
 	return nil
 }
 
@@ -99,6 +110,13 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = ln.Close()
 		return fmt.Errorf("rtsp: %w", err)
 	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	var sweeper sync.WaitGroup
+	sweeper.Go(func() { s.keys.Run(sweepCtx) })
+	defer func() {
+		stopSweep()
+		sweeper.Wait()
+	}()
 	// Wait returns on a fatal error, or once Close below is done.
 	var fatal error
 	waited := make(chan struct{})
@@ -265,10 +283,51 @@ func (ci *connInfo) refuse(msg string, args ...any) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusUnauthorized}, errRefused
 }
 
+// refuseKey refuses a wrong publish key: the first of a quiet address is logged, the ones
+// that follow are summed up by the limiter.
+func (h *handler) refuseKey(ci *connInfo, addr netip.Addr, msg string, args ...any) (*base.Response, error) {
+	if !h.s.keys.Failed(addr) {
+		ci.refused = true
+	}
+	return ci.refuse(msg, args...)
+}
+
+// errInternal closes a connection whose callback panicked.
+var errInternal = errors.New("internal error")
+
+// recovered logs the panic v of a callback run for the connection sc, if there was one (v is
+// what recover returned), and reports whether there was. The line is cleaned of the secrets
+// the connection presented.
+func (h *handler) recovered(sc *gortsplib.ServerConn, what string, v any) bool {
+	if v == nil {
+		return false
+	}
+	log := h.log.With("protocol", Protocol)
+	var secrets []string
+	if sc != nil {
+		ci := h.conn(sc)
+		log, secrets = ci.log, ci.secrets
+	}
+	guard.LogPanic(log, "rtsp "+what+" handler", redact(fmt.Sprint(v), secrets...))
+	return true
+}
+
 // OnAnnounce authenticates a publisher before anything touches a stream.
-func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (res *base.Response, err error) {
+	defer func() {
+		if h.recovered(ctx.Conn, "ANNOUNCE", recover()) {
+			res, err = &base.Response{StatusCode: base.StatusInternalServerError}, errInternal
+		}
+	}()
 	ci := h.conn(ctx.Conn)
 	log := ci.log
+	// An address guessing keys is refused before any comparison; the limiter logs those
+	// refusals, one line per burst.
+	addr := clientip.FromString(ctx.Conn.NetConn().RemoteAddr().String())
+	if !h.s.keys.Allowed(addr) {
+		ci.refused = true
+		return &base.Response{StatusCode: base.StatusUnauthorized}, errRefused
+	}
 	name, key := parseTarget(ctx.Path, ctx.Query)
 	if key != "" {
 		ci.secrets = append(ci.secrets, key)
@@ -290,7 +349,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	}
 	st := h.s.Registry.Authenticate(key)
 	if st == nil {
-		return ci.refuse("publish refused: unknown publish key")
+		return h.refuseKey(ci, addr, "publish refused: unknown publish key")
 	}
 	if st.Name() != name {
 		args := []any{"key_stream", st.Name()}
@@ -299,7 +358,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		if name != "" && h.s.Registry.Get(name) != nil {
 			args = append(args, "url_stream", name)
 		}
-		return ci.refuse("publish refused: the publish key belongs to another stream (the URL must be rtsp://host:port/<stream>?key=<publish key>)", args...)
+		return h.refuseKey(ci, addr, "publish refused: the publish key belongs to another stream (the URL must be rtsp://host:port/<stream>?key=<publish key>)", args...)
 	}
 	log = log.With("stream", st.Name())
 	feed, err := newFeeder(ctx.Description.Medias, log)
@@ -311,6 +370,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	if len(feed.ignored) > 0 {
 		log.Warn("tracks ignored", "tracks", feed.ignored)
 	}
+	feed.onPacket = h.s.onPacket
 	ps := &publishSession{st: st, log: log, feed: feed, conn: ci, finished: make(chan struct{})}
 	h.mu.Lock()
 	h.sessions[ctx.Session] = ps
@@ -319,7 +379,12 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 }
 
 // OnSetup accepts the publisher's medias and refuses readers.
-func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (res *base.Response, _ *gortsplib.ServerStream, err error) {
+	defer func() {
+		if h.recovered(ctx.Conn, "SETUP", recover()) {
+			res, err = &base.Response{StatusCode: base.StatusInternalServerError}, errInternal
+		}
+	}()
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
@@ -327,7 +392,12 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 }
 
 // OnDescribe refuses readers: playing over RTSP is not offered yet.
-func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (res *base.Response, _ *gortsplib.ServerStream, err error) {
+	defer func() {
+		if h.recovered(ctx.Conn, "DESCRIBE", recover()) {
+			res, err = &base.Response{StatusCode: base.StatusInternalServerError}, errInternal
+		}
+	}()
 	return h.refusePlay(ctx.Conn, ctx.Path), nil, nil
 }
 
@@ -347,7 +417,13 @@ func (h *handler) refusePlay(sc *gortsplib.ServerConn, path string) *base.Respon
 }
 
 // OnRecord makes the authenticated publisher its stream's source.
-func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (res *base.Response, err error) {
+	defer func() {
+		// The connection closes, its session with it: OnSessionClose ends the publisher.
+		if h.recovered(ctx.Conn, "RECORD", recover()) {
+			res, err = &base.Response{StatusCode: base.StatusInternalServerError}, errInternal
+		}
+	}()
 	ps := h.session(ctx.Session)
 	if ps == nil {
 		return &base.Response{StatusCode: base.StatusBadRequest}, nil
@@ -355,6 +431,9 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 	pub := ps.st.Publish(relay.SourceInfo{Protocol: Protocol, RemoteAddr: ctx.Conn.NetConn().RemoteAddr().String()})
 	ps.pub = pub
 	ps.conn.pub = ps
+	if h.s.onRecord != nil {
+		h.s.onRecord()
+	}
 	ps.feed.start(pub, ctx.Session)
 	ps.log.Info("publisher connected", "tracks", ps.feed.describe())
 	// A newer publisher with the same key (or the stream's removal) closes this session.
@@ -368,6 +447,10 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 			}
 			ps.ended.Store(&reason)
 			ss.Close()
+		case <-ps.feed.broken:
+			reason := "its media could not be decoded (internal error, logged above)"
+			ps.ended.Store(&reason)
+			ss.Close()
 		case <-ps.finished:
 		}
 	})
@@ -376,6 +459,7 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 
 // OnSessionClose ends the publisher; the stream's reconnect grace starts.
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	defer func() { h.recovered(nil, "session close", recover()) }()
 	h.mu.Lock()
 	ps := h.sessions[ctx.Session]
 	delete(h.sessions, ctx.Session)
@@ -396,6 +480,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 
 // OnConnClose logs how a connection ended, once, without the secrets it presented.
 func (h *handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	defer func() { h.recovered(nil, "connection close", recover()) }()
 	h.mu.Lock()
 	ci := h.conns[ctx.Conn]
 	delete(h.conns, ctx.Conn)
@@ -449,6 +534,7 @@ func closeReason(err error) (reason string, malformed bool) {
 
 // OnPacketsLost counts packets the sender sent and the server never got.
 func (h *handler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
+	defer func() { h.recovered(nil, "OnPacketsLost", recover()) }()
 	if ps := h.session(ctx.Session); ps != nil {
 		ps.feed.errs.add(nil, ctx.Lost)
 	}
@@ -456,6 +542,7 @@ func (h *handler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
 
 // OnDecodeError counts packets gortsplib could not decode.
 func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
+	defer func() { h.recovered(nil, "OnDecodeError", recover()) }()
 	if ps := h.session(ctx.Session); ps != nil {
 		ps.feed.errs.add(ctx.Error, 0)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	gosrt "github.com/datarhei/gosrt"
 
+	"github.com/beffroi/beffroi/ingest/internal/guard"
+	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -47,7 +49,13 @@ type Server struct {
 	// Logger receives one line per connection event; nil discards.
 	Logger *slog.Logger
 
+	// keyLimits tunes the publish-key limiter (zero: guard's defaults); tests shorten it.
+	keyLimits guard.Limits
+	// onPublish, when set, runs once a publisher holds its stream: tests make it panic.
+	onPublish func()
+
 	ln     gosrt.Listener
+	keys   *guard.Failures // wrong publish keys and passphrases per address
 	closes *closeReasons
 	mu     sync.Mutex
 	conns  map[gosrt.Conn]struct{}
@@ -89,6 +97,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("%s: listen %s: %w", protocol, s.Addr, err)
 	}
 	s.ln = ln
+	s.keys = guard.NewFailures(s.logger().With("protocol", protocol), s.keyLimits)
 	return nil
 }
 
@@ -107,6 +116,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.conns = map[gosrt.Conn]struct{}{}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	wg.Go(func() { s.keys.Run(sweepCtx) })
 	stop := context.AfterFunc(ctx, s.ln.Close)
 	defer stop()
 	var err error
@@ -116,7 +127,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			break
 		}
-		conn, st, log := s.accept(req)
+		conn, st, log := s.safeAccept(req)
 		if conn == nil {
 			continue
 		}
@@ -130,6 +141,11 @@ func (s *Server) Run(ctx context.Context) error {
 				s.mu.Unlock()
 				_ = conn.Close() // gosrt's Close always returns nil
 			}()
+			defer func() {
+				if v := recover(); v != nil {
+					guard.LogPanic(log, protocol+" publisher", v)
+				}
+			}()
 			s.publish(ctx, log, conn, st)
 		})
 	}
@@ -139,6 +155,7 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = c.Close()
 	}
 	s.mu.Unlock()
+	stopSweep()
 	wg.Wait()
 	if ctx.Err() != nil || errors.Is(err, gosrt.ErrListenerClosed) {
 		return nil
@@ -154,6 +171,23 @@ func (s *Server) Close() {
 	}
 }
 
+// safeAccept is accept, with a panic turned into a refusal: the accept loop serves everyone.
+func (s *Server) safeAccept(req gosrt.ConnRequest) (conn gosrt.Conn, st *relay.Stream, log *slog.Logger) {
+	defer func() {
+		if v := recover(); v != nil {
+			guard.LogPanic(s.logger().With("protocol", protocol, "remote", req.RemoteAddr().String()),
+				protocol+" connection request handler", v)
+			if conn != nil {
+				_ = conn.Close()
+			} else {
+				req.Reject(gosrt.REJ_IPE)
+			}
+			conn, st, log = nil, nil, nil
+		}
+	}()
+	return s.accept(req)
+}
+
 // accept authenticates a connection request and accepts it, or refuses it with one log line.
 // Everything is decided before the connection exists: a refused caller gets the SRT rejection
 // reason, and no stream is touched.
@@ -161,6 +195,20 @@ func (s *Server) accept(req gosrt.ConnRequest) (gosrt.Conn, *relay.Stream, *slog
 	log := s.logger().With("protocol", protocol, "remote", req.RemoteAddr().String())
 	refuse := func(r *refusal) (gosrt.Conn, *relay.Stream, *slog.Logger) {
 		log.Warn(r.msg)
+		req.Reject(r.reason)
+		return nil, nil, nil
+	}
+	// An address guessing keys or passphrases is refused before any comparison; the limiter
+	// logs those refusals, one line per burst. failed refuses a wrong secret.
+	addr := clientip.FromString(req.RemoteAddr().String())
+	if !s.keys.Allowed(addr) {
+		req.Reject(gosrt.REJX_OVERLOAD)
+		return nil, nil, nil
+	}
+	failed := func(r *refusal) (gosrt.Conn, *relay.Stream, *slog.Logger) {
+		if s.keys.Failed(addr) {
+			log.Warn(r.msg)
+		}
 		req.Reject(r.reason)
 		return nil, nil, nil
 	}
@@ -185,15 +233,15 @@ func (s *Server) accept(req gosrt.ConnRequest) (gosrt.Conn, *relay.Stream, *slog
 			"publish refused: the encoder encrypts with a passphrase, and this server has none configured"})
 	case s.Passphrase != "":
 		if err := req.SetPassphrase(s.Passphrase); err != nil {
-			return refuse(&refusal{gosrt.REJ_BADSECRET, "publish refused: wrong passphrase"})
+			return failed(&refusal{gosrt.REJ_BADSECRET, "publish refused: wrong passphrase"})
 		}
 	}
 	st := s.Registry.Authenticate(key)
 	switch {
 	case st == nil:
-		return refuse(&refusal{gosrt.REJX_UNAUTHORIZED, "publish refused: unknown publish key"})
+		return failed(&refusal{gosrt.REJX_UNAUTHORIZED, "publish refused: unknown publish key"})
 	case st.Name() != name:
-		return refuse(&refusal{gosrt.REJX_UNAUTHORIZED,
+		return failed(&refusal{gosrt.REJX_UNAUTHORIZED,
 			"publish refused: the publish key is not the key of the stream named in the stream id"})
 	}
 	conn, err := req.Accept()
@@ -221,6 +269,9 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, conn gosrt.Conn,
 	// platforms meanwhile and then receive the media from its first keyframe.
 	pub := st.Publish(relay.SourceInfo{Protocol: protocol, RemoteAddr: conn.RemoteAddr().String()})
 	defer pub.Close()
+	if s.onPublish != nil {
+		s.onPublish()
+	}
 
 	timeout := s.readTimeout()
 	in := &activityReader{r: conn, start: time.Now()}
