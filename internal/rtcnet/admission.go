@@ -95,9 +95,9 @@ func Busy(w http.ResponseWriter) {
 	http.Error(w, "too many WebRTC sessions connecting: try again in a few seconds", http.StatusServiceUnavailable)
 }
 
-// Recover, deferred at the top of a session's goroutine or pion callback, turns a panic into
-// one log line with the stack and ends that session only (stop, with the reason): one bad
-// session never ends the process. where names the goroutine or callback.
+// Recover turns a panic into one log line with the stack and ends that session only (stop,
+// with the reason): one bad session never ends the process. Defer it at the top of each of a
+// session's goroutines and pion callbacks; where names the goroutine or callback.
 func Recover(log *slog.Logger, where string, stop func(reason string)) {
 	v := recover()
 	if v == nil {
