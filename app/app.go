@@ -327,13 +327,16 @@ func (a *App) closeIngest() {
 // newWebRTC makes the WHIP publishers' and WHEP viewers' servers on the shared port.
 func (a *App) newWebRTC() (err error) {
 	cfg := a.cfg
+	// One set of caps on the sessions pending on the shared port, publishers and viewers alike.
+	pending := rtcnet.NewAdmission(cfg.WebRTC.MaxPending, cfg.WebRTC.MaxPendingPerAddress)
 	if a.whip, err = ingestwhip.New(a.Registry, ingestwhip.Config{
-		Net: a.rtc, KeyframeInterval: cfg.WebRTC.KeyframeInterval, Logger: a.log,
+		Net: a.rtc, KeyframeInterval: cfg.WebRTC.KeyframeInterval, Admission: pending, Logger: a.log,
 	}); err != nil {
 		return err
 	}
 	if a.WHEP, err = outwhep.New(a.Registry, outwhep.Config{
-		Net: a.rtc, Renditions: a.Renditions, Audience: a.Audience, MaxLag: cfg.WHEP.MaxLag, Logger: a.log,
+		Net: a.rtc, Renditions: a.Renditions, Audience: a.Audience, MaxLag: cfg.WHEP.MaxLag,
+		Admission: pending, Logger: a.log,
 	}); err != nil {
 		_ = a.whip.Close()
 		return err

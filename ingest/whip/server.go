@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
-
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
 )
@@ -33,9 +36,6 @@ const DefaultKeyframeInterval = 2 * time.Second
 // maxOfferSize bounds the SDP offer a client may POST.
 const maxOfferSize = 64 << 10
 
-// connectTimeout ends a session whose peer never completes ICE and DTLS.
-const connectTimeout = 20 * time.Second
-
 // Config configures a Server.
 type Config struct {
 	// Net is the shared WebRTC network (one UDP port for every peer). Required.
@@ -43,8 +43,19 @@ type Config struct {
 	// KeyframeInterval is how often the publisher is asked for a keyframe (RTCP PLI).
 	// Zero means DefaultKeyframeInterval.
 	KeyframeInterval time.Duration
+	// Admission caps the sessions pending on the shared port, with WHEP's (webrtc.max_pending,
+	// webrtc.max_pending_per_address); nil: caps of this server's own, of the defaults.
+	Admission *rtcnet.Admission
 	// Logger receives one line per session event; nil discards.
 	Logger *slog.Logger
+
+	// Tests only. hook, when set, is called at the places a session's code runs (where:
+	// "state", "track", "session", "rtp"), so that a test can make one panic.
+	hook func(where string)
+	// pendingTimeout replaces rtcnet.PendingTimeout; now replaces time.Now for the
+	// publish-key guard.
+	pendingTimeout time.Duration
+	now            func() time.Time
 }
 
 // Server accepts WHIP publishers. Its Handler serves the HTTP side; every PeerConnection
@@ -55,6 +66,9 @@ type Server struct {
 	log      *slog.Logger
 	api      *webrtc.API
 	sessions sync.WaitGroup
+	adm      *rtcnet.Admission
+	keys     *keyGuard        // publish-key failures per address
+	busyLog  *rtcnet.Throttle // one line a minute for offers refused by the caps
 
 	mu     sync.Mutex
 	closed bool
@@ -72,6 +86,12 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	if c.KeyframeInterval <= 0 {
 		c.KeyframeInterval = DefaultKeyframeInterval
 	}
+	if c.Admission == nil {
+		c.Admission = rtcnet.NewAdmission(0, 0)
+	}
+	if c.pendingTimeout <= 0 {
+		c.pendingTimeout = rtcnet.PendingTimeout
+	}
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -82,6 +102,7 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	}
 	return &Server{
 		reg: reg, cfg: c, log: log.With("protocol", protocol), api: api,
+		adm: c.Admission, keys: newKeyGuard(c.now), busyLog: rtcnet.NewThrottle(time.Minute),
 		byID: map[string]*session{},
 	}, nil
 }
@@ -130,10 +151,22 @@ func (s *Server) Handler() http.Handler {
 	return rtcnet.Signalling(mux, "/whip/")
 }
 
-// post authenticates a publisher, answers its offer and starts its session.
+// post authenticates a publisher, answers its offer and starts its session. A wrong key is
+// refused before anything else is done (no PeerConnection), and counts against the
+// client's address: past keyFailBurst failures, the address is refused for a while.
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
 	log := s.log.With("remote", r.RemoteAddr)
+	defer rtcnet.Recover(log, "answering an offer", func(string) {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	})
+	addr := clientip.Addr(r)
+	if retry, blocked := s.keys.blocked(clientip.Key(addr)); blocked {
+		// Not logged: the failure that blocked the address was.
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+		http.Error(w, "too many failed publish attempts: try again later", http.StatusTooManyRequests)
+		return
+	}
 	// The stream name is logged only once it names a stream: a key pasted in the wrong
 	// place stays out of the log.
 	if s.reg.Get(name) != nil {
@@ -143,14 +176,10 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	st := s.reg.Authenticate(strings.TrimSpace(key))
 	switch {
 	case !ok || st == nil:
-		log.Warn("publish refused: unknown publish key")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="beffroi"`)
-		http.Error(w, "unknown publish key", http.StatusUnauthorized)
+		s.refuseKey(w, log, addr, "unknown publish key")
 		return
 	case st.Name() != name:
-		log.Warn("publish refused: the publish key is not the key of the stream in the URL")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="beffroi"`)
-		http.Error(w, "the publish key is not the key of this stream", http.StatusUnauthorized)
+		s.refuseKey(w, log, addr, "the publish key is not the key of the stream in the URL")
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/sdp" {
@@ -179,13 +208,29 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	release, ok := s.adm.Acquire(addr)
+	if !ok {
+		if ok, held := s.busyLog.Allow(); ok {
+			log.Warn("offer refused: too many WebRTC sessions connecting (webrtc.max_pending, webrtc.max_pending_per_address)",
+				"refused_since_last_line", held)
+		}
+		rtcnet.Busy(w)
+		return
+	}
+	handed := false
+	defer func() {
+		if !handed {
+			release()
+		}
+	}()
 	id := newID()
-	ss, answer, status, err := s.start(st, id, string(body), r.RemoteAddr, log.With("session", id))
+	ss, answer, status, err := s.start(st, id, string(body), r.RemoteAddr, release, log.With("session", id))
 	if err != nil {
 		log.Warn("publish failed", "error", err)
 		http.Error(w, err.Error(), status)
 		return
 	}
+	handed = true
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whip/"+name+"/"+id)
 	w.Header().Set("ETag", ss.etag)
@@ -193,6 +238,22 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 	ss.log.Info("WHIP session answered, waiting for media")
+}
+
+// refuseKey answers a publish attempt with a wrong key: 401 without saying more (whether
+// the key is some other stream's is for the log only), counted against addr. A burst of
+// failures from one address logs its first and the one that blocks the address.
+func (s *Server) refuseKey(w http.ResponseWriter, log *slog.Logger, addr netip.Addr, reason string) {
+	first, exhausted := s.keys.fail(clientip.Key(addr))
+	if first {
+		log.Warn("publish refused: " + reason)
+	}
+	if exhausted {
+		log.Warn("publish refused: too many wrong publish keys from this address, refusing its attempts for a while",
+			"failures", keyFailBurst, "one_more_every", keyFailRefill.String())
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="beffroi"`)
+	http.Error(w, "invalid publish key", http.StatusUnauthorized)
 }
 
 // delete ends a session at the publisher's request.

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -26,9 +28,14 @@ type session struct {
 	log    *slog.Logger
 	remote string // the HTTP client's address, until ICE tells the media's
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{} // closed once the session is torn down
+	ctx       context.Context
+	cancel    context.CancelFunc
+	connected chan struct{} // closed once ICE and DTLS are up
+	connOnce  sync.Once
+	done      chan struct{} // closed once the session is torn down
+	// release gives back the session's pending slot of the caps (rtcnet.Admission): when it
+	// connects, or ends.
+	release func()
 
 	reasonOnce sync.Once
 	reason     string
@@ -55,53 +62,65 @@ type session struct {
 // published alone (a publisher whose camera never sends).
 const audioHoldLimit = 3 * time.Second
 
-// start answers an offer and starts a session. On error it returns the HTTP status to send.
-func (s *Server) start(st *relay.Stream, id, offer, remote string, log *slog.Logger) (*session, string, int, error) {
+// start answers an offer and starts a session, which then owns release (its pending slot).
+// On error it returns the HTTP status to send.
+func (s *Server) start(st *relay.Stream, id, offer, remote string, release func(), log *slog.Logger) (*session, string, int, error) {
 	cfg := webrtc.Configuration{}
 	cfg.ICEServers = s.cfg.Net.ICEServers()
 	pc, err := s.api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, "", http.StatusInternalServerError, fmt.Errorf("new peer connection: %w", err)
 	}
-	fail := func(status int, err error) (*session, string, int, error) {
-		_ = pc.GracefulClose()
-		return nil, "", status, err
-	}
+	started := false
+	defer func() {
+		if !started { // an error, or a panic on its way up
+			_ = pc.GracefulClose()
+		}
+	}()
 	gathered := webrtc.GatheringCompletePromise(pc)
 	wantVideo, status, err := answerOffer(pc, offer)
 	if err != nil {
-		return fail(status, err)
+		return nil, "", status, err
 	}
 	select {
 	case <-gathered:
 	case <-time.After(10 * time.Second):
-		return fail(http.StatusInternalServerError, errors.New("ICE gathering did not complete"))
+		return nil, "", http.StatusInternalServerError, errors.New("ICE gathering did not complete")
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ss := &session{
 		srv: s, id: id, stream: st, pc: pc, log: log, remote: remote,
-		ctx: ctx, cancel: cancel, done: make(chan struct{}), wantVideo: wantVideo,
-		remoteUfrag: iceUfrag(offer),
+		ctx: ctx, cancel: cancel, connected: make(chan struct{}), done: make(chan struct{}),
+		release: release, wantVideo: wantVideo, remoteUfrag: iceUfrag(offer),
 	}
 	ss.answerFrag(pc.LocalDescription().SDP) // sets the entity tag
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		cancel()
-		return fail(http.StatusServiceUnavailable, errors.New("server shutting down"))
+		return nil, "", http.StatusServiceUnavailable, errors.New("server shutting down")
 	}
 	s.byID[id] = ss
 	s.sessions.Add(1)
 	s.mu.Unlock()
+	started = true
 
-	pc.OnTrack(ss.onTrack)
+	// pion runs each callback on a goroutine of its own: a panic there would end the process.
+	pc.OnTrack(func(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		defer rtcnet.Recover(ss.log, "track callback", ss.stop)
+		ss.onTrack(track, recv)
+	})
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
+		defer rtcnet.Recover(ss.log, "connection state callback", ss.stop)
+		ss.hook("state")
 		switch state {
 		case webrtc.PeerConnectionStateConnected:
-			ss.mu.Lock()
-			ss.publisher()
-			ss.mu.Unlock()
+			ss.connOnce.Do(func() {
+				ss.release() // connected: no longer pending
+				close(ss.connected)
+			})
+			ss.startPublishing()
 		case webrtc.PeerConnectionStateFailed:
 			ss.stop("connection failed (ICE or DTLS)")
 		case webrtc.PeerConnectionStateClosed:
@@ -110,6 +129,29 @@ func (s *Server) start(st *relay.Stream, id, offer, remote string, log *slog.Log
 	})
 	go ss.run()
 	return ss, pc.LocalDescription().SDP, 0, nil
+}
+
+// hook calls the test hook, if any.
+func (ss *session) hook(where string) {
+	if h := ss.srv.cfg.hook; h != nil {
+		h(where)
+	}
+}
+
+// goSafe runs f on a goroutine of the session's: a panic in it ends the session, not the
+// process.
+func (ss *session) goSafe(where string, f func()) {
+	ss.wg.Go(func() {
+		defer rtcnet.Recover(ss.log, where, ss.stop)
+		f()
+	})
+}
+
+// startPublishing makes the stream live, if it is not yet.
+func (ss *session) startPublishing() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.publisher()
 }
 
 // answerOffer applies an offer to pc and sets its answer (H.264 first); candidates are
@@ -148,22 +190,35 @@ func (ss *session) stop(reason string) {
 	ss.cancel()
 }
 
-// run waits for the end of the session and tears it down.
+// run waits for the end of the session and tears it down. A session still pending after
+// pendingTimeout is ended.
 func (ss *session) run() {
 	defer ss.srv.sessions.Done()
-	timer := time.NewTimer(connectTimeout)
-	defer timer.Stop()
-	for {
+	func() {
+		defer rtcnet.Recover(ss.log, "session", ss.stop)
+		ss.hook("session")
+		timer := time.NewTimer(ss.srv.cfg.pendingTimeout)
+		defer timer.Stop()
 		select {
-		case <-ss.ctx.Done():
+		case <-ss.connected:
 		case <-timer.C:
-			if ss.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-				ss.stop("no connection after " + connectTimeout.String())
-			}
-			continue
+			ss.stop("no connection after " + ss.srv.cfg.pendingTimeout.String())
+		case <-ss.ctx.Done():
 		}
-		break
-	}
+		<-ss.ctx.Done()
+	}()
+	ss.teardown()
+}
+
+// teardown closes the session once it is stopped.
+func (ss *session) teardown() {
+	defer close(ss.done)
+	defer ss.release()
+	defer func() {
+		ss.srv.mu.Lock()
+		delete(ss.srv.byID, ss.id)
+		ss.srv.mu.Unlock()
+	}()
 	ss.mu.Lock()
 	ss.closing = true
 	ss.mu.Unlock()
@@ -176,11 +231,7 @@ func (ss *session) run() {
 		ss.pub.Close()
 	}
 	ss.mu.Unlock()
-	ss.srv.mu.Lock()
-	delete(ss.srv.byID, ss.id)
-	ss.srv.mu.Unlock()
 	ss.log.Info("WHIP session ended", "reason", ss.reason)
-	close(ss.done)
 }
 
 // publisher returns the session's relay publisher, making the stream live at the first
@@ -192,7 +243,7 @@ func (ss *session) publisher() *relay.Publisher {
 	ss.pub = ss.stream.Publish(relay.SourceInfo{Protocol: protocol, RemoteAddr: ss.mediaAddr()})
 	ss.log.Info("publisher connected", "media_from", ss.mediaAddr())
 	pub := ss.pub
-	ss.wg.Go(func() {
+	ss.goSafe("publisher", func() {
 		select {
 		case <-pub.Done():
 			ss.stop("replaced by a newer publisher")
@@ -219,6 +270,7 @@ func (ss *session) mediaAddr() string {
 func (ss *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ss.hook("track")
 	if ss.closing {
 		return
 	}
@@ -231,16 +283,16 @@ func (ss *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) 
 	ss.log.Info("track received", "kind", track.Kind().String(), "codec", c.MimeType, "fmtp", c.SDPFmtpLine)
 	ss.publisher()
 	// RTCP from the publisher (sender reports) feeds pion's interceptors.
-	ss.wg.Go(func() {
+	ss.goSafe("RTCP reader", func() {
 		for {
 			if _, _, err := recv.ReadRTCP(); err != nil {
 				return
 			}
 		}
 	})
-	ss.wg.Go(func() { ss.readRTP(track, h) })
+	ss.goSafe("RTP reader", func() { ss.readRTP(track, h) })
 	if track.Kind() == webrtc.RTPCodecTypeVideo {
-		ss.wg.Go(func() { ss.askKeyframes(track) })
+		ss.goSafe("keyframe requests", func() { ss.askKeyframes(track) })
 	}
 }
 
@@ -271,17 +323,23 @@ func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler) {
 		if err != nil {
 			return
 		}
-		now := time.Now()
-		ss.mu.Lock()
-		if !ss.failed && ss.pub != nil {
-			if ss.t0.IsZero() {
-				ss.t0 = now
-			}
-			for _, p := range ro.push(pkt, now) {
-				h.packet(p, now)
-			}
+		ss.packet(pkt, &ro, h)
+	}
+}
+
+// packet hands a packet to its track's handler, in sequence order.
+func (ss *session) packet(pkt *rtp.Packet, ro *reorder, h *trackHandler) {
+	now := time.Now()
+	ss.mu.Lock()
+	defer ss.mu.Unlock() // a panic in a handler must not leave mu held
+	ss.hook("rtp")
+	if !ss.failed && ss.pub != nil {
+		if ss.t0.IsZero() {
+			ss.t0 = now
 		}
-		ss.mu.Unlock()
+		for _, p := range ro.push(pkt, now) {
+			h.packet(p, now)
+		}
 	}
 }
 

@@ -39,6 +39,12 @@ type testServer struct {
 
 func startServer(t testing.TB) *testServer {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with the configuration changed by mod (when not nil).
+func startServerWith(t testing.TB, mod func(*Config)) *testServer {
+	t.Helper()
 	reg := relay.NewRegistry(relay.RegistryOptions{Grace: time.Minute})
 	st, err := reg.Add(streamName, publishKey)
 	if err != nil {
@@ -53,7 +59,11 @@ func startServer(t testing.TB) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	s, err := New(reg, Config{Net: n, KeyframeInterval: 100 * time.Millisecond, Logger: logs.Logger()})
+	c := Config{Net: n, KeyframeInterval: 100 * time.Millisecond, Logger: logs.Logger()}
+	if mod != nil {
+		mod(&c)
+	}
+	s, err := New(reg, c)
 	if err != nil {
 		t.Fatal(err)
 	}

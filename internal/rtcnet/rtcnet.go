@@ -136,12 +136,3 @@ func (n *Net) Close() error {
 	}
 	return err
 }
-
-// Caps on WebRTC sessions not yet connected (an offer answered, ICE not yet done), shared by
-// WHIP publishers and WHEP viewers (webrtc.max_pending, webrtc.max_pending_per_address): past
-// them an offer gets 503 with Retry-After, so a flood of offers cannot hold thousands of
-// goroutines and ports.
-const (
-	DefaultMaxPending           = 64
-	DefaultMaxPendingPerAddress = 8
-)

@@ -20,6 +20,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/transcode"
@@ -30,9 +31,6 @@ const Protocol = "whep"
 
 // maxOfferSize bounds the SDP offer a client may POST.
 const maxOfferSize = 64 << 10
-
-// connectTimeout ends a session whose viewer never completes ICE and DTLS.
-const connectTimeout = 20 * time.Second
 
 // mediaWait is how long an offer waits for a stream that just went live to have tracks.
 const mediaWait = 5 * time.Second
@@ -73,8 +71,17 @@ type Config struct {
 	// MaxLag is how far behind live a viewer may fall (a starved CPU) before it skips to
 	// the newest keyframe. Zero: DefaultMaxLag.
 	MaxLag time.Duration
+	// Admission caps the sessions pending on the shared port, with WHIP's (webrtc.max_pending,
+	// webrtc.max_pending_per_address); nil: caps of this server's own, of the defaults.
+	Admission *rtcnet.Admission
 	// Logger receives one line per session event; nil discards.
 	Logger *slog.Logger
+
+	// Tests only. hook, when set, is called at the places a session's code runs (where:
+	// "state", "session", "frame"), so that a test can make one panic; pendingTimeout
+	// replaces rtcnet.PendingTimeout.
+	hook           func(where string)
+	pendingTimeout time.Duration
 }
 
 // Server plays streams to WHEP viewers.
@@ -85,6 +92,8 @@ type Server struct {
 	api      *webrtc.API
 	audience atomic.Pointer[Audience]
 	sessions sync.WaitGroup
+	adm      *rtcnet.Admission
+	busyLog  *rtcnet.Throttle // one line a minute for offers refused by the caps
 
 	mu     sync.Mutex
 	closed bool
@@ -102,6 +111,12 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	if c.MaxLag <= 0 {
 		c.MaxLag = DefaultMaxLag
 	}
+	if c.Admission == nil {
+		c.Admission = rtcnet.NewAdmission(0, 0)
+	}
+	if c.pendingTimeout <= 0 {
+		c.pendingTimeout = rtcnet.PendingTimeout
+	}
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -116,7 +131,10 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(c.Net.SettingEngine()))
-	s := &Server{reg: reg, cfg: c, log: log.With("protocol", Protocol), api: api, byID: map[string]*session{}}
+	s := &Server{
+		reg: reg, cfg: c, log: log.With("protocol", Protocol), api: api,
+		adm: c.Admission, busyLog: rtcnet.NewThrottle(time.Minute), byID: map[string]*session{},
+	}
 	s.SetAudience(c.Audience)
 	return s, nil
 }
@@ -211,6 +229,9 @@ func refuse(status int, format string, args ...any) *httpError {
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
 	log := s.log.With("remote", r.RemoteAddr)
+	defer rtcnet.Recover(log, "answering an offer", func(string) {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	})
 	st := s.reg.Get(name)
 	if st == nil {
 		// The name is not logged: it is whatever a stranger typed.
@@ -260,8 +281,23 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	release, ok := s.adm.Acquire(clientip.Addr(r))
+	if !ok {
+		if ok, held := s.busyLog.Allow(); ok {
+			log.Warn("play refused: too many WebRTC sessions connecting (webrtc.max_pending, webrtc.max_pending_per_address)",
+				"refused_since_last_line", held)
+		}
+		rtcnet.Busy(w)
+		return
+	}
+	handed := false
+	defer func() {
+		if !handed {
+			release()
+		}
+	}()
 	id := newID()
-	ss, answer, err := s.start(st, id, &d, string(body), log.With("session", id))
+	ss, answer, err := s.start(st, id, &d, string(body), release, log.With("session", id))
 	if err != nil {
 		var he *httpError
 		if !errors.As(err, &he) {
@@ -271,6 +307,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, he.msg, he.status)
 		return
 	}
+	handed = true
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whep/"+name+"/"+id)
 	w.WriteHeader(http.StatusCreated)

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -30,6 +31,9 @@ type session struct {
 	src       *relay.Stream
 	rendition bool
 	release   func() // the rendition, if any
+	// pending gives back the session's pending slot of the caps (rtcnet.Admission): when it
+	// connects, or ends.
+	pending func()
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -100,22 +104,25 @@ func (ss *session) audioCodec() string {
 }
 
 // start answers an offer and starts a session. Refusals are *httpError.
-func (s *Server) start(st *relay.Stream, id string, d *sdp.SessionDescription, offer string, log *slog.Logger) (*session, string, error) {
+func (s *Server) start(st *relay.Stream, id string, d *sdp.SessionDescription, offer string, pending func(), log *slog.Logger) (*session, string, error) {
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.cfg.Net.ICEServers()})
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ss := &session{
-		srv: s, id: id, stream: st, src: st, pc: pc, log: log, release: func() {},
+		srv: s, id: id, stream: st, src: st, pc: pc, log: log, release: func() {}, pending: pending,
 		ctx: ctx, cancel: cancel, connected: make(chan struct{}), done: make(chan struct{}),
 	}
-	fail := func(err error) (*session, string, error) {
-		cancel()
-		ss.release()
-		_ = pc.Close()
-		return nil, "", err
-	}
+	started := false
+	defer func() {
+		if !started { // an error, or a panic on its way up
+			cancel()
+			ss.release()
+			_ = pc.Close()
+		}
+	}()
+	fail := func(err error) (*session, string, error) { return nil, "", err }
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(refuse(http.StatusBadRequest, "invalid SDP offer: %v", err))
 	}
@@ -144,11 +151,18 @@ func (s *Server) start(st *relay.Stream, id string, d *sdp.SessionDescription, o
 	s.byID[id] = ss
 	s.sessions.Add(1)
 	s.mu.Unlock()
+	started = true
 
+	// pion runs each callback on a goroutine of its own: a panic there would end the process.
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
+		defer rtcnet.Recover(ss.log, "connection state callback", ss.stop)
+		ss.hook("state")
 		switch state {
 		case webrtc.PeerConnectionStateConnected:
-			ss.connOnce.Do(func() { close(ss.connected) })
+			ss.connOnce.Do(func() {
+				ss.pending() // connected: no longer pending
+				close(ss.connected)
+			})
 		case webrtc.PeerConnectionStateFailed:
 			ss.stop("connection failed (ICE or DTLS)")
 		case webrtc.PeerConnectionStateClosed:
@@ -249,6 +263,7 @@ func (ss *session) addTrack(tr *webrtc.RTPTransceiver, c webrtc.RTPCodecParamete
 	// RTCP from the viewer (NACKs, receiver reports) feeds pion's interceptors, which
 	// retransmit what was lost. Keyframe requests get the source's next keyframe.
 	ss.wg.Go(func() {
+		defer rtcnet.Recover(ss.log, "RTCP reader", ss.stop)
 		for {
 			if _, _, err := sender.ReadRTCP(); err != nil {
 				return
@@ -264,31 +279,51 @@ func (ss *session) stop(reason string) {
 	ss.cancel()
 }
 
-// run waits for the connection, plays until the session ends, and tears it down.
+// hook calls the test hook, if any.
+func (ss *session) hook(where string) {
+	if h := ss.srv.cfg.hook; h != nil {
+		h(where)
+	}
+}
+
+// run waits for the connection (ending the session if it is still pending after
+// pendingTimeout), plays until the session ends, and tears it down.
 func (ss *session) run() {
 	defer ss.srv.sessions.Done()
-	timer := time.NewTimer(connectTimeout)
-	select {
-	case <-ss.connected:
-		timer.Stop()
-		ss.play()
-	case <-timer.C:
-		ss.stop("no connection after " + connectTimeout.String())
-	case <-ss.ctx.Done():
-		timer.Stop()
-	}
+	func() {
+		defer rtcnet.Recover(ss.log, "session", ss.stop)
+		ss.hook("session")
+		timer := time.NewTimer(ss.srv.cfg.pendingTimeout)
+		defer timer.Stop()
+		select {
+		case <-ss.connected:
+			timer.Stop()
+			ss.play()
+		case <-timer.C:
+			ss.stop("no connection after " + ss.srv.cfg.pendingTimeout.String())
+		case <-ss.ctx.Done():
+		}
+	}()
+	ss.teardown()
+}
+
+// teardown closes the session once it is stopped.
+func (ss *session) teardown() {
+	defer close(ss.done)
+	defer ss.pending()
+	defer func() {
+		ss.srv.mu.Lock()
+		delete(ss.srv.byID, ss.id)
+		ss.srv.mu.Unlock()
+	}()
 	ss.cancel()
 	if err := ss.pc.Close(); err != nil {
 		ss.log.Debug("closing the peer connection", "error", err)
 	}
 	ss.wg.Wait()
 	ss.release()
-	ss.srv.mu.Lock()
-	delete(ss.srv.byID, ss.id)
-	ss.srv.mu.Unlock()
 	ss.log.Info("WHEP session ended", "reason", ss.reason,
 		"video_send_delay", ss.delay[relay.Video].String(), "audio_send_delay", ss.delay[relay.Audio].String())
-	close(ss.done)
 }
 
 // play counts the viewer and sends the stream until the session ends.
@@ -315,6 +350,7 @@ func (ss *session) play() {
 		case err != nil:
 			return // cancelled
 		}
+		ss.hook("frame")
 		v, fast := tl.at(f.DTS, time.Now())
 		if fast && f.Track.Kind() == relay.Audio {
 			continue // audio cannot be played faster: the viewer's audio starts live

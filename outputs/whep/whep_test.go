@@ -90,6 +90,12 @@ type testServer struct {
 
 func startServer(t *testing.T, rend Renditions) *testServer {
 	t.Helper()
+	return startServerWith(t, rend, nil)
+}
+
+// startServerWith is startServer with the configuration changed by mod (when not nil).
+func startServerWith(t testing.TB, rend Renditions, mod func(*Config)) *testServer {
+	t.Helper()
 	reg := relay.NewRegistry(relay.RegistryOptions{Grace: time.Minute})
 	st, err := reg.Add(streamName, publishKey)
 	if err != nil {
@@ -101,7 +107,11 @@ func startServer(t *testing.T, rend Renditions) *testServer {
 		t.Fatal(err)
 	}
 	aud := &fakeAudience{}
-	s, err := New(reg, Config{Net: n, Renditions: rend, Audience: aud, Logger: logs.Logger()})
+	c := Config{Net: n, Renditions: rend, Audience: aud, Logger: logs.Logger()}
+	if mod != nil {
+		mod(&c)
+	}
+	s, err := New(reg, c)
 	if err != nil {
 		t.Fatal(err)
 	}
