@@ -39,7 +39,9 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 	s := web.New(web.Options{Registry: reg, Destinations: fakeDestinations{}, Accounts: accounts,
 		Manage:   &manage.Handler{Registry: reg, Outputs: nopOutputs{}, Store: &managetest.MemStore{}},
 		Replays:  &replays.Service{Store: db},
-		Audience: audience.New(audience.Options{})})
+		Audience: audience.New(audience.Options{}),
+		// The composition root serves the reload; here any handler that answers stands in.
+		Reload: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnprocessableEntity) })})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 

@@ -90,8 +90,10 @@ func TestRTSPWrongKey(t *testing.T) {
 		t.Errorf("stream after refused publishes: live=%v state=%q", v.Live, v.State)
 	}
 	testutil.Eventually(t, 5*time.Second, func() error {
-		if n := len(b.Logs.Lines("publish refused: unknown publish key", "protocol=rtsp")); n != 2 {
-			return fmt.Errorf("%d refusals logged, want 2", n)
+		// The first refusal from an address has its line; the next ones of the burst are
+		// summed in one line at the end of the window (no log flooding).
+		if n := len(b.Logs.Lines("publish refused: unknown publish key", "protocol=rtsp")); n != 1 {
+			return fmt.Errorf("%d refusals logged, want 1 (the burst's first)", n)
 		}
 		return nil
 	})

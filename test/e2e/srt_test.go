@@ -103,8 +103,10 @@ func TestSRTWrongKey(t *testing.T) {
 		t.Errorf("stream after a refused publish: live=%v state=%q", v.Live, v.State)
 	}
 	testutil.Eventually(t, 5*time.Second, func() error {
-		if l := b.Logs.Lines("publish refused: unknown publish key", "protocol=srt", "stream=event"); len(l) != 2 {
-			return fmt.Errorf("%d log lines about the refusal, want 2", len(l))
+		// The first refusal from an address has its line; the next ones of the burst are
+		// summed in one line at the end of the window (no log flooding).
+		if l := b.Logs.Lines("publish refused: unknown publish key", "protocol=srt", "stream=event"); len(l) != 1 {
+			return fmt.Errorf("%d log lines about the refusal, want 1 (the burst's first)", len(l))
 		}
 		return nil
 	})
