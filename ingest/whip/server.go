@@ -67,8 +67,7 @@ type Server struct {
 	api      *webrtc.API
 	sessions sync.WaitGroup
 	adm      *rtcnet.Admission
-	keys     *keyGuard        // publish-key failures per address
-	busyLog  *rtcnet.Throttle // one line a minute for offers refused by the caps
+	keys     *keyGuard // publish-key failures per address
 
 	mu     sync.Mutex
 	closed bool
@@ -102,7 +101,7 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	}
 	return &Server{
 		reg: reg, cfg: c, log: log.With("protocol", protocol), api: api,
-		adm: c.Admission, keys: newKeyGuard(c.now), busyLog: rtcnet.NewThrottle(time.Minute),
+		adm: c.Admission, keys: newKeyGuard(c.now),
 		byID: map[string]*session{},
 	}, nil
 }
@@ -208,13 +207,8 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	release, ok := s.adm.Acquire(addr)
+	release, ok := s.adm.Admit(w, addr, log, "offer")
 	if !ok {
-		if ok, held := s.busyLog.Allow(); ok {
-			log.Warn("offer refused: too many WebRTC sessions connecting (webrtc.max_pending, webrtc.max_pending_per_address)",
-				"refused_since_last_line", held)
-		}
-		rtcnet.Busy(w)
 		return
 	}
 	handed := false

@@ -42,6 +42,8 @@ type Admission struct {
 	mu     sync.Mutex
 	total  int
 	byAddr map[string]int // only addresses with pending sessions: at most max entries
+
+	refusals *Throttle // one log line a minute for the offers refused, WHIP and WHEP together
 }
 
 // NewAdmission returns caps of maxPending sessions overall and perAddress per address; a
@@ -53,7 +55,23 @@ func NewAdmission(maxPending, perAddress int) *Admission {
 	if perAddress < 1 {
 		perAddress = DefaultMaxPendingPerAddress
 	}
-	return &Admission{max: maxPending, perAddr: min(perAddress, maxPending), byAddr: map[string]int{}}
+	return &Admission{max: maxPending, perAddr: min(perAddress, maxPending), byAddr: map[string]int{},
+		refusals: NewThrottle(time.Minute)}
+}
+
+// Admit is Acquire for an HTTP offer: past a cap it answers 503 with Retry-After (Busy),
+// logs one line a minute for every refusal of the port ("what refused: ..."), and returns ok
+// false.
+func (a *Admission) Admit(w http.ResponseWriter, addr netip.Addr, log *slog.Logger, what string) (release func(), ok bool) {
+	release, ok = a.Acquire(addr)
+	if !ok {
+		if logNow, held := a.refusals.Allow(); logNow {
+			log.Warn(what+" refused: too many WebRTC sessions connecting (webrtc.max_pending, webrtc.max_pending_per_address)",
+				"refused_since_last_line", held)
+		}
+		Busy(w)
+	}
+	return release, ok
 }
 
 // Acquire takes a pending slot for a session offered from addr (clientip.Addr of the

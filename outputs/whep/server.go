@@ -93,7 +93,6 @@ type Server struct {
 	audience atomic.Pointer[Audience]
 	sessions sync.WaitGroup
 	adm      *rtcnet.Admission
-	busyLog  *rtcnet.Throttle // one line a minute for offers refused by the caps
 
 	mu     sync.Mutex
 	closed bool
@@ -133,7 +132,7 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 		webrtc.WithSettingEngine(c.Net.SettingEngine()))
 	s := &Server{
 		reg: reg, cfg: c, log: log.With("protocol", Protocol), api: api,
-		adm: c.Admission, busyLog: rtcnet.NewThrottle(time.Minute), byID: map[string]*session{},
+		adm: c.Admission, byID: map[string]*session{},
 	}
 	s.SetAudience(c.Audience)
 	return s, nil
@@ -281,13 +280,8 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	release, ok := s.adm.Acquire(clientip.Addr(r))
+	release, ok := s.adm.Admit(w, clientip.Addr(r), log, "play")
 	if !ok {
-		if ok, held := s.busyLog.Allow(); ok {
-			log.Warn("play refused: too many WebRTC sessions connecting (webrtc.max_pending, webrtc.max_pending_per_address)",
-				"refused_since_last_line", held)
-		}
-		rtcnet.Busy(w)
 		return
 	}
 	handed := false
