@@ -210,9 +210,8 @@ func TestResolutionChange(t *testing.T) {
 	}
 	assertIncreasing(t, rec, packetDTS(t, rec, "v"))
 
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", rec, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("decoding %s: %v\n%s", rec, err, out)
+	if msg := decodeAll(t, rec); msg != "" {
+		t.Errorf("decoding %s: %s", rec, msg)
 	}
 	sizes := frameSizes(t, rec)
 	t.Logf("decoded frame sizes, in order: %s", strings.Join(sizes, " -> "))

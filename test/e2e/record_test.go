@@ -93,7 +93,12 @@ func decodeAll(t *testing.T, file string) string {
 	// A playlist without ENDLIST would be read as live, forever: bounded.
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
+	// -enc_time_base -1 keeps the demuxer's time base. ffmpeg 5.1's default for -f null is
+	// 1/frame rate: two frames of a variable-rate source (a phone browser, a jittery capture,
+	// the join of a reconnect) closer than one frame then round to one timestamp and ffmpeg
+	// reports "non monotonically increasing dts" of a file whose timestamps increase (which
+	// packetDTS/assertIncreasing check on their own).
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", file, "-enc_time_base", "-1", "-f", "null", "-").CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("%v: %s", err, out)
 	}
