@@ -170,6 +170,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	if err := a.newWebRTC(); err != nil {
 		return nil, err
 	}
+	undo = append(undo, func() { _ = a.whip.Close(); _ = a.WHEP.Close() })
 	if cfg.HLS.Enabled {
 		a.HLS = outhls.New(a.Registry, a.Renditions, a.Audience, outhls.Options{
 			PartDuration: cfg.HLS.PartDuration, SegmentDuration: cfg.HLS.SegmentDuration,
@@ -368,8 +369,6 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	})
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		_ = a.whip.Close()
-		_ = a.WHEP.Close()
 		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	a.hln = hln
