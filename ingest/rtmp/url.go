@@ -2,7 +2,8 @@ package rtmp
 
 import (
 	"net"
-	"strconv"
+
+	"github.com/beffroi/beffroi/ingest/internal/listenaddr"
 )
 
 // PublishURL is the address an encoder publishes stream's media to, with its publish key:
@@ -25,13 +26,9 @@ func (s *Server) ServerURL(host string) string {
 
 // port is the listener's port, or the configured one before Listen, or def.
 func (s *Server) port(def int) string {
+	var bound net.Addr
 	if s.ln != nil {
-		if a, ok := s.ln.Addr().(*net.TCPAddr); ok {
-			return strconv.Itoa(a.Port)
-		}
+		bound = s.ln.Addr()
 	}
-	if _, p, err := net.SplitHostPort(s.Addr); err == nil && p != "" && p != "0" {
-		return p
-	}
-	return strconv.Itoa(def)
+	return listenaddr.Port(bound, s.Addr, def)
 }

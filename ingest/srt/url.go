@@ -2,20 +2,17 @@ package srt
 
 import (
 	"net"
-	"strconv"
+
+	"github.com/beffroi/beffroi/ingest/internal/listenaddr"
 )
 
 // PublishURL is the address an encoder publishes stream's media to, with its publish key:
 // srt://host:port?streamid=publish:<stream>:<key>. host is the name or address publishers
 // reach this machine by; the port is the listener's.
 func (s *Server) PublishURL(host, stream, key string) string {
-	port := "8890"
+	var bound net.Addr
 	if s.ln != nil {
-		if a, ok := s.ln.Addr().(*net.UDPAddr); ok {
-			port = strconv.Itoa(a.Port)
-		}
-	} else if _, p, err := net.SplitHostPort(s.Addr); err == nil && p != "" && p != "0" {
-		port = p
+		bound = s.ln.Addr()
 	}
-	return "srt://" + net.JoinHostPort(host, port) + "?streamid=publish:" + stream + ":" + key
+	return "srt://" + net.JoinHostPort(host, listenaddr.Port(bound, s.Addr, 8890)) + "?streamid=publish:" + stream + ":" + key
 }
