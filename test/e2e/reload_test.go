@@ -71,7 +71,7 @@ func TestReloadKeepsLiveDestinations(t *testing.T) {
 	testutil.Eventually(t, 20*time.Second, func() error {
 		m, err := destinationStates(p, "event")
 		if err != nil || m["keep"] != "live" || m["gone"] != "live" {
-			return fmt.Errorf("destinations %v, %v", m, err)
+			return fmt.Errorf("destinations %v, %w", m, err)
 		}
 		return nil
 	})
@@ -88,10 +88,10 @@ func TestReloadKeepsLiveDestinations(t *testing.T) {
 	testutil.Eventually(t, 20*time.Second, func() error {
 		m, err := destinationStates(p, "event")
 		if err != nil || len(m) != 2 || m["keep"] != "live" || m["added"] != "live" {
-			return fmt.Errorf("destinations after the reload %v, %v", m, err)
+			return fmt.Errorf("destinations after the reload %v, %w", m, err)
 		}
 		if s, err := destinationStates(p, "second"); err != nil || s == nil {
-			return fmt.Errorf("the stream added by the reload is not there (%v)", err)
+			return fmt.Errorf("the stream added by the reload is not there (%w)", err)
 		}
 		return nil
 	})
