@@ -36,7 +36,7 @@ func fakeDNS(t *testing.T) *net.Resolver {
 				continue
 			}
 			q := m.Questions[0]
-			m.Header.Response, m.Header.Authoritative, m.Header.RCode = true, true, dnsmessage.RCodeSuccess
+			m.Response, m.Authoritative, m.RCode = true, true, dnsmessage.RCodeSuccess
 			if q.Type == dnsmessage.TypeA {
 				m.Answers = []dnsmessage.Resource{{
 					Header: dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 0},
