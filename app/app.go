@@ -204,7 +204,7 @@ func (a *App) newMediaPlane(o options) {
 	a.Outputs = outputs.NewManager(a.Registry, maps.Clone(o.pushers), outputs.Options{
 		WriteTimeout: cfg.Outputs.WriteTimeout, MaxLag: cfg.Outputs.MaxLag,
 		RetryMin: cfg.Outputs.RetryMin, RetryMax: cfg.Outputs.RetryMax, Logger: log,
-		Renditions: a.Renditions,
+		Renditions: a.Renditions, AllowPrivateNetworks: cfg.Outputs.AllowPrivateNetworks,
 	})
 	a.Recorder = record.New(a.Registry, record.Options{
 		Root: cfg.RecordingsDir(), SegmentDuration: cfg.Record.SegmentDuration,
@@ -223,7 +223,7 @@ func (a *App) declareStreams() error {
 		a.setConfigured(s, true)
 		a.Recorder.SetEnabled(s.Name, s.IsRecorded(cfg.Record))
 		for _, d := range s.Destinations {
-			if err := a.Outputs.Add(s.Name, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled()}); err != nil {
+			if err := a.Outputs.Add(s.Name, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled(), AllowPrivate: d.AllowPrivate}); err != nil {
 				return err
 			}
 		}

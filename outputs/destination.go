@@ -55,19 +55,21 @@ type NewPusherFunc func(u *url.URL, o Options) (Pusher, error)
 // Status is a snapshot of a destination for the API, the console and the metrics. It never
 // holds the destination URL: that URL carries the platform's stream key.
 type Status struct {
-	Name       string     `json:"name"`
-	Protocol   string     `json:"protocol"`
-	Host       string     `json:"host"`
-	Enabled    bool       `json:"enabled"`
-	State      State      `json:"state"`
-	Since      time.Time  `json:"since"`
-	LastError  string     `json:"last_error,omitempty"`
-	RetryAt    *time.Time `json:"retry_at,omitempty"`
-	Bytes      uint64     `json:"bytes"`
-	Frames     uint64     `json:"frames"`
-	Bitrate    float64    `json:"bitrate"`
-	Skipped    uint64     `json:"frames_skipped"`
-	Reconnects uint64     `json:"reconnects"`
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Host     string `json:"host"`
+	Enabled  bool   `json:"enabled"`
+	// AllowPrivate: the destination may reach private and loopback addresses (set by an admin).
+	AllowPrivate bool       `json:"allow_private,omitempty"`
+	State        State      `json:"state"`
+	Since        time.Time  `json:"since"`
+	LastError    string     `json:"last_error,omitempty"`
+	RetryAt      *time.Time `json:"retry_at,omitempty"`
+	Bytes        uint64     `json:"bytes"`
+	Frames       uint64     `json:"frames"`
+	Bitrate      float64    `json:"bitrate"`
+	Skipped      uint64     `json:"frames_skipped"`
+	Reconnects   uint64     `json:"reconnects"`
 	// Uptime is how long, in seconds, the destination has been live since Beffroi started
 	// (every live period added up).
 	Uptime float64 `json:"uptime"`
@@ -81,6 +83,8 @@ type Destination struct {
 	pusher Pusher
 	opts   Options
 	log    *slog.Logger
+	// allowPrivate is the destination's own opt-in (DestinationConfig.AllowPrivate).
+	allowPrivate bool
 
 	mu       sync.Mutex
 	enabled  bool
@@ -121,7 +125,7 @@ func (d *Destination) Status() Status {
 	defer d.mu.Unlock()
 	s := Status{
 		Name: d.name, Protocol: d.u.Scheme, Host: d.u.Host,
-		Enabled: d.enabled, State: d.state, Since: d.since, LastError: d.lastErr,
+		Enabled: d.enabled, AllowPrivate: d.allowPrivate, State: d.state, Since: d.since, LastError: d.lastErr,
 		Bytes: d.bytes.Load(), Frames: d.frames.Load(), Skipped: d.skipped.Load(),
 		Reconnects: d.reconnects.Load(),
 	}

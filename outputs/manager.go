@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"sync"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/netguard"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/transcode"
 )
@@ -27,6 +29,18 @@ type Options struct {
 	// Renditions, when set, gives destinations whose pusher declares needs (Needer) a stream
 	// that fits them when the source does not (Opus from a phone to an AAC-only platform).
 	Renditions Renditions
+	// AllowPrivateNetworks lets destinations connect to loopback, private, link-local (cloud
+	// metadata included) and other non-public addresses (outputs.allow_private_networks).
+	// Default false: a destination reaches only public addresses, checked when dialling. The
+	// Options a pusher is made with have it set when its destination has AllowPrivate.
+	AllowPrivateNetworks bool
+	// Resolver resolves destination host names (nil: the system's). Tests give one of their own.
+	Resolver *net.Resolver
+}
+
+// Guard returns the address check a pusher dials through.
+func (o Options) Guard() netguard.Guard {
+	return netguard.Guard{AllowPrivate: o.AllowPrivateNetworks, Resolver: o.Resolver}
 }
 
 // Renditions gives a reader the stream that fits its needs: the source, or a derived stream
@@ -77,6 +91,9 @@ type DestinationConfig struct {
 	Name    string
 	URL     string // full push URL with the platform's stream key: a secret
 	Enabled bool
+	// AllowPrivate lets this destination reach a private or loopback address (a server of the
+	// town's own network) whatever Options.AllowPrivateNetworks says. Only admins set it.
+	AllowPrivate bool
 }
 
 // Manager holds every stream's destinations and runs their supervisors. Destinations can be
@@ -118,7 +135,9 @@ func (m *Manager) Add(stream string, c DestinationConfig) error {
 	if !ok {
 		return fmt.Errorf("destination %q: protocol %q is not supported", c.Name, u.Scheme)
 	}
-	p, err := newPusher(u, m.opts)
+	o := m.opts
+	o.AllowPrivateNetworks = o.AllowPrivateNetworks || c.AllowPrivate
+	p, err := newPusher(u, o)
 	if err != nil {
 		return fmt.Errorf("destination %q: %s", c.Name, redact(err.Error(), u))
 	}
@@ -130,6 +149,7 @@ func (m *Manager) Add(stream string, c DestinationConfig) error {
 		}
 	}
 	d := newDestination(c.Name, u, st, p, c.Enabled, m.opts)
+	d.allowPrivate = c.AllowPrivate
 	m.dests[stream] = append(m.dests[stream], d)
 	if m.ctx != nil {
 		m.start(d)

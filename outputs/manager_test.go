@@ -553,3 +553,33 @@ func TestRunStops(t *testing.T) {
 	tm.add(t, "late", "rtmp://host/app/late-key", true)
 	testutil.WaitFor(t, "no goroutine left", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestAllowPrivate: a pusher is made with the private networks allowed when the manager or
+// its own destination allows them, and the status says which destinations may.
+func TestAllowPrivate(t *testing.T) {
+	for _, tc := range []struct {
+		manager, dest, want bool
+	}{{false, false, false}, {false, true, true}, {true, false, true}, {true, true, true}} {
+		reg := relay.NewRegistry(relay.RegistryOptions{})
+		if _, err := reg.Add(streamName, "k"); err != nil {
+			t.Fatal(err)
+		}
+		var got *bool
+		m := NewManager(reg, map[string]NewPusherFunc{"rtmp": func(_ *url.URL, o Options) (Pusher, error) {
+			got = &o.AllowPrivateNetworks
+			if o.Guard().AllowPrivate != o.AllowPrivateNetworks {
+				t.Errorf("Options.Guard does not follow AllowPrivateNetworks")
+			}
+			return newFakePusher().pusher(nil), nil
+		}}, Options{AllowPrivateNetworks: tc.manager})
+		if err := m.Add(streamName, DestinationConfig{Name: "d", URL: youtubeURL, AllowPrivate: tc.dest}); err != nil {
+			t.Fatal(err)
+		}
+		if got == nil || *got != tc.want {
+			t.Errorf("manager %v, destination %v: the pusher's AllowPrivateNetworks = %v, want %v", tc.manager, tc.dest, got, tc.want)
+		}
+		if l := m.List(streamName); len(l) != 1 || l[0].AllowPrivate != tc.dest {
+			t.Errorf("manager %v, destination %v: status %+v", tc.manager, tc.dest, l)
+		}
+	}
+}

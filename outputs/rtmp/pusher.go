@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/message"
 
+	"github.com/beffroi/beffroi/internal/netguard"
 	"github.com/beffroi/beffroi/internal/rtmpwire"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
@@ -32,6 +33,8 @@ type Pusher struct {
 	// TLSConfig is used for rtmps:// (nil: the system roots, server name from the URL).
 	TLSConfig    *tls.Config
 	writeTimeout time.Duration
+	// guard refuses private addresses unless the destination may reach them.
+	guard netguard.Guard
 }
 
 var (
@@ -65,13 +68,14 @@ func NewPusher(u *url.URL, o outputs.Options) (*Pusher, error) {
 		key += "?" + u.RawQuery
 	}
 	t := &url.URL{Scheme: u.Scheme, Host: u.Host, User: u.User, Path: "/" + app, Fragment: key}
-	return &Pusher{target: t, writeTimeout: o.WriteTimeout}, nil
+	return &Pusher{target: t, writeTimeout: o.WriteTimeout, guard: o.Guard()}, nil
 }
 
 // Push implements outputs.Pusher.
 func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress) error {
 	var conn *rtmpwire.Conn
-	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 15 * time.Second}
+	// The guard checks the address being connected to, after resolution.
+	dialer := p.guard.Dialer(connectTimeout, 15*time.Second)
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dialer.DialContext(ctx, network, addr)
 		if err != nil {
@@ -111,6 +115,10 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		var refused *netguard.RefusedError
+		if errors.As(err, &refused) {
+			return fmt.Errorf("connect %s://%s: %w", p.target.Scheme, p.target.Host, refused)
 		}
 		if timedOut {
 			return fmt.Errorf("connect %s://%s: no RTMP answer within %s", p.target.Scheme, p.target.Host, connectTimeout)

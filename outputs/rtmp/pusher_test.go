@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
+	"github.com/beffroi/beffroi/internal/netguard"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
@@ -113,6 +115,7 @@ type platform struct {
 	sessions chan *session
 	quit     chan struct{}
 	wg       sync.WaitGroup
+	accepted atomic.Int32 // TCP connections accepted
 }
 
 // session is what the platform saw of one publisher.
@@ -165,6 +168,7 @@ func startPlatform(t testing.TB, mode string, tlsConfig *tls.Config) *platform {
 			if err != nil {
 				return
 			}
+			pf.accepted.Add(1)
 			pf.wg.Go(func() { pf.serve(nc) })
 		}
 	})
@@ -280,8 +284,10 @@ func (pf *platform) next(t testing.TB) *session {
 	return nil
 }
 
+// newPusher makes a pusher allowed to reach the test platforms, which are on 127.0.0.1.
 func newPusher(t testing.TB, u *url.URL, o outputs.Options) *Pusher {
 	t.Helper()
+	o.AllowPrivateNetworks = true
 	p, err := NewPusher(u, o)
 	if err != nil {
 		t.Fatal(err)
@@ -494,5 +500,51 @@ func TestPushCancelStalled(t *testing.T) {
 		s.nc.Close() // unblocks the write
 		<-res
 		t.Error("Push ignored the cancellation while blocked in a write")
+	}
+}
+
+// TestPushRefusesPrivateAddress: without the opt-in, a destination on loopback (an address,
+// or a name resolving there) is refused before the socket connects, with an error that says
+// why and what to do, and never the key.
+func TestPushRefusesPrivateAddress(t *testing.T) {
+	pf := startPlatform(t, "accept", nil)
+	src := newSource(t, relaytest.Options{})
+	port := pf.ln.Addr().(*net.TCPAddr).Port
+	for _, raw := range []string{
+		pf.url("rtmp", "/live2/"+streamKey).String(),
+		pf.url("rtmps", "/live2/"+streamKey).String(),
+		fmt.Sprintf("rtmp://[::ffff:127.0.0.1]:%d/live2/%s", port, streamKey),
+	} {
+		u, _ := url.Parse(raw)
+		p, err := NewPusher(u, outputs.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := &progress{}
+		err = waitPush(t, push(t.Context(), p, relaytest.Subscribe(t, src.Stream()), pr))
+		if !errors.Is(err, netguard.ErrRefused) || !strings.Contains(err.Error(), "127.0.0.1 is on a private network (loopback") ||
+			!strings.Contains(err.Error(), "allow_private") {
+			t.Errorf("push to %s = %v, want the private-network refusal", u.Host, err)
+		}
+		if pr.live.Load() {
+			t.Errorf("push to %s went live", u.Host)
+		}
+		testutil.AssertNoSecret(t, "the error", fmt.Sprint(err), streamKey)
+	}
+	// The platform saw nothing; the same pusher with the opt-in reaches it, as one connection.
+	u := pf.url("rtmp", "/live2/"+streamKey)
+	ctx, cancel := context.WithCancel(t.Context())
+	pr := &progress{}
+	ch := push(ctx, newPusher(t, u, outputs.Options{}), relaytest.Subscribe(t, src.Stream()), pr)
+	testutil.Eventually(t, waitTimeout, func() error {
+		if !pr.live.Load() {
+			return errors.New("the push with the opt-in is not live")
+		}
+		return nil
+	})
+	cancel()
+	_ = waitPush(t, ch)
+	if n := pf.accepted.Load(); n != 1 {
+		t.Errorf("the platform accepted %d connections, want 1 (the refused pushes must not connect)", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	gosrt "github.com/datarhei/gosrt"
 
+	"github.com/beffroi/beffroi/internal/netguard"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/transcode"
@@ -32,6 +33,8 @@ type Pusher struct {
 	addr         string // host:port
 	cfg          gosrt.Config
 	writeTimeout time.Duration
+	// guard refuses private addresses unless the destination may reach them.
+	guard netguard.Guard
 }
 
 var (
@@ -110,7 +113,7 @@ func NewPusher(u *url.URL, o outputs.Options) (*Pusher, error) {
 	if wt <= 0 {
 		wt = 10 * time.Second
 	}
-	return &Pusher{addr: u.Host, cfg: cfg, writeTimeout: wt}, nil
+	return &Pusher{addr: u.Host, cfg: cfg, writeTimeout: wt, guard: o.Guard()}, nil
 }
 
 // Push implements outputs.Pusher.
@@ -163,17 +166,27 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 	return err
 }
 
-// dial connects to the destination. gosrt's Dial takes no context: when ctx is cancelled
-// first, Push returns at once and a goroutine closes the connection once Dial returns (within
-// the connect timeout).
+// dial connects to the destination. The name is resolved and its address checked here, and
+// gosrt dials that address as is: a second resolution could answer otherwise (DNS
+// rebinding). gosrt's Dial takes no context: when ctx is cancelled first, Push returns at
+// once and a goroutine closes the connection once Dial returns (within the connect timeout).
 func (p *Pusher) dial(ctx context.Context) (gosrt.Conn, error) {
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectionTimeout)
+	addr, err := p.guard.ResolveUDP(rctx, p.addr)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("connect srt://%s: %w", p.addr, err)
+	}
 	type result struct {
 		conn gosrt.Conn
 		err  error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		c, err := gosrt.Dial("srt", p.addr, p.cfg)
+		c, err := gosrt.Dial("srt", addr, p.cfg)
 		ch <- result{c, err}
 	}()
 	select {

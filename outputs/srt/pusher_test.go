@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	gosrt "github.com/datarhei/gosrt"
 
+	"github.com/beffroi/beffroi/internal/netguard"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
@@ -87,6 +89,9 @@ func TestNewPusher(t *testing.T) {
 		testutil.AssertNoSecret(t, "the error", err.Error(), "k3y-abc", "short-k3y", "pw")
 	}
 }
+
+// loopback is the options of pushers to the test receivers, which are on 127.0.0.1.
+func loopback() outputs.Options { return outputs.Options{AllowPrivateNetworks: true} }
 
 // newSource is a live relay stream with H.264 and AAC, fed by the test.
 func newSource(t testing.TB) *relaytest.Publisher {
@@ -290,7 +295,7 @@ func TestPush(t *testing.T) {
 	rc := startReceiver(t, false, 0)
 	src := newSource(t)
 	r := relaytest.Subscribe(t, src.Stream())
-	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +348,7 @@ func TestPushStartsOnKeyframe(t *testing.T) {
 	src.Seek(10, 16) // mid-GOP: the next keyframe is video frame 30
 	src.Send(100 * time.Millisecond)
 	r := relaytest.Subscribe(t, src.Stream())
-	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +383,7 @@ func TestPushNewParameters(t *testing.T) {
 	rc := startReceiver(t, false, 0)
 	src := newSource(t)
 	r := relaytest.Subscribe(t, src.Stream())
-	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +434,7 @@ func TestPushUnsupportedCodec(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +453,7 @@ func TestPushUnsupportedCodec(t *testing.T) {
 func TestPushRejected(t *testing.T) {
 	rc := startReceiver(t, true, 0)
 	src := newSource(t)
-	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +480,7 @@ func TestPushNoListener(t *testing.T) {
 	pc.Close()
 	src := newSource(t)
 	u, _ := url.Parse("srt://" + addr + "?conntimeo=500&" + defaultQuery())
-	p, err := NewPusher(u, outputs.Options{})
+	p, err := NewPusher(u, loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +495,7 @@ func TestPushNoListener(t *testing.T) {
 	testutil.AssertNoSecret(t, "the error", err.Error(), "s3cret-stream-key", passphrase)
 
 	u, _ = url.Parse("srt://" + addr + "?" + defaultQuery()) // the default 10 s time-out
-	if p, err = NewPusher(u, outputs.Options{}); err != nil {
+	if p, err = NewPusher(u, loopback()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -510,7 +515,7 @@ func TestPushNoListener(t *testing.T) {
 func TestPushCancel(t *testing.T) {
 	rc := startReceiver(t, false, 0)
 	src := newSource(t)
-	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +541,7 @@ func TestPushCancel(t *testing.T) {
 func TestPushDestinationHangsUp(t *testing.T) {
 	rc := startReceiver(t, false, 10)
 	src := newSource(t)
-	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,7 +615,7 @@ func TestPushAudioOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p, err := NewPusher(rc.url(defaultQuery()), outputs.Options{})
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -667,4 +672,45 @@ func equalUnits(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// TestPushRefusesPrivateAddress: without the opt-in, a destination on loopback is refused
+// before any packet leaves, with an error that says why and never the stream ID or passphrase.
+func TestPushRefusesPrivateAddress(t *testing.T) {
+	rc := startReceiver(t, false, 0)
+	src := newSource(t)
+	_, port, _ := net.SplitHostPort(rc.ln.Addr().String())
+	for _, host := range []string{"127.0.0.1", "[::ffff:127.0.0.1]"} {
+		u, _ := url.Parse("srt://" + host + ":" + port + "?" + defaultQuery())
+		p, err := NewPusher(u, outputs.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := &progress{}
+		err = waitPush(t, push(t.Context(), p, relaytest.Subscribe(t, src.Stream()), pr))
+		if !errors.Is(err, netguard.ErrRefused) || !strings.Contains(err.Error(), "127.0.0.1 is on a private network (loopback") {
+			t.Errorf("push to %s = %v, want the private-network refusal", host, err)
+		}
+		if pr.live.Load() {
+			t.Errorf("push to %s went live", host)
+		}
+		testutil.AssertNoSecret(t, "the error", fmt.Sprint(err), "s3cret-stream-key", passphrase)
+	}
+	select {
+	case <-rc.sessions:
+		t.Error("a refused push reached the receiver")
+	default:
+	}
+	// With the opt-in, the same URL connects: the receiver's first session is this one.
+	p, err := NewPusher(rc.url(defaultQuery()), loopback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := push(ctx, p, relaytest.Subscribe(t, src.Stream()), &progress{})
+	if s := rc.session(t); s.streamID != streamID {
+		t.Errorf("the receiver's first session has stream ID %q", s.streamID)
+	}
+	cancel()
+	_ = waitPush(t, ch)
 }

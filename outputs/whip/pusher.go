@@ -1,7 +1,6 @@
 package whip
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/internal/netguard"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
@@ -44,8 +44,6 @@ type Config struct {
 	// Net is the shared WebRTC network the sessions use (its UDP port, candidate rules and
 	// STUN servers); nil gives each session its own ephemeral ports on every interface.
 	Net *rtcnet.Net
-	// HTTPClient sends the offers and DELETEs; nil uses one with a time-out per request.
-	HTTPClient *http.Client
 }
 
 // NewFunc returns the outputs.NewPusherFunc of whip+http(s):// destinations.
@@ -64,6 +62,8 @@ type Pusher struct {
 	t    target
 	cfg  Config
 	http *http.Client
+	// guard refuses private addresses (HTTP and media) unless the destination may reach them.
+	guard netguard.Guard
 }
 
 var (
@@ -72,16 +72,35 @@ var (
 )
 
 // NewPusher returns a pusher for whip+https://host/path?token=<token> (see parseURL).
-func NewPusher(u *url.URL, _ outputs.Options, c Config) (*Pusher, error) {
+func NewPusher(u *url.URL, o outputs.Options, c Config) (*Pusher, error) {
 	t, err := parseURL(u)
 	if err != nil {
 		return nil, err
 	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: requestTimeout}
+	g := o.Guard()
+	return &Pusher{t: t, cfg: c, http: newHTTPClient(g), guard: g}, nil
+}
+
+// newHTTPClient is the client of the offers and DELETEs: it connects only where the guard
+// allows (checked on the address dialled), never through a proxy of the environment (the
+// check would then judge the proxy's address), and never follows a redirect: a redirect
+// would carry the bearer token to another server, and let an endpoint point Beffroi at an
+// address of its choosing.
+func newHTTPClient(g netguard.Guard) *http.Client {
+	d := g.Dialer(requestTimeout, 30*time.Second)
+	tr := &http.Transport{
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   requestTimeout,
+		ResponseHeaderTimeout: requestTimeout,
+		MaxIdleConns:          2,
+		IdleConnTimeout:       30 * time.Second,
 	}
-	return &Pusher{t: t, cfg: c, http: hc}, nil
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       requestTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // Needs implements outputs.Needer: what WebRTC receivers decode (H.264 first, VP8) and
@@ -293,30 +312,40 @@ func (s *session) offer(ctx context.Context, p *Pusher) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		var refused *netguard.RefusedError
+		if errors.As(err, &refused) {
+			return fmt.Errorf("offer to %s: %w", p.where(), refused)
+		}
 		return fmt.Errorf("offer to %s: %s", p.where(), p.scrub(unwrapURLError(err)))
 	}
 	defer resp.Body.Close()
+	// Only a 201 is read: the body of an error answer never reaches the operator (an
+	// endpoint's error page, or whatever a server that is not a WHIP endpoint answers).
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("offer to %s: the endpoint refused the token (wrong or expired?): endpoint answered %s", p.where(), resp.Status)
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return fmt.Errorf("offer to %s: endpoint answered %s: redirects are not followed (give the endpoint's final URL)", p.where(), resp.Status)
+	case resp.StatusCode != http.StatusCreated:
+		return fmt.Errorf("offer to %s: endpoint answered %s", p.where(), resp.Status)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
 	if err != nil {
 		return fmt.Errorf("offer to %s: reading the answer: %s", p.where(), p.scrub(err.Error()))
 	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("offer to %s: the endpoint refused the token (wrong or expired?): %s%s", p.where(), resp.Status, p.reason(body))
-	case resp.StatusCode != http.StatusCreated:
-		return fmt.Errorf("offer to %s: the endpoint answered %s%s", p.where(), resp.Status, p.reason(body))
-	case len(body) > maxAnswerSize:
+	if len(body) > maxAnswerSize {
 		return fmt.Errorf("offer to %s: answer too large", p.where())
 	}
-	loc := resp.Header.Get("Location")
-	if loc == "" {
-		return fmt.Errorf("offer to %s: the answer has no Location header", p.where())
-	}
-	lu, err := resp.Request.URL.Parse(loc)
+	loc, err := sessionURL(p.t.endpoint, resp.Header.Get("Location"))
 	if err != nil {
-		return fmt.Errorf("offer to %s: invalid Location header", p.where())
+		return fmt.Errorf("offer to %s: %w", p.where(), err)
 	}
-	s.location = lu.String()
+	s.location = loc
+	answer, err := p.mediaCandidates(string(body))
+	if err != nil {
+		return fmt.Errorf("offer to %s: %w", p.where(), err)
+	}
+	body = []byte(answer)
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
 		return fmt.Errorf("offer to %s: invalid answer: %w", p.where(), err)
 	}
@@ -406,18 +435,6 @@ func (p *Pusher) deleteSession(location string) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
 	}
-}
-
-// reason returns the first line of an error answer, short and without the token.
-func (p *Pusher) reason(body []byte) string {
-	line, _, _ := bytes.Cut(bytes.TrimSpace(body), []byte("\n"))
-	if len(line) == 0 {
-		return ""
-	}
-	if len(line) > 200 {
-		line = line[:200]
-	}
-	return " (" + p.scrub(strings.ToValidUTF8(string(line), "?")) + ")"
 }
 
 // scrub removes the token from a message (an endpoint may echo it; net/http quotes URLs).

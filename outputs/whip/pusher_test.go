@@ -132,6 +132,9 @@ func (e *endpoint) url(token string) string {
 	return "whip+" + e.http.URL + "/whip/" + streamName + "?token=" + url.QueryEscape(token)
 }
 
+// loopback is the options of pushers to the test endpoints, which are on 127.0.0.1.
+func loopback() outputs.Options { return outputs.Options{AllowPrivateNetworks: true} }
+
 // senderNet is the shared WebRTC network of the pushing side, on loopback.
 func senderNet(t *testing.T) *rtcnet.Net {
 	t.Helper()
@@ -169,7 +172,7 @@ func TestPushToBeffroi(t *testing.T) {
 	e := startEndpoint(t)
 	src := liveSource(t)
 	u, _ := url.Parse(e.url(publishKey))
-	p, err := NewPusher(u, outputs.Options{}, Config{Net: senderNet(t)})
+	p, err := NewPusher(u, loopback(), Config{Net: senderNet(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +226,7 @@ func TestPushRefusedToken(t *testing.T) {
 	e := startEndpoint(t)
 	src := liveSource(t)
 	u, _ := url.Parse(e.url(otherKey))
-	p, err := NewPusher(u, outputs.Options{}, Config{Net: senderNet(t)})
+	p, err := NewPusher(u, loopback(), Config{Net: senderNet(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +259,7 @@ func TestPushEndpointVanishes(t *testing.T) {
 	logs := &testutil.LogBuffer{}
 	m := outputs.NewManager(reg, map[string]outputs.NewPusherFunc{
 		"whip+http": NewFunc(Config{Net: senderNet(t)}),
-	}, outputs.Options{RetryMin: 100 * time.Millisecond, RetryMax: 500 * time.Millisecond, Logger: logs.Logger()})
+	}, outputs.Options{AllowPrivateNetworks: true, RetryMin: 100 * time.Millisecond, RetryMax: 500 * time.Millisecond, Logger: logs.Logger()})
 	stop := testutil.Start(t, m.Run)
 	defer stop()
 	if err := m.Add("source", outputs.DestinationConfig{Name: "far", URL: e.url(publishKey), Enabled: true}); err != nil {

@@ -136,7 +136,8 @@ type beffroi struct {
 }
 
 // startBeffroi runs an App on loopback ports with one stream "event" (publish key
-// "test-publish-key"), a 10 s reconnect grace and quick destination retries; mutate adjusts
+// "test-publish-key"), a 10 s reconnect grace, quick destination retries and destinations
+// allowed on private networks (the test platforms are on 127.0.0.1); mutate adjusts
 // the configuration before start. The App stops at the end of the test.
 func startBeffroi(t *testing.T, mutate func(*config.Config)) *beffroi {
 	t.Helper()
@@ -162,6 +163,10 @@ func startNamedBeffroi(t *testing.T, name string, mutate func(*config.Config), o
 	cfg.Outputs.RetryMax = 2 * time.Second
 	cfg.Streams = []config.Stream{{Name: "event", PublishKey: publishKey}}
 	cfg.Admin.Token = adminToken // the operator API needs it
+	// Every test platform (nginx, a second instance, an SRT listener) is on 127.0.0.1, which
+	// destinations refuse by default: the instances opt in, as a town relaying to its own
+	// servers would. TestPrivateDestinationRefused runs with the default.
+	cfg.Outputs.AllowPrivateNetworks = true
 	if mutate != nil {
 		mutate(cfg)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/web/auth"
 )
 
 // Stream is a stream made through the API, as stored.
@@ -44,6 +45,9 @@ type Destination struct {
 	Name    string
 	URL     string // holds the platform's stream key
 	Enabled bool
+	// AllowPrivate lets the destination reach private and loopback addresses (set by an
+	// admin).
+	AllowPrivate bool
 }
 
 // Store keeps what the API made. The embedded database implements it.
@@ -98,6 +102,10 @@ type Handler struct {
 	Recorder Recorder
 	// Audit, when set, records every change.
 	Audit Auditor
+	// Admin reports whether the request comes from an admin: only an admin may let a
+	// destination reach private networks (allow_private), or change the URL of one that may.
+	// Nil: the role of the principal auth.Require put in the request (none: not an admin).
+	Admin func(r *http.Request) bool
 	Log   *slog.Logger
 }
 
@@ -107,8 +115,8 @@ type Handler struct {
 //	PATCH  /api/v1/streams/{name}                         {"record": bool}: recording on or off
 //	DELETE /api/v1/streams/{name}
 //	POST   /api/v1/streams/{name}/rotate-key              -> the new publish_key (shown once)
-//	POST   /api/v1/streams/{name}/destinations            {"name","url","enabled"} or {"name","preset","key","ingest_url","enabled"}
-//	PATCH  /api/v1/streams/{name}/destinations/{dest}     {"enabled"} and/or {"url"} or {"key","ingest_url"}
+//	POST   /api/v1/streams/{name}/destinations            {"name","url","enabled"} or {"name","preset","key","ingest_url","enabled"}; "allow_private" (admins)
+//	PATCH  /api/v1/streams/{name}/destinations/{dest}     {"enabled"} and/or {"url"} or {"key","ingest_url"}; "allow_private" (admins)
 //	DELETE /api/v1/streams/{name}/destinations/{dest}
 func (h *Handler) Routes(mux *http.ServeMux) {
 	p := h.Protect
@@ -150,7 +158,7 @@ func Load(ctx context.Context, st Store, reg *relay.Registry, outs Outputs, rec 
 		return fmt.Errorf("loading destinations: %w", err)
 	}
 	for _, d := range dests {
-		if err := outs.Add(d.Stream, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.Enabled}); err != nil {
+		if err := outs.Add(d.Stream, d.config()); err != nil {
 			log.Warn("cannot restore a destination", "stream", d.Stream, "destination", d.Name, "error", err)
 		}
 	}
@@ -313,13 +321,30 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 }
 
 type destinationIn struct {
-	Name      string `json:"name"`
-	URL       string `json:"url"`
-	Preset    string `json:"preset"`
-	Key       string `json:"key"`
-	IngestURL string `json:"ingest_url"`
-	Enabled   *bool  `json:"enabled"`
+	Name         string `json:"name"`
+	URL          string `json:"url"`
+	Preset       string `json:"preset"`
+	Key          string `json:"key"`
+	IngestURL    string `json:"ingest_url"`
+	Enabled      *bool  `json:"enabled"`
+	AllowPrivate *bool  `json:"allow_private"`
 }
+
+// config is the destination as the manager takes it.
+func (d Destination) config() outputs.DestinationConfig {
+	return outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.Enabled, AllowPrivate: d.AllowPrivate}
+}
+
+// isAdmin reports whether the request comes from an admin.
+func (h *Handler) isAdmin(r *http.Request) bool {
+	if h.Admin != nil {
+		return h.Admin(r)
+	}
+	p := auth.From(r.Context())
+	return p != nil && p.User != nil && p.User.Role == auth.Admin
+}
+
+const adminOnlyPrivate = "allow_private: only an admin may let a destination reach private networks (loopback, private, link-local addresses)"
 
 // destURL makes the destination URL from a URL or a preset and key.
 func (in destinationIn) destURL(set *presets.Set) (string, *presets.Preset, error) {
@@ -364,8 +389,13 @@ func (h *Handler) addDestination(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, "name: 1 to 64 lower-case letters, digits, '-' or '_'")
 		return
 	}
-	d := Destination{Stream: st.Name(), Name: in.Name, URL: u, Enabled: in.Enabled == nil || *in.Enabled}
-	if err := h.Outputs.Add(d.Stream, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.Enabled}); err != nil {
+	d := Destination{Stream: st.Name(), Name: in.Name, URL: u, Enabled: in.Enabled == nil || *in.Enabled,
+		AllowPrivate: in.AllowPrivate != nil && *in.AllowPrivate}
+	if d.AllowPrivate && !h.isAdmin(r) {
+		httpjson.Error(w, http.StatusForbidden, adminOnlyPrivate)
+		return
+	}
+	if err := h.Outputs.Add(d.Stream, d.config()); err != nil {
 		h.outputsError(w, err)
 		return
 	}
@@ -376,7 +406,11 @@ func (h *Handler) addDestination(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.audit(r, "destination.create", d.Stream+"/"+d.Name, hostOf(d.URL))
+	detail := hostOf(d.URL)
+	if d.AllowPrivate {
+		detail += ", may reach private networks"
+	}
+	h.audit(r, "destination.create", d.Stream+"/"+d.Name, detail)
 	httpjson.Write(w, http.StatusCreated, h.status(d.Stream, d.Name))
 }
 
@@ -400,27 +434,54 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	changeURL := in.URL != "" || in.Preset != "" || in.Key != "" || in.IngestURL != ""
-	if changeURL && h.managed(stream, name) {
-		httpjson.Error(w, http.StatusConflict, "destination "+name+" is managed by the configuration file: change its URL there")
+	changePrivate := in.AllowPrivate != nil && *in.AllowPrivate != cur.AllowPrivate
+	if (changeURL || changePrivate) && h.managed(stream, name) {
+		httpjson.Error(w, http.StatusConflict, "destination "+name+" is managed by the configuration file: change its URL and allow_private there")
+		return
+	}
+	allowPrivate := cur.AllowPrivate
+	if in.AllowPrivate != nil {
+		allowPrivate = *in.AllowPrivate
+	}
+	// An operator may take the opt-in away, not give it, nor point a destination that has it
+	// at another address.
+	if allowPrivate && (!cur.AllowPrivate || changeURL) && !h.isAdmin(r) {
+		msg := adminOnlyPrivate
+		if !changePrivate {
+			msg = "destination " + name + " may reach private networks (an admin allowed it): only an admin may change its URL"
+		}
+		httpjson.Error(w, http.StatusForbidden, msg)
 		return
 	}
 	enabled := cur.Enabled
 	if in.Enabled != nil {
 		enabled = *in.Enabled
 	}
-	if changeURL {
-		u, _, err := in.destURL(h.Presets)
-		if err != nil {
-			httpjson.Error(w, http.StatusBadRequest, err.Error())
-			return
+	if changeURL || changePrivate {
+		var u string
+		if changeURL {
+			var err error
+			if u, _, err = in.destURL(h.Presets); err != nil {
+				httpjson.Error(w, http.StatusBadRequest, err.Error())
+				return
+			}
+		} else {
+			// Only the opt-in changes: the manager makes the destination again from its
+			// stored URL (it keeps no URL it would show).
+			stored, ok, err := h.stored(r.Context(), stream, name)
+			if err != nil || !ok {
+				httpjson.Error(w, http.StatusInternalServerError, "cannot change allow_private: the destination's URL is not in the database")
+				return
+			}
+			u = stored.URL
 		}
 		// A new URL is a new destination under the same name: the old session ends.
 		if err := h.Outputs.Remove(stream, name); err != nil {
 			h.outputsError(w, err)
 			return
 		}
-		d := Destination{Stream: stream, Name: name, URL: u, Enabled: enabled}
-		if err := h.Outputs.Add(stream, outputs.DestinationConfig{Name: name, URL: u, Enabled: enabled}); err != nil {
+		d := Destination{Stream: stream, Name: name, URL: u, Enabled: enabled, AllowPrivate: allowPrivate}
+		if err := h.Outputs.Add(stream, d.config()); err != nil {
 			h.outputsError(w, err)
 			return
 		}
@@ -430,7 +491,16 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		h.audit(r, "destination.update", stream+"/"+name, "new URL to "+hostOf(u))
+		if changeURL {
+			h.audit(r, "destination.update", stream+"/"+name, "new URL to "+hostOf(u))
+		}
+		if changePrivate {
+			action := "destination.private_off"
+			if allowPrivate {
+				action = "destination.private_on"
+			}
+			h.audit(r, action, stream+"/"+name, hostOf(u))
+		}
 	} else if in.Enabled != nil {
 		if err := h.Outputs.SetEnabled(stream, name, enabled); err != nil {
 			h.outputsError(w, err)
@@ -454,17 +524,29 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 
 // saveEnabled stores a destination's switch, keeping its stored URL.
 func (h *Handler) saveEnabled(ctx context.Context, stream, name string, on bool) error {
+	d, ok, err := h.stored(ctx, stream, name)
+	if err != nil || !ok {
+		return err
+	}
+	d.Enabled = on
+	return h.Store.SaveDestination(ctx, d)
+}
+
+// stored returns a destination as the store keeps it.
+func (h *Handler) stored(ctx context.Context, stream, name string) (Destination, bool, error) {
+	if h.Store == nil {
+		return Destination{}, false, nil
+	}
 	l, err := h.Store.ListDestinations(ctx)
 	if err != nil {
-		return err
+		return Destination{}, false, err
 	}
 	for _, d := range l {
 		if d.Stream == stream && d.Name == name {
-			d.Enabled = on
-			return h.Store.SaveDestination(ctx, d)
+			return d, true, nil
 		}
 	}
-	return nil
+	return Destination{}, false, nil
 }
 
 func (h *Handler) deleteDestination(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,8 @@ import (
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/web/auth"
+	"github.com/beffroi/beffroi/web/auth/authtest"
 	"github.com/beffroi/beffroi/web/manage"
 	"github.com/beffroi/beffroi/web/manage/managetest"
 )
@@ -62,6 +64,7 @@ type fixture struct {
 	store *managetest.MemStore
 	srv   *httptest.Server
 	logs  *testutil.LogBuffer
+	h     *manage.Handler
 }
 
 func newFixture(t *testing.T, store *managetest.MemStore) *fixture {
@@ -99,7 +102,7 @@ func newFixture(t *testing.T, store *managetest.MemStore) *fixture {
 	h.Routes(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &fixture{rec: rec, reg: reg, outs: outs, store: store, srv: srv, logs: logs}
+	return &fixture{rec: rec, reg: reg, outs: outs, store: store, srv: srv, logs: logs, h: h}
 }
 
 func (f *fixture) do(t *testing.T, method, path, body string) (int, map[string]any) {
@@ -262,4 +265,123 @@ func TestStreamsAndDestinations(t *testing.T) {
 		t.Fatalf("stored streams after deletion: %+v", l)
 	}
 	testutil.AssertNoSecret(t, "log", f.logs.String(), ytKey, key, newKey, "tw-key-1")
+}
+
+// TestAllowPrivateAdminsOnly: allow_private is set, kept and changed by admins only (the role
+// auth.Require puts in the request); an operator may take it away, not give it, nor move a
+// destination that has it to another address.
+func TestAllowPrivateAdminsOnly(t *testing.T) {
+	store := &managetest.MemStore{}
+	f := newFixture(t, store)
+	accounts := &auth.Service{Store: authtest.NewMemStore()}
+	tokens := map[auth.Role]string{}
+	for _, role := range []auth.Role{auth.Admin, auth.Operator} {
+		u := &auth.User{Name: string(role), Role: role, Created: time.Now()}
+		if err := accounts.Store.CreateUser(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+		secret := "token-of-the-" + string(role) + "-0123456789"
+		if err := accounts.Store.CreateToken(t.Context(), &auth.Token{Name: "t", UserID: u.ID, Hash: auth.HashSecret(secret), Created: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		tokens[role] = secret
+	}
+	h := *f.h
+	h.Protect = func(x http.Handler) http.Handler { return accounts.Require(auth.Operator, x) }
+	mux := http.NewServeMux()
+	h.Routes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	do := func(role auth.Role, method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tokens[role])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		testutil.AssertNoSecret(t, method+" "+path, string(b), "town-key-1", "town-key-2")
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		return res.StatusCode, m
+	}
+	stored := func() manage.Destination {
+		t.Helper()
+		ds, _ := store.ListDestinations(t.Context())
+		for _, d := range ds {
+			if d.Name == "mairie" {
+				return d
+			}
+		}
+		t.Fatal("the destination is not stored")
+		return manage.Destination{}
+	}
+	if code, m := do(auth.Operator, "POST", "/api/v1/streams", `{"name":"concert"}`); code != http.StatusCreated {
+		t.Fatalf("create the stream: %d %v", code, m)
+	}
+	const dests = "/api/v1/streams/concert/destinations"
+	const add = `{"name":"mairie","url":"rtmp://10.0.0.5/live/town-key-1","allow_private":true}`
+
+	if code, m := do(auth.Operator, "POST", dests, add); code != http.StatusForbidden || !strings.Contains(m["error"].(string), "only an admin") {
+		t.Fatalf("an operator adds a private destination: %d %v", code, m)
+	}
+	if len(f.outs.List("concert")) != 0 {
+		t.Fatal("the refused destination was added")
+	}
+	code, m := do(auth.Admin, "POST", dests, add)
+	if code != http.StatusCreated || m["allow_private"] != true {
+		t.Fatalf("an admin adds a private destination: %d %v", code, m)
+	}
+	if d := stored(); !d.AllowPrivate {
+		t.Fatalf("stored without allow_private: %+v", d)
+	}
+	// Switching it is an operator's job, and keeps the opt-in.
+	if code, m := do(auth.Operator, "PATCH", dests+"/mairie", `{"enabled":false}`); code != http.StatusOK || m["allow_private"] != true {
+		t.Fatalf("an operator disables it: %d %v", code, m)
+	}
+	if d := stored(); !d.AllowPrivate || d.Enabled {
+		t.Fatalf("stored after disable: %+v", d)
+	}
+	// Its URL is an admin's.
+	if code, m := do(auth.Operator, "PATCH", dests+"/mairie", `{"url":"rtmp://169.254.169.254/live/town-key-2"}`); code != http.StatusForbidden {
+		t.Fatalf("an operator moves a private destination: %d %v", code, m)
+	}
+	if code, m := do(auth.Admin, "PATCH", dests+"/mairie", `{"url":"rtmp://10.0.0.6/live/town-key-2"}`); code != http.StatusOK || m["allow_private"] != true || m["host"] != "10.0.0.6" {
+		t.Fatalf("an admin moves it: %d %v", code, m)
+	}
+	// An operator may take the opt-in away, not give it back.
+	if code, m := do(auth.Operator, "PATCH", dests+"/mairie", `{"allow_private":false}`); code != http.StatusOK || m["allow_private"] != nil {
+		t.Fatalf("an operator takes the opt-in away: %d %v", code, m)
+	}
+	if d := stored(); d.AllowPrivate || d.URL != "rtmp://10.0.0.6/live/town-key-2" {
+		t.Fatalf("stored after the opt-in was taken away: %+v", d)
+	}
+	if code, m := do(auth.Operator, "PATCH", dests+"/mairie", `{"allow_private":true}`); code != http.StatusForbidden {
+		t.Fatalf("an operator gives the opt-in: %d %v", code, m)
+	}
+	if code, m := do(auth.Admin, "PATCH", dests+"/mairie", `{"allow_private":true}`); code != http.StatusOK || m["allow_private"] != true {
+		t.Fatalf("an admin gives the opt-in: %d %v", code, m)
+	}
+	// Without the opt-in, an operator may move it.
+	if code, m := do(auth.Operator, "POST", dests, `{"name":"public","url":"rtmp://a.rtmp.youtube.com/live2/town-key-1"}`); code != http.StatusCreated || m["allow_private"] != nil {
+		t.Fatalf("an operator adds a public destination: %d %v", code, m)
+	}
+	if code, m := do(auth.Operator, "PATCH", dests+"/public", `{"url":"rtmp://b.rtmp.youtube.com/live2/town-key-2"}`); code != http.StatusOK {
+		t.Fatalf("an operator changes a public destination's URL: %d %v", code, m)
+	}
+	// A restart keeps the opt-in.
+	g := newFixture(t, store)
+	l := g.outs.List("concert")
+	if len(l) != 2 {
+		t.Fatalf("after a restart: %+v", l)
+	}
+	for _, s := range l {
+		if (s.Name == "mairie") != s.AllowPrivate {
+			t.Errorf("after a restart: %+v", s)
+		}
+	}
+	testutil.AssertNoSecret(t, "log", f.logs.String(), "town-key-1", "town-key-2")
 }

@@ -95,6 +95,9 @@ CREATE TABLE destinations (
 		{3, "recording switch of the streams made in the console", `
 ALTER TABLE streams ADD COLUMN record INTEGER NOT NULL DEFAULT 1;
 `},
+		{4, "destinations an admin let reach private networks", `
+ALTER TABLE destinations ADD COLUMN allow_private INTEGER NOT NULL DEFAULT 0;
+`},
 	}
 }
 

@@ -149,6 +149,7 @@ func StoreConformance(t *testing.T, st manage.Store) {
 	}
 	d.Enabled = false
 	d.URL = "rtmp://a.rtmp.youtube.com/live2/k2"
+	d.AllowPrivate = true
 	if err := st.SaveDestination(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +160,11 @@ func StoreConformance(t *testing.T, st manage.Store) {
 		t.Fatalf("ListDestinations: %+v, %v", ds, err)
 	}
 	for _, x := range ds {
-		if x.Stream == "concert" && (x.Enabled || x.URL != d.URL) {
+		if x.Stream == "concert" && (x.Enabled || x.URL != d.URL || !x.AllowPrivate) {
 			t.Fatalf("SaveDestination did not replace: %+v", x)
+		}
+		if x.Stream != "concert" && x.AllowPrivate {
+			t.Fatalf("a destination saved without allow_private has it: %+v", x)
 		}
 	}
 	if err := st.DeleteDestination(ctx, "conseil", "youtube"); err != nil {
