@@ -354,6 +354,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	cfg, log := a.cfg, a.log
 	accounts := &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
 	a.Replays.Audit = accounts
+	a.Replays.PublicURL = cfg.HTTP.PublicURL
 	operator := func(h http.Handler) http.Handler { return accounts.Require(auth.Operator, h) }
 	media := web.Media{WHIP: a.whip.Handler(), WHEP: a.WHEP.Handler()}
 	if a.HLS != nil {
@@ -366,7 +367,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log},
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
-		WatchMode: cfg.Watch.Mode, Version: version,
+		WatchMode: cfg.Watch.Mode, Version: version, PublicURL: cfg.HTTP.PublicURL, MetricsToken: cfg.Metrics.Token,
 	})
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -374,9 +375,13 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 		_ = a.WHEP.Close()
 		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
-	a.hln = hln
-	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if a.hsrv, err = httpServer(cfg.HTTP, a.api.Handler(), log); err != nil {
+		_ = hln.Close()
+		_ = a.whip.Close()
+		_ = a.WHEP.Close()
+		return err
+	}
+	a.hln = limitListener(hln, cfg.HTTP.MaxConnections)
 	return nil
 }
 

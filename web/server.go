@@ -111,6 +111,12 @@ type Options struct {
 	WatchMode string
 	// Version is reported by /healthz.
 	Version string
+	// PublicURL is the base URL the public reaches Beffroi by (http.public_url): the
+	// canonical links of the watch pages. Empty: the pages carry none.
+	PublicURL string
+	// MetricsToken, when set, is required on /metrics as "Authorization: Bearer <token>"
+	// (metrics.token). Empty: /metrics is open.
+	MetricsToken string
 }
 
 // Server serves the HTTP API, the public pages and the media endpoints on one handler.
@@ -149,7 +155,7 @@ func (s *Server) Handler() http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newCollector(s.o.Registry, s.o.Destinations))
 	s.mountAudience(mux, reg, op)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", requireToken(s.o.MetricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("GET /assets/", assets.Handler())
 	gl := golive.Handler()
 	mux.Handle("GET /go-live", gl)
