@@ -169,7 +169,7 @@ func (s *Server) Handler() http.Handler {
 	if s.o.Media.WHEP != nil {
 		mux.Handle("/whep/", s.o.Media.WHEP)
 	}
-	wp := watch.Handler(watch.Options{Mode: s.o.WatchMode, Exists: func(name string) bool {
+	wp := watch.Handler(watch.Options{Mode: s.o.WatchMode, PublicURL: s.o.PublicURL, Exists: func(name string) bool {
 		return s.o.Registry != nil && s.o.Registry.Get(name) != nil
 	}})
 	mux.Handle("GET /watch/", wp)
