@@ -352,6 +352,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	accounts := &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
 	a.audit = accounts
 	a.Replays.Audit = accounts
+	a.Replays.PublicURL = cfg.HTTP.PublicURL
 	operator := func(h http.Handler) http.Handler { return accounts.Require(auth.Operator, h) }
 	media := web.Media{WHIP: a.whip.Handler(), WHEP: a.WHEP.Handler()}
 	if a.HLS != nil {
@@ -365,15 +366,17 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log},
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
 		Reload:    accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
-		WatchMode: cfg.Watch.Mode, Version: version,
+		WatchMode: cfg.Watch.Mode, Version: version, PublicURL: cfg.HTTP.PublicURL, MetricsToken: cfg.Metrics.Token,
 	})
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
-	a.hln = hln
-	a.hsrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if a.hsrv, err = httpServer(cfg.HTTP, a.api.Handler(), log); err != nil {
+		_ = hln.Close()
+		return err
+	}
+	a.hln = limitListener(hln, cfg.HTTP.MaxConnections)
 	return nil
 }
 

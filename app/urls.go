@@ -1,7 +1,6 @@
 package app
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,19 +11,15 @@ import (
 
 // publishURLs are the addresses a publisher uses for a stream, each with its key, as the
 // console shows them right after the key is made: every ingest listener says its own (its
-// PublishURL), on the host the operator's browser reached us by.
+// PublicURL), on http.public_url's host when it is set, else on the host the operator's
+// browser reached us by (a LAN; the answer is the operator's own, never cached for others).
+// The go-live link carries the key in its fragment (#key=), which browsers never send: it
+// stays out of proxies' access logs and Referer headers.
 func (a *App) publishURLs(r *http.Request, stream, key string) manage.PublishURLs {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(r.Host); err == nil {
-		host = h
-	}
-	scheme := "http"
-	if r.TLS != nil || a.cfg.HTTP.SecureCookies {
-		scheme = "https"
-	}
+	base, host := a.publicBase(r)
 	u := manage.PublishURLs{
-		"go_live": fmt.Sprintf("%s://%s/go-live/%s?key=%s", scheme, r.Host, stream, url.QueryEscape(key)),
-		"whip":    fmt.Sprintf("%s://%s/whip/%s", scheme, r.Host, stream),
+		"go_live": base + "/go-live/" + stream + "#key=" + url.QueryEscape(key),
+		"whip":    base + "/whip/" + stream,
 	}
 	for _, s := range a.ingest {
 		u[s.protocol] = s.server.PublishURL(host, stream, key)
@@ -35,12 +30,34 @@ func (a *App) publishURLs(r *http.Request, stream, key string) manage.PublishURL
 	return u
 }
 
+// publicBase is the base URL of the HTTP links ("https://live.example.org", no trailing
+// slash) and the host name of the other protocols' URLs: http.public_url's when set, else
+// the request's.
+func (a *App) publicBase(r *http.Request) (base, host string) {
+	if pu, err := url.Parse(a.cfg.HTTP.PublicURL); err == nil && pu.Host != "" {
+		return pu.Scheme + "://" + pu.Host, pu.Hostname()
+	}
+	host = r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	scheme := "http"
+	if r.TLS != nil || a.cfg.HTTP.SecureCookies {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host, host
+}
+
 // defaultPublishURL is the RTMP publish URL logged once, when the default stream is made at
 // first start ("" when RTMP is off: the key is then in the console only).
 func (a *App) defaultPublishURL(key string) string {
 	for _, s := range a.ingest {
 		if s.protocol == "rtmp" {
-			return s.server.PublishURL(publicHost(), manage.DefaultStream, key)
+			host := publicHost()
+			if pu, err := url.Parse(a.cfg.HTTP.PublicURL); err == nil && pu.Hostname() != "" {
+				host = pu.Hostname()
+			}
+			return s.server.PublishURL(host, manage.DefaultStream, key)
 		}
 	}
 	return ""

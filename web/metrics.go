@@ -1,6 +1,9 @@
 package web
 
 import (
+	"crypto/subtle"
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beffroi/beffroi/outputs"
@@ -94,4 +97,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.destBitrate, prometheus.GaugeValue, d.Bitrate, n, d.Name)
 		}
 	}
+}
+
+// requireToken guards /metrics with a bearer token (metrics.token): a scraper sends
+// "Authorization: Bearer <token>" (Prometheus: authorization.credentials). An empty token
+// leaves it open. The comparison takes the same time whatever the guess.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "metrics: missing or wrong bearer token (metrics.token)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -114,6 +114,12 @@ type Options struct {
 	WatchMode string
 	// Version is reported by /healthz.
 	Version string
+	// PublicURL is the base URL the public reaches Beffroi by (http.public_url): the
+	// canonical links of the watch pages. Empty: the pages carry none.
+	PublicURL string
+	// MetricsToken, when set, is required on /metrics as "Authorization: Bearer <token>"
+	// (metrics.token). Empty: /metrics is open.
+	MetricsToken string
 }
 
 // Server serves the HTTP API, the public pages and the media endpoints on one handler.
@@ -155,7 +161,7 @@ func (s *Server) Handler() http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newCollector(s.o.Registry, s.o.Destinations))
 	s.mountAudience(mux, reg, op)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", requireToken(s.o.MetricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("GET /assets/", assets.Handler())
 	gl := golive.Handler()
 	mux.Handle("GET /go-live", gl)
@@ -169,7 +175,7 @@ func (s *Server) Handler() http.Handler {
 	if s.o.Media.WHEP != nil {
 		mux.Handle("/whep/", s.o.Media.WHEP)
 	}
-	wp := watch.Handler(watch.Options{Mode: s.o.WatchMode, Exists: func(name string) bool {
+	wp := watch.Handler(watch.Options{Mode: s.o.WatchMode, PublicURL: s.o.PublicURL, Exists: func(name string) bool {
 		return s.o.Registry != nil && s.o.Registry.Get(name) != nil
 	}})
 	mux.Handle("GET /watch/", wp)

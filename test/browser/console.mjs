@@ -89,7 +89,7 @@ try {
     return dark / (d.length / 4);
   });
   const goLive = await page.inputValue('#url-go_live');
-  if (!goLive.includes('/go-live/' + STREAM + '?key=') || qrDark < 0.2 || qrDark > 0.7) throw new Error(`go-live link ${goLive.length} chars, QR ${qrDark}`);
+  if (!goLive.includes('/go-live/' + STREAM + '#key=') || qrDark < 0.2 || qrDark > 0.7) throw new Error(`go-live link ${goLive.length} chars, QR ${qrDark}`);
   log('publish_url', { url: rtmp, key, qr_dark: qrDark });
   await shot(page, '02-golive-new-key');
 

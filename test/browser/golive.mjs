@@ -34,6 +34,8 @@ try {
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   await page.goto(url);
   await page.waitForFunction(() => document.getElementById('preview').srcObject !== null, null, { timeout: 15000 });
+  // What the address bar (and the history) holds once the page has read its key.
+  log('address', { text: await page.evaluate(() => location.href) });
   const pressed = Date.now();
   await page.click('#golive');
   log('pressed');

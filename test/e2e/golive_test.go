@@ -67,6 +67,15 @@ func runGoLive(t *testing.T, pageURL string, seconds, dropAfter int, screenshot 
 	return events
 }
 
+// checkKeyLeftAddress checks that the go-live page took the publish key out of its address
+// (and so out of the history) once it had read it: the address is now want.
+func checkKeyLeftAddress(t *testing.T, events []browserEvent, want string) {
+	t.Helper()
+	if e, ok := findEvent(events, "address"); !ok || e.Text != want {
+		t.Errorf("the go-live page's address after load is %q, want %q (no key)", e.Text, want)
+	}
+}
+
 func findEvent(events []browserEvent, name string) (browserEvent, bool) {
 	for _, e := range events {
 		if e.Event == name {
@@ -85,10 +94,12 @@ func TestGoLivePage(t *testing.T) {
 	browserDir(t)
 	n := startNginx(t)
 	b := startBeffroi(t, withNginx(n))
-	page := "http://" + b.HTTPAddr() + "/go-live/event?key=" + publishKey
+	// The link the console makes: the key in the fragment, which no request carries.
+	page := "http://" + b.HTTPAddr() + "/go-live/event#key=" + publishKey
 	shot := filepath.Join(t.TempDir(), "golive.png")
 
 	events := runGoLive(t, page, 14, 4, shot)
+	checkKeyLeftAddress(t, events, "http://"+b.HTTPAddr()+"/go-live/event")
 	if c, ok := findEvent(events, "connected"); !ok || c.Codec != "video/H264" {
 		t.Errorf("the page did not go live with H.264: %+v", c)
 	} else {

@@ -79,7 +79,7 @@ func TestOperatorAPI(t *testing.T) {
 	key := m["publish_key"].(string)
 	urls := m["publish"].(map[string]any)
 	rtmpURL := urls["rtmp"].(string)
-	if !strings.HasSuffix(rtmpURL, "/live/"+key) || !strings.Contains(urls["go_live"].(string), "/go-live/fete?key=") {
+	if !strings.HasSuffix(rtmpURL, "/live/"+key) || !strings.Contains(urls["go_live"].(string), "/go-live/fete#key=") {
 		t.Fatalf("publish URLs: %v", urls)
 	}
 	publish(t, t.Context(), rtmpURL, clip, 60)

@@ -14,9 +14,12 @@ func TestGoLivePageVP8(t *testing.T) {
 	browserDir(t)
 	n := startNginx(t)
 	b := startBeffroi(t, withNginx(n))
+	// A link made before the key moved to the fragment: ?key= still works, and leaves the
+	// address bar (the other parameters stay).
 	page := "http://" + b.HTTPAddr() + "/go-live/event?prefer=vp8&key=" + publishKey
 
 	events := runGoLive(t, page, 16, 0, "")
+	checkKeyLeftAddress(t, events, "http://"+b.HTTPAddr()+"/go-live/event?prefer=vp8")
 	if c, ok := findEvent(events, "connected"); !ok || c.Codec != "video/VP8" {
 		t.Fatalf("the page did not go live with VP8: %+v", c)
 	}

@@ -25,11 +25,19 @@ const QUALITY = {
 };
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-// /go-live/{stream}?key=... carries the stream (a QR code or a link from the console).
+// /go-live/{stream}#key=... carries the stream and its key (a QR code or a link from the
+// console). The key is in the fragment, which the browser never sends: no proxy's access log
+// sees it. Links made before use ?key=, still accepted. Either way the key then leaves the
+// address bar and the history.
+const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
 const pathStream = decodeURIComponent(location.pathname.replace(/^\/go-live\/?/, '').split('/')[0] || '');
 $('stream').value = pathStream || params.get('stream') || '';
-$('key').value = params.get('key') || '';
-if (params.get('key')) history.replaceState(null, '', location.pathname); // keep the key out of the history
+$('key').value = fragment.get('key') || params.get('key') || '';
+if (fragment.has('key') || params.has('key')) {
+  params.delete('key');
+  const q = params.toString();
+  history.replaceState(null, '', location.pathname + (q ? '?' + q : ''));
+}
 // ?prefer=vp8 offers VP8 and no H.264 (Beffroi would choose H.264 when offered): for tests
 // and for devices whose H.264 encoder misbehaves. Beffroi re-encodes it to H.264 for platforms.
 const preferVP8 = params.get('prefer') === 'vp8';

@@ -205,7 +205,7 @@ func (s *Service) playerPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := language(r)
-	s.render(w, "player.html", pageData{Lang: lang, Replay: view(rec, lang), HLSJS: assets.HLSJS, Origin: origin(r)}, false)
+	s.render(w, "player.html", pageData{Lang: lang, Replay: view(rec, lang), HLSJS: assets.HLSJS, Origin: s.origin()}, false)
 }
 
 // embedPage: GET /embed/replays/{id}, the player alone, for an <iframe> on another site.
@@ -215,16 +215,14 @@ func (s *Service) embedPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := language(r)
-	s.render(w, "player.html", pageData{Lang: lang, Replay: view(rec, lang), HLSJS: assets.HLSJS, Embed: true}, true)
+	s.render(w, "player.html", pageData{Lang: lang, Replay: view(rec, lang), HLSJS: assets.HLSJS, Embed: true, Origin: s.origin()}, true)
 }
 
-// origin is the address the browser used, for the embed code the player page shows.
-func origin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+// origin is the public base URL of the embed code and canonical link (http.public_url), or
+// "": the pages are publicly cacheable, so nothing of the request (its Host, which anyone
+// sets) goes into them; replays.js then completes the embed code with location.origin.
+func (s *Service) origin() string {
+	return strings.TrimSuffix(s.PublicURL, "/")
 }
 
 // asset: GET /replays/assets/{file}.

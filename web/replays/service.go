@@ -34,6 +34,11 @@ type Service struct {
 	Audit interface {
 		Audit(r *http.Request, action, target, detail string)
 	}
+	// PublicURL is the base URL the public reaches Beffroi by (http.public_url): the embed
+	// code and canonical link of the replay pages. Empty: the pages are the same whatever
+	// the Host (they are publicly cacheable), and the player page's script completes the
+	// embed code with the address the browser used.
+	PublicURL string
 
 	operator func(http.Handler) http.Handler
 	mu       sync.Mutex

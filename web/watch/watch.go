@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/beffroi/beffroi/web/assets"
 )
@@ -30,16 +31,21 @@ type Options struct {
 	Mode string
 	// Exists, when set, tells whether a stream exists: pages of unknown streams are 404.
 	Exists func(stream string) bool
+	// PublicURL is the base URL the public reaches Beffroi by (http.public_url): the pages'
+	// canonical and og:url links. Empty: the pages carry none (never one built from the
+	// request's Host, which anyone can set).
+	PublicURL string
 }
 
 // streamRE is the rule of stream names (config's slug rule).
 var streamRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 type pageData struct {
-	Stream string
-	Mode   string
-	Embed  bool
-	HLSJS  string
+	Stream    string
+	Mode      string
+	Embed     bool
+	HLSJS     string
+	Canonical string // the watch page's public URL, "" without http.public_url
 }
 
 // csp keeps the pages to Beffroi's own origin. media-src and worker-src allow blob: for
@@ -67,7 +73,11 @@ func Handler(o Options) http.Handler {
 				return
 			}
 			var b bytes.Buffer
-			if err := page.Execute(&b, pageData{Stream: name, Mode: o.Mode, Embed: embed, HLSJS: assets.HLSJS}); err != nil {
+			d := pageData{Stream: name, Mode: o.Mode, Embed: embed, HLSJS: assets.HLSJS}
+			if base := strings.TrimSuffix(o.PublicURL, "/"); base != "" {
+				d.Canonical = base + "/watch/" + name
+			}
+			if err := page.Execute(&b, d); err != nil {
 				http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
 				return
 			}

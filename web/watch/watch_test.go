@@ -73,3 +73,23 @@ func TestNoOutsideResources(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalFromPublicURL: with http.public_url the pages carry canonical and og:url
+// links on it; without, none (never one built from the Host header).
+func TestCanonicalFromPublicURL(t *testing.T) {
+	h := Handler(Options{PublicURL: "https://live.example.org/"})
+	for _, p := range []string{"/watch/concert", "/embed/concert"} {
+		_, body := get(t, h, p)
+		if !strings.Contains(body, `<link rel="canonical" href="https://live.example.org/watch/concert">`) ||
+			!strings.Contains(body, `<meta property="og:url" content="https://live.example.org/watch/concert">`) {
+			t.Errorf("GET %s: no canonical link on public_url:\n%s", p, body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/watch/concert", nil)
+	req.Host = "evil.example"
+	Handler(Options{}).ServeHTTP(rec, req)
+	if b := rec.Body.String(); strings.Contains(b, "canonical") || strings.Contains(b, "evil.example") {
+		t.Errorf("without public_url the page has a canonical link or the Host:\n%s", b)
+	}
+}

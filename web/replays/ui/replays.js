@@ -71,5 +71,9 @@
     else if (k === 'j' || k === 'ArrowLeft') { e.preventDefault(); seek(-10); }
     else if (k === 'l' || k === 'ArrowRight') { e.preventDefault(); seek(10); }
   });
+  // Without http.public_url the page names no host (it is publicly cacheable, and the Host
+  // header is anyone's to set): the embed code is completed with the address in use.
+  const code = document.getElementById('embedcode');
+  if (code && code.hasAttribute('data-relative')) code.value = code.value.replace('src="/', 'src="' + location.origin + '/');
   start();
 })();

@@ -42,7 +42,7 @@ function maskedURLs(stream) {
     srt: `srt://${host}:8890?streamid=publish:${stream}:${MASK}`,
     rtsp: `rtsp://${host}:8554/${stream}?key=${MASK}`,
     whip: `${location.origin}/whip/${stream}`,
-    go_live: `${location.origin}/go-live/${stream}?key=${MASK}`,
+    go_live: `${location.origin}/go-live/${stream}#key=${MASK}`,
   };
 }
 
