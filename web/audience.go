@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -109,32 +111,66 @@ type beacon struct {
 }
 
 func (s *Server) postBeacon(w http.ResponseWriter, r *http.Request) {
-	var b beacon
-	// navigator.sendBeacon posts text/plain: the body is read as JSON whatever its type.
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024)).Decode(&b); err != nil {
-		writeError(w, http.StatusBadRequest, "beacon: the body must be JSON like {\"stream\":\"...\",\"session\":\"...\",\"protocol\":\"hls\"} (at most 1 KiB)")
+	b, err := parseBeacon(http.MaxBytesReader(w, r.Body, maxBeacon))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if b.Stream == "" || s.o.Registry.Get(b.Stream) == nil {
+	st := s.o.Registry.Get(b.Stream)
+	if st == nil {
 		writeError(w, http.StatusNotFound, "beacon: stream not found")
 		return
 	}
-	switch b.Protocol {
-	case "", audience.HLS:
-	case audience.WHEP:
+	if b.Protocol == audience.WHEP {
 		// WHEP sessions are counted exactly by the WHEP server: nothing to add.
 		w.WriteHeader(http.StatusNoContent)
 		return
-	default:
-		writeError(w, http.StatusBadRequest, "beacon: protocol must be \"hls\" or \"whep\"")
+	}
+	in := st.Info()
+	if in.State == relay.Idle {
+		// Between two events: nobody watches, whatever old pages still send.
+		writeError(w, http.StatusConflict, "beacon: the stream is not live; not counted")
 		return
 	}
-	if !s.o.Audience.ValidToken(b.Stream, b.Session) {
-		writeError(w, http.StatusBadRequest, "beacon: unknown session token (take it from the media playlist URL)")
+	if !s.o.Audience.Beacon(b.Stream, audience.EventOf(in.Session, in.LiveSince), b.Session) {
+		writeError(w, http.StatusBadRequest, "beacon: unknown or expired session token (take it from the media playlist URL; reload the page after a new live session)")
 		return
 	}
-	s.o.Audience.Beacon(b.Stream, b.Session)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxBeacon bounds a beacon's body.
+const maxBeacon = 1024
+
+// errBeacon is what a beacon that is not one gets.
+var errBeacon = errors.New(`beacon: the body must be JSON like {"stream":"...","session":"...","protocol":"hls"} (at most 1 KiB)`)
+
+// parseBeacon reads a beacon: one JSON object with a stream, and a protocol "hls" (the
+// default, then with a session token) or "whep". navigator.sendBeacon posts text/plain: the
+// body is read as JSON whatever its type.
+func parseBeacon(body io.Reader) (beacon, error) {
+	var b beacon
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&b); err != nil {
+		return b, errBeacon
+	}
+	if dec.More() {
+		return b, errBeacon
+	}
+	switch b.Protocol {
+	case "":
+		b.Protocol = audience.HLS
+	case audience.HLS, audience.WHEP:
+	default:
+		return b, errors.New(`beacon: protocol must be "hls" or "whep"`)
+	}
+	if b.Stream == "" {
+		return b, errors.New("beacon: no stream")
+	}
+	if b.Protocol == audience.HLS && b.Session == "" {
+		return b, errors.New("beacon: no session token (take it from the media playlist URL)")
+	}
+	return b, nil
 }
 
 // reportJSON is the event report.

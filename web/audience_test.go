@@ -10,11 +10,24 @@ import (
 	"testing"
 
 	"github.com/beffroi/beffroi/outputs"
+	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/web"
 )
 
-func newAudienceServer(t *testing.T) (*httptest.Server, *audience.Counter) {
+// audienceServer is the web server of the audience tests: "conseil" live, "annonces" idle.
+type audienceServer struct {
+	*httptest.Server
+	reg *relay.Registry
+}
+
+// event returns the live session of a stream, as tokens are bound to it.
+func (a audienceServer) event(name string) uint64 {
+	in := a.reg.Get(name).Info()
+	return audience.EventOf(in.Session, in.LiveSince)
+}
+
+func newAudienceServer(t *testing.T) (audienceServer, *audience.Counter) {
 	t.Helper()
 	reg := newRegistry(t)
 	counter := audience.New(audience.Options{})
@@ -23,7 +36,7 @@ func newAudienceServer(t *testing.T) (*httptest.Server, *audience.Counter) {
 		State: outputs.StateLive, Uptime: 42.5, Reconnects: 2}}}
 	srv := httptest.NewServer(web.New(web.Options{Registry: reg, Destinations: dests, Audience: counter}).Handler())
 	t.Cleanup(srv.Close)
-	return srv, counter
+	return audienceServer{srv, reg}, counter
 }
 
 func post(t *testing.T, url, body string) (int, string) {
@@ -54,7 +67,8 @@ func getBody(t *testing.T, url string, hdr ...string) (*http.Response, string) {
 
 func TestBeacon(t *testing.T) {
 	srv, counter := newAudienceServer(t)
-	tok := counter.NewToken("conseil")
+	ev := srv.event("conseil")
+	tok := counter.NewToken("conseil", ev)
 	for _, c := range []struct {
 		body string
 		code int
@@ -62,8 +76,11 @@ func TestBeacon(t *testing.T) {
 		{`{"stream":"conseil","session":"` + tok + `","protocol":"hls"}`, http.StatusNoContent},
 		{`{"stream":"conseil","session":"` + tok + `"}`, http.StatusNoContent},
 		{`{"stream":"conseil","protocol":"whep"}`, http.StatusNoContent}, // counted by the WHEP server
-		{`{"stream":"conseil","session":"AAAAAAAAAAAAAAAAAAAAAA","protocol":"hls"}`, http.StatusBadRequest},
-		{`{"stream":"annonces","session":"` + tok + `","protocol":"hls"}`, http.StatusBadRequest}, // another stream's token
+		{`{"stream":"conseil","session":"AAAAAAAAAAAAAAAAAAAAAAAAAAAA","protocol":"hls"}`, http.StatusBadRequest},
+		{`{"stream":"conseil","session":"` + counter.NewToken("conseil", ev+1) + `"}`, http.StatusBadRequest}, // another live session's token
+		{`{"stream":"conseil"}`, http.StatusBadRequest},
+		{`{"stream":"conseil","session":"` + tok + `"} {"stream":"conseil"}`, http.StatusBadRequest},
+		{`{"stream":"annonces","session":"` + tok + `","protocol":"hls"}`, http.StatusConflict}, // idle: not counted
 		{`{"stream":"nope","session":"` + tok + `"}`, http.StatusNotFound},
 		{`{"stream":"conseil","session":"` + tok + `","protocol":"dash"}`, http.StatusBadRequest},
 		{`not json`, http.StatusBadRequest},
@@ -85,7 +102,7 @@ func TestAudienceRoutes(t *testing.T) {
 	srv, counter := newAudienceServer(t)
 	leave := counter.Join("conseil", audience.WHEP)
 	defer leave()
-	counter.TouchHLS("conseil", counter.NewToken("conseil"))
+	counter.TouchHLS("conseil", counter.NewToken("conseil", srv.event("conseil")))
 
 	resp, body := getBody(t, srv.URL+"/api/v1/streams/conseil/audience")
 	var a struct {
@@ -156,5 +173,54 @@ func TestAudienceRoutes(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics without %s", want)
 		}
+	}
+}
+
+// TestOldBeaconsAfterTheEvent: the stream goes idle; the beacons its 20 viewers' pages still
+// send count nothing, and neither do they once the next live session begins.
+func TestOldBeaconsAfterTheEvent(t *testing.T) {
+	srv, counter := newAudienceServer(t)
+	ev := srv.event("conseil")
+	var toks []string
+	beacon := func(tok string) int {
+		code, _ := post(t, srv.URL+"/api/v1/beacon", `{"stream":"conseil","session":"`+tok+`","protocol":"hls"}`)
+		return code
+	}
+	for range 20 {
+		tok := counter.NewToken("conseil", ev)
+		if code := beacon(tok); code != http.StatusNoContent {
+			t.Fatalf("beacon: %d", code)
+		}
+		toks = append(toks, tok)
+	}
+	public := func() string {
+		_, body := getBody(t, srv.URL+"/api/v1/public/streams/conseil")
+		return body
+	}
+	if b := public(); b != `{"live":true,"name":"conseil","viewers":20}`+"\n" {
+		t.Fatalf("public while live: %s", b)
+	}
+	// The publisher leaves: the stream is idle, the counter sees it at its next tick.
+	st := srv.reg.Get("conseil")
+	st.Stop()
+	counter.Tick(map[string]bool{"conseil": false})
+	for _, tok := range toks {
+		if code := beacon(tok); code != http.StatusConflict {
+			t.Fatalf("beacon of an idle stream: %d, want 409", code)
+		}
+	}
+	if b := public(); b != `{"live":false,"name":"conseil","viewers":0}`+"\n" {
+		t.Errorf("public once idle, after old beacons: %s, want no viewer", b)
+	}
+	// The next live session refuses the previous one's tokens.
+	st.Publish(relay.SourceInfo{Protocol: "rtmp", RemoteAddr: "192.0.2.7:50313"})
+	counter.Tick(map[string]bool{"conseil": true})
+	for _, tok := range toks {
+		if code := beacon(tok); code != http.StatusBadRequest {
+			t.Fatalf("beacon with a previous live session's token: %d, want 400", code)
+		}
+	}
+	if b := public(); b != `{"live":true,"name":"conseil","viewers":0}`+"\n" {
+		t.Errorf("public in the next live session, after old beacons: %s, want no viewer", b)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -49,6 +50,24 @@ type Load struct {
 	// Token is an operator API token, to read the server's count (its audience route is an
 	// operator route).
 	Token string
+	// OwnAddresses makes each viewer dial from its own loopback address (127.1.0.0 and up;
+	// Linux routes all of 127/8 to lo), as viewers on the internet each come from their own:
+	// the server limits the session tokens one address gets. Only for a server on loopback.
+	OwnAddresses bool
+}
+
+// viewerClient returns the client of viewer i: l.Client, or with OwnAddresses one dialing
+// from the viewer's own loopback address.
+func (l *Load) viewerClient(i int) *http.Client {
+	if !l.OwnAddresses {
+		return l.Client
+	}
+	ip := net.IPv4(127, 1+byte(i>>16), byte(i>>8), byte(i))
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = d.DialContext
+	tr.MaxIdleConnsPerHost = 8
+	return &http.Client{Transport: tr, Timeout: l.Client.Timeout}
 }
 
 // Stats are what the tool measured.
@@ -161,6 +180,7 @@ func (s *Stats) Requests() (int64, int64) { return s.requests.Load(), s.bytes.Lo
 // Viewer is one simulated player.
 type Viewer struct {
 	l      *Load
+	client *http.Client
 	stats  *Stats
 	kind   Kind
 	beacon bool
@@ -209,7 +229,8 @@ func (c *Crowd) Distinct() int {
 	return n
 }
 
-// Join starts n viewers; it returns once each has its session token (it is then counted).
+// Join starts n viewers; it returns once each has its session token (it counts once it
+// reloads its media playlist or posts a beacon).
 func (c *Crowd) Join(ctx context.Context, n int) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -218,7 +239,7 @@ func (c *Crowd) Join(ctx context.Context, n int) error {
 		i := c.next
 		c.next++
 		kind := c.l.Mix[i%len(c.l.Mix)]
-		v := &Viewer{l: c.l, stats: c.Stats, kind: kind, done: make(chan struct{}), reload: make(chan struct{}, 1),
+		v := &Viewer{l: c.l, client: c.l.viewerClient(i), stats: c.Stats, kind: kind, done: make(chan struct{}), reload: make(chan struct{}, 1),
 			beacon: kind == KindCDN || (c.l.BeaconEvery > 0 && i%2 == 1)}
 		c.viewers = append(c.viewers, v)
 		c.mu.Unlock()
@@ -258,6 +279,9 @@ func (c *Crowd) Leave(n int) {
 	}
 	for _, v := range gone {
 		<-v.done
+		if v.client != v.l.Client {
+			v.client.CloseIdleConnections()
+		}
 	}
 }
 
@@ -290,7 +314,7 @@ func (v *Viewer) get(ctx context.Context, kind, path string) ([]byte, error) {
 		return nil, err
 	}
 	start := time.Now()
-	resp, err := v.l.Client.Do(req)
+	resp, err := v.client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
 			v.stats.fail(kind)
@@ -351,7 +375,7 @@ func (v *Viewer) postBeacon(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	resp, err := v.l.Client.Do(req)
+	resp, err := v.client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
 			v.stats.fail("beacon")

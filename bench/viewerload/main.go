@@ -19,7 +19,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -39,6 +41,7 @@ type options struct {
 	baseline     time.Duration
 	poll         time.Duration
 	token        string
+	ownAddrs     bool
 }
 
 func main() { os.Exit(mainCode()) }
@@ -58,6 +61,7 @@ func mainCode() int {
 	fs.IntVar(&o.pid, "pid", 0, "the server's pid, for CPU and RSS from /proc (default: its /metrics)")
 	fs.DurationVar(&o.poll, "poll", time.Second, "reload period of poll viewers")
 	fs.DurationVar(&o.baseline, "baseline", 10*time.Second, "measure the server's CPU with no viewer this long first (subtracted from the per-request cost)")
+	fs.BoolVar(&o.ownAddrs, "own-addresses", true, "each viewer dials from its own loopback address (127.1.x.y), as on the internet (the server limits tokens per address); a server on loopback only")
 	fs.DurationVar(&o.part, "part", 200*time.Millisecond, "part duration: blocking answers later than this count as late")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -96,7 +100,8 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	l := &Load{Base: strings.TrimRight(o.base, "/"), Stream: o.stream, Mix: mix, BeaconEvery: o.beacon, PollEvery: o.poll, Token: o.token}
+	l := &Load{Base: strings.TrimRight(o.base, "/"), Stream: o.stream, Mix: mix, BeaconEvery: o.beacon, PollEvery: o.poll, Token: o.token,
+		OwnAddresses: o.ownAddrs && isLoopback(o.base)}
 	c := NewCrowd(l)
 	defer c.Close()
 	if resp, err := l.Client.Post(l.Base+"/whep/"+o.stream, "application/sdp", strings.NewReader("")); err == nil {
@@ -222,4 +227,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// isLoopback reports whether the origin's host is a loopback address.
+func isLoopback(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }

@@ -34,7 +34,7 @@ func benchRequest(b *testing.B, path string) {
 // once it is woken), with the player's session token counted.
 func BenchmarkMediaPlaylist(b *testing.B) {
 	s, _, _ := testLive(b)
-	tok := s.sessions.NewToken("fete")
+	tok := s.sessions.Mint("fete", 0, "192.0.2.1")
 	benchRequest(b, "/hls/fete/video1_stream.m3u8?session="+tok+"&_HLS_msn=2&_HLS_part=0")
 }
 
@@ -44,5 +44,6 @@ func BenchmarkPart(b *testing.B) { benchRequest(b, "/hls/fete/p_video1_part07.mp
 // BenchmarkSegment: a segment, served as its parts one after the other.
 func BenchmarkSegment(b *testing.B) { benchRequest(b, "/hls/fete/p_video1_seg01.mp4") }
 
-// BenchmarkMultivariant: a new player: a token is made and counted.
+// BenchmarkMultivariant: a new player: a token is made (beyond the address's burst: its
+// shared token).
 func BenchmarkMultivariant(b *testing.B) { benchRequest(b, "/hls/fete/index.m3u8") }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/beffroi/beffroi/internal/clientip"
 )
 
 // Cache headers. Playlists change every part; segments, parts and init segments never change
@@ -166,14 +168,16 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, l *li
 		return
 	}
 	// A player that keeps its token (the watch page reloading keeps it in sessionStorage)
-	// stays one viewer.
+	// stays one viewer. A new player, or one whose token no longer holds (older than its
+	// bound, or of a previous live session), gets a new one, within its address's mint
+	// limit. Nothing is counted here: a token counts once its player reloads its media
+	// playlist, or beacons (see Sessions).
 	token := ""
 	if s.sessions != nil {
-		if q.session != "" && s.sessions.TouchIfValid(l.stream, q.session) {
+		if q.session != "" && s.sessions.ValidToken(l.stream, l.event, q.session) {
 			token = q.session
 		} else {
-			token = s.sessions.NewToken(l.stream)
-			s.sessions.TouchIfValid(l.stream, token)
+			token = s.sessions.Mint(l.stream, l.event, clientip.Key(clientip.Addr(r)))
 		}
 	}
 	size := 0
@@ -220,8 +224,10 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, l *live, id 
 			return
 		}
 	}
+	// The media playlist URL is where the token reaches the server: parts and segments are
+	// shared by every viewer (one URL each, cached for good), so they carry none.
 	if q.session != "" && s.sessions != nil {
-		s.sessions.TouchIfValid(l.stream, q.session)
+		s.sessions.Playlist(l.stream, l.event, q.session)
 	}
 	if q.hasMSN {
 		msn := uint64(q.msn)

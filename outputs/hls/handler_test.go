@@ -128,15 +128,21 @@ func TestFiles(t *testing.T) {
 	}
 }
 
+// tokenOf returns the session token of a multivariant playlist's media playlist URL.
+func tokenOf(t *testing.T, body string) string {
+	t.Helper()
+	_, tok, ok := strings.Cut(body, "video1_stream.m3u8?session=")
+	tok = strings.TrimSpace(tok)
+	if !ok || len(tok) != 28 {
+		t.Fatalf("no session token in:\n%s", body)
+	}
+	return tok
+}
+
 func TestMultivariantToken(t *testing.T) {
 	s, _, _ := testLive(t)
 	w := get(s, "/hls/fete/index.m3u8", "Origin", "https://town.example")
-	body := w.Body.String()
-	_, tok, ok := strings.Cut(body, "video1_stream.m3u8?session=")
-	tok = strings.TrimSpace(tok)
-	if !ok || len(tok) != 22 {
-		t.Fatalf("no session token in:\n%s", body)
-	}
+	tok := tokenOf(t, w.Body.String())
 	if w.Header().Get("Cache-Control") != cacheMultivariant || w.Header().Get("Access-Control-Allow-Origin") != "https://town.example" {
 		t.Errorf("headers %v", w.Header())
 	}
@@ -144,15 +150,92 @@ func TestMultivariantToken(t *testing.T) {
 	if b := get(s, "/hls/fete/index.m3u8?session="+tok).Body.String(); !strings.Contains(b, "session="+tok) {
 		t.Errorf("the token was not kept on reload:\n%s", b)
 	}
-	if b := get(s, "/hls/fete/index.m3u8?session=AAAAAAAAAAAAAAAAAAAAAA").Body.String(); strings.Contains(b, "session=AAAAAAAAAAAAAAAAAAAAAA") {
+	forged := strings.Repeat("A", 28)
+	if b := get(s, "/hls/fete/index.m3u8?session="+forged).Body.String(); strings.Contains(b, "session="+forged) {
 		t.Error("a forged token was handed back")
 	}
 	if w := get(s, "/hls/fete/index.m3u8", "Origin", "https://other.example"); w.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Error("an origin not allowed got CORS")
 	}
 	c := s.sessions.(*audience.Counter)
-	if n := c.Now("fete")["hls"]; n != 3 {
-		t.Errorf("hls sessions %d, want 3 (the first player, the one whose token was forged, the other origin)", n)
+	if n := c.Now("fete")["hls"]; n != 0 {
+		t.Errorf("hls sessions %d after multivariant requests alone, want 0 (nothing played)", n)
+	}
+	// The player loads its media playlist, then reloads it: one viewer from then on.
+	get(s, "/hls/fete/video1_stream.m3u8?session="+tok)
+	if n := c.Now("fete")["hls"]; n != 0 {
+		t.Errorf("hls sessions %d after one media playlist request, want 0", n)
+	}
+	get(s, "/hls/fete/video1_stream.m3u8?session="+tok+"&_HLS_msn=1&_HLS_part=1")
+	get(s, "/hls/fete/video1_stream.m3u8?session="+tok)
+	if n := c.Now("fete")["hls"]; n != 1 {
+		t.Errorf("hls sessions %d once the player reloads, want 1", n)
+	}
+	// A token of another live session of the stream is refused, and replaced.
+	old := c.NewToken("fete", 99)
+	get(s, "/hls/fete/video1_stream.m3u8?session="+old)
+	get(s, "/hls/fete/video1_stream.m3u8?session="+old)
+	if n := c.Now("fete")["hls"]; n != 1 {
+		t.Errorf("hls sessions %d after a previous session's token played, want 1", n)
+	}
+	if b := get(s, "/hls/fete/index.m3u8?session="+old).Body.String(); strings.Contains(b, "session="+old) {
+		t.Error("a previous live session's token was handed back")
+	}
+}
+
+// TestFlood: 10,000 playlist requests from one address (the clock does not move: as fast as
+// can be) move the count by at most MintBurst + 1 (its burst of tokens, then the one token its
+// other players share), even when each asks for its media playlist twice as a player would;
+// multivariant requests alone move it by nothing. Another address still gets its own tokens.
+// (The documented amount: README, "Viewer counts".)
+func TestFlood(t *testing.T) {
+	clk := time.Date(2026, 6, 21, 20, 0, 0, 0, time.UTC)
+	counter := audience.New(audience.Options{Secret: []byte("k"), Clock: func() time.Time { return clk }})
+	s, _, _ := testLive(t)
+	s.sessions = counter
+	from := func(path, addr string) string {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = addr
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
+	const flood = 10000
+	toks := map[string]bool{}
+	for range flood / 2 {
+		toks[tokenOf(t, from("/hls/fete/index.m3u8", "192.0.2.7:40000"))] = true
+	}
+	if n := counter.Now("fete")["total"]; n != 0 {
+		t.Fatalf("multivariant flood: %d viewers counted, want 0", n)
+	}
+	if len(toks) > audience.DefaultMintBurst+1 {
+		t.Errorf("multivariant flood from one address: %d tokens, want at most %d", len(toks), audience.DefaultMintBurst+1)
+	}
+	clear(toks)
+	for range flood / 2 {
+		tok := tokenOf(t, from("/hls/fete/index.m3u8", "192.0.2.8:40001"))
+		toks[tok] = true
+		from("/hls/fete/video1_stream.m3u8?session="+tok, "192.0.2.8:40001")
+		from("/hls/fete/video1_stream.m3u8?session="+tok, "192.0.2.8:40001")
+	}
+	n := counter.Now("fete")["total"]
+	t.Logf("%d playlist requests from one address, each player's media playlist twice: %d tokens, %d viewers counted", flood/2*3, len(toks), n)
+	if n != audience.DefaultMintBurst+1 || len(toks) != audience.DefaultMintBurst+1 {
+		t.Errorf("flood from one address: %d viewers, %d tokens; want %d (its burst, and the token its other players share)",
+			n, len(toks), audience.DefaultMintBurst+1)
+	}
+	// Another address is not starved by the flood.
+	tok := tokenOf(t, from("/hls/fete/index.m3u8", "198.51.100.3:5000"))
+	if toks[tok] {
+		t.Error("another address got one of the flooding address's tokens")
+	}
+	from("/hls/fete/video1_stream.m3u8?session="+tok, "198.51.100.3:5000")
+	from("/hls/fete/video1_stream.m3u8?session="+tok, "198.51.100.3:5000")
+	if got := counter.Now("fete")["total"]; got != n+1 {
+		t.Errorf("a viewer of another address: %d viewers, want %d", got, n+1)
 	}
 }
 

@@ -236,6 +236,7 @@ func (e *epoch) watch(l *live, r *rendition, first bool) {
 // live is a stream's HLS while it is live: its renditions, across muxers.
 type live struct {
 	stream string
+	event  uint64 // the live session (audience.EventOf): session tokens hold for it only
 	mu     sync.Mutex
 	epoch  *epoch
 	rends  map[string]*rendition

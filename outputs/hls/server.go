@@ -9,6 +9,7 @@ import (
 
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
 )
 
@@ -23,12 +24,18 @@ func Needs() transcode.Needs {
 }
 
 // Sessions is what the HLS output needs of the audience counter (relay/audience.Counter):
-// session tokens handed to players in the multivariant playlist, and a count of each playlist
-// request carrying one.
+// session tokens handed to players in the multivariant playlist, and a count of the media
+// playlist requests carrying one. event names the stream's live session (audience.EventOf):
+// a token holds for one live session only.
 type Sessions interface {
-	NewToken(stream string) string
-	// TouchIfValid counts a request of session token, unless the token is not one of ours.
-	TouchIfValid(stream, token string) bool
+	// Mint returns a token for a new player coming from client (clientip.Key of its
+	// address); the counter limits how many one address gets (beyond, its players share one).
+	Mint(stream string, event uint64, client string) string
+	// ValidToken reports whether a player's token (a page reload) still holds.
+	ValidToken(stream string, event uint64, token string) bool
+	// Playlist counts a media playlist request carrying token, unless the token does not
+	// hold; the token counts from its second request (a player that plays reloads it).
+	Playlist(stream string, event uint64, token string) bool
 }
 
 // Options configures the HLS output.
@@ -141,6 +148,9 @@ func (s *Server) session(ctx context.Context, st *relay.Stream, log *slog.Logger
 	defer func() { r.Close(); release() }()
 	// Players arriving now wait for the first playlists rather than get a 404.
 	l := newLive(st.Name())
+	if in := st.Info(); in.State != relay.Idle {
+		l.event = audience.EventOf(in.Session, in.LiveSince)
+	}
 	s.mu.Lock()
 	s.lives[st.Name()] = l
 	close(s.livesChanged)

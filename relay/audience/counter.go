@@ -3,6 +3,7 @@ package audience
 import (
 	"context"
 	"crypto/rand"
+	"hash/maphash"
 	"sort"
 	"sync"
 	"time"
@@ -40,6 +41,18 @@ type Options struct {
 	// Secret signs session tokens; nil makes a random one (tokens then hold for this process
 	// only, which is what a restart wants anyway).
 	Secret []byte
+	// TokenMaxAge bounds a session token's age (default 24h): an older one is refused even
+	// within its live session (a token of another live session is refused at any age).
+	TokenMaxAge time.Duration
+	// MintBurst and MintRate limit the session tokens one client address gets: MintBurst at
+	// once (default 32), MintRate more per second (default 2). Beyond them its players share
+	// one token, so a flood of playlist requests from one address counts as a few viewers,
+	// and a school behind one NAT still counts most of its viewers (see Mint).
+	MintBurst int
+	MintRate  float64
+	// MaxClients bounds the addresses the mint limit follows at once (default 65536); beyond
+	// it, every new address shares one token until some buckets refill.
+	MaxClients int
 	// Clock returns the time; nil is time.Now. Tests move it.
 	Clock func() time.Time
 }
@@ -50,13 +63,16 @@ type Counter struct {
 	o      Options
 	secret []byte
 	clock  func() time.Time
+	limit  *mintLimiter
+	seed   maphash.Seed // hashes tokens for the distinct set
 
 	mu      sync.RWMutex
 	streams map[string]*streamAudience
 }
 
-// hlsSession is what an HLS viewer costs: three integers in a map keyed by its 22-byte token
-// (plus an entry in the distinct set). No goroutine, no timer: Tick sweeps the expired ones.
+// hlsSession is what an HLS viewer costs: three integers in a map keyed by its 28-byte token
+// (plus, up to the distinct set's cap, 20 bytes there). No goroutine, no timer: Tick sweeps
+// the expired ones.
 type hlsSession struct {
 	first, last, expires int64 // unix nanoseconds
 }
@@ -77,7 +93,12 @@ type streamAudience struct {
 	exactSum int64          // sum of the open exact sessions' join times (unix ns), for watch time
 	exactN   int
 	hls      map[string]hlsSession
-	seen     map[string]struct{} // tokens ever counted in this event
+	// pending holds the tokens whose first media playlist request came (when it expires,
+	// unix ns): a token counts from its second one (see Playlist).
+	pending map[string]int64
+	seen    *distinct // tokens counted in this event
+
+	event uint64 // the live session followed (EventOf), 0 when unknown
 
 	distinctExact int
 	peak          int
@@ -111,12 +132,25 @@ func New(o Options) *Counter {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.TokenMaxAge <= 0 {
+		o.TokenMaxAge = DefaultTokenMaxAge
+	}
+	if o.MintBurst <= 0 {
+		o.MintBurst = DefaultMintBurst
+	}
+	if o.MintRate <= 0 {
+		o.MintRate = DefaultMintRate
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = DefaultMaxClients
+	}
 	secret := o.Secret
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret)
 	}
-	return &Counter{o: o, secret: secret, clock: o.Clock, streams: map[string]*streamAudience{}}
+	return &Counter{o: o, secret: secret, clock: o.Clock, streams: map[string]*streamAudience{},
+		limit: newMintLimiter(o.MintRate, o.MintBurst, o.MaxClients), seed: maphash.MakeSeed()}
 }
 
 // Window returns how long an HLS session outlives its last playlist request.
@@ -133,7 +167,7 @@ func (c *Counter) get(stream string) *streamAudience {
 	defer c.mu.Unlock()
 	if a = c.streams[stream]; a == nil {
 		a = &streamAudience{
-			exact: map[string]int{}, hls: map[string]hlsSession{}, seen: map[string]struct{}{},
+			exact: map[string]int{}, hls: map[string]hlsSession{}, pending: map[string]int64{}, seen: newDistinct(),
 			peakBy: map[string]int{}, every: c.o.SampleEvery, baseEvery: c.o.SampleEvery,
 		}
 		c.streams[stream] = a
@@ -172,44 +206,84 @@ func (c *Counter) Join(stream, protocol string) (leave func()) {
 	}
 }
 
-// TouchHLS counts a playlist request of the HLS session token. The token must be valid
-// (ValidToken): the HLS output checks it before counting.
+// TouchHLS counts the HLS session token at once, for the session window. The token must be
+// valid and have proved it plays; the HLS output calls Playlist, the beacon route Beacon.
 func (c *Counter) TouchHLS(stream, token string) { c.touch(stream, token, c.o.Window) }
 
-// Beacon counts a watch page's heartbeat for session token. A beacon and the playlist
-// requests carrying the same token are one viewer; a beacon for a token whose playlists a CDN
-// served (the server never saw them) counts the viewer too. The token must be valid.
-func (c *Counter) Beacon(stream, token string) { c.touch(stream, token, c.o.BeaconWindow) }
-
-// TouchIfValid counts a playlist request of session token and reports true, or reports
-// false when the token is not one of ours. A known token costs a map lookup; only a new one
-// has its signature checked.
-func (c *Counter) TouchIfValid(stream, token string) bool {
+// Playlist counts a media playlist request carrying session token for stream's live session
+// event, and reports whether the token is valid. A token counts from its second media
+// playlist request within the window: every player that plays a live stream reloads its
+// media playlist (hls.js and Safari with a blocking request for the next part, once they
+// have the first ones), while a mere fetch of the playlists counts nothing. A counted token
+// costs a map lookup; only a new one has its signature checked.
+func (c *Counter) Playlist(stream string, event uint64, token string) bool {
 	a := c.get(stream)
-	now := c.clock().UnixNano()
-	a.mu.Lock()
-	if s, ok := a.hls[token]; ok {
-		s.last = now
-		s.expires = max(s.expires, now+int64(c.o.Window))
-		a.hls[token] = s
-		a.mu.Unlock()
+	now := c.clock()
+	if a.refresh(token, now, c.o.Window) {
 		return true
 	}
-	a.mu.Unlock()
-	if !c.ValidToken(stream, token) {
+	if !c.ValidToken(stream, event, token) {
 		return false
 	}
-	c.touch(stream, token, c.o.Window)
+	ns := now.UnixNano()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if exp, ok := a.pending[token]; ok && exp > ns {
+		delete(a.pending, token)
+		a.count(c, token, now, c.o.Window)
+		return true
+	}
+	if _, ok := a.hls[token]; !ok {
+		a.pending[token] = ns + int64(c.o.Window)
+	}
+	return true
+}
+
+// Beacon counts a watch page's heartbeat for session token of stream's live session event,
+// and reports whether the token is valid. A beacon and the playlist requests carrying the
+// same token are one viewer; a beacon for a token whose playlists a CDN served (the server
+// never saw them) counts the viewer too: the page sends one only while its video plays.
+func (c *Counter) Beacon(stream string, event uint64, token string) bool {
+	a := c.get(stream)
+	now := c.clock()
+	if a.refresh(token, now, c.o.BeaconWindow) {
+		return true
+	}
+	if !c.ValidToken(stream, event, token) {
+		return false
+	}
+	c.touch(stream, token, c.o.BeaconWindow)
+	return true
+}
+
+// refresh extends a counted session and reports true, or reports false when token is not
+// counted now.
+func (a *streamAudience) refresh(token string, now time.Time, window time.Duration) bool {
+	ns := now.UnixNano()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.hls[token]
+	if !ok || s.expires <= ns {
+		return false
+	}
+	s.last = ns
+	s.expires = max(s.expires, ns+int64(window))
+	a.hls[token] = s
 	return true
 }
 
 func (c *Counter) touch(stream, token string, window time.Duration) {
 	a := c.get(stream)
 	now := c.clock()
-	ns := now.UnixNano()
-	exp := ns + int64(window)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.count(c, token, now, window)
+}
+
+// count counts token for window from now. Called with a.mu held.
+func (a *streamAudience) count(c *Counter, token string, now time.Time, window time.Duration) {
+	ns := now.UnixNano()
+	exp := ns + int64(window)
 	s, ok := a.hls[token]
 	if ok {
 		s.last = ns
@@ -217,10 +291,9 @@ func (c *Counter) touch(stream, token string, window time.Duration) {
 		a.hls[token] = s
 		return
 	}
+	delete(a.pending, token)
 	a.hls[token] = hlsSession{first: ns, last: ns, expires: exp}
-	if _, seen := a.seen[token]; !seen {
-		a.seen[token] = struct{}{}
-	}
+	a.seen.add(maphash.String(c.seed, token))
 	a.updatePeak(now)
 }
 
@@ -240,7 +313,8 @@ func (a *streamAudience) updatePeak(now time.Time) {
 	}
 }
 
-// sweep ends the HLS sessions whose window is over. Called with a.mu held.
+// sweep ends the HLS sessions whose window is over, and forgets the pending tokens whose
+// second request did not come in time. Called with a.mu held.
 func (a *streamAudience) sweep(now int64) {
 	for t, s := range a.hls {
 		if s.expires <= now {
@@ -248,6 +322,23 @@ func (a *streamAudience) sweep(now int64) {
 			delete(a.hls, t)
 		}
 	}
+	for t, exp := range a.pending {
+		if exp <= now {
+			delete(a.pending, t)
+		}
+	}
+}
+
+// finish ends the event: the stream went idle (or a new live session began without the
+// counter seeing it idle). Its HLS sessions end at once, since their tokens are refused from
+// now on; exact sessions end when their players leave. Called with a.mu held.
+func (a *streamAudience) finish(now time.Time) {
+	for _, s := range a.hls {
+		a.watched += time.Duration(s.last - s.first)
+	}
+	clear(a.hls)
+	clear(a.pending)
+	a.live, a.end = false, now
 }
 
 func (a *streamAudience) sample(now time.Time) Sample {
@@ -258,18 +349,31 @@ func (a *streamAudience) sample(now time.Time) Sample {
 }
 
 // Tick expires HLS sessions, follows which streams are live (live maps a stream's name to
-// whether it has a live session; a stream going live starts a new event) and records a
-// sample when one is due. Run calls it every second.
-func (c *Counter) Tick(live map[string]bool) {
+// whether it has a live session; a stream going live starts a new event, a stream going
+// idle ends it and its HLS sessions) and records a sample when one is due. Run calls it
+// every second.
+func (c *Counter) Tick(live map[string]bool) { c.tick(live, nil) }
+
+// tick is Tick with the live sessions' identities (EventOf), when known: a stream whose live
+// session changed between two ticks ends one event and begins another.
+func (c *Counter) tick(live map[string]bool, events map[string]uint64) {
 	now := c.clock()
+	c.limit.sweep(now)
 	for name, on := range live {
 		a := c.get(name)
+		ev, known := events[name]
 		a.mu.Lock()
 		switch {
+		case on && a.live && known && a.event != 0 && ev != a.event:
+			a.finish(now)
+			a.begin(now, c.seed)
 		case on && !a.live:
-			a.begin(now)
+			a.begin(now, c.seed)
 		case !on && a.live:
-			a.live, a.end = false, now
+			a.finish(now)
+		}
+		if known {
+			a.event = ev
 		}
 		a.mu.Unlock()
 	}
@@ -303,15 +407,15 @@ func (c *Counter) Tick(live map[string]bool) {
 
 // begin starts a new event: the stream went live after being idle. The viewers already
 // there (players waiting for the stream) stay counted. Called with a.mu held.
-func (a *streamAudience) begin(now time.Time) {
+func (a *streamAudience) begin(now time.Time, seed maphash.Seed) {
 	a.live, a.start, a.end = true, now, time.Time{}
 	a.series, a.lastSample, a.every = nil, time.Time{}, a.baseEvery
 	a.watched = 0
 	a.exactSum = int64(a.exactN) * now.UnixNano() // open sessions count from now on
 	a.distinctExact = a.exactN
-	a.seen = make(map[string]struct{}, len(a.hls))
+	a.seen = newDistinct()
 	for t, s := range a.hls {
-		a.seen[t] = struct{}{}
+		a.seen.add(maphash.String(seed, t))
 		s.first = max(s.first, now.UnixNano())
 		a.hls[t] = s
 	}
@@ -326,11 +430,15 @@ func (c *Counter) Run(ctx context.Context, reg *relay.Registry) error {
 	defer t.Stop()
 	for {
 		live := map[string]bool{}
+		events := map[string]uint64{}
 		for _, s := range reg.List() {
-			st, _ := s.State()
-			live[s.Name()] = st != relay.Idle
+			in := s.Info()
+			live[s.Name()] = in.State != relay.Idle
+			if in.State != relay.Idle {
+				events[s.Name()] = EventOf(in.Session, in.LiveSince)
+			}
 		}
-		c.Tick(live)
+		c.tick(live, events)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -354,7 +462,9 @@ type Snapshot struct {
 	Peak Peak
 	// Distinct counts the viewers seen in this event: HLS tokens plus exact sessions. A
 	// viewer whose player asked for a new token (a page reload without the token kept in
-	// sessionStorage, another device) counts again.
+	// sessionStorage, another device) counts again. The HLS part is exact up to 8192
+	// tokens, a HyperLogLog estimate beyond (a standard error under 1%), so its memory is
+	// bounded.
 	Distinct int
 	// WatchTime is the total time watched by every viewer, ended sessions and open ones.
 	WatchTime time.Duration
@@ -374,7 +484,7 @@ func (c *Counter) Snapshot(stream string) Snapshot {
 	a.sweep(now.UnixNano())
 	s := Snapshot{
 		Now:      map[string]int{HLS: len(a.hls), WHEP: 0},
-		Distinct: len(a.seen) + a.distinctExact,
+		Distinct: a.seen.count() + a.distinctExact,
 		Live:     a.live, Start: a.start, End: a.end,
 		Series: append([]Sample(nil), a.series...),
 	}
