@@ -95,6 +95,9 @@ CREATE TABLE destinations (
 		{3, "recording switch of the streams made in the console", `
 ALTER TABLE streams ADD COLUMN record INTEGER NOT NULL DEFAULT 1;
 `},
+		{4, "a password nobody chose must be changed at the next login", `
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+`},
 	}
 }
 
