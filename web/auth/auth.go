@@ -51,6 +51,9 @@ type User struct {
 	Role         Role      `json:"role"`
 	PasswordHash string    `json:"-"`
 	Created      time.Time `json:"created"`
+	// MustChangePassword is set while the password is one nobody chose (the one-time password
+	// of the first start): its sessions may only choose a new one (POST /api/v1/me/password).
+	MustChangePassword bool `json:"must_change_password"`
 }
 
 // Session is a logged-in browser. Only the hash of its id is stored.
@@ -91,7 +94,7 @@ type Store interface {
 	UserByName(ctx context.Context, name string) (*User, error)
 	UserByID(ctx context.Context, id int64) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
-	UpdateUser(ctx context.Context, u *User) error  // role and password hash
+	UpdateUser(ctx context.Context, u *User) error  // role, password hash and MustChangePassword
 	DeleteUser(ctx context.Context, id int64) error // and its sessions and tokens
 
 	CreateSession(ctx context.Context, s Session) error
@@ -171,7 +174,8 @@ func HashSecret(s string) string {
 
 // Bootstrap makes the first admin when there is no user yet: named "admin", with
 // adminPassword when given, else a generated one-time password that is returned (the caller
-// prints it once). adminToken, when given, becomes an API token of that admin (for
+// prints it once). The one-time password only lets the admin choose a new one: a session
+// opened with it may do nothing else, and it stops working once the new one is set. adminToken, when given, becomes an API token of that admin (for
 // automation, as InfluxDB's init token). Once a user exists it does nothing.
 func Bootstrap(ctx context.Context, st Store, adminPassword, adminToken string, log *slog.Logger) (oneTime string, err error) {
 	n, err := st.CountUsers(ctx)
@@ -189,7 +193,7 @@ func Bootstrap(ctx context.Context, st Store, adminPassword, adminToken string, 
 	if err != nil {
 		return "", err
 	}
-	u := &User{Name: "admin", Role: Admin, PasswordHash: hash, Created: time.Now().UTC()}
+	u := &User{Name: "admin", Role: Admin, PasswordHash: hash, Created: time.Now().UTC(), MustChangePassword: oneTime != ""}
 	if err := st.CreateUser(ctx, u); err != nil {
 		return "", fmt.Errorf("creating the first admin: %w", err)
 	}

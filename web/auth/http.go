@@ -3,15 +3,19 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
-	"net"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/internal/httpjson"
 )
 
@@ -24,13 +28,17 @@ const CSRFHeader = "X-CSRF-Token"
 // DefaultSessionTTL is how long a login lasts.
 const DefaultSessionTTL = 7 * 24 * time.Hour
 
-// Login rate limiting: this many failed logins from one address, or for one user name,
-// within the window, and further attempts are refused until the oldest failure leaves it.
+// Bounds of what a login may carry, checked before anything else.
 const (
-	maxFailuresPerAddr = 10
-	maxFailuresPerName = 5
-	failureWindow      = 5 * time.Minute
+	maxLoginName     = 64
+	maxLoginPassword = 1024
+	maxLoginBody     = 4096
 )
+
+// maxConcurrentHashes bounds the password hashes and checks running at once: argon2id takes
+// 19 MiB each, so this bounds what a flood of logins can take. Logins beyond it are refused
+// at once (503), never queued.
+const maxConcurrentHashes = 2
 
 // Service authenticates requests and serves the account routes.
 type Service struct {
@@ -44,6 +52,7 @@ type Service struct {
 
 	once    sync.Once
 	limiter *limiter
+	hashes  chan struct{} // one token per hash running (maxConcurrentHashes)
 	now     func() time.Time
 	// dummyHash is checked against when a login names no user, so that an unknown name
 	// takes as long as a wrong password.
@@ -52,7 +61,8 @@ type Service struct {
 
 func (s *Service) init() {
 	s.once.Do(func() {
-		s.limiter = &limiter{fails: map[string][]time.Time{}}
+		s.limiter = newLimiter()
+		s.hashes = make(chan struct{}, maxConcurrentHashes)
 		s.dummyHash, _ = HashPassword("no such user, no such password")
 		if s.now == nil {
 			s.now = time.Now
@@ -123,16 +133,28 @@ func (s *Service) authenticate(r *http.Request) *Principal {
 }
 
 // Require wraps h so that it serves only requests from a user with role need (admins may do
-// everything): 401 without a valid session or token, 403 for a user without the role, and
-// 403 for a state-changing request made with a session cookie without the session's CSRF
-// token. Requests with an API token need no CSRF token: no browser sends one on its own.
+// everything): 401 without a valid session or token, 403 for a user without the role, 403
+// for a session of a user who must choose a new password first (the one-time password of
+// the first start), and 403 for a state-changing request made with a session cookie without
+// the session's CSRF token. Requests with an API token need no CSRF token: no browser sends
+// one on its own.
 func (s *Service) Require(need Role, h http.Handler) http.Handler {
+	return s.require(need, false, h)
+}
+
+// require is Require; pendingOK lets through the sessions that must change their password
+// (the routes that let them do it, see who they are, and log out).
+func (s *Service) require(need Role, pendingOK bool, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.init()
 		p := s.authenticate(r)
 		if p == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="beffroi"`)
 			httpjson.Error(w, http.StatusUnauthorized, "log in first, or send an API token as Authorization: Bearer <token>")
+			return
+		}
+		if p.Session != nil && p.User.MustChangePassword && !pendingOK {
+			httpjson.Error(w, http.StatusForbidden, "choose a new password first: POST /api/v1/me/password {\"current\",\"new\"}")
 			return
 		}
 		if !p.User.Role.allows(need) {
@@ -169,7 +191,8 @@ func (s *Service) Audit(r *http.Request, action, target, detail string) {
 
 // Routes serves the account routes on mux:
 //
-//	POST /api/v1/login              {"name","password"} -> session cookie + {"user","csrf_token"}
+//	POST /api/v1/login              {"name","password"} (application/json) -> session cookie +
+//	                                {"user","csrf_token","must_change_password"}
 //	POST /api/v1/logout
 //	GET  /api/v1/me                 -> {"user","csrf_token"}
 //	POST /api/v1/me/password        {"current","new"}
@@ -184,9 +207,9 @@ func (s *Service) Audit(r *http.Request, action, target, detail string) {
 func (s *Service) Routes(mux *http.ServeMux) {
 	s.init()
 	mux.HandleFunc("POST /api/v1/login", s.login)
-	mux.Handle("POST /api/v1/logout", s.Require(Operator, http.HandlerFunc(s.logout)))
-	mux.Handle("GET /api/v1/me", s.Require(Operator, http.HandlerFunc(s.me)))
-	mux.Handle("POST /api/v1/me/password", s.Require(Operator, http.HandlerFunc(s.changeOwnPassword)))
+	mux.Handle("POST /api/v1/logout", s.require(Operator, true, http.HandlerFunc(s.logout)))
+	mux.Handle("GET /api/v1/me", s.require(Operator, true, http.HandlerFunc(s.me)))
+	mux.Handle("POST /api/v1/me/password", s.require(Operator, true, http.HandlerFunc(s.changeOwnPassword)))
 	mux.Handle("GET /api/v1/users", s.Require(Admin, http.HandlerFunc(s.listUsers)))
 	mux.Handle("POST /api/v1/users", s.Require(Admin, http.HandlerFunc(s.createUser)))
 	mux.Handle("PATCH /api/v1/users/{id}", s.Require(Admin, http.HandlerFunc(s.updateUser)))
@@ -197,15 +220,46 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/audit", s.Require(Admin, http.HandlerFunc(s.listAudit)))
 }
 
+// login checks a name and password. Everything a stranger can make it do is bounded: the
+// body and the name's length first, then the limits (counted before the hash), then at most
+// maxConcurrentHashes argon2 checks at once.
 func (s *Service) login(w http.ResponseWriter, r *http.Request) {
-	var in struct{ Name, Password string }
-	if !httpjson.Read(w, r, &in) {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		// A cross-site form can only send form or text bodies: refusing them stops login CSRF.
+		httpjson.Error(w, http.StatusUnsupportedMediaType, "login: send {\"name\",\"password\"} as Content-Type: application/json")
 		return
 	}
-	addr, name := "addr:"+remoteHost(r), "name:"+strings.ToLower(in.Name)
-	if wait := s.limiter.blocked(s.now(), addr, maxFailuresPerAddr, name, maxFailuresPerName); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		httpjson.Error(w, http.StatusTooManyRequests, "too many failed logins: try again in "+wait.Round(time.Second).String())
+	in, err := readLogin(http.MaxBytesReader(w, r.Body, maxLoginBody))
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "login: "+err.Error())
+		return
+	}
+	client := clientip.Addr(r)
+	addr, name := clientip.Key(client), strings.ToLower(in.Name)
+	wait, retry := s.limiter.reserve(s.now(), addr, name)
+	if retry > 0 {
+		s.refused(r, addr, "too many failed logins")
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		httpjson.Error(w, http.StatusTooManyRequests, "too many failed logins: try again in "+retry.Round(time.Second).String())
+		return
+	}
+	if wait > 0 { // the name's delay: slows every guesser of it, refuses no one
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			s.limiter.release(addr)
+			return
+		}
+	}
+	select {
+	case s.hashes <- struct{}{}:
+	default:
+		s.limiter.release(addr)
+		s.refused(r, addr, "too many logins at once")
+		w.Header().Set("Retry-After", "1")
+		httpjson.Error(w, http.StatusServiceUnavailable, "too many logins at once: try again in a second")
 		return
 	}
 	u, err := s.Store.UserByName(r.Context(), in.Name)
@@ -215,26 +269,90 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	} else {
 		CheckPassword(s.dummyHash, in.Password) // same time for an unknown name
 	}
+	<-s.hashes
 	if !ok {
 		s.limiter.fail(s.now(), addr, name)
-		s.Log.Warn("login refused: wrong user name or password", "remote", remoteHost(r))
+		s.refused(r, addr, "wrong user name or password")
 		httpjson.Error(w, http.StatusUnauthorized, "wrong user name or password")
 		return
 	}
-	s.limiter.reset(name)
-	id := NewSecret("", 32)
-	sess := Session{IDHash: HashSecret(id), UserID: u.ID, CSRF: NewSecret("", 24),
-		Created: s.now().UTC(), Expires: s.now().Add(s.SessionTTL).UTC()}
-	if err := s.Store.CreateSession(r.Context(), sess); err != nil {
+	s.limiter.succeed(addr, name)
+	sess, err := s.openSession(w, r, u.ID)
+	if err != nil {
 		httpjson.Error(w, http.StatusInternalServerError, "cannot open a session: "+err.Error())
 		return
 	}
+	s.Log.Info("logged in", "user", u.Name, "remote", remoteHost(r))
+	httpjson.Write(w, http.StatusOK, map[string]any{"user": u, "csrf_token": sess.CSRF, "must_change_password": u.MustChangePassword})
+}
+
+// openSession makes a session of user id and sets its cookie.
+func (s *Service) openSession(w http.ResponseWriter, r *http.Request, id int64) (Session, error) {
+	value := NewSecret("", 32)
+	sess := Session{IDHash: HashSecret(value), UserID: id, CSRF: NewSecret("", 24),
+		Created: s.now().UTC(), Expires: s.now().Add(s.SessionTTL).UTC()}
+	if err := s.Store.CreateSession(r.Context(), sess); err != nil {
+		return Session{}, err
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Name: CookieName, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: s.SecureCookies || r.TLS != nil, Expires: sess.Expires,
 	})
-	s.Log.Info("logged in", "user", u.Name, "remote", remoteHost(r))
-	httpjson.Write(w, http.StatusOK, map[string]any{"user": u, "csrf_token": sess.CSRF})
+	return sess, nil
+}
+
+// refused writes the "login refused" line: one for the first refusal from an address, then
+// at most one a refusalLogEvery with the count, so a flood is a line per burst.
+func (s *Service) refused(r *http.Request, addr, reason string) {
+	if logNow, n := s.limiter.refused(s.now(), addr); logNow {
+		s.Log.Warn("login refused: "+reason, "remote", remoteHost(r), "refusals", n)
+	}
+}
+
+// isJSON reports whether a Content-Type is application/json (parameters such as charset
+// allowed).
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// loginRequest is the body of POST /api/v1/login.
+type loginRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// readLogin parses a login body: one JSON object with a name of 1 to maxLoginName bytes and
+// a password of 1 to maxLoginPassword bytes, nothing else. Errors say what is wrong and never
+// repeat the password.
+func readLogin(body io.Reader) (loginRequest, error) {
+	var in loginRequest
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return in, fmt.Errorf("the body is larger than %d bytes", maxLoginBody)
+		}
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return in, fmt.Errorf("%q must be a string", typ.Field)
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field") {
+			return in, errors.New(`invalid JSON body: only "name" and "password"`)
+		}
+		return in, errors.New(`invalid JSON body: want {"name","password"}`)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return in, errors.New("invalid JSON body: one object only")
+	}
+	switch {
+	case in.Name == "" || len(in.Name) > maxLoginName:
+		return in, fmt.Errorf("name: 1 to %d bytes", maxLoginName)
+	case in.Password == "" || len(in.Password) > maxLoginPassword:
+		return in, fmt.Errorf("password: 1 to %d bytes", maxLoginPassword)
+	}
+	return in, nil
 }
 
 func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
@@ -248,40 +366,75 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) me(w http.ResponseWriter, r *http.Request) {
 	p := From(r.Context())
-	out := map[string]any{"user": p.User}
+	out := map[string]any{"user": p.User, "must_change_password": p.User.MustChangePassword}
 	if p.Session != nil {
 		out["csrf_token"] = p.Session.CSRF
 	}
 	httpjson.Write(w, http.StatusOK, out)
 }
 
+// hashing runs f as one of the maxConcurrentHashes hashes, waiting for a turn while the
+// request lasts (these routes are for logged-in users: a turn comes).
+func (s *Service) hashing(ctx context.Context, f func()) error {
+	select {
+	case s.hashes <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.hashes }()
+	f()
+	return nil
+}
+
+// changeOwnPassword sets the user's new password, ends their other sessions and keeps this
+// one; a password that must be changed (the one-time password) stops working here.
 func (s *Service) changeOwnPassword(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Current, New string }
 	if !httpjson.Read(w, r, &in) {
 		return
 	}
 	p := From(r.Context())
-	if !CheckPassword(p.User.PasswordHash, in.Current) {
+	ok := false
+	if len(in.Current) <= maxLoginPassword {
+		if err := s.hashing(r.Context(), func() { ok = CheckPassword(p.User.PasswordHash, in.Current) }); err != nil {
+			return
+		}
+	}
+	if !ok {
 		httpjson.Error(w, http.StatusForbidden, "the current password is wrong")
+		return
+	}
+	if in.New == in.Current {
+		httpjson.Error(w, http.StatusBadRequest, "the new password must differ from the current one")
 		return
 	}
 	if !s.setPassword(w, r, p.User, in.New) {
 		return
 	}
+	if p.Session != nil { // this browser stays logged in; the others are logged out
+		if err := s.Store.CreateSession(r.Context(), *p.Session); err != nil {
+			s.Log.Warn("password changed, but this session could not be kept", "user", p.User.Name, "error", err)
+		}
+	}
 	s.Audit(r, "user.password", p.User.Name, "")
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// setPassword hashes and stores a new password and ends the user's other sessions.
+// setPassword hashes and stores a new password, which a person chose (MustChangePassword
+// ends), and ends the user's sessions.
 func (s *Service) setPassword(w http.ResponseWriter, r *http.Request, u *User, pw string) bool {
-	if len(pw) < MinPasswordLength {
-		httpjson.Error(w, http.StatusBadRequest, "the password needs at least "+strconv.Itoa(MinPasswordLength)+" characters")
+	if len(pw) < MinPasswordLength || len(pw) > maxLoginPassword {
+		httpjson.Error(w, http.StatusBadRequest, "the password needs "+strconv.Itoa(MinPasswordLength)+" to "+strconv.Itoa(maxLoginPassword)+" characters")
 		return false
 	}
-	hash, err := HashPassword(pw)
+	var hash string
+	var err error
+	if herr := s.hashing(r.Context(), func() { hash, err = HashPassword(pw) }); herr != nil {
+		return false
+	}
 	if err == nil {
 		c := *u
-		c.PasswordHash = hash
+		c.PasswordHash, c.MustChangePassword = hash, false
 		err = s.Store.UpdateUser(r.Context(), &c)
 	}
 	if err != nil {
@@ -325,15 +478,19 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, `role: "admin" or "operator"`)
 		return
 	}
-	if len(in.Password) < MinPasswordLength {
-		httpjson.Error(w, http.StatusBadRequest, "the password needs at least "+strconv.Itoa(MinPasswordLength)+" characters")
+	if len(in.Password) < MinPasswordLength || len(in.Password) > maxLoginPassword {
+		httpjson.Error(w, http.StatusBadRequest, "the password needs "+strconv.Itoa(MinPasswordLength)+" to "+strconv.Itoa(maxLoginPassword)+" characters")
 		return
 	}
 	if _, err := s.Store.UserByName(r.Context(), in.Name); err == nil {
 		httpjson.Error(w, http.StatusConflict, "a user named "+in.Name+" exists already")
 		return
 	}
-	hash, err := HashPassword(in.Password)
+	var hash string
+	var err error
+	if herr := s.hashing(r.Context(), func() { hash, err = HashPassword(in.Password) }); herr != nil {
+		return
+	}
 	if err != nil {
 		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
@@ -513,66 +670,11 @@ func validName(n string) bool {
 	return true
 }
 
+// remoteHost is the client's address as logs and the audit log show it: behind a trusted
+// proxy, the client's (clientip).
 func remoteHost(r *http.Request) string {
-	h, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	if a := clientip.Addr(r); a.IsValid() {
+		return a.String()
 	}
-	return h
-}
-
-// limiter counts failed logins per key within failureWindow.
-type limiter struct {
-	mu    sync.Mutex
-	fails map[string][]time.Time
-}
-
-// blocked returns how long to wait when one of the keys has reached its limit (keys and
-// limits alternate: key, limit, key, limit).
-func (l *limiter) blocked(now time.Time, keysAndLimits ...any) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var wait time.Duration
-	for i := 0; i+1 < len(keysAndLimits); i += 2 {
-		k, limit := keysAndLimits[i].(string), keysAndLimits[i+1].(int)
-		recent := l.prune(now, k)
-		if len(recent) >= limit {
-			if w := recent[len(recent)-limit].Add(failureWindow).Sub(now); w > wait {
-				wait = w
-			}
-		}
-	}
-	return wait
-}
-
-func (l *limiter) prune(now time.Time, k string) []time.Time {
-	list := l.fails[k]
-	i := 0
-	for i < len(list) && now.Sub(list[i]) >= failureWindow {
-		i++
-	}
-	list = list[i:]
-	if len(list) == 0 {
-		delete(l.fails, k)
-		return nil
-	}
-	l.fails[k] = list
-	return list
-}
-
-func (l *limiter) fail(now time.Time, keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.fails) > 100000 { // under a flood, forget rather than grow without bound
-		clear(l.fails)
-	}
-	for _, k := range keys {
-		l.fails[k] = append(l.prune(now, k), now)
-	}
-}
-
-func (l *limiter) reset(k string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, k)
+	return r.RemoteAddr
 }

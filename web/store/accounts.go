@@ -33,8 +33,8 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // CreateUser implements auth.Store.
 func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created) VALUES (?, ?, ?, ?)`,
-		u.Name, string(u.Role), u.PasswordHash, ms(u.Created))
+	res, err := s.db.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created, must_change_password) VALUES (?, ?, ?, ?, ?)`,
+		u.Name, string(u.Role), u.PasswordHash, ms(u.Created), u.MustChangePassword)
 	if err != nil {
 		return fmt.Errorf("user %q: %w", u.Name, err)
 	}
@@ -42,13 +42,13 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 	return err
 }
 
-const userCols = `id, name, role, password_hash, created`
+const userCols = `id, name, role, password_hash, created, must_change_password`
 
 func scanUser(row interface{ Scan(...any) error }) (*auth.User, error) {
 	var u auth.User
 	var role string
 	var created int64
-	if err := row.Scan(&u.ID, &u.Name, &role, &u.PasswordHash, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &role, &u.PasswordHash, &created, &u.MustChangePassword); err != nil {
 		return nil, notFound(err)
 	}
 	u.Role, u.Created = auth.Role(role), fromMS(created)
@@ -97,7 +97,8 @@ func (s *Store) exec1(ctx context.Context, q string, args ...any) error {
 
 // UpdateUser implements auth.Store.
 func (s *Store) UpdateUser(ctx context.Context, u *auth.User) error {
-	return s.exec1(ctx, `UPDATE users SET role = ?, password_hash = ? WHERE id = ?`, string(u.Role), u.PasswordHash, u.ID)
+	return s.exec1(ctx, `UPDATE users SET role = ?, password_hash = ?, must_change_password = ? WHERE id = ?`,
+		string(u.Role), u.PasswordHash, u.MustChangePassword, u.ID)
 }
 
 // DeleteUser implements auth.Store; its sessions and tokens go with it.

@@ -98,6 +98,9 @@ ALTER TABLE streams ADD COLUMN record INTEGER NOT NULL DEFAULT 1;
 		{4, "destinations an admin let reach private networks", `
 ALTER TABLE destinations ADD COLUMN allow_private INTEGER NOT NULL DEFAULT 0;
 `},
+		{5, "a password nobody chose must be changed at the next login", `
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+`},
 	}
 }
 

@@ -37,12 +37,32 @@ func StoreConformance(t *testing.T, st auth.Store) {
 	if _, err := st.UserByID(ctx, 9999); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("UserByID of nobody: %v, want ErrNotFound", err)
 	}
-	o.Role, o.PasswordHash = auth.Admin, "h3"
+	if u, _ := st.UserByName(ctx, "lou"); u == nil || u.MustChangePassword {
+		t.Fatalf("MustChangePassword set on a user made without it: %+v", u)
+	}
+	o.Role, o.PasswordHash, o.MustChangePassword = auth.Admin, "h3", true
 	if err := st.UpdateUser(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := st.UserByID(ctx, o.ID); u == nil || u.Role != auth.Admin || u.PasswordHash != "h3" {
+	if u, _ := st.UserByID(ctx, o.ID); u == nil || u.Role != auth.Admin || u.PasswordHash != "h3" || !u.MustChangePassword {
 		t.Fatalf("after UpdateUser: %+v", u)
+	}
+	o.MustChangePassword = false
+	if err := st.UpdateUser(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := st.UserByName(ctx, "lou"); u == nil || u.MustChangePassword {
+		t.Fatalf("MustChangePassword not cleared by UpdateUser: %+v", u)
+	}
+	m := &auth.User{Name: "first", Role: auth.Admin, PasswordHash: "h4", Created: now, MustChangePassword: true}
+	if err := st.CreateUser(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := st.UserByID(ctx, m.ID); u == nil || !u.MustChangePassword {
+		t.Fatalf("CreateUser lost MustChangePassword: %+v", u)
+	}
+	if err := st.DeleteUser(ctx, m.ID); err != nil {
+		t.Fatal(err)
 	}
 	if l, err := st.ListUsers(ctx); err != nil || len(l) != 2 {
 		t.Fatalf("ListUsers: %+v, %v", l, err)

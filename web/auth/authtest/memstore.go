@@ -93,7 +93,7 @@ func (m *MemStore) UpdateUser(_ context.Context, u *auth.User) error {
 	if !ok {
 		return auth.ErrNotFound
 	}
-	o.Role, o.PasswordHash = u.Role, u.PasswordHash
+	o.Role, o.PasswordHash, o.MustChangePassword = u.Role, u.PasswordHash, u.MustChangePassword
 	m.users[u.ID] = o
 	return nil
 }

@@ -9,6 +9,7 @@ import * as goliveView from './views/golive.js';
 import * as recordingsView from './views/recordings.js';
 import * as adminView from './views/admin.js';
 import * as accountView from './views/account.js';
+import * as firstPasswordView from './views/firstpassword.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('header');
@@ -19,6 +20,7 @@ let cleanup = null;
 function route() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
   if (!session.user) return [loginView, {}];
+  if (session.user.must_change_password) return [firstPasswordView, {}];
   if (parts[0] === 'streams' && parts[1] && parts[2] === 'go-live') return [goliveView, { name: parts[1] }];
   if (parts[0] === 'streams' && parts[1]) return [streamView, { name: parts[1] }];
   if (parts[0] === 'recordings') return [recordingsView, {}];
@@ -58,7 +60,8 @@ function renderHeader() {
     h('option', { value: 'en', selected: lang() === 'en' }, 'English'));
   langSel.addEventListener('change', () => { setLang(langSel.value); render(); });
   const nav = [];
-  if (session.user) {
+  const ready = session.user && !session.user.must_change_password;
+  if (ready) {
     nav.push(navLink('#/', t('nav.streams'), hash === '#/' || hash.startsWith('#/streams')));
     nav.push(navLink('#/recordings', t('nav.recordings'), hash.startsWith('#/recordings')));
     if (session.user.role === 'admin') nav.push(navLink('#/admin', t('nav.admin'), hash.startsWith('#/admin')));
@@ -68,7 +71,7 @@ function renderHeader() {
     h('nav', { 'aria-label': t('nav.main') }, nav),
     h('div', { class: 'header-end' },
       langSel,
-      session.user ? h('a', { class: 'whoami', href: '#/account', title: t('acc.link') }, session.user.name, ' · ', t('role.' + session.user.role)) : null,
+      ready ? h('a', { class: 'whoami', href: '#/account', title: t('acc.link') }, session.user.name, ' · ', t('role.' + session.user.role)) : null,
       session.user ? h('button', { type: 'button', class: 'btn small ghost', id: 'logout', onclick: logout }, t('logout')) : null));
 }
 
@@ -84,6 +87,7 @@ async function logout() {
   try { await api('POST', '/logout'); } catch { /* the session is gone anyway */ }
   session.user = null;
   session.csrf = '';
+  firstPasswordView.forget();
   disconnectLive();
   live.everConnected = false;
   updateBanner();
@@ -91,12 +95,26 @@ async function logout() {
   render();
 }
 
-// loggedIn is called by the login view and at start when a session exists.
-export function loggedIn(me) {
-  session.user = me.user;
+// loggedIn is called by the login view (with the password typed) and at start when a
+// session exists. A session that must choose a new password gets only that screen: the
+// live updates wait until it is done.
+export function loggedIn(me, typed) {
+  session.user = { ...me.user, must_change_password: !!(me.must_change_password || me.user.must_change_password) };
   session.csrf = me.csrf_token || '';
-  connectLive();
+  if (session.user.must_change_password) {
+    firstPasswordView.remember(typed);
+  } else {
+    connectLive();
+  }
   if (location.hash.startsWith('#/login') || !location.hash) location.hash = '#/';
+  render();
+}
+
+// passwordChosen: the first password is set; this session goes on, unrestricted.
+function passwordChosen() {
+  session.user = { ...session.user, must_change_password: false };
+  connectLive();
+  location.hash = '#/';
   render();
 }
 
@@ -104,6 +122,7 @@ setUnauthorizedHandler(() => {
   if (!session.user) return;
   session.user = null;
   session.csrf = '';
+  firstPasswordView.forget();
   disconnectLive();
   updateBanner();
   render();
@@ -132,4 +151,5 @@ async function start() {
 // For the end-to-end tests: a view of the state that holds no secret.
 window.beffroiConsole = { live, session: { get user() { return session.user; } } };
 loginView.setLoggedIn(loggedIn);
+firstPasswordView.setChanged(passwordChosen);
 start();

@@ -8,8 +8,8 @@ export function setLoggedIn(f) { done = f; }
 
 export function render(root) {
   const err = h('p', { class: 'form-error', role: 'alert', id: 'login-error' });
-  const user = h('input', { id: 'login-name', name: 'username', autocomplete: 'username', required: true, value: 'admin' });
-  const pw = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const user = h('input', { id: 'login-name', name: 'username', autocomplete: 'username', required: true, maxlength: '64', value: 'admin' });
+  const pw = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, maxlength: '1024' });
   const submit = h('button', { type: 'submit', class: 'btn primary', id: 'login-submit' }, t('login.submit'));
   const form = h('form', { class: 'card login-card', 'aria-labelledby': 'login-title' },
     h('h1', { id: 'login-title' }, t('login.title')),
@@ -24,10 +24,12 @@ export function render(root) {
     submit.disabled = true;
     try {
       const me = await api('POST', '/login', { name: user.value.trim(), password: pw.value });
+      const typed = pw.value;
       pw.value = '';
-      done(me);
+      done(me, typed);
     } catch (ex) {
-      err.textContent = ex.status === 401 ? t('login.wrong') : ex.status === 429 ? t('login.limited') + ' ' + ex.message : ex.message;
+      err.textContent = ex.status === 401 ? t('login.wrong') : ex.status === 429 ? t('login.limited') + ' ' + ex.message
+        : ex.status === 503 ? t('login.busy') : ex.status === 400 ? t('login.format') : ex.message;
       pw.select();
     } finally {
       submit.disabled = false;
