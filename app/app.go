@@ -212,6 +212,12 @@ func (a *App) newMediaPlane(o options) {
 	})
 }
 
+// destinationConfig is a destination of the file as the outputs manager takes it (at start
+// and on reload alike).
+func destinationConfig(d config.Destination) outputs.DestinationConfig {
+	return outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled(), AllowPrivate: d.AllowPrivate}
+}
+
 // declareStreams adds the streams and destinations of the configuration file, then those
 // made in the console (kept in the database).
 func (a *App) declareStreams() error {
@@ -223,7 +229,7 @@ func (a *App) declareStreams() error {
 		a.setConfigured(s, true)
 		a.Recorder.SetEnabled(s.Name, s.IsRecorded(cfg.Record))
 		for _, d := range s.Destinations {
-			if err := a.Outputs.Add(s.Name, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled(), AllowPrivate: d.AllowPrivate}); err != nil {
+			if err := a.Outputs.Add(s.Name, destinationConfig(d)); err != nil {
 				return err
 			}
 		}

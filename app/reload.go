@@ -11,7 +11,6 @@ import (
 	"github.com/beffroi/beffroi/config"
 	ingestrtsp "github.com/beffroi/beffroi/ingest/rtsp"
 	"github.com/beffroi/beffroi/internal/httpjson"
-	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/web/replays"
 )
 
@@ -156,7 +155,7 @@ func (a *App) addStream(cfg *config.Config, s config.Stream, ch *Changes) {
 }
 
 func (a *App) addDestination(stream string, d config.Destination, ch *Changes, list *[]string) {
-	err := a.Outputs.Add(stream, outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled()})
+	err := a.Outputs.Add(stream, destinationConfig(d))
 	if err != nil {
 		a.log.Error("reload: destination not added", "stream", stream, "destination", d.Name, "error", err.Error())
 		return
