@@ -393,6 +393,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 // component is one entry here.
 func (a *App) phases() []phase {
 	ingest := phase{name: "ingest", close: []Closer{{"ingest whip", a.whip.Close}}}
+	ingest.run = append(ingest.run, Component{"ingest whip", a.whip.Run})
 	for _, s := range a.ingest {
 		ingest.run = append(ingest.run, Component{"ingest " + s.protocol, s.server.Run})
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/ingest/internal/guard"
+	"github.com/beffroi/beffroi/ingest/internal/guard/guardtest"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/internal/rtctest"
 	"github.com/beffroi/beffroi/internal/testutil"
@@ -138,20 +140,17 @@ func connect(t *testing.T, ts *testServer, c *client) string {
 }
 
 // TestKeyGuessing: wrong keys from one address are refused with the same 401 whatever the
-// key is; past keyFailBurst of them the address gets 429 with Retry-After, even with the
-// right key, until a failure is allowed again; other addresses are not affected; the burst
-// makes two log lines, not one per attempt.
+// key is; past guard.DefaultBurst of them the address gets 429 with Retry-After, even with the
+// right key, until its block is over; other addresses are not affected; the burst makes one
+// refusal line and one summary, not a line per attempt.
 func TestKeyGuessing(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 5, 1, 20, 0, 0, 0, time.UTC).UnixNano())
-	ts := startServerWith(t, func(c *Config) {
-		c.now = func() time.Time { return time.Unix(0, now.Load()) }
-	})
+	clock := guardtest.NewClock()
+	ts := startServerWith(t, func(c *Config) { c.now = clock.Now })
 	h := ts.Handler()
 	offer := withoutCandidates(pionOffer(t))
 	const guesser = "127.0.0.66:40000"
 	var bodies []string
-	for i := range keyFailBurst {
+	for i := range guard.DefaultBurst {
 		key := fmt.Sprintf("pk-guess-%d", i)
 		if i == 1 {
 			key = otherKey // valid, for another stream: must not be told apart
@@ -167,8 +166,8 @@ func TestKeyGuessing(t *testing.T) {
 	}
 	for range 20 {
 		w := postFrom(h, guesser, "pk-guess-more", offer)
-		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
-			t.Fatalf("after %d failures: %d Retry-After %q, want 429 with Retry-After", keyFailBurst, w.Code, w.Header().Get("Retry-After"))
+		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "10" {
+			t.Fatalf("after %d failures: %d Retry-After %q, want 429 with Retry-After 10", guard.DefaultBurst, w.Code, w.Header().Get("Retry-After"))
 		}
 	}
 	if w := postFrom(h, guesser, publishKey, offer); w.Code != http.StatusTooManyRequests {
@@ -177,12 +176,14 @@ func TestKeyGuessing(t *testing.T) {
 	if w := postFrom(h, "127.0.0.5:40000", publishKey, offer); w.Code != http.StatusCreated {
 		t.Errorf("another address: %d %s, want 201", w.Code, w.Body.String())
 	}
-	if n := ts.logs.Count("publish refused"); n != 2 {
-		t.Errorf("%d 'publish refused' lines for a burst of %d attempts, want 2:\n%s", n, keyFailBurst+21, ts.logs.String())
+	clock.Add(guard.DefaultBlock)
+	ts.keys.Sweep()
+	if n := ts.logs.Count("publish refused"); n != 1 {
+		t.Errorf("%d 'publish refused' lines for a burst of %d attempts, want 1:\n%s", n, guard.DefaultBurst+21, ts.logs.String())
 	}
-	now.Add(int64(keyFailRefill))
+	ts.logs.WaitFor(t, "refused 25 publish attempts with a wrong key from 127.0.0.66 in the last 10s")
 	if w := postFrom(h, guesser, publishKey, offer); w.Code != http.StatusCreated {
-		t.Errorf("after %s: %d, want 201", keyFailRefill, w.Code)
+		t.Errorf("after %s: %d, want 201", guard.DefaultBlock, w.Code)
 	}
 }
 

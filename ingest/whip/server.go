@@ -1,6 +1,7 @@
 package whip
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/ingest/internal/guard"
 	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
@@ -67,7 +69,7 @@ type Server struct {
 	api      *webrtc.API
 	sessions sync.WaitGroup
 	adm      *rtcnet.Admission
-	keys     *keyGuard // publish-key failures per address
+	keys     *guard.Failures // wrong publish keys per address
 
 	mu     sync.Mutex
 	closed bool
@@ -101,9 +103,17 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	}
 	return &Server{
 		reg: reg, cfg: c, log: log.With("protocol", protocol), api: api,
-		adm: c.Admission, keys: newKeyGuard(c.now),
+		adm:  c.Admission,
+		keys: guard.NewFailures(log.With("protocol", protocol), guard.Limits{Now: c.now}),
 		byID: map[string]*session{},
 	}, nil
+}
+
+// Run sums up refused publish attempts in the log (one line per burst per address) until ctx
+// is cancelled.
+func (s *Server) Run(ctx context.Context) error {
+	s.keys.Run(ctx)
+	return nil
 }
 
 // Close ends every session (their streams enter the reconnect grace). It returns once every
@@ -152,7 +162,7 @@ func (s *Server) Handler() http.Handler {
 
 // post authenticates a publisher, answers its offer and starts its session. A wrong key is
 // refused before anything else is done (no PeerConnection), and counts against the
-// client's address: past keyFailBurst failures, the address is refused for a while.
+// client's address: past guard.DefaultBurst failures, the address is refused for a while.
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
 	log := s.log.With("remote", r.RemoteAddr)
@@ -160,9 +170,9 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 	})
 	addr := clientip.Addr(r)
-	if retry, blocked := s.keys.blocked(clientip.Key(addr)); blocked {
-		// Not logged: the failure that blocked the address was.
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+	if !s.keys.Allowed(addr) {
+		// Not logged here: the limiter sums the refusals up, one line per burst.
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(s.keys.BlockedFor(addr).Seconds())))))
 		http.Error(w, "too many failed publish attempts: try again later", http.StatusTooManyRequests)
 		return
 	}
@@ -236,15 +246,10 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 
 // refuseKey answers a publish attempt with a wrong key: 401 without saying more (whether
 // the key is some other stream's is for the log only), counted against addr. A burst of
-// failures from one address logs its first and the one that blocks the address.
+// failures from one address logs its first; the limiter sums the others up.
 func (s *Server) refuseKey(w http.ResponseWriter, log *slog.Logger, addr netip.Addr, reason string) {
-	first, exhausted := s.keys.fail(clientip.Key(addr))
-	if first {
+	if s.keys.Failed(addr) {
 		log.Warn("publish refused: " + reason)
-	}
-	if exhausted {
-		log.Warn("publish refused: too many wrong publish keys from this address, refusing its attempts for a while",
-			"failures", keyFailBurst, "one_more_every", keyFailRefill.String())
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="beffroi"`)
 	http.Error(w, "invalid publish key", http.StatusUnauthorized)

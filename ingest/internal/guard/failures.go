@@ -125,6 +125,19 @@ func (f *Failures) Allowed(a netip.Addr) bool {
 	return true
 }
 
+// BlockedFor returns how long attempts from a are still refused unchecked (zero when they
+// are not), for a protocol that can tell the client when to come back (HTTP's Retry-After).
+// It counts nothing.
+func (f *Failures) BlockedFor(a netip.Addr) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.m[clientip.Key(a)]
+	if e == nil {
+		return 0
+	}
+	return max(0, e.blockedUntil.Sub(f.lim.Now()))
+}
+
 // Failed counts a wrong key presented from a, and returns whether the caller logs this
 // refusal itself (the first of a quiet address); otherwise the refusal is summed up in the
 // address's next summary line.
