@@ -10,7 +10,7 @@ import (
 // database was opened read-only (a file the service's user cannot write, a read-only mount).
 const sqliteReadOnly = 8
 
-// ErrReadOnly: the database answers but refuses writes.
+// ErrReadOnly says the database answers but refuses writes.
 var ErrReadOnly = errors.New("database is read-only")
 
 // Check reports whether the database answers and would take a write, for /healthz: in a
