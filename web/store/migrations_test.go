@@ -163,3 +163,29 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("the error names the file: %v", err)
 	}
 }
+
+// Inspect reads the version without migrating; it refuses a newer database as Open does.
+func TestInspect(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	latest := migrations()[len(migrations())-1].version
+	if sc, err := Inspect(ctx, path); err != nil || sc.Exists || sc.Latest != latest {
+		t.Fatalf("no file: %+v, %v", sc, err)
+	}
+	openRaw(t, path, migrations()[:1], time.Now())
+	if sc, err := Inspect(ctx, path); err != nil || !sc.Exists || sc.Version != 1 || sc.Latest != latest {
+		t.Fatalf("old database: %+v, %v", sc, err)
+	}
+	if baks, _ := filepath.Glob(path + ".bak-*"); len(baks) != 0 {
+		t.Fatalf("Inspect made a backup: %v", baks)
+	}
+	s := open(t, path)
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO schema_migrations VALUES (999, 'future', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	if _, err := Inspect(ctx, path); err == nil || !strings.Contains(err.Error(), "newer than this Beffroi knows") {
+		t.Fatalf("newer database: %v", err)
+	}
+}
