@@ -96,6 +96,7 @@ type App struct {
 	audit      interface {
 		Audit(r *http.Request, action, target, detail string)
 	}
+	health health // what /healthz reports of the components (health.go)
 }
 
 // An Option changes how New assembles the App.
@@ -373,6 +374,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
 		Reload:    accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
 		WatchMode: cfg.Watch.Mode, Version: version, PublicURL: cfg.HTTP.PublicURL, MetricsToken: cfg.Metrics.Token,
+		Health: a.healthChecks(),
 	})
 	hln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -446,7 +448,7 @@ func (a *App) serveHTTP(ctx context.Context) error {
 func (a *App) Run(ctx context.Context) error {
 	a.recoverRecordings() // before anything is recorded
 	a.logListeners()
-	err := runPhases(ctx, a.log, a.phases())
+	err := runPhases(ctx, a.log, a.health.track(ctx, a.phases()))
 	a.log.Info("stopped")
 	return err
 }

@@ -56,6 +56,8 @@ type Config struct {
 	Watch Watch `mapstructure:"watch"`
 	// Metrics configures /metrics.
 	Metrics Metrics `mapstructure:"metrics"`
+	// Health configures /healthz, what the town's monitoring polls.
+	Health Health `mapstructure:"health"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -103,6 +105,18 @@ type Metrics struct {
 	// default): /metrics is open, like /healthz; it names streams and destinations (never a
 	// key), so firewall it or set a token on the internet.
 	Token string `mapstructure:"token"`
+}
+
+// DefaultMinFreeDisk is health.min_free_disk's default: about 45 minutes of recording at
+// 6 Mbit/s.
+const DefaultMinFreeDisk = "2GB"
+
+// Health configures /healthz.
+type Health struct {
+	// MinFreeDisk: /healthz fails when the disk of the recordings or of the database has less
+	// free space than this ("2GB", "500MiB"); "0" turns the threshold off (a read-only disk
+	// still fails). Default DefaultMinFreeDisk.
+	MinFreeDisk string `mapstructure:"min_free_disk"`
 }
 
 // Admin is the first account, made at the first start when no user exists.
@@ -334,6 +348,7 @@ func Default() *Config {
 		WHEP:     WHEP{MaxLag: outwhep.DefaultMaxLag},
 		Audience: Audience{Window: audience.DefaultWindow, BeaconWindow: audience.DefaultBeaconWindow},
 		Watch:    Watch{Mode: watch.ModeAuto},
+		Health:   Health{MinFreeDisk: DefaultMinFreeDisk},
 		Outputs: Outputs{
 			WriteTimeout: outputs.DefaultWriteTimeout,
 			MaxLag:       outputs.DefaultMaxLag,

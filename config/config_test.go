@@ -337,6 +337,7 @@ func TestErrors(t *testing.T) {
 		{"audience window zero", "audience:\n  window: 0s\n", `config: audience.window: must be positive (got 0s)`, ""},
 		{"bad log level", "log:\n  level: verbose\n", `config: log.level: "verbose" is not one of debug, info, warn, error`, ""},
 		{"bad log format", "log:\n  format: xml\n", `config: log.format: "xml" is not one of text, json`, ""},
+		{"bad free-disk threshold", "health:\n  min_free_disk: lots\n", `config: health.min_free_disk: "lots" is not a size (want a number and a unit, like "50GiB" or "500GB")`, ""},
 		{"bad watch mode", "watch:\n  mode: cdn\n", `config: watch.mode: "cdn" is not one of auto, hls, webrtc`, ""},
 		{"cert without key", "rtmps:\n  cert: /etc/ssl/cert.pem\n", `config: rtmps.key: required when rtmps.cert is set`, ""},
 		{"key without cert", "rtmps:\n  key: /etc/ssl/key.pem\n", `config: rtmps.cert: required when rtmps.key is set`, ""},

@@ -31,6 +31,7 @@ func flagKeys() []flagKey {
 		{"rtmps-addr", "rtmps.addr", "RTMPS listen address (runs when rtmps.cert and rtmps.key are set)"},
 		{"data-dir", "data_dir", "directory for the database and recordings"},
 		{"log-level", "log.level", "log level: debug, info, warn or error"},
+		{"log-format", "log.format", "log format: text or json (one JSON object a line)"},
 	}
 }
 

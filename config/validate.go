@@ -105,6 +105,9 @@ func (c *Config) Validate() error {
 	if !slices.Contains(logFormats(), c.Log.Format) {
 		p.add("log.format", "%q is not one of %s", c.Log.Format, strings.Join(logFormats(), ", "))
 	}
+	if _, err := ParseSize(c.Health.MinFreeDisk); err != nil {
+		p.add("health.min_free_disk", "%v", err)
+	}
 
 	o := c.Outputs
 	for _, d := range []struct {

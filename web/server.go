@@ -120,6 +120,8 @@ type Options struct {
 	// MetricsToken, when set, is required on /metrics as "Authorization: Bearer <token>"
 	// (metrics.token). Empty: /metrics is open.
 	MetricsToken string
+	// Health are the checks /healthz runs (health.go); none: it answers ok while it serves.
+	Health []HealthCheck
 }
 
 // Server serves the HTTP API, the public pages and the media endpoints on one handler.
@@ -128,6 +130,8 @@ type Server struct {
 
 	hubOnce sync.Once
 	hub     *hub // live updates on /api/v1/events (events.go)
+
+	health healthState // the last answer of /healthz (health.go)
 }
 
 // New returns the server of these options. Serve its Handler; Run feeds the live updates.
@@ -188,10 +192,6 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
-}
-
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.o.Version})
 }
 
 // streamJSON is a stream as the API shows it. It never holds a publish key or a destination

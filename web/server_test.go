@@ -217,9 +217,9 @@ func TestAPI(t *testing.T) {
 	})
 	t.Run("healthz", func(t *testing.T) {
 		r := get(t, srv, "/healthz")
-		var h map[string]string
+		var h struct{ Status, Version string }
 		decode(t, r, &h)
-		if r.code != http.StatusOK || h["status"] != "ok" || h["version"] != "v-test" {
+		if r.code != http.StatusOK || h.Status != "ok" || h.Version != "v-test" {
 			t.Errorf("status %d, %v", r.code, h)
 		}
 	})

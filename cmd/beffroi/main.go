@@ -1,7 +1,7 @@
 // Command beffroi runs the Beffroi live-event broadcasting relay.
 //
 //	beffroi [run] [flags]      start the relay
-//	beffroi config check [flags]  validate the configuration and exit
+//	beffroi config check [flags]  validate the configuration, look at the database, exit 0 or 1
 //	beffroi version            print the version
 package main
 
@@ -31,7 +31,8 @@ func usage(w io.Writer) {
 
 Usage:
   beffroi [run] [flags]          start the relay
-  beffroi config check [flags]   validate the configuration and exit
+  beffroi config check [flags]   validate the configuration and the database, then exit:
+                                 0 and a summary when it is OK, 1 and each problem otherwise
   beffroi version                print the version
 
 Flags:
@@ -55,15 +56,7 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "usage: beffroi config check [flags]")
 			return 2
 		}
-		cfg, path, err := loadConfig(args[1:], env)
-		if err != nil {
-			return reportConfigError(stdout, stderr, err)
-		}
-		if path == "" {
-			path = "(no file: embedded defaults)"
-		}
-		fmt.Fprintf(stdout, "configuration OK: %s, %d stream(s)\n", path, len(cfg.Streams))
-		return 0
+		return configCheck(args[1:], env, stdout, stderr)
 	case "run":
 		cfg, path, err := loadConfig(args, env)
 		if err != nil {

@@ -3,14 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/web/store"
 )
 
 func TestVersionAndHelp(t *testing.T) {
@@ -30,27 +36,119 @@ func TestVersionAndHelp(t *testing.T) {
 
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.yaml")
-	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(good, []byte("streams:\n  - name: concert\n    publish_key: a-long-secret-key\n"), 0o600); err != nil {
+	write := func(name, text string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	data := filepath.Join(dir, "data")
+	good := write("good.yaml", "data_dir: "+data+"\nstreams:\n  - name: concert\n    publish_key: a-long-secret-key\n"+
+		"    destinations:\n      - name: yt\n        url: rtmp://a.rtmp.youtube.com/live2/SECRETSTREAMKEY\n")
+	bad := write("bad.yaml", "streams:\n  - name: concert\n    publish_key: tiny7\nlog:\n  format: xml\n")
+	check := func(env []string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"config", "check"}, args...), env, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+
+	code, out, errs := check(nil, "--config", good)
+	for _, want := range []string{
+		"configuration OK (" + good + ")",
+		"listeners: http :8080, rtmp :1935, srt :8890/udp, rtsp :8554, webrtc 8189/udp and 8189/tcp",
+		"streams in the file: 1, with 1 destination(s)",
+		"database: none yet, the first start makes it",
+		"log: info, text",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("good config: code %d, no %q in\n%s%s", code, want, out, errs)
+		}
+	}
+	if strings.Contains(out, "SECRETSTREAMKEY") || strings.Contains(out, "a-long-secret-key") {
+		t.Errorf("the summary shows a key:\n%s", out)
+	}
+	// The format from the environment and from a flag, read as run reads them.
+	if _, out, _ := check([]string{"BEFFROI_LOG_FORMAT=json"}, "--config", good); !strings.Contains(out, "log: info, json") {
+		t.Errorf("BEFFROI_LOG_FORMAT: %s", out)
+	}
+	if _, out, _ := check(nil, "--config", good, "--log-format", "json"); !strings.Contains(out, "log: info, json") {
+		t.Errorf("--log-format: %s", out)
+	}
+
+	code, out, errs = check(nil, "--config", bad)
+	if code != 1 || out != "" || !strings.Contains(errs, "configuration has 2 problem(s) ("+bad+"):") ||
+		!strings.Contains(errs, "\n  config: streams[0].publish_key: too short") ||
+		!strings.Contains(errs, "\n  config: log.format: \"xml\" is not one of text, json") {
+		t.Fatalf("bad config: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if strings.Contains(errs, "tiny7") {
+		t.Fatalf("the error repeats the key: %q", errs)
+	}
+	if code, _, errs := check(nil, "--config", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(errs, "missing.yaml") {
+		t.Errorf("missing file: code %d, %q", code, errs)
+	}
+
+	// The database: up to date after a start; from a newer Beffroi, a problem.
+	s, err := store.Open(context.Background(), filepath.Join(data, store.FileName), store.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(bad, []byte("streams:\n  - name: concert\n    publish_key: tiny7\n"), 0o600); err != nil {
+	v, _ := s.SchemaVersion(context.Background())
+	_ = s.Close()
+	if _, out, _ := check(nil, "--config", good); !strings.Contains(out, fmt.Sprintf("database: schema version %d, up to date", v)) {
+		t.Errorf("database up to date: %s", out)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(data, store.FileName))
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errb bytes.Buffer
-	if code := run([]string{"config", "check", "--config", good}, nil, &out, &errb); code != 0 ||
-		!strings.Contains(out.String(), "configuration OK") || !strings.Contains(out.String(), "1 stream(s)") {
-		t.Fatalf("good config: code %d, out %q, err %q", code, out.String(), errb.String())
+	if _, err := db.Exec("INSERT INTO schema_migrations VALUES (999, 'future', 0)"); err != nil {
+		t.Fatal(err)
 	}
-	out.Reset()
-	errb.Reset()
-	code := run([]string{"config", "check", "--config", bad}, nil, &out, &errb)
-	if code != 2 || !strings.Contains(errb.String(), "streams[0].publish_key: too short") {
-		t.Fatalf("bad config: code %d, err %q", code, errb.String())
+	_ = db.Close()
+	if code, _, errs := check(nil, "--config", good); code != 1 || !strings.Contains(errs, "newer than this Beffroi knows") {
+		t.Errorf("newer database: code %d, %q", code, errs)
 	}
-	if strings.Contains(errb.String(), "tiny7") {
-		t.Fatalf("the error repeats the key: %q", errb.String())
+	var errb bytes.Buffer
+	if code := run([]string{"config"}, nil, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "usage: beffroi config check") {
+		t.Errorf("usage: %d %q", code, errb.String())
+	}
+}
+
+// With log.format json every line the process logs is one JSON object, and keys stay out
+// of it as out of text logs.
+func TestJSONLogs(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr, cfg.RTMP.Addr, cfg.SRT.Addr, cfg.RTSP.Addr = "127.0.0.1:0", "127.0.0.1:0", "", ""
+	cfg.WebRTC.UDPPort, cfg.WebRTC.TCPPort = 0, -1
+	cfg.Log.Format = "json"
+	const key, platformKey = "a-long-secret-publish-key", "SECRETSTREAMKEY"
+	cfg.Streams = []config.Stream{{Name: "concert", PublishKey: key,
+		Destinations: []config.Destination{{Name: "yt", URL: "rtmp://127.0.0.1:1/live2/" + platformKey}}}}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := serve(ctx, cfg, "", nil, &logs); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Time, Level, Msg string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Time == "" || rec.Level == "" || rec.Msg == "" {
+			t.Fatalf("not a JSON log record (%v): %s", err, line)
+		}
+		msgs = append(msgs, rec.Msg)
+	}
+	if !slices.Contains(msgs, "listening") || !slices.Contains(msgs, "stopped") {
+		t.Errorf("messages %q", msgs)
+	}
+	if strings.Contains(logs.String(), key) || strings.Contains(logs.String(), platformKey) {
+		t.Errorf("a key reached the logs:\n%s", logs.String())
 	}
 }
 

@@ -4,12 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 )
 
 // migration is one step of the schema. Migrations are applied in order, each in its own
 // transaction together with its row in schema_migrations, so a database is always at one
 // known version. Append new steps at the end; never edit or renumber one that has shipped.
+// There are no steps down: going back to an older Beffroi means restoring the backup that
+// migrate makes before it applies anything.
 type migration struct {
 	version int
 	name    string
@@ -104,9 +108,11 @@ ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
 	}
 }
 
-// migrate brings the database to the newest version. It refuses a database written by a
-// newer Beffroi rather than guess what its tables mean.
-func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
+// migrate brings the database at path to the newest version of steps. Migrations only go
+// forward: there is no step down, so before it applies anything to a database that already
+// holds a schema it copies the file to a backup (backup), the way back to the older Beffroi.
+// It refuses a database written by a newer Beffroi rather than guess what its tables mean.
+func migrate(ctx context.Context, db *sql.DB, path string, steps []migration, now time.Time, log *slog.Logger) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	name       TEXT NOT NULL,
@@ -118,10 +124,16 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("schema version: %w", err)
 	}
-	steps := migrations()
 	latest := steps[len(steps)-1].version
 	if current > latest {
 		return fmt.Errorf("the database is at schema version %d, newer than this Beffroi knows (%d): run a newer Beffroi or restore a backup", current, latest)
+	}
+	if current > 0 && current < latest {
+		bak, err := backup(ctx, db, path, current, now)
+		if err != nil {
+			return fmt.Errorf("cannot back up the database before migrating it from version %d to %d, so nothing was changed: %w", current, latest, err)
+		}
+		log.Info("database: backed up before migrating", "from_version", current, "to_version", latest, "backup", bak)
 	}
 	for _, m := range steps {
 		if m.version <= current {
@@ -132,6 +144,28 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// backup writes a consistent copy of the database (the write-ahead log included) beside it,
+// to <path>.bak-<version>-<UTC time>, readable by its owner only like the database itself
+// (it holds the same keys), and returns its name. A backup that cannot be completed is
+// removed.
+func backup(ctx context.Context, db *sql.DB, path string, version int, now time.Time) (string, error) {
+	bak := fmt.Sprintf("%s.bak-%d-%s", path, version, now.UTC().Format("20060102T150405Z"))
+	// VACUUM INTO wants a file that does not exist or is empty: made here, so its mode is ours.
+	f, err := os.OpenFile(bak, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(bak)
+		return "", err
+	}
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, bak); err != nil {
+		_ = os.Remove(bak)
+		return "", fmt.Errorf("%s: %w", bak, err)
+	}
+	return bak, nil
 }
 
 func apply(ctx context.Context, db *sql.DB, m migration, now time.Time) error {

@@ -32,8 +32,9 @@ type Options struct {
 }
 
 // Open opens (creating it if needed) the database at path and migrates its schema to the
-// newest version. A database it cannot open, or one written by a newer Beffroi, is an error
-// that names the file.
+// newest version, after copying an existing database to <path>.bak-<version>-<time> when
+// there is anything to migrate (migrate). A database it cannot open, or one written by a
+// newer Beffroi, is an error that names the file.
 func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	s := &Store{log: o.Logger, now: o.Now}
 	if s.log == nil {
@@ -76,7 +77,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("database %s: cannot use write-ahead logging (journal_mode %q); is it on a network filesystem?", path, mode)
 	}
-	if err := migrate(ctx, db, s.now()); err != nil {
+	if err := migrate(ctx, db, path, migrations(), s.now(), s.log); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
