@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -135,8 +136,11 @@ func TestAudienceSurvivesKill9(t *testing.T) {
 	var written audience.EventSnapshot
 	testutil.Eventually(t, 60*time.Second, func() error {
 		e, ok, err := db.LoadAudience(t.Context(), "event")
-		if err != nil || !ok {
-			return fmt.Errorf("no event in the database yet (%v)", err)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("no event in the database yet")
 		}
 		full := 0
 		for _, p := range e.Series {
@@ -204,8 +208,11 @@ func TestAudienceSurvivesKill9(t *testing.T) {
 	publish(t, t.Context(), "rtmp://"+second.rtmpAddr+"/live/"+publishKey, clip, 120)
 	testutil.Eventually(t, 30*time.Second, func() error {
 		r, err := processReport(second, "event")
-		if err != nil || !r.Live {
-			return fmt.Errorf("not live again: %v", err)
+		if err != nil {
+			return err
+		}
+		if !r.Live {
+			return errors.New("the report says not live again")
 		}
 		if r.Event != before.Event {
 			t.Fatalf("live again as event %q, want %q continued", r.Event, before.Event)
@@ -232,8 +239,12 @@ func TestAudienceSurvivesKill9(t *testing.T) {
 		return nil
 	})
 	testutil.Eventually(t, 30*time.Second, func() error {
-		if m, err := destinationStates(second, "event"); err != nil || m["platform"] != "live" {
-			return fmt.Errorf("destination after the restart: %v %v", m, err)
+		m, err := destinationStates(second, "event")
+		if err != nil {
+			return err
+		}
+		if m["platform"] != "live" {
+			return fmt.Errorf("destinations after the restart: %v", m)
 		}
 		return nil
 	})
