@@ -119,3 +119,46 @@ func TestAudienceJournal(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSaveAudience measures one periodic write of a big event (8,192 distinct viewers,
+// 12 h of series already kept): one new sample, with and without the distinct set (64 KiB)
+// that a write carries when the set grew.
+func BenchmarkSaveAudience(b *testing.B) {
+	for _, withSet := range []bool{false, true} {
+		b.Run(map[bool]string{false: "summary+sample", true: "summary+sample+set"}[withSet], func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(ctx, filepath.Join(b.TempDir(), FileName), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = s.Close() }()
+			start := time.Date(2026, 6, 21, 20, 0, 0, 0, time.UTC)
+			set := make([]byte, 1+8*8192)
+			set[0] = 'E'
+			for i := 1; i < len(set); i++ {
+				set[i] = byte(i * 7)
+			}
+			e := audience.EventSnapshot{Stream: "fete", ID: "bench", Start: start, Every: 5 * time.Second,
+				Distinct: set, Series: make([]audience.Sample, 8000)}
+			for i := range e.Series {
+				e.Series[i] = audience.Sample{At: start.Add(time.Duration(i) * 5 * time.Second), Total: i}
+			}
+			if err := s.SaveAudience(ctx, e); err != nil {
+				b.Fatal(err)
+			}
+			n := len(e.Series)
+			b.ResetTimer()
+			for i := range b.N {
+				w := e
+				w.SeriesFrom, w.Series = n+i, []audience.Sample{{At: start.Add(time.Duration(n+i) * 5 * time.Second), Total: i}}
+				w.Distinct = nil
+				if withSet {
+					w.Distinct = set
+				}
+				if err := s.SaveAudience(ctx, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
