@@ -158,7 +158,10 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	}
 	a.source = o.source
 	a.newMediaPlane(o)
-	a.Audience = audience.New(audience.Options{Window: cfg.Audience.Window, BeaconWindow: cfg.Audience.BeaconWindow})
+	// The audience of each stream's last event is kept in the database (written every 5 s),
+	// so that a restart, even kill -9, loses at most those seconds (see Run).
+	a.Audience = audience.New(audience.Options{Window: cfg.Audience.Window, BeaconWindow: cfg.Audience.BeaconWindow,
+		Journal: a.Store, Grace: cfg.ReconnectGrace, Logger: log})
 	if err := a.newIngest(); err != nil {
 		return nil, err
 	}
@@ -447,6 +450,7 @@ func (a *App) serveHTTP(ctx context.Context) error {
 // by phase (see phases) and returns the failures, if any.
 func (a *App) Run(ctx context.Context) error {
 	a.recoverRecordings() // before anything is recorded
+	a.restoreAudience()   // before the report is served
 	a.logListeners()
 	err := runPhases(ctx, a.log, a.health.track(ctx, a.phases()))
 	a.log.Info("stopped")
@@ -481,6 +485,17 @@ func (a *App) recoverRecordings() {
 	if len(infos) > 0 {
 		a.log.Info("recordings found", "dir", root, "count", len(infos))
 	}
+}
+
+// restoreAudience reads back the last event of every stream from the database: its report
+// holds what was written before a restart, and it goes on if the stream is live again
+// within the reconnect grace.
+func (a *App) restoreAudience() {
+	var names []string
+	for _, s := range a.Registry.List() {
+		names = append(names, s.Name())
+	}
+	a.Audience.Restore(context.Background(), names)
 }
 
 // HTTPAddr returns the HTTP listener's address.

@@ -36,6 +36,7 @@ func (s *Server) mountAudience(mux *http.ServeMux, reg *prometheus.Registry, op 
 // audienceJSON is a stream's audience as the API shows it.
 type audienceJSON struct {
 	Stream    string            `json:"stream"`
+	Event     string            `json:"event,omitempty"`
 	Live      bool              `json:"live"`
 	Now       map[string]int    `json:"now"`
 	Peak      map[string]any    `json:"peak"`
@@ -68,7 +69,7 @@ func toAudienceJSON(name string, a audience.Snapshot) audienceJSON {
 		series = []audience.Sample{}
 	}
 	return audienceJSON{
-		Stream: name, Live: a.Live, Now: a.Now, Peak: peak, Distinct: a.Distinct,
+		Stream: name, Event: a.Event, Live: a.Live, Now: a.Now, Peak: peak, Distinct: a.Distinct,
 		WatchTime: math.Round(a.WatchTime.Seconds()), Start: timePtr(a.Start), End: timePtr(a.End),
 		Series: series,
 	}
@@ -175,7 +176,10 @@ func parseBeacon(body io.Reader) (beacon, error) {
 
 // reportJSON is the event report.
 type reportJSON struct {
-	Stream   string     `json:"stream"`
+	Stream string `json:"stream"`
+	// Event names the event; it stays the same across a restart that the event survives
+	// (its figures are kept in the database).
+	Event    string     `json:"event,omitempty"`
 	Live     bool       `json:"live"`
 	Start    *time.Time `json:"start"`
 	End      *time.Time `json:"end"`
@@ -202,7 +206,7 @@ type reportDestination struct {
 
 func (s *Server) report(name string) reportJSON {
 	a := s.o.Audience.Snapshot(name)
-	rep := reportJSON{Stream: name, Live: a.Live, Start: timePtr(a.Start), End: timePtr(a.End),
+	rep := reportJSON{Stream: name, Event: a.Event, Live: a.Live, Start: timePtr(a.Start), End: timePtr(a.End),
 		Distinct: a.Distinct, WatchTime: math.Round(a.WatchTime.Seconds()), Series: a.Series,
 		Destinations: []reportDestination{}}
 	if rep.Series == nil {
@@ -278,6 +282,7 @@ func writeReportCSV(w http.ResponseWriter, rep reportJSON) {
 		{"average", f(rep.Average)},
 		{"distinct", strconv.Itoa(rep.Distinct)},
 		{"watch_time_seconds", f(rep.WatchTime)},
+		{"event", rep.Event},
 		{},
 		{"destination", "protocol", "host", "state", "uptime_seconds", "reconnects"},
 	})

@@ -133,6 +133,7 @@ func TestAudienceRoutes(t *testing.T) {
 
 	_, body = getBody(t, srv.URL+"/api/v1/streams/conseil/report")
 	var rep struct {
+		Event        string              `json:"event"`
 		Start        string              `json:"start"`
 		Peak         struct{ Total int } `json:"peak"`
 		Distinct     int                 `json:"distinct"`
@@ -145,7 +146,7 @@ func TestAudienceRoutes(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Start == "" || rep.Peak.Total != 2 || rep.Distinct != 2 || len(rep.Destinations) != 1 ||
+	if rep.Event != counter.Snapshot("conseil").Event || rep.Event == "" || rep.Start == "" || rep.Peak.Total != 2 || rep.Distinct != 2 || len(rep.Destinations) != 1 ||
 		rep.Destinations[0].Uptime != 42.5 || rep.Destinations[0].Reconnects != 2 {
 		t.Errorf("report %s", body)
 	}
@@ -159,6 +160,9 @@ func TestAudienceRoutes(t *testing.T) {
 		rows, err := r.ReadAll()
 		if err != nil || len(rows) < 12 || rows[0][0] != "key" || rows[5][0] != "peak" || rows[5][1] != "2" {
 			t.Errorf("%s: CSV %v %v", u, rows, err)
+		}
+		if !strings.Contains(body, "\nevent,"+rep.Event+"\n") {
+			t.Errorf("%s: CSV without the event's id:\n%s", u, body)
 		}
 		if !strings.Contains(body, "youtube,rtmp,a.rtmp.youtube.com,live,42.5,2") {
 			t.Errorf("%s: CSV without the destination row:\n%s", u, body)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"hash/maphash"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -55,6 +56,17 @@ type Options struct {
 	MaxClients int
 	// Clock returns the time; nil is time.Now. Tests move it.
 	Clock func() time.Time
+	// Journal keeps each stream's last event across restarts (nil: the figures live in
+	// memory only). Run writes what changed every SaveEvery (default 5s) and at once when an
+	// event begins or ends; Restore reads it back.
+	Journal   Journal
+	SaveEvery time.Duration
+	// Grace is the reconnect grace (zero: none): after a restart, an event that was live at
+	// its last write continues if its stream is live again within SaveEvery plus Grace of
+	// that write.
+	Grace time.Duration
+	// Logger receives the journal's failures (nil: discarded).
+	Logger *slog.Logger
 }
 
 // Counter counts the viewers of every stream. Its methods are safe for concurrent use; the
@@ -109,6 +121,19 @@ type streamAudience struct {
 	live       bool
 	start, end time.Time
 
+	// The journal (journal.go): id names the event; liveAt is the last tick that saw it
+	// live; resumeBy, set on a restored event that was live, is when it ends for good unless
+	// its stream comes back; saved is what the journal holds, savedAt its last write,
+	// dirty asks for a write at the next tick.
+	id         string
+	liveAt     time.Time
+	resumeBy   time.Time
+	saved      saved
+	savedAt    time.Time
+	dirty      bool
+	restored   bool
+	saveFailed bool
+
 	series     []Sample
 	every      time.Duration // doubles each time the series is thinned
 	baseEvery  time.Duration
@@ -143,6 +168,12 @@ func New(o Options) *Counter {
 	}
 	if o.MaxClients <= 0 {
 		o.MaxClients = DefaultMaxClients
+	}
+	if o.SaveEvery <= 0 {
+		o.SaveEvery = DefaultSaveEvery
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	secret := o.Secret
 	if len(secret) == 0 {
@@ -339,6 +370,7 @@ func (a *streamAudience) finish(now time.Time) {
 	clear(a.hls)
 	clear(a.pending)
 	a.live, a.end = false, now
+	a.dirty = true
 }
 
 func (a *streamAudience) sample(now time.Time) Sample {
@@ -367,6 +399,8 @@ func (c *Counter) tick(live map[string]bool, events map[string]uint64) {
 		case on && a.live && known && a.event != 0 && ev != a.event:
 			a.finish(now)
 			a.begin(now, c.seed)
+		case on && !a.live && !a.resumeBy.IsZero() && !now.After(a.resumeBy):
+			a.resume(now)
 		case on && !a.live:
 			a.begin(now, c.seed)
 		case !on && a.live:
@@ -374,6 +408,9 @@ func (c *Counter) tick(live map[string]bool, events map[string]uint64) {
 		}
 		if known {
 			a.event = ev
+		}
+		if a.live {
+			a.liveAt = now
 		}
 		a.mu.Unlock()
 	}
@@ -386,6 +423,10 @@ func (c *Counter) tick(live map[string]bool, events map[string]uint64) {
 	for _, a := range list {
 		a.mu.Lock()
 		a.sweep(now.UnixNano())
+		if !a.live && !a.resumeBy.IsZero() && now.After(a.resumeBy) {
+			// A restored event whose stream did not come back: it ended at its last write.
+			a.resumeBy, a.dirty = time.Time{}, true
+		}
 		if (a.live || len(a.hls)+a.exactN > 0) && now.Sub(a.lastSample) >= a.every {
 			a.series = append(a.series, a.sample(now))
 			a.lastSample = now
@@ -409,6 +450,7 @@ func (c *Counter) tick(live map[string]bool, events map[string]uint64) {
 // there (players waiting for the stream) stay counted. Called with a.mu held.
 func (a *streamAudience) begin(now time.Time, seed maphash.Seed) {
 	a.live, a.start, a.end = true, now, time.Time{}
+	a.id, a.resumeBy, a.dirty = newEventID(), time.Time{}, true
 	a.series, a.lastSample, a.every = nil, time.Time{}, a.baseEvery
 	a.watched = 0
 	a.exactSum = int64(a.exactN) * now.UnixNano() // open sessions count from now on
@@ -424,7 +466,9 @@ func (a *streamAudience) begin(now time.Time, seed maphash.Seed) {
 	a.updatePeak(now)
 }
 
-// Run calls Tick every second with the registry's live streams until ctx is cancelled.
+// Run calls Tick every second with the registry's live streams until ctx is cancelled, and
+// writes the figures that changed to the journal (every SaveEvery, at once when an event
+// begins or ends, and a last time when ctx is cancelled).
 func (c *Counter) Run(ctx context.Context, reg *relay.Registry) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -432,6 +476,7 @@ func (c *Counter) Run(ctx context.Context, reg *relay.Registry) error {
 		live := map[string]bool{}
 		events := map[string]uint64{}
 		for _, s := range reg.List() {
+			c.restore(ctx, s.Name())
 			in := s.Info()
 			live[s.Name()] = in.State != relay.Idle
 			if in.State != relay.Idle {
@@ -439,8 +484,10 @@ func (c *Counter) Run(ctx context.Context, reg *relay.Registry) error {
 			}
 		}
 		c.tick(live, events)
+		c.save(ctx, false)
 		select {
 		case <-ctx.Done():
+			c.save(context.WithoutCancel(ctx), true)
 			return nil
 		case <-t.C:
 		}
@@ -457,6 +504,9 @@ type Peak struct {
 
 // Snapshot is a stream's audience as the API and the report show it.
 type Snapshot struct {
+	// Event names the event (empty before the first one); it stays the same across a
+	// restart that the event survives.
+	Event string
 	// Now is the concurrency by protocol, with "total"; "hls" and "whep" are always present.
 	Now  map[string]int
 	Peak Peak
@@ -483,6 +533,7 @@ func (c *Counter) Snapshot(stream string) Snapshot {
 	defer a.mu.Unlock()
 	a.sweep(now.UnixNano())
 	s := Snapshot{
+		Event:    a.id,
 		Now:      map[string]int{HLS: len(a.hls), WHEP: 0},
 		Distinct: a.seen.count() + a.distinctExact,
 		Live:     a.live, Start: a.start, End: a.end,
@@ -501,11 +552,7 @@ func (c *Counter) Snapshot(stream string) Snapshot {
 		by[p] = n
 	}
 	s.Peak = Peak{Total: a.peak, At: a.peakAt, ByProtocol: by}
-	w := a.watched + time.Duration(int64(a.exactN)*now.UnixNano()-a.exactSum)
-	for _, h := range a.hls {
-		w += time.Duration(h.last - h.first)
-	}
-	s.WatchTime = w
+	s.WatchTime = a.watchTime(now)
 	return s
 }
 

@@ -105,6 +105,35 @@ ALTER TABLE destinations ADD COLUMN allow_private INTEGER NOT NULL DEFAULT 0;
 		{5, "a password nobody chose must be changed at the next login", `
 ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
 `},
+		{6, "the audience of each stream's last event, kept across restarts", `
+-- One row per stream: its last event (relay/audience.EventSnapshot). Times are unix
+-- milliseconds, durations milliseconds.
+CREATE TABLE audience_events (
+	stream         TEXT PRIMARY KEY,
+	event          TEXT NOT NULL,
+	started        INTEGER NOT NULL,
+	ended          INTEGER,           -- NULL while the event may go on
+	live_at        INTEGER,           -- the last time the stream was seen live in it
+	peak           INTEGER NOT NULL,
+	peak_at        INTEGER,
+	peak_by        TEXT NOT NULL,     -- JSON object: each protocol's own peak
+	distinct_exact INTEGER NOT NULL,  -- exact sessions (WHEP, RTMP players)
+	distinct_set   BLOB NOT NULL,     -- the HLS tokens' set, as relay/audience encodes it
+	watched        INTEGER NOT NULL,
+	every          INTEGER NOT NULL,  -- the series' spacing
+	updated        INTEGER NOT NULL
+);
+CREATE TABLE audience_samples (
+	stream TEXT NOT NULL REFERENCES audience_events (stream) ON DELETE CASCADE,
+	idx    INTEGER NOT NULL,          -- the sample's place in the event's series
+	at     INTEGER NOT NULL,
+	total  INTEGER NOT NULL,
+	hls    INTEGER NOT NULL,
+	whep   INTEGER NOT NULL,
+	other  INTEGER NOT NULL,
+	PRIMARY KEY (stream, idx)
+) WITHOUT ROWID;
+`},
 	}
 }
 
