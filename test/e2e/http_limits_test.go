@@ -151,7 +151,7 @@ func TestHTTPLongRequestsOutliveBodyTimeout(t *testing.T) {
 		testutil.Eventually(t, 15*time.Second, func() error {
 			resp, body, err := fetch(base + "video1_stream.m3u8")
 			if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(body, "#EXTINF") {
-				return fmt.Errorf("media playlist not ready: %v %q", err, body)
+				return fmt.Errorf("media playlist not ready: %w %q", err, body)
 			}
 			pl = body
 			return nil
@@ -227,7 +227,7 @@ func TestHTTPConnectionCap(t *testing.T) {
 	_ = extra.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
 	if _, err := br.ReadByte(); err == nil {
 		t.Fatalf("connection %d was served while %d were open (http.max_connections %d)", maxConns+1, maxConns, maxConns)
-	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+	} else if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("connection %d: %v, want it left waiting", maxConns+1, err)
 	}
 	held[0].Close()
