@@ -114,13 +114,14 @@ func (m *Renditions) acquire(ctx context.Context, src *relay.Stream, needs Needs
 		return nil, nil, err
 	}
 	video, audio := src.Track(relay.Video), src.Track(relay.Audio)
-	if needs.Fits(video, audio) {
+	bframes := needs.NoBFrames && video != nil && HasBFrames(src)
+	if !bframes && needs.Fits(video, audio) {
 		return nil, func() {}, nil
 	}
 	if state, _ := src.State(); state == relay.Idle {
 		return nil, nil, relay.ErrNotLive
 	}
-	p, err := makePlan(video, audio, needs)
+	p, err := makePlan(video, audio, needs, bframes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,6 +150,11 @@ func (m *Renditions) acquire(ctx context.Context, src *relay.Stream, needs Needs
 			}
 			m.mu.Unlock()
 		}()
+	}
+	if bframes {
+		// A rendition that copied the video (an AAC source) re-encodes it from its next
+		// start: its feeder restarts it when the first B-frame comes.
+		r.bframes.Store(true)
 	}
 	r.users++
 	var once sync.Once

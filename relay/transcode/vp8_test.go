@@ -24,7 +24,7 @@ import (
 func TestMakePlanReencode(t *testing.T) {
 	vp8 := &relay.Track{Codec: relay.VP8, Width: 641, Height: 360}
 	opus := relay.NewOpusTrack(2)
-	p, err := makePlan(vp8, opus, rtmpNeeds)
+	p, err := makePlan(vp8, opus, rtmpNeeds, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +37,10 @@ func TestMakePlanReencode(t *testing.T) {
 		}
 	}
 	// A reader that takes VP8 (WHEP, WHIP) gets it as it is.
-	if _, err := makePlan(vp8, opus, Needs{Video: []relay.Codec{relay.H265}}); err == nil {
+	if _, err := makePlan(vp8, opus, Needs{Video: []relay.Codec{relay.H265}}, false); err == nil {
 		t.Error("VP8 to H265 planned: only H264 is made")
 	}
-	p, _ = makePlan(&relay.Track{Codec: relay.H264}, opus, rtmpNeeds)
+	p, _ = makePlan(&relay.Track{Codec: relay.H264}, opus, rtmpNeeds, false)
 	if p.videoOut != "" {
 		t.Errorf("H264 source re-encoded: %+v", p)
 	}
@@ -50,7 +50,7 @@ func TestMakePlanReencode(t *testing.T) {
 	if !strings.Contains(args, "-c:v copy") || strings.Contains(args, "libx264") {
 		t.Errorf("H264 source: %s", args)
 	}
-	p, _ = makePlan(vp8, opus, rtmpNeeds)
+	p, _ = makePlan(vp8, opus, rtmpNeeds, false)
 	args = strings.Join(r.args(p, 3_000_000), " ")
 	for _, want := range []string{"-f ivf -i pipe:3", "-f mpegts -i pipe:0", "-copyts", "-map 0:v:0", "-map 1:a:0",
 		"-c:v libx264", "-tune zerolatency", "-b:v 3000000", keyframeExpr, "scale=1280:718"} {
