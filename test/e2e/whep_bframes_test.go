@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beffroi/beffroi/internal/testutil"
 )
 
 // smoothness is what watch.mjs measured over its window (after the first 60 frames): frames
@@ -105,4 +108,50 @@ func TestBenchWHEPBFrames(t *testing.T) {
 				w.FramesReceived, w.FramesDecoded, w.FramesDropped, w.FPS, w.FreezeCount, w.FreezesSeconds, w.Decoder, m.APackets)
 		})
 	}
+}
+
+// TestWatchBFramesWHEP: ffmpeg publishes libx264 with its defaults (B-frames, as OBS) and
+// AAC over RTMP; the watch page plays it over WebRTC, from the one rendition made for WHEP
+// viewers (video without B-frames, Opus): frames are decoded and shown, few dropped, the
+// audio arrives. The rendition stops after the last viewer.
+func TestWatchBFramesWHEP(t *testing.T) {
+	requirePeers(t)
+	browserDir(t)
+	b := startBeffroi(t, nil)
+	pub := publish(t, t.Context(), b.PublishURL(publishKey), makeClip(t), 120)
+	defer pub.Kill()
+	waitStream(t, b, "event", "live", 20*time.Second)
+	events, m := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 8)
+	w := m.Window
+	t.Logf("over %.1f s: shown %.1f fps, gaps p99 %.0f ms max %.0f ms; decoded %d of %d received, dropped %d, %d freezes (%.2f s); audio packets %d",
+		w.Seconds, w.RenderedFPS, w.P99GapMS, w.MaxGapMS, w.FramesDecoded, w.FramesReceived, w.FramesDropped, w.FreezeCount, w.FreezesSeconds, m.APackets)
+	if p := events["live"].Protocol; p != "webrtc" {
+		t.Fatalf("the page plays over %q, want webrtc", p)
+	}
+	// A slideshow decodes the keyframes only (one every 2 s): the window must see most
+	// frames decoded, and shown.
+	if w.FramesDecoded < 10*int(w.Seconds) || w.FramesDecoded < w.FramesReceived*3/4 {
+		t.Errorf("decoded %d frames of %d received over %.1f s: a slideshow", w.FramesDecoded, w.FramesReceived, w.Seconds)
+	}
+	if w.FramesDropped > w.FramesDecoded/10 {
+		t.Errorf("%d frames dropped of %d decoded", w.FramesDropped, w.FramesDecoded)
+	}
+	if m.Frames < 60 || m.Advanced < 2 || m.Width != 1280 || m.Height != 720 {
+		t.Errorf("shown %d frames, advanced %.1f s, %dx%d; want a moving 1280x720 picture", m.Frames, m.Advanced, m.Width, m.Height)
+	}
+	if m.APackets == 0 || !strings.EqualFold(m.ACodec, "audio/opus") {
+		t.Errorf("audio: %d packets of %q, want Opus", m.APackets, m.ACodec)
+	}
+	if n := len(b.Logs.Lines("WHEP session answered", "rendition=true")); n != 1 {
+		t.Errorf("%d WHEP sessions answered on a rendition, want 1", n)
+	}
+	if n := len(b.Logs.Lines("re-encoding the video", "width=1280", "height=720")); n != 1 {
+		t.Errorf("%d re-encodings at the source's 1280x720 logged, want 1", n)
+	}
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if s := b.Renditions.Status(); len(s) != 0 {
+			return fmt.Errorf("renditions after the viewer left: %+v", s)
+		}
+		return nil
+	})
 }
