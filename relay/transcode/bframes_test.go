@@ -48,6 +48,34 @@ func TestMakePlanBFrames(t *testing.T) {
 	}
 }
 
+// newPool returns a pool logging into logs; it is closed, and its goroutines checked, when
+// the test ends.
+func newPool(t *testing.T) (*Renditions, *testutil.LogBuffer) {
+	t.Helper()
+	logs := &testutil.LogBuffer{}
+	m := New(Options{Logger: logs.Logger()})
+	t.Cleanup(func() {
+		m.Close()
+		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed")
+	})
+	return m, logs
+}
+
+// publishing publishes frames in real time for up to d in the background; the returned
+// context ends, and the publishing with it, when the test ends (before newPool's cleanup
+// when called after it).
+func publishing(t *testing.T, pub *relay.Publisher, frames []sourceFrame, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	wg.Go(func() { _, _ = publishRealTime(ctx, pub, frames, d) })
+	return ctx
+}
+
 // readVideo reads n video frames of st and returns them.
 func readVideo(t *testing.T, ctx context.Context, st *relay.Stream, n int, logs *testutil.LogBuffer) []*relay.Frame {
 	t.Helper()
@@ -104,18 +132,8 @@ func assertNoBFrames(t *testing.T, frames []*relay.Frame) {
 func TestBFramesReencoded(t *testing.T) {
 	video, audio, frames := makeInput(t)
 	src, pub := liveStream(t, video, audio)
-	var logs testutil.LogBuffer
-	m := New(Options{Logger: logs.Logger()})
-	defer func() {
-		m.Close()
-		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed")
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { _, _ = publishRealTime(ctx, pub, frames, 6*time.Second) })
+	m, logs := newPool(t)
+	ctx := publishing(t, pub, frames, 6*time.Second)
 
 	st, release, err := m.Fit(ctx, src, webrtcNeeds)
 	if err != nil {
@@ -132,7 +150,7 @@ func TestBFramesReencoded(t *testing.T) {
 	if st == src || st2 != st || st.Name() != "concert~h264" || len(m.Status()) != 1 {
 		t.Fatalf("Fit returned %q then %q, %d renditions: want one shared derived stream", st.Name(), st2.Name(), len(m.Status()))
 	}
-	got := readVideo(t, ctx, st, 90, &logs)
+	got := readVideo(t, ctx, st, 90, logs)
 	assertNoBFrames(t, got)
 	if v := st.Track(relay.Video); v.Width != 640 || v.Height != 360 {
 		t.Errorf("derived video %dx%d, want the source's 640x360", v.Width, v.Height)
@@ -191,18 +209,8 @@ func TestBFramesAppear(t *testing.T) {
 		return out
 	}
 	seq := append(retime(plainFrames, 0), retime(bFrames, 6*time.Second)...)
-	var logs testutil.LogBuffer
-	m := New(Options{Logger: logs.Logger()})
-	defer func() {
-		m.Close()
-		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed")
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { _, _ = publishRealTime(ctx, pub, seq, 12*time.Second) })
+	m, logs := newPool(t)
+	ctx := publishing(t, pub, seq, 12*time.Second)
 
 	st, release, err := m.Fit(ctx, src, webrtcNeeds)
 	if err != nil {
@@ -212,7 +220,7 @@ func TestBFramesAppear(t *testing.T) {
 	if st == src || st.Name() != "concert~opus" {
 		t.Fatalf("Fit returned %q, want the Opus rendition copying the video", st.Name())
 	}
-	got := readVideo(t, ctx, st, 240, &logs)
+	got := readVideo(t, ctx, st, 240, logs)
 	for i, f := range got {
 		if f.PTS != f.DTS {
 			t.Fatalf("frame %d of the derived stream: PTS %v DTS %v", i, f.PTS, f.DTS)

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 
-	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -143,18 +141,8 @@ func demuxOpus(t *testing.T, path string) (*relay.Track, *relay.Track, []sourceF
 func TestVP8ToH264(t *testing.T) {
 	video, audio, frames := makeVP8Input(t)
 	src, pub := liveStream(t, video, audio)
-	var logs testutil.LogBuffer
-	m := New(Options{Logger: logs.Logger()})
-	defer func() {
-		m.Close()
-		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed")
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { _, _ = publishRealTime(ctx, pub, frames, 6*time.Second) })
+	m, logs := newPool(t)
+	ctx := publishing(t, pub, frames, 6*time.Second)
 
 	acquired := time.Now()
 	st, release, err := m.acquireStream(ctx, src, rtmpNeeds)
