@@ -106,8 +106,8 @@ const vp9Offer = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=
 func TestWatchPageWHEP(t *testing.T) {
 	requirePeers(t)
 	dir := browserDir(t)
-	// WebRTC players cannot show B-frames smoothly: the encoder is set as the README asks
-	// (B-frames 0); a stream with B-frames is refused (see outputs/whep's tests).
+	// No B-frames: the video goes to the viewer as it is (a source with B-frames goes
+	// through a rendition without them: TestWatchBFramesWHEP).
 	clip := clip(t, "1280x720", "-bf", "0")
 	b := startBeffroi(t, nil)
 	aud := &countingAudience{}
