@@ -150,7 +150,15 @@ func TestBFramesReencoded(t *testing.T) {
 	if st == src || st2 != st || st.Name() != "concert~h264" || len(m.Status()) != 1 {
 		t.Fatalf("Fit returned %q then %q, %d renditions: want one shared derived stream", st.Name(), st2.Name(), len(m.Status()))
 	}
+	pid := rendition0(m).pid.Load()
+	cpu0, _ := cpuTicks(pid)
+	from := time.Now()
 	got := readVideo(t, ctx, st, 90, logs)
+	if cpu1, ok := cpuTicks(pid); ok {
+		window := time.Since(from)
+		t.Logf("ffmpeg (H.264 decode, libx264 without B-frames, Opus copied): %.0f%% of one core over %v",
+			float64(cpu1-cpu0)/window.Seconds(), window.Round(time.Millisecond))
+	}
 	assertNoBFrames(t, got)
 	if v := st.Track(relay.Video); v.Width != 640 || v.Height != 360 {
 		t.Errorf("derived video %dx%d, want the source's 640x360", v.Width, v.Height)
