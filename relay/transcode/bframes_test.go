@@ -169,6 +169,9 @@ func TestBFramesReencoded(t *testing.T) {
 	if HasBFrames(st) {
 		t.Error("HasBFrames(derived stream) = true")
 	}
+	if n := logs.Count("now has B-frames"); n != 0 {
+		t.Errorf("ffmpeg started copying the video, then again to re-encode it:\n%s", logs.String())
+	}
 	release()
 	testutil.WaitFor(t, "ffmpeg to stop after the last reader", func() bool { return len(m.Status()) == 0 })
 	if n := logs.Count("ffmpeg failed"); n != 0 {

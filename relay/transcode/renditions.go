@@ -137,8 +137,14 @@ func (m *Renditions) acquire(ctx context.Context, src *relay.Stream, needs Needs
 	}
 	k := renditionKey{src: src, needs: needs.String()}
 	r = m.rends[k]
+	if r != nil && bframes {
+		// A rendition that copies the video (an AAC source) re-encodes it from its next
+		// start: its feeder restarts it when the first B-frame comes.
+		r.bframes.Store(true)
+	}
 	if r == nil {
 		r = m.newRendition(k, path, needs, p)
+		r.bframes.Store(bframes) // before its first start
 		m.rends[k] = r
 		m.wg.Add(1)
 		go func() {
@@ -150,11 +156,6 @@ func (m *Renditions) acquire(ctx context.Context, src *relay.Stream, needs Needs
 			}
 			m.mu.Unlock()
 		}()
-	}
-	if bframes {
-		// A rendition that copied the video (an AAC source) re-encodes it from its next
-		// start: its feeder restarts it when the first B-frame comes.
-		r.bframes.Store(true)
 	}
 	r.users++
 	var once sync.Once
