@@ -255,25 +255,7 @@ func TestPhoneToViewer(t *testing.T) {
 		}
 		return nil
 	})
-	artifacts := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"),
-		"http://"+b.HTTPAddr()+"/watch/event", artifacts, "6", "live")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	events := map[string]watchEvent{}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		var e watchEvent
-		if json.Unmarshal(sc.Bytes(), &e) == nil {
-			if e.Event != "console" {
-				t.Logf("viewer: %s", sc.Text())
-			}
-			events[e.Event] = e
-		}
-	}
-	if err != nil {
-		t.Fatalf("watch page: %v", err)
-	}
+	events, _ := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 6)
 	m := events["measured"]
 	if events["live"].Protocol != "webrtc" || m.Frames < 60 || !strings.EqualFold(m.Codec, "video/H264") ||
 		!strings.EqualFold(m.ACodec, "audio/opus") || m.APackets == 0 {

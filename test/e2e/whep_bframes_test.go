@@ -155,3 +155,53 @@ func TestWatchBFramesWHEP(t *testing.T) {
 		return nil
 	})
 }
+
+// TestWatchBFramesAppear: the watch page plays an RTMP source without B-frames over WebRTC
+// (its video copied, Opus made of its AAC); the encoder reconnects with libx264's defaults
+// (B-frames) within the reconnect grace: the rendition starts again re-encoding the video,
+// and the picture goes on in the same session.
+func TestWatchBFramesAppear(t *testing.T) {
+	requirePeers(t)
+	browserDir(t)
+	withBFrames := makeClip(t) // made before: the encoder must come back at once
+	b := startBeffroi(t, nil)
+	plain := publish(t, t.Context(), b.PublishURL(publishKey), clip(t, "1280x720", "-bf", "0"), 120)
+	waitStream(t, b, "event", "live", 20*time.Second)
+	type result struct {
+		events map[string]watchEvent
+		m      watchMeasure
+	}
+	done := make(chan result, 1)
+	go func() {
+		events, m := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 16)
+		done <- result{events, m}
+	}()
+	testutil.Eventually(t, 60*time.Second, func() error {
+		if len(b.Logs.Lines("viewer connected", "protocol=whep")) == 0 {
+			return fmt.Errorf("no WHEP viewer yet")
+		}
+		return nil
+	})
+	plain.Kill()
+	bframes := publish(t, t.Context(), b.PublishURL(publishKey), withBFrames, 120)
+	defer bframes.Kill()
+	r := <-done
+	w := r.m.Window
+	t.Logf("over %.1f s: shown %.1f fps, gaps p99 %.0f ms max %.0f ms; decoded %d of %d received, dropped %d, %d freezes (%.2f s)",
+		w.Seconds, w.RenderedFPS, w.P99GapMS, w.MaxGapMS, w.FramesDecoded, w.FramesReceived, w.FramesDropped, w.FreezeCount, w.FreezesSeconds)
+	if p := r.events["live"].Protocol; p != "webrtc" {
+		t.Fatalf("the page plays over %q, want webrtc", p)
+	}
+	if n := len(b.Logs.Lines("now has B-frames: restarting ffmpeg")); n != 1 {
+		t.Errorf("the rendition started again %d times to re-encode the video, want 1", n)
+	}
+	if n := len(b.Logs.Lines("WHEP session answered")); n != 1 {
+		t.Errorf("%d WHEP sessions answered, want 1: the page had to start again", n)
+	}
+	if n := len(b.Logs.Lines("WHEP session ended", "B-frames")); n != 0 {
+		t.Errorf("a session ended for B-frames")
+	}
+	if w.FramesDecoded < 10*int(w.Seconds) || w.FramesDecoded < w.FramesReceived*3/4 {
+		t.Errorf("decoded %d frames of %d received over %.1f s: a slideshow", w.FramesDecoded, w.FramesReceived, w.Seconds)
+	}
+}
