@@ -52,11 +52,14 @@ type Renditions interface {
 }
 
 // needs returns what a WebRTC viewer accepts: the same for every viewer, so every viewer of a
-// stream shares one rendition.
+// stream shares one rendition. No B-frames: Chromium shows them as a slideshow (it decodes
+// the keyframes only, see bench/README.md), so a source with B-frames (OBS's and x264's
+// default) is re-encoded without them, once for every viewer.
 func needs() transcode.Needs {
 	return transcode.Needs{
-		Video: []relay.Codec{relay.H264, relay.VP8},
-		Audio: []relay.Codec{relay.Opus},
+		Video:     []relay.Codec{relay.H264, relay.VP8},
+		Audio:     []relay.Codec{relay.Opus},
+		NoBFrames: true,
 	}
 }
 
@@ -64,7 +67,8 @@ func needs() transcode.Needs {
 type Config struct {
 	// Net is the shared WebRTC network (one UDP port for WHIP and WHEP). Required.
 	Net *rtcnet.Net
-	// Renditions makes Opus audio for AAC sources; nil: such sources play without audio.
+	// Renditions makes Opus audio for AAC sources and re-encodes video with B-frames; nil:
+	// AAC sources play without audio, and sources with B-frames are refused.
 	Renditions Renditions
 	// Audience counts viewers; nil counts nothing. SetAudience may set it later.
 	Audience Audience
@@ -273,13 +277,6 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if hasBFrames(st) {
-		log.Info("play refused: the stream has B-frames")
-		http.Error(w, "the stream's video has B-frames, which WebRTC players cannot show smoothly: watch it over HLS "+
-			"(or set the encoder's B-frames to 0)", http.StatusUnsupportedMediaType)
-		return
-	}
-
 	release, ok := s.adm.Admit(w, clientip.Addr(r), log, "play")
 	if !ok {
 		return
@@ -326,28 +323,6 @@ func waitMedia(ctx context.Context, st *relay.Stream) *httpError {
 	default:
 		return refuse(http.StatusServiceUnavailable, "stream %q is starting: no media yet, try again in a few seconds", st.Name())
 	}
-}
-
-// hasBFrames reports whether the stream's video, from its newest keyframe, has frames shown
-// in another order than they are decoded (B-frames: OBS and x264 make them by default).
-// WebRTC receivers play frames in the order they arrive, and show such a stream as a
-// slideshow.
-func hasBFrames(st *relay.Stream) bool {
-	r, err := st.Subscribe(relay.ReaderOptions{})
-	if err != nil {
-		return false
-	}
-	defer r.Close()
-	for range relay.DefaultRingSize {
-		f, ok := r.TryNext()
-		if !ok {
-			return false
-		}
-		if f.Track.Kind() == relay.Video && f.PTS != f.DTS {
-			return true
-		}
-	}
-	return false
 }
 
 // delete ends a session at the viewer's request.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/transcode"
 )
 
 // session is one viewer: one PeerConnection fed by one relay reader.
@@ -174,8 +175,9 @@ func (s *Server) start(st *relay.Stream, id string, d *sdp.SessionDescription, o
 }
 
 // addTracks chooses what to send on each transceiver the offer made, from the stream's
-// tracks and the codecs both sides have. Called between SetRemoteDescription and
-// CreateAnswer.
+// tracks and the codecs both sides have, and moves the session onto the WebRTC viewers'
+// rendition when the stream needs one (Opus of an AAC source, video without B-frames).
+// Called between SetRemoteDescription and CreateAnswer.
 func (ss *session) addTracks(d *sdp.SessionDescription) error {
 	st := ss.stream
 	srcVideo, srcAudio := st.Track(relay.Video), st.Track(relay.Audio)
@@ -188,53 +190,60 @@ func (ss *session) addTracks(d *sdp.SessionDescription) error {
 			atr = tr
 		}
 	}
+	var videoCodec, audioCodec webrtc.RTPCodecParameters
+	sendVideo, sendAudio := false, false
 	if vtr != nil && srcVideo != nil {
 		m := mimeOf(srcVideo.Codec)
 		if m == "" || srcVideo.Kind() != relay.Video {
 			return refuse(http.StatusUnsupportedMediaType,
 				"the stream's video is %s, which WebRTC players cannot receive from Beffroi (H.264 or VP8 only): watch it over HLS", srcVideo.Codec)
 		}
-		offered := vtr.Receiver().GetParameters().Codecs
-		c, ok := pickCodec(offered, m)
+		c, ok := pickCodec(vtr.Receiver().GetParameters().Codecs, m)
 		if !ok {
 			return refuse(http.StatusUnsupportedMediaType,
 				"no codec in common: the stream's video is %s (packetization mode 1 for H.264), the offer's video accepts %s", srcVideo.Codec, offeredCodecs(d, "video"))
 		}
-		t, err := ss.addTrack(vtr, c, srcVideo.Codec, "video")
+		videoCodec, sendVideo = c, true
+	}
+	if atr != nil && srcAudio != nil {
+		c, ok := pickCodec(atr.Receiver().GetParameters().Codecs, webrtc.MimeTypeOpus)
+		if ok {
+			audioCodec, sendAudio = c, true
+		} else {
+			ss.log.Info("the offer takes no Opus: playing without audio", "offered", offeredCodecs(d, "audio"))
+		}
+	}
+	bframes := sendVideo && transcode.HasBFrames(st)
+	if sendAudio && srcAudio.Codec != relay.Opus && srcVideo != nil && !needs().Fits(srcVideo, nil) {
+		return refuse(http.StatusUnsupportedMediaType, "the stream's video is %s: watch it over HLS", srcVideo.Codec)
+	}
+	if bframes || sendAudio && srcAudio.Codec != relay.Opus {
+		// Made by ffmpeg, shared by every viewer; the answer waits for its first frames (at
+		// most transcode.FitTimeout), so that the viewer's reader starts at once when it
+		// connects.
+		if err := ss.fit(); err != nil {
+			if bframes {
+				return refuse(http.StatusUnsupportedMediaType,
+					"the stream's video has B-frames, which WebRTC players show as a slideshow, and no rendition without them "+
+						"could be made (%v): watch it over HLS, or set the encoder's B-frames to 0", err)
+			}
+			ss.log.Warn("no Opus rendition: playing an "+string(srcAudio.Codec)+" source without audio", "error", err)
+			sendAudio = false
+		}
+	}
+	if sendVideo {
+		t, err := ss.addTrack(vtr, videoCodec, srcVideo.Codec, "video")
 		if err != nil {
 			return err
 		}
 		ss.video = t
 	}
-	if atr != nil && srcAudio != nil {
-		offered := atr.Receiver().GetParameters().Codecs
-		c, ok := pickCodec(offered, webrtc.MimeTypeOpus)
-		switch {
-		case !ok:
-			ss.log.Info("the offer takes no Opus: playing without audio", "offered", offeredCodecs(d, "audio"))
-		case srcAudio.Codec != relay.Opus && ss.srv.cfg.Renditions == nil:
-			ss.log.Warn("no renditions: playing an " + string(srcAudio.Codec) + " source without audio")
-		default:
-			if srcAudio.Codec != relay.Opus {
-				if srcVideo != nil && !needs().Fits(srcVideo, nil) {
-					return refuse(http.StatusUnsupportedMediaType, "the stream's video is %s: watch it over HLS", srcVideo.Codec)
-				}
-				// Opus from the source's audio, by ffmpeg, shared by every viewer; the answer
-				// waits for its first frames (at most transcode.FitTimeout), so that the
-				// viewer's reader starts at once when it connects.
-				rs, release, err := ss.srv.cfg.Renditions.Fit(ss.ctx, st, needs())
-				if err != nil {
-					ss.log.Warn("no Opus rendition: playing without audio", "error", err)
-					break
-				}
-				ss.release, ss.src, ss.rendition = release, rs, rs != st
-			}
-			t, err := ss.addTrack(atr, c, relay.Opus, "audio")
-			if err != nil {
-				return err
-			}
-			ss.audio = t
+	if sendAudio {
+		t, err := ss.addTrack(atr, audioCodec, relay.Opus, "audio")
+		if err != nil {
+			return err
 		}
+		ss.audio = t
 	}
 	if ss.video == nil && ss.audio == nil {
 		var have []string
@@ -247,6 +256,21 @@ func (ss *session) addTracks(d *sdp.SessionDescription) error {
 		return refuse(http.StatusUnsupportedMediaType,
 			"no codec in common: the stream has %v, the offer receives none of them", have)
 	}
+	return nil
+}
+
+// fit makes the session read the stream WebRTC viewers share (see needs): the source, or
+// its rendition, which Fit returns once it has media.
+func (ss *session) fit() error {
+	if ss.srv.cfg.Renditions == nil {
+		return errors.New("renditions (ffmpeg) are not available")
+	}
+	rs, release, err := ss.srv.cfg.Renditions.Fit(ss.ctx, ss.stream, needs())
+	if err != nil {
+		return err
+	}
+	ss.release()
+	ss.release, ss.src, ss.rendition = release, rs, rs != ss.stream
 	return nil
 }
 
@@ -338,9 +362,14 @@ func (ss *session) play() {
 		ss.stop(err.Error())
 		return
 	}
-	defer r.Close()
+	defer func() { r.Close() }() // r changes when the session moves onto the rendition
 	tl := &timeline{}
 	joined := time.Now()
+	// After a move onto the rendition, whose timestamps are its own, its timeline starts
+	// again: offset keeps the viewer's going on from the last frame sent (lastV, at lastAt).
+	var offset, lastV time.Duration
+	var lastAt time.Time
+	rebase := false
 	for {
 		f, err := r.Next(ss.ctx)
 		switch {
@@ -351,7 +380,23 @@ func (ss *session) play() {
 			return // cancelled
 		}
 		ss.hook("frame")
-		v, fast := tl.at(f.DTS, time.Now())
+		if f.Track.Kind() == relay.Video && f.PTS != f.DTS && ss.video != nil {
+			// B-frames now (a publisher back with another encoder): the viewer would see a
+			// slideshow.
+			nr, err := ss.moveToRendition()
+			if err != nil {
+				ss.stop("the stream now has B-frames, which WebRTC players cannot show smoothly, and no rendition without them: " + err.Error())
+				return
+			}
+			r.Close()
+			r, tl, rebase = nr, &timeline{}, !lastAt.IsZero()
+			continue
+		}
+		now := time.Now()
+		if rebase {
+			offset, rebase = lastV+now.Sub(lastAt)-f.DTS, false
+		}
+		v, fast := tl.at(f.DTS, now)
 		if fast && f.Track.Kind() == relay.Audio {
 			continue // audio cannot be played faster: the viewer's audio starts live
 		}
@@ -364,9 +409,10 @@ func (ss *session) play() {
 				return
 			}
 		}
-		if !ss.send(f, v+f.PTS-f.DTS) {
+		if !ss.send(f, offset+v+f.PTS-f.DTS) {
 			return
 		}
+		lastV, lastAt = offset+v, time.Now()
 		if f.Published.After(joined) {
 			ss.delay[f.Track.Kind()].add(time.Since(f.Published))
 		}
@@ -398,10 +444,6 @@ func (ss *session) send(f *relay.Frame, pts time.Duration) bool {
 	out := ss.audio
 	if f.Track.Kind() == relay.Video {
 		out = ss.video
-		if f.PTS != f.DTS {
-			ss.stop("the stream now has B-frames, which WebRTC players cannot show smoothly")
-			return false
-		}
 	}
 	if out == nil {
 		return true // a kind the viewer does not receive
@@ -417,13 +459,29 @@ func (ss *session) send(f *relay.Frame, pts time.Duration) bool {
 	return true
 }
 
+// moveToRendition moves a session reading the source onto the rendition without B-frames,
+// and returns a reader of it.
+func (ss *session) moveToRendition() (*relay.Reader, error) {
+	if ss.rendition {
+		return nil, errors.New("the rendition has them") // libx264 makes none: never
+	}
+	ss.log.Info("the stream now has B-frames: moving the viewer onto a rendition without them")
+	if err := ss.fit(); err != nil {
+		return nil, err
+	}
+	if !ss.rendition {
+		return nil, errors.New("the stream's newest frames have none")
+	}
+	return ss.subscribe()
+}
+
 // subscribe returns a reader of the stream, or of its rendition (which Fit returned once it
 // had media). It is taken when the viewer connects, so that it starts at the newest keyframe
 // then.
 func (ss *session) subscribe() (*relay.Reader, error) {
 	r, err := ss.src.Subscribe(relay.ReaderOptions{MaxLag: ss.srv.cfg.MaxLag})
 	if err != nil && ss.rendition {
-		return nil, fmt.Errorf("codec fitting: the Opus rendition: %w", err)
+		return nil, fmt.Errorf("codec fitting: the rendition %q: %w", ss.src.Name(), err)
 	}
 	return r, err
 }

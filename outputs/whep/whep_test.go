@@ -71,7 +71,7 @@ func (f *fakeRenditions) Fit(ctx context.Context, src *relay.Stream, n transcode
 	if err := src.WaitMedia(ctx); err != nil {
 		return nil, nil, err
 	}
-	if n.Fits(src.Track(relay.Video), src.Track(relay.Audio)) {
+	if n.FitsStream(src) {
 		return src, func() {}, nil
 	}
 	f.acquired.Add(1)
@@ -530,15 +530,85 @@ func TestTimelineCatchUp(t *testing.T) {
 	}
 }
 
-// TestBFramesRefused: a stream with B-frames is refused with the reason (the watch page then
-// plays HLS).
-func TestBFramesRefused(t *testing.T) {
+// TestBFramesPlayRendition: a stream with B-frames (OBS's default), which Chromium would
+// show as a slideshow, plays from the rendition without them, shared by every viewer and
+// released when they leave.
+func TestBFramesPlayRendition(t *testing.T) {
+	rend := &fakeRenditions{out: relay.NewStream(relay.StreamOptions{Name: streamName + "~h264", Grace: time.Minute})}
+	ts := startServer(t, rend)
+	feedWith(t, ts.st, relay.Opus, 66*time.Millisecond)
+	feed(t, rend.out, relay.Opus)
+	testutil.WaitFor(t, "media", ts.st.HasMedia)
+	var vs []*viewer
+	var locs []string
+	for range 2 {
+		v := newViewer(t, nil)
+		locs = append(locs, v.play(t, ts))
+		vs = append(vs, v)
+	}
+	for i, v := range vs {
+		testutil.WaitFor(t, "video and audio from the rendition", func() bool {
+			return v.frames.Load() >= 30 && v.audioPackets.Load() >= 20
+		})
+		if n, c := v.damaged.Load(), v.checked.Load(); n > 0 || c < 20 {
+			t.Errorf("viewer %d: %d damaged pictures of %d checked", i, n, c)
+		}
+	}
+	if n := ts.logs.Count("WHEP session answered", "rendition=true"); n != 2 {
+		t.Errorf("%d sessions answered on the rendition, want 2:\n%s", n, ts.logs.String())
+	}
+	for _, loc := range locs {
+		del(t, ts.http.URL+loc)
+	}
+	if a, r := rend.acquired.Load(), rend.released.Load(); a != 2 || r != 2 {
+		t.Errorf("rendition acquired %d and released %d times, want 2 and 2", a, r)
+	}
+}
+
+// TestBFramesWithoutRenditions: with no renditions (no ffmpeg), a stream with B-frames is
+// refused with the reason: the watch page then plays it over HLS.
+func TestBFramesWithoutRenditions(t *testing.T) {
 	ts := startServer(t, nil)
 	feedWith(t, ts.st, relay.Opus, 66*time.Millisecond)
 	testutil.WaitFor(t, "media", ts.st.HasMedia)
 	resp, body := post(t, ts.http.URL+"/whep/"+streamName, "application/sdp", newViewer(t, nil).offer(t))
-	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(body, "B-frames") {
-		t.Errorf("B-frames: %s %q, want 415 saying B-frames", resp.Status, body)
+	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(body, "B-frames") || !strings.Contains(body, "HLS") {
+		t.Errorf("B-frames without renditions: %s %q, want 415 saying B-frames and HLS", resp.Status, body)
+	}
+	// An audio-only viewer does not mind them.
+	a := newViewer(t, nil, webrtc.RTPCodecTypeAudio)
+	a.play(t, ts)
+	testutil.WaitFor(t, "audio at the audio-only viewer", func() bool { return a.audioPackets.Load() >= 20 })
+}
+
+// TestBFramesAppearMidSession: a viewer plays a source without B-frames as it is; the
+// publisher comes back with B-frames (another encoder setting): the session moves onto the
+// rendition without them and plays on, rather than ending.
+func TestBFramesAppearMidSession(t *testing.T) {
+	rend := &fakeRenditions{out: relay.NewStream(relay.StreamOptions{Name: streamName + "~h264", Grace: time.Minute})}
+	ts := startServer(t, rend)
+	o := feedMedia
+	o.Source, o.Audio = relay.SourceInfo{Protocol: "test", RemoteAddr: "test"}, relay.Opus
+	first := relaytest.Publish(t, ts.st, o)
+	first.Start()
+	feed(t, rend.out, relay.Opus)
+	v := newViewer(t, nil)
+	v.play(t, ts)
+	testutil.WaitFor(t, "frames from the source", func() bool { return v.frames.Load() >= 30 })
+	if rend.acquired.Load() != 0 {
+		t.Fatalf("a source without B-frames went through the rendition")
+	}
+	first.Close()
+	o.Reorder = 66 * time.Millisecond
+	relaytest.Publish(t, ts.st, o).Start()
+	ts.logs.WaitFor(t, "moving the viewer onto a rendition")
+	at := v.frames.Load()
+	testutil.WaitFor(t, "frames from the rendition", func() bool { return v.frames.Load() >= at+30 && rend.acquired.Load() == 1 })
+	if n := ts.logs.Count("WHEP session ended"); n != 0 || ts.Sessions() != 1 {
+		t.Errorf("%d sessions ended, %d left, want the session playing on:\n%s", n, ts.Sessions(), ts.logs.String())
+	}
+	if n, c := v.damaged.Load(), v.checked.Load(); n > 0 || c < 60 {
+		t.Errorf("%d damaged pictures of %d checked", n, c)
 	}
 }
 

@@ -41,7 +41,7 @@ func feed(ctx context.Context, rd *relay.Reader, p plan, ts, ivf io.Writer) erro
 	f := &feeder{p: p}
 	var flushers []*bufio.Writer
 	var tracks []*mpegts.Track
-	if p.video != nil && p.videoOut == "" {
+	if p.video != nil && !p.ivf() {
 		f.vt = &mpegts.Track{Codec: videoCodec(p.video.Codec)}
 		tracks = append(tracks, f.vt)
 	}
@@ -65,7 +65,7 @@ func feed(ctx context.Context, rd *relay.Reader, p plan, ts, ivf io.Writer) erro
 			return fmt.Errorf("write to ffmpeg: %w", err)
 		}
 	}
-	if p.videoOut != "" {
+	if p.ivf() {
 		bw := bufio.NewWriterSize(ivf, 256*1024)
 		flushers = append(flushers, bw)
 		f.ivf = &ivfWriter{w: bw}
@@ -151,10 +151,15 @@ func (f *feeder) write(fr *relay.Frame) error {
 	if fr.Track.Codec != declared.Codec || k == relay.Audio && !fr.Track.SameParams(declared) {
 		return errTracksChanged
 	}
-	if k == relay.Video && f.p.videoOut != "" && fr.Track.Width*fr.Track.Height > f.p.outW*f.p.outH {
+	if k == relay.Video && f.p.videoOut != "" && f.p.outW > 0 && fr.Track.Width*fr.Track.Height > f.p.outW*f.p.outH {
 		// A picture larger than the encoder makes (its size is fixed): start again. A smaller
 		// one is scaled to that size.
 		return errTracksChanged
+	}
+	if k == relay.Video && f.p.videoOut == "" && f.p.needs.NoBFrames && fr.PTS != fr.DTS {
+		// Copied so far (the rendition made Opus of an AAC source): the frame is not fed,
+		// ffmpeg starts again re-encoding the video.
+		return errBFrames
 	}
 	units := nonEmpty(fr.Units)
 	if len(units) == 0 {

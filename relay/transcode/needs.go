@@ -18,12 +18,48 @@ var ErrUnsupported = errors.New("no rendition can make these codecs")
 type Needs struct {
 	Video []relay.Codec
 	Audio []relay.Codec
+	// NoBFrames asks for video shown in the order it is decoded: WebRTC players show
+	// B-frames (OBS's and x264's default) as a slideshow. A source with B-frames gets its
+	// video re-encoded to H.264 without them (libx264 zerolatency, at the source's size and
+	// about its bitrate); Fits, which looks at codecs only, does not see them: FitsStream does.
+	NoBFrames bool
 }
 
-// Fits reports whether a reader with these needs can read tracks video and audio as they are.
-// A nil track is absent and fits.
+// Fits reports whether a reader with these needs can read tracks video and audio as they are,
+// by their codecs. A nil track is absent and fits.
 func (n Needs) Fits(video, audio *relay.Track) bool {
 	return fits(n.Video, video) && fits(n.Audio, audio)
+}
+
+// FitsStream reports whether a reader with these needs can read st as it is now: its tracks'
+// codecs fit, and its video has no B-frames when the needs ask for none (see HasBFrames).
+func (n Needs) FitsStream(st *relay.Stream) bool {
+	video := st.Track(relay.Video)
+	if !n.Fits(video, st.Track(relay.Audio)) {
+		return false
+	}
+	return !n.NoBFrames || video == nil || !HasBFrames(st)
+}
+
+// HasBFrames reports whether st's video, from its newest keyframe on, has frames shown in
+// another order than they are decoded (B-frames, PTS after DTS): what the ring holds of the
+// current GOP is enough, since an encoder that makes them does so in every GOP.
+func HasBFrames(st *relay.Stream) bool {
+	r, err := st.Subscribe(relay.ReaderOptions{})
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	for range relay.DefaultRingSize {
+		f, ok := r.TryNext()
+		if !ok {
+			return false
+		}
+		if f.Track.Kind() == relay.Video && f.PTS != f.DTS {
+			return true
+		}
+	}
+	return false
 }
 
 func fits(accepted []relay.Codec, t *relay.Track) bool {
@@ -40,14 +76,18 @@ func (n Needs) String() string {
 		}
 		return strings.Join(s, ",")
 	}
-	return "video=" + join(n.Video) + " audio=" + join(n.Audio)
+	s := "video=" + join(n.Video)
+	if n.NoBFrames {
+		s += " (no B-frames)"
+	}
+	return s + " audio=" + join(n.Audio)
 }
 
 // plan is what one ffmpeg process does with each track.
 type plan struct {
 	video, audio *relay.Track // the source tracks fed to ffmpeg; nil: absent or dropped
 	videoOut     relay.Codec  // the video codec made (re-encoding); "" when video is copied or absent
-	outW, outH   int          // the re-encoded picture size
+	outW, outH   int          // the re-encoded picture size; 0 when unknown (the source's)
 	audioOut     relay.Codec  // the audio codec made; "" when audio is copied or absent
 	needs        Needs
 }
@@ -59,6 +99,10 @@ func (p plan) keeps(k relay.Kind) bool {
 	}
 	return len(p.needs.Audio) > 0
 }
+
+// ivf reports whether the video goes to ffmpeg as IVF, on a pipe of its own: VP8 and VP9 to
+// re-encode. H.264 or H.265 to re-encode (without B-frames) go in the MPEG-TS with the audio.
+func (p plan) ivf() bool { return p.videoOut != "" && canReencode(p.video.Codec) }
 
 // canFeed reports whether the feeder can put codec c in MPEG-TS.
 func canFeed(c relay.Codec) bool {
@@ -77,8 +121,9 @@ func canReencode(c relay.Codec) bool { return c == relay.VP8 || c == relay.VP9 }
 // first in the needs' order is made.
 func canMake(c relay.Codec) bool { return c == relay.AAC || c == relay.Opus }
 
-// makePlan decides how to turn tracks video and audio into ones that fit n.
-func makePlan(video, audio *relay.Track, n Needs) (plan, error) {
+// makePlan decides how to turn tracks video and audio into ones that fit n; bframes says
+// that the source's video has B-frames (see HasBFrames).
+func makePlan(video, audio *relay.Track, n Needs, bframes bool) (plan, error) {
 	p := plan{needs: n}
 	if video != nil && len(n.Video) > 0 {
 		switch {
@@ -89,6 +134,13 @@ func makePlan(video, audio *relay.Track, n Needs) (plan, error) {
 			return p, fmt.Errorf("%w: video %s to %s would need re-encoding, which Beffroi does from VP8 and VP9 to H264 only", ErrUnsupported, video.Codec, n.String())
 		case !canFeed(video.Codec):
 			return p, fmt.Errorf("%w: video %s cannot go through MPEG-TS", ErrUnsupported, video.Codec)
+		case n.NoBFrames && bframes && !slices.Contains(n.Video, relay.H264):
+			return p, fmt.Errorf("%w: video %s with B-frames to %s would need re-encoding to H264", ErrUnsupported, video.Codec, n.String())
+		case n.NoBFrames && bframes:
+			// The same picture, in the order it is shown: the source's size, not scaled up
+			// as a browser's is (it does not start small).
+			p.videoOut = relay.H264
+			p.outW, p.outH = video.Width&^1, video.Height&^1
 		}
 		p.video = video
 	}

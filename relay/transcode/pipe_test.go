@@ -34,7 +34,7 @@ func TestPipeWriterStalled(t *testing.T) {
 // larger than it restarts ffmpeg, a smaller one does not.
 func TestFeedRestartsOnLargerPicture(t *testing.T) {
 	vp8 := &relay.Track{Codec: relay.VP8, Width: 480, Height: 270}
-	p, err := makePlan(vp8, nil, rtmpNeeds)
+	p, err := makePlan(vp8, nil, rtmpNeeds, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,8 @@ var (
 	errSourceEnded = errors.New("source stream ended")
 	// errTracksChanged: the source now has tracks the running process was not started with.
 	errTracksChanged = errors.New("source tracks changed")
+	// errBFrames: the source's video, copied, now has B-frames, which the needs refuse.
+	errBFrames = errors.New("source video now has B-frames")
 )
 
 // rendition is one ffmpeg process, restarted as needed, and the derived stream it feeds.
@@ -52,6 +55,10 @@ type rendition struct {
 	users  int // guarded by m.mu
 
 	pid atomic.Int64 // of the running ffmpeg, 0 when none (for tests and measurements)
+	// bframes: the source's video has had B-frames, and the needs refuse them: the video is
+	// re-encoded from then on (the rendition's whole life: an encoder that made them once
+	// makes them again).
+	bframes atomic.Bool
 
 	mu       sync.Mutex
 	state    string
@@ -112,6 +119,11 @@ func (r *rendition) run() {
 			r.log.Info("source tracks changed: restarting ffmpeg")
 			r.setState(StateStarting, nil)
 			continue
+		case errors.Is(err, errBFrames):
+			r.bframes.Store(true)
+			r.log.Info("the source's video now has B-frames: restarting ffmpeg to re-encode it without")
+			r.setState(StateStarting, nil)
+			continue
 		}
 		if time.Since(started) >= maxBackoff {
 			backoff = minBackoff
@@ -138,16 +150,17 @@ func (r *rendition) run() {
 // after every packet, without the mux delay, and each audio frame gets its own PES packet
 // (by default ffmpeg gathers ~150 ms of AAC into one).
 //
-// Re-encoding (VP8/VP9 to H.264) reads the video as IVF from fd 3 and the audio as MPEG-TS
-// from stdin, on the same clock (-copyts keeps the inputs in step); libx264 encodes for live
-// (veryfast, zerolatency: no B-frames, no look-ahead) with a keyframe at most every 2 s, as
-// platforms want, at the source's bitrate, to a fixed picture size (see outputSize).
+// Re-encoding VP8/VP9 to H.264 reads the video as IVF from fd 3 and the audio as MPEG-TS
+// from stdin, on the same clock (-copyts keeps the inputs in step); re-encoding H.264 with
+// B-frames reads both from stdin. libx264 encodes for live (veryfast, zerolatency: no
+// B-frames, no look-ahead) with a keyframe at most every 2 s, as platforms want, at the
+// source's bitrate, to a fixed picture size (see outputSize).
 func (r *rendition) args(p plan, bitrate int) []string {
 	lowDelay := []string{"-fflags", "nobuffer", "-flags", "low_delay",
 		"-probesize", "32768", "-analyzeduration", "0", "-thread_queue_size", "1024"}
 	a := []string{"-hide_banner", "-nostdin", "-loglevel", "error"}
 	video, audio := "0:v:0", "0:a:0"
-	if p.videoOut != "" {
+	if p.ivf() {
 		a = append(a, lowDelay...)
 		a = append(a, "-f", "ivf", "-i", "pipe:3")
 		if p.audio != nil {
@@ -157,6 +170,11 @@ func (r *rendition) args(p plan, bitrate int) []string {
 		}
 		a = append(a, "-copyts")
 	} else {
+		if p.videoOut != "" {
+			// Not low_delay: it makes the H.264 decoder hand out pictures in the order they
+			// come, which for B-frames is not the order they are shown.
+			lowDelay = slices.DeleteFunc(lowDelay, func(s string) bool { return s == "-flags" || s == "low_delay" })
+		}
 		a = append(a, lowDelay...)
 		a = append(a, "-f", "mpegts", "-i", "pipe:0")
 	}
@@ -165,7 +183,7 @@ func (r *rendition) args(p plan, bitrate int) []string {
 		if p.videoOut == relay.H264 {
 			w, h := p.outW, p.outH
 			br := strconv.Itoa(bitrate)
-			a = append(a, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+			a = append(a, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
 				"-pix_fmt", "yuv420p", "-b:v", br, "-maxrate", br, "-bufsize", br,
 				"-force_key_frames", keyframeExpr)
 			if w > 0 && h > 0 {
@@ -225,7 +243,7 @@ func (r *rendition) runOnce() error {
 		return errSourceEnded
 	}
 	defer rd.Close()
-	p, err := makePlan(r.src.Track(relay.Video), r.src.Track(relay.Audio), r.needs)
+	p, err := makePlan(r.src.Track(relay.Video), r.src.Track(relay.Audio), r.needs, r.bframes.Load())
 	if err != nil {
 		return err
 	}
@@ -244,7 +262,7 @@ func (r *rendition) runOnce() error {
 	}
 	// The video to re-encode goes on fd 3 (IVF); ivfR is ffmpeg's end.
 	var ivfR, ivfW *os.File
-	if p.videoOut != "" {
+	if p.ivf() {
 		if ivfR, ivfW, err = os.Pipe(); err != nil {
 			return err
 		}
@@ -304,7 +322,7 @@ func (r *rendition) runOnce() error {
 	// Reads from stdout are over: Wait may close the pipes now.
 	waitErr := cmd.Wait()
 	switch {
-	case errors.Is(cause, errSourceEnded), errors.Is(cause, errTracksChanged), r.ctx.Err() != nil:
+	case errors.Is(cause, errSourceEnded), errors.Is(cause, errTracksChanged), errors.Is(cause, errBFrames), r.ctx.Err() != nil:
 		return cause
 	}
 	msg := "ffmpeg exited"

@@ -114,13 +114,14 @@ func (m *Renditions) acquire(ctx context.Context, src *relay.Stream, needs Needs
 		return nil, nil, err
 	}
 	video, audio := src.Track(relay.Video), src.Track(relay.Audio)
-	if needs.Fits(video, audio) {
+	bframes := needs.NoBFrames && video != nil && HasBFrames(src)
+	if !bframes && needs.Fits(video, audio) {
 		return nil, func() {}, nil
 	}
 	if state, _ := src.State(); state == relay.Idle {
 		return nil, nil, relay.ErrNotLive
 	}
-	p, err := makePlan(video, audio, needs)
+	p, err := makePlan(video, audio, needs, bframes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -136,8 +137,14 @@ func (m *Renditions) acquire(ctx context.Context, src *relay.Stream, needs Needs
 	}
 	k := renditionKey{src: src, needs: needs.String()}
 	r = m.rends[k]
+	if r != nil && bframes {
+		// A rendition that copies the video (an AAC source) re-encodes it from its next
+		// start: its feeder restarts it when the first B-frame comes.
+		r.bframes.Store(true)
+	}
 	if r == nil {
 		r = m.newRendition(k, path, needs, p)
+		r.bframes.Store(bframes) // before its first start
 		m.rends[k] = r
 		m.wg.Add(1)
 		go func() {

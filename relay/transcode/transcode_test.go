@@ -133,19 +133,27 @@ type sourceFrame struct {
 	units    [][]byte
 }
 
-// makeInput encodes an H.264 + Opus MPEG-TS with ffmpeg and demuxes it into frames.
+// makeInput encodes an H.264 (libx264's defaults: B-frames) + Opus MPEG-TS with ffmpeg and
+// demuxes it into frames.
 func makeInput(t *testing.T) (video, audio *relay.Track, frames []sourceFrame) {
+	t.Helper()
+	return makeInputWith(t)
+}
+
+// makeInputWith is makeInput with more libx264 options.
+func makeInputWith(t *testing.T, x264 ...string) (video, audio *relay.Track, frames []sourceFrame) {
 	t.Helper()
 	ffmpeg, err := exec.LookPath("ffmpeg")
 	if err != nil {
 		t.Skip("ffmpeg not installed")
 	}
 	path := filepath.Join(t.TempDir(), "in.ts")
-	out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error",
+	args := []string{"-hide_banner", "-loglevel", "error",
 		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "6",
-		"-c:v", "libx264", "-g", "30", "-pix_fmt", "yuv420p",
-		"-c:a", "libopus", "-b:a", "96k", "-ac", "2", "-f", "mpegts", path).CombinedOutput()
+		"-c:v", "libx264", "-g", "30", "-pix_fmt", "yuv420p"}
+	args = append(append(args, x264...), "-c:a", "libopus", "-b:a", "96k", "-ac", "2", "-f", "mpegts", path)
+	out, err := exec.Command(ffmpeg, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,14 +16,13 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 
-	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
 func TestMakePlanReencode(t *testing.T) {
 	vp8 := &relay.Track{Codec: relay.VP8, Width: 641, Height: 360}
 	opus := relay.NewOpusTrack(2)
-	p, err := makePlan(vp8, opus, rtmpNeeds)
+	p, err := makePlan(vp8, opus, rtmpNeeds, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +35,10 @@ func TestMakePlanReencode(t *testing.T) {
 		}
 	}
 	// A reader that takes VP8 (WHEP, WHIP) gets it as it is.
-	if _, err := makePlan(vp8, opus, Needs{Video: []relay.Codec{relay.H265}}); err == nil {
+	if _, err := makePlan(vp8, opus, Needs{Video: []relay.Codec{relay.H265}}, false); err == nil {
 		t.Error("VP8 to H265 planned: only H264 is made")
 	}
-	p, _ = makePlan(&relay.Track{Codec: relay.H264}, opus, rtmpNeeds)
+	p, _ = makePlan(&relay.Track{Codec: relay.H264}, opus, rtmpNeeds, false)
 	if p.videoOut != "" {
 		t.Errorf("H264 source re-encoded: %+v", p)
 	}
@@ -50,7 +48,7 @@ func TestMakePlanReencode(t *testing.T) {
 	if !strings.Contains(args, "-c:v copy") || strings.Contains(args, "libx264") {
 		t.Errorf("H264 source: %s", args)
 	}
-	p, _ = makePlan(vp8, opus, rtmpNeeds)
+	p, _ = makePlan(vp8, opus, rtmpNeeds, false)
 	args = strings.Join(r.args(p, 3_000_000), " ")
 	for _, want := range []string{"-f ivf -i pipe:3", "-f mpegts -i pipe:0", "-copyts", "-map 0:v:0", "-map 1:a:0",
 		"-c:v libx264", "-tune zerolatency", "-b:v 3000000", keyframeExpr, "scale=1280:718"} {
@@ -143,18 +141,8 @@ func demuxOpus(t *testing.T, path string) (*relay.Track, *relay.Track, []sourceF
 func TestVP8ToH264(t *testing.T) {
 	video, audio, frames := makeVP8Input(t)
 	src, pub := liveStream(t, video, audio)
-	var logs testutil.LogBuffer
-	m := New(Options{Logger: logs.Logger()})
-	defer func() {
-		m.Close()
-		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed")
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { _, _ = publishRealTime(ctx, pub, frames, 6*time.Second) })
+	m, logs := newPool(t)
+	ctx := publishing(t, pub, frames, 6*time.Second)
 
 	acquired := time.Now()
 	st, release, err := m.acquireStream(ctx, src, rtmpNeeds)

@@ -59,24 +59,44 @@ try {
 
   // Count rendered frames and sample what the receiver says about its buffering.
   await page.evaluate(() => {
+    window.videoInbound = async () => {
+      let v = {};
+      if (!window.beffroi.pc) return v; // HLS
+      (await window.beffroi.pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') v = r; });
+      return v;
+    };
     const v = document.getElementById('video');
-    window.watchStats = { frames: 0, displayDelay: [] };
-    const onFrame = (_, meta) => {
-      window.watchStats.frames++;
+    // Smoothness: the gaps between frames shown (a slideshow has long ones) and frames
+    // shown with an earlier media time than the one before (out of order).
+    window.watchStats = { frames: 0, displayDelay: [], gaps: [], backwards: 0, last: null };
+    const onFrame = (now, meta) => {
+      const w = window.watchStats;
+      w.frames++;
       if (meta.receiveTime && meta.expectedDisplayTime) {
-        window.watchStats.displayDelay.push(meta.expectedDisplayTime - meta.receiveTime);
+        w.displayDelay.push(meta.expectedDisplayTime - meta.receiveTime);
       }
+      if (w.last) {
+        w.gaps.push(now - w.last.now);
+        if (meta.mediaTime < w.last.mediaTime) w.backwards++;
+      }
+      w.last = { now, mediaTime: meta.mediaTime };
       v.requestVideoFrameCallback(onFrame);
     };
     v.requestVideoFrameCallback(onFrame);
   });
   const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
   // 60 frames rendered (a loaded machine decodes slowly: a deadline, not a duration), then
-  // the rest of the watching time.
+  // the rest of the watching time, at least 3 s. The smoothness figures cover that rest: the
+  // window.
   const w0 = Date.now();
   await page.waitForFunction(() => window.watchStats.frames >= 60, null, { timeout: 60000, polling: 200 });
-  await page.waitForTimeout(Math.max(0, seconds * 1000 - (Date.now() - w0)));
-  const m = await page.evaluate(async (t0) => {
+  const before = await page.evaluate(async () => {
+    const w = window.watchStats;
+    w.gaps = []; w.backwards = 0;
+    return { frames: w.frames, at: performance.now(), video: await videoInbound() };
+  });
+  await page.waitForTimeout(Math.max(3000, seconds * 1000 - (Date.now() - w0)));
+  const m = await page.evaluate(async ({ t0, before }) => {
     const v = document.getElementById('video');
     const c = document.createElement('canvas');
     c.width = 64; c.height = 36;
@@ -97,6 +117,21 @@ try {
     };
     const d = window.watchStats.displayDelay;
     if (d.length) out.displayDelayMs = d.reduce((a, b) => a + b, 0) / d.length;
+    const w = window.watchStats;
+    const secs = (performance.now() - before.at) / 1000;
+    const gaps = w.gaps.slice().sort((a, b) => a - b);
+    const after = await videoInbound();
+    const delta = (k) => (after[k] || 0) - (before.video[k] || 0);
+    out.window = {
+      seconds: secs, renderedFps: (w.frames - before.frames) / secs,
+      maxGapMs: gaps.length ? gaps[gaps.length - 1] : 0,
+      p99GapMs: gaps.length ? gaps[Math.floor(0.99 * (gaps.length - 1))] : 0,
+      longGaps: gaps.filter((g) => g > 100).length, backwards: w.backwards,
+      framesReceived: delta('framesReceived'), framesDecoded: delta('framesDecoded'),
+      framesDropped: delta('framesDropped'), freezeCount: delta('freezeCount'),
+      totalFreezesDuration: delta('totalFreezesDuration'), framesPerSecond: after.framesPerSecond || 0,
+      decoder: after.decoderImplementation || '',
+    };
     const pc = window.beffroi.pc;
     if (pc) {
       const stats = await pc.getStats();
@@ -113,7 +148,7 @@ try {
       });
     }
     return out;
-  }, t0);
+  }, { t0, before });
   log('measured', m);
   const state = await page.evaluate(() => ({ session: window.beffroi.session, beacons: window.beffroi.beacons,
     protocol: window.beffroi.protocol, viewers: document.getElementById('viewers').innerText }));

@@ -106,8 +106,8 @@ const vp9Offer = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=
 func TestWatchPageWHEP(t *testing.T) {
 	requirePeers(t)
 	dir := browserDir(t)
-	// WebRTC players cannot show B-frames smoothly: the encoder is set as the README asks
-	// (B-frames 0); a stream with B-frames is refused (see outputs/whep's tests).
+	// No B-frames: the video goes to the viewer as it is (a source with B-frames goes
+	// through a rendition without them: TestWatchBFramesWHEP).
 	clip := clip(t, "1280x720", "-bf", "0")
 	b := startBeffroi(t, nil)
 	aud := &countingAudience{}
@@ -255,25 +255,7 @@ func TestPhoneToViewer(t *testing.T) {
 		}
 		return nil
 	})
-	artifacts := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"),
-		"http://"+b.HTTPAddr()+"/watch/event", artifacts, "6", "live")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	events := map[string]watchEvent{}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		var e watchEvent
-		if json.Unmarshal(sc.Bytes(), &e) == nil {
-			if e.Event != "console" {
-				t.Logf("viewer: %s", sc.Text())
-			}
-			events[e.Event] = e
-		}
-	}
-	if err != nil {
-		t.Fatalf("watch page: %v", err)
-	}
+	events, _ := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 6)
 	m := events["measured"]
 	if events["live"].Protocol != "webrtc" || m.Frames < 60 || !strings.EqualFold(m.Codec, "video/H264") ||
 		!strings.EqualFold(m.ACodec, "audio/opus") || m.APackets == 0 {

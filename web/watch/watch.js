@@ -51,7 +51,13 @@ window.beffroi = state;
 let retryTimer = null;
 let retryDelay = RETRY_MIN;
 let starting = false;
-let webrtcFailed = false; // in auto mode, once WebRTC failed for another reason than offline
+// In auto mode every stream is played over WebRTC first, whatever its encoder (Beffroi gives
+// WebRTC viewers a rendition when the source has B-frames or AAC): HLS only once WebRTC
+// failed for another reason than offline. A network that blocks WebRTC (ICE) stays on HLS;
+// a stream WebRTC cannot play (415: a codec no browser takes over WebRTC) is tried over
+// WebRTC again once it went offline, since the next broadcast may come from another encoder.
+let webrtcFailed = false;
+let webrtcRefused = false;
 let lastProgress = { time: -1, at: Date.now() };
 
 function setStatus(s) { $('status').textContent = s || ''; }
@@ -106,7 +112,7 @@ async function start() {
   clearTimeout(retryTimer);
   state.attempts++;
   try {
-    if (mode === 'webrtc' || (mode === 'auto' && !webrtcFailed)) {
+    if (mode === 'webrtc' || (mode === 'auto' && !webrtcFailed && !webrtcRefused)) {
       try {
         await playWHEP();
         return;
@@ -114,9 +120,11 @@ async function start() {
         state.lastError = String(e.message || e);
         stop();
         if (e.offline || mode === 'webrtc') throw e;
-        // WebRTC does not work here (a firewall, no codec in common): HLS, from now on. A
-        // server that could not be reached is tried again over WebRTC next time.
-        if (e.status === 415 || e.ice) webrtcFailed = true;
+        // WebRTC does not work here (a firewall: from now on) or for this stream (no codec
+        // in common: until it goes offline): HLS. A server that could not be reached is
+        // tried again over WebRTC next time.
+        if (e.ice) webrtcFailed = true;
+        if (e.status === 415) webrtcRefused = true;
       }
     }
     await playHLS();
@@ -124,7 +132,8 @@ async function start() {
     state.lastError = String(e.message || e);
     stop();
     showOffline();
-    if (!e.offline) setStatus(state.lastError);
+    if (e.offline) webrtcRefused = false;
+    else setStatus(state.lastError);
     retryLater();
   } finally {
     starting = false;
