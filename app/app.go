@@ -215,7 +215,9 @@ func (a *App) newMediaPlane(o options) {
 		Catalog: a.Store, Logger: log, Off: !cfg.Record.Enabled,
 	})
 	if cfg.Standby.Enabled {
-		a.Standby = standby.New(a.Registry, standby.Options{FFmpeg: cfg.Transcode.FFmpeg, Logger: log})
+		dir := filepath.Join(cfg.DataDir, "standby")
+		a.Standby = standby.New(a.Registry, standby.Options{FFmpeg: cfg.Transcode.FFmpeg, Logger: log,
+			Picture: func(stream string) string { return manage.StandbyImage(dir, stream) }})
 	}
 }
 
@@ -369,7 +371,8 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 		Status:  web.Status{Pull: a.pulls, Renditions: a.Renditions, Recording: a.Recorder},
 		Managed: a.managed, Presets: platforms, Operator: operator, Accounts: accounts,
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
-			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log},
+			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log,
+			StandbyDir: filepath.Join(cfg.DataDir, "standby")},
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
 		Reload:    accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
 		WatchMode: cfg.Watch.Mode, Version: version,

@@ -99,6 +99,8 @@ type Handler struct {
 	// Audit, when set, records every change.
 	Audit Auditor
 	Log   *slog.Logger
+	// StandbyDir keeps the uploaded standby images (<data_dir>/standby); "" refuses them.
+	StandbyDir string
 }
 
 // Routes serves:
@@ -122,6 +124,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/streams/{name}/destinations", p(http.HandlerFunc(h.addDestination)))
 	mux.Handle("PATCH /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.updateDestination)))
 	mux.Handle("DELETE /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.deleteDestination)))
+	h.broadcastRoutes(mux, p) // pause, end now, standby image: broadcast.go
 }
 
 // Load brings back, at start, the streams and destinations the API made before, and their
