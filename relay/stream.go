@@ -97,6 +97,9 @@ type Stream struct {
 	lastKey uint64 // sequence number of the newest keyframe (valid when hasKey)
 	hasKey  bool
 	newest  time.Duration // DTS of the newest frame
+	// newestPTS is the latest PTS of any frame: with B-frames it runs ahead of newest, and a
+	// new publisher's (or the stand-in's) first picture must be shown after it.
+	newestPTS time.Duration
 
 	notify  chan struct{} // closed when a frame arrives or the session ends
 	waiters atomic.Bool   // someone holds notify
@@ -262,7 +265,7 @@ func (s *Stream) Publish(src SourceInfo) *Publisher {
 		s.base = s.next
 		s.hasKey = false
 		s.hasTimeline = false
-		s.newest, s.lastWall = 0, time.Time{}
+		s.newest, s.newestPTS, s.lastWall = 0, 0, time.Time{}
 		s.hasLast = [numKinds]bool{}
 		s.tracks = [numKinds]*Track{}
 		s.stats = [numKinds]trackStats{}
@@ -510,15 +513,17 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 		}
 		s.endStandIn()
 		p.started = false
+		withParamSets(f)
 	}
 	if !p.started {
 		p.started = true
 		if s.hasTimeline {
 			// The gap is measured up to when this publisher connected, not to its first
 			// frame: ingest may hold the first frames back while it analyses the tracks, and
-			// they were captured from about the moment the encoder connected.
+			// they were captured from about the moment the encoder connected. Its first
+			// picture is also shown after the newest one shown (B-frames put PTS ahead).
 			step := max(p.created.Sub(s.lastWall), minTimelineStep)
-			p.offset = s.newest + step - f.DTS
+			p.offset = max(s.newest+step-f.DTS, s.newestPTS+minTimelineStep-f.PTS)
 		} else {
 			p.offset = -f.DTS
 			s.hasTimeline = true
@@ -540,6 +545,9 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 	}
 	f.DTS, f.PTS, f.Published = dts, pts, now
 	s.lastDTS[k], s.hasLast[k] = dts, true
+	if pts > s.newestPTS {
+		s.newestPTS = pts
+	}
 	if dts > s.newest {
 		s.newest = dts
 	}
@@ -580,6 +588,35 @@ func (p *Publisher) Close() {
 		return
 	}
 	s.publisherGone(p)
+}
+
+// withParamSets puts the track's parameter sets in front of an H.264 or H.265 keyframe that
+// does not carry them. The keyframe that hands back from the stand-in needs them in band: the
+// standby picture's own parameter sets came in band too, and a platform that does not act on
+// a new sequence header mid-session (nginx-rtmp's recorder) would otherwise decode the source
+// with the standby picture's.
+func withParamSets(f *Frame) {
+	t := f.Track
+	var sets [][]byte
+	switch {
+	case t.Codec == H264 && t.SPS != nil && t.PPS != nil:
+		for _, u := range f.Units {
+			if len(u) > 0 && u[0]&0x1f == 7 { // SPS
+				return
+			}
+		}
+		sets = [][]byte{t.SPS, t.PPS}
+	case t.Codec == H265 && t.VPS != nil && t.SPS != nil && t.PPS != nil:
+		for _, u := range f.Units {
+			if len(u) > 0 && (u[0]>>1)&0x3f == 33 { // SPS
+				return
+			}
+		}
+		sets = [][]byte{t.VPS, t.SPS, t.PPS}
+	default:
+		return
+	}
+	f.Units = append(sets, f.Units...)
 }
 
 func (t *trackStats) add(f *Frame, now time.Time) {

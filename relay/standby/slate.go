@@ -53,7 +53,15 @@ type params struct {
 	pictureMod    int64  // its modification time: a new upload makes a new loop
 }
 
-// frameDur is the duration of frame i's start, from the loop's start.
+// fits reports whether a loop made for q serves p: the same in all but a frame rate within
+// 2 % (a measured rate wavers between 29.97 and 30: the loop is not made again for that).
+func (p params) fits(q params) bool {
+	pr, qr := float64(p.rateNum)/float64(p.rateDen), float64(q.rateNum)/float64(q.rateDen)
+	p.rateNum, p.rateDen = q.rateNum, q.rateDen
+	return p == q && math.Abs(pr-qr) <= 0.02*qr
+}
+
+// frameTime is the time of frame i's start, from the loop's start.
 func (p params) frameTime(i int64) time.Duration {
 	return time.Duration(float64(i) * float64(p.rateDen) / float64(p.rateNum) * float64(time.Second))
 }

@@ -122,7 +122,7 @@ func (f *follower) prepare(ctx context.Context, must bool) {
 			}
 		}
 	}
-	if f.loop != nil && f.loop.p == p || f.failed == p {
+	if f.loop != nil && f.loop.p.fits(p) || f.failed == p {
 		return
 	}
 	start := time.Now()

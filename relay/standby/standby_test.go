@@ -221,3 +221,21 @@ func TestFrameRate(t *testing.T) {
 		}
 	}
 }
+
+func TestParamsFit(t *testing.T) {
+	p := params{width: 1280, height: 720, rateNum: 30, rateDen: 1, profile: "high", audio: relay.AAC, sampleRate: 48000, channels: 2}
+	q := p
+	q.rateNum, q.rateDen = 30000, 1001
+	if !p.fits(q) {
+		t.Error("a loop at 30 fps does not serve 29.97 fps")
+	}
+	q.rateNum, q.rateDen = 25, 1
+	if p.fits(q) {
+		t.Error("a loop at 30 fps serves 25 fps")
+	}
+	q = p
+	q.width = 640
+	if p.fits(q) {
+		t.Error("a loop at 1280x720 serves 640x720")
+	}
+}

@@ -1,13 +1,21 @@
 package e2e
 
 import (
+	"bytes"
+	"errors"
+	"image"
+	"image/png"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs/record"
 )
 
@@ -98,4 +106,142 @@ func TestStandbyDuringGrace(t *testing.T) {
 	if msg := decodeAll(t, filepath.Join(in.Dir, record.PlaylistFile)); msg != "" {
 		t.Errorf("the recording does not decode: %s", msg)
 	}
+}
+
+// apiCall sends a request to the operator API with the admin token.
+func apiCall(t *testing.T, b *beffroi, method, path, ctype string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+b.HTTPAddr()+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(out)
+}
+
+// redFrames counts the frames of a file, sampled once a second, that are mostly red.
+func redFrames(t *testing.T, file string) int {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", file, "-vf", "fps=1,scale=16:9",
+		"-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil {
+		t.Fatalf("ffmpeg frames of %s: %v", file, err)
+	}
+	n := 0
+	const size = 16 * 9 * 3
+	for i := 0; i+size <= len(out); i += size {
+		var r, g, b int
+		for p := i; p < i+size; p += 3 {
+			r, g, b = r+int(out[p]), g+int(out[p+1]), b+int(out[p+2])
+		}
+		if r/(16*9) > 140 && g/(16*9) < 60 && b/(16*9) < 60 {
+			n++
+		}
+	}
+	return n
+}
+
+// TestStandbyPauseImageEnd: the operator uploads an image, pauses the broadcast (the council
+// goes into closed session) and resumes it, then ends it at once. The platform keeps one
+// session with the image during the pause and no hole, Beffroi's recording holds no part of
+// the pause, and "end now" closes the platform's session and the publisher without the grace.
+func TestStandbyPauseImageEnd(t *testing.T) {
+	requirePeers(t)
+	t.Parallel()
+	clip := clip(t, "1280x720", "-g", "30")
+	n := startNginx(t)
+	b := startBeffroi(t, func(c *config.Config) {
+		withNginx(n)(c)
+		c.ReconnectGrace = 30 * time.Second
+	})
+	img := image.NewRGBA(image.Rect(0, 0, 800, 600))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+3] = 230, 255 // red
+	}
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, img); err != nil {
+		t.Fatal(err)
+	}
+	const path = "/api/v1/streams/event"
+	if code, body := apiCall(t, b, "PUT", path+"/standby-image", "image/png", []byte("not an image")); code != http.StatusUnsupportedMediaType {
+		t.Errorf("upload of a non-image: %d %s, want 415", code, body)
+	}
+	if code, body := apiCall(t, b, "PUT", path+"/standby-image", "image/png", pngBuf.Bytes()); code != http.StatusNoContent {
+		t.Fatalf("upload: %d %s", code, body)
+	}
+	pub := publish(t, t.Context(), b.PublishURL(publishKey), clip, 60)
+	waitDest(t, b, "event", "nginx1", "live", 10*time.Second)
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if len(b.Logs.Lines("standby picture ready", "image=true")) == 0 {
+			return errors.New("no standby loop from the image yet")
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second)
+	if code, body := apiCall(t, b, "POST", path+"/standby", "application/json", []byte(`{"on":true}`)); code != http.StatusOK {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	time.Sleep(6 * time.Second) // the closed session
+	if v := apiStream(t, b, "event"); !v.Paused || !v.Standby {
+		t.Errorf("API during the pause: paused=%v standby=%v", v.Paused, v.Standby)
+	}
+	if code, body := apiCall(t, b, "POST", path+"/standby", "application/json", []byte(`{"on":false}`)); code != http.StatusOK {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	time.Sleep(4 * time.Second)
+	if v := apiStream(t, b, "event"); v.Paused || v.Standby {
+		t.Errorf("API after resuming: paused=%v standby=%v", v.Paused, v.Standby)
+	}
+	ended := time.Now()
+	if code, body := apiCall(t, b, "POST", path+"/end", "", nil); code != http.StatusOK || !strings.Contains(body, `"idle"`) {
+		t.Fatalf("end now: %d %s", code, body)
+	}
+	if err := pub.Wait(t, 10*time.Second); err == nil {
+		t.Log("the publisher exited by itself after end now")
+	}
+	n.WaitClosed(t, 1)
+	if d := time.Since(ended); d > 8*time.Second {
+		t.Errorf("the platform's session closed %v after end now, want at once", d)
+	}
+	for _, a := range []string{"stream.pause", "stream.resume", "stream.end", "stream.standby_image"} {
+		if len(b.Logs.Lines("operator change", a)) != 1 {
+			t.Errorf("no audit line for %s", a)
+		}
+	}
+	b.Stop(t)
+
+	rec := singleRecording(t, n)
+	checkNoHole(t, rec, 1280, 720)
+	if red := redFrames(t, rec); red < 4 || red > 8 {
+		t.Errorf("%d seconds of the uploaded image at the platform, want about 6 (the pause)", red)
+	}
+	l := recordingsIn(t, filepath.Join(b.Cfg.DataDir, "recordings"))
+	if len(l) != 1 {
+		t.Fatalf("%d recordings, want 1: %+v", len(l), l)
+	}
+	pl := filepath.Join(l[0].Dir, record.PlaylistFile)
+	if c := strings.Count(readFile(t, pl), "#EXT-X-DISCONTINUITY\n"); c != 1 {
+		t.Errorf("%d discontinuities in the recording, want 1 (the pause)", c)
+	}
+	if red := redFrames(t, pl); red != 0 {
+		t.Errorf("the recording holds %d s of the standby image", red)
+	}
+	if msg := decodeAll(t, pl); msg != "" {
+		t.Errorf("the recording does not decode: %s", msg)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
