@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/png"
@@ -244,4 +246,90 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestStandbyViewers: the viewers get the standby picture too. An LL-HLS player (hls.js)
+// keeps playing while the publisher is away inside the grace, and a WHEP viewer (the watch
+// page) keeps playing while the operator pauses the broadcast; both play the source again
+// afterwards.
+func TestStandbyViewers(t *testing.T) {
+	requirePeers(t)
+	dir := browserDir(t)
+	clip := clip(t, "1280x720", "-g", "30", "-bf", "0") // WebRTC viewers need no B-frames
+	b := startBeffroi(t, func(c *config.Config) { c.ReconnectGrace = 30 * time.Second })
+	origin := "http://" + b.HTTPAddr()
+
+	// HLS: 8 s of source, 10 s of standby, the source again.
+	first := publish(t, t.Context(), b.PublishURL(publishKey), clip, 12)
+	waitStream(t, b, "event", "live", 10*time.Second)
+	var second *process
+	go func() {
+		_ = first.Wait(t, 30*time.Second)
+		time.Sleep(10 * time.Second)
+		second = publish(t, t.Context(), b.PublishURL(publishKey), clip, 30)
+	}()
+	time.Sleep(4 * time.Second) // the HLS muxer has segments
+	sum := playHLS(t, origin, "event", 26, 0)
+	t.Logf("hls.js: advanced %.1f s in 26 s, %d frames, errors %v", sum.Advanced, sum.Frames, sum.Errors)
+	if len(b.Logs.Lines("standby picture on")) == 0 {
+		t.Fatal("no standby while the publisher was away")
+	}
+	if sum.Advanced < 17 {
+		t.Errorf("hls.js advanced %.1f s in 26 s across a 10 s absence: it stalled on the standby", sum.Advanced)
+	}
+	for _, e := range sum.Errors {
+		if strings.Contains(e, "fatal") {
+			t.Errorf("hls.js: %s", e)
+		}
+	}
+
+	// WHEP: the watch page plays while the operator pauses for 6 s, then resumes.
+	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"),
+		origin+"/watch/event?mode=webrtc", t.TempDir(), "16", "live")
+	cmd.Dir = dir
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	events := map[string]watchEvent{}
+	paused := make(chan struct{})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		var e watchEvent
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Event == "console" {
+			continue
+		}
+		t.Logf("viewer: %s", sc.Text())
+		events[e.Event] = e
+		if e.Event == "live" {
+			go func() {
+				defer close(paused)
+				time.Sleep(2 * time.Second)
+				if code, body := apiCall(t, b, "POST", "/api/v1/streams/event/standby", "application/json", []byte(`{"on":true}`)); code != http.StatusOK {
+					t.Errorf("pause: %d %s", code, body)
+				}
+				time.Sleep(6 * time.Second)
+				if code, body := apiCall(t, b, "POST", "/api/v1/streams/event/standby", "application/json", []byte(`{"on":false}`)); code != http.StatusOK {
+					t.Errorf("resume: %d %s", code, body)
+				}
+			}()
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("watch page: %v", err)
+	}
+	<-paused
+	m := events["measured"]
+	if events["live"].Protocol != "webrtc" {
+		t.Fatalf("the watch page played over %q, want webrtc", events["live"].Protocol)
+	}
+	if m.Advanced < 12 || m.Width != 1280 {
+		t.Errorf("WHEP viewer across a 6 s pause: advanced %.1f s in 16 s, %dx%d", m.Advanced, m.Width, m.Height)
+	}
+	if second != nil {
+		second.Kill()
+	}
 }
