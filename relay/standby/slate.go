@@ -31,10 +31,12 @@ const Message = "Nous revenons dans un instant\nBack in a moment"
 
 // fonts are where the built-in slate looks for a font (Debian's fonts-liberation and
 // fonts-dejavu-core); without one the slate has no text.
-var fonts = []string{
-	"/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-	"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-	"/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+func fonts() []string {
+	return []string{
+		"/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+		"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+		"/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+	}
 }
 
 // params are what a loop is encoded for: the source's last video and audio parameters, and
@@ -161,7 +163,7 @@ func encode(ctx context.Context, ffmpeg string, p params, video, audio *relay.Tr
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	args, err := encodeArgs(p, dir)
 	if err != nil {
 		return nil, err
@@ -254,7 +256,7 @@ func encodeArgs(p params, dir string) ([]string, error) {
 // The text goes through files, so that no name needs escaping for the filter's syntax.
 func slateText(p params, dir string) (string, error) {
 	font := ""
-	for _, f := range fonts {
+	for _, f := range fonts() {
 		if _, err := os.Stat(f); err == nil {
 			font = f
 			break

@@ -130,7 +130,7 @@ func checkImage(b []byte) (string, error) {
 		return "", fmt.Errorf("image is %dx%d: from 16x16 to %dx%d", cfg.Width, cfg.Height, MaxStandbyImageSide, MaxStandbyImageSide)
 	}
 	if _, _, err := image.Decode(bytes.NewReader(b)); err != nil {
-		return "", fmt.Errorf("the %s image does not decode: %v", format, err)
+		return "", fmt.Errorf("the %s image does not decode: %w", format, err)
 	}
 	if format == "jpeg" {
 		return ".jpg", nil
