@@ -153,6 +153,7 @@ type loop struct {
 	vunits [][][]byte // access units, the first a keyframe
 	aunits [][]byte
 	adur   []time.Duration // each audio frame's duration
+	cpu    time.Duration   // the CPU time ffmpeg took to make it
 }
 
 // encode runs ffmpeg once to make a loop for p. The video and audio tracks are the source's
@@ -181,6 +182,7 @@ func encode(ctx context.Context, ffmpeg string, p params, video, audio *relay.Tr
 	if err != nil {
 		return nil, err
 	}
+	l.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if video.SameParams(l.video) {
 		l.video = video
 	}

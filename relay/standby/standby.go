@@ -138,7 +138,7 @@ func (f *follower) prepare(ctx context.Context, must bool) {
 	f.log.Info("standby picture ready", "width", p.width, "height", p.height,
 		"fps", float64(p.rateNum)/float64(p.rateDen), "audio", string(p.audio), "image", p.picture != "",
 		"same_video_params", l.video == video, "same_audio_params", audio == nil || l.audio == audio,
-		"took", time.Since(start).Round(time.Millisecond))
+		"took", time.Since(start).Round(time.Millisecond), "cpu", l.cpu.Round(time.Millisecond))
 }
 
 // standIn replays the loop into the stream, on the wall clock, until the source takes over
