@@ -156,9 +156,9 @@ type loop struct {
 	cpu    time.Duration   // the CPU time ffmpeg took to make it
 }
 
-// encode runs ffmpeg once to make a loop for p. The video and audio tracks are the source's
-// when the encoded parameters are the same (audio usually is: the same codec, sample rate and
-// channels), so readers see no change of them.
+// encode runs ffmpeg once to make a loop for p. The audio frames go on the source's audio
+// track (the same codec, sample rate and channels: readers see no change of it), the video
+// on the source's track when the parameter sets happen to be the same, else on its own.
 func encode(ctx context.Context, ffmpeg string, p params, video, audio *relay.Track) (*loop, error) {
 	dir, err := os.MkdirTemp("", "beffroi-standby-")
 	if err != nil {
@@ -186,7 +186,13 @@ func encode(ctx context.Context, ffmpeg string, p params, video, audio *relay.Tr
 	if video.SameParams(l.video) {
 		l.video = video
 	}
-	if l.audio != nil && audio != nil && sameAudio(audio, l.audio) {
+	if audio != nil {
+		if !sameAudio(audio, l.audio) {
+			// Readers would see new audio parameters, and a rendition made from the source
+			// (Opus for WebRTC viewers) would restart on each: no standby rather than that.
+			return nil, fmt.Errorf("%w: its audio cannot be made with the source's parameters (%s, %d Hz, %d channels)",
+				errUnsupported, audio.Codec, audio.SampleRate, audio.Channels)
+		}
 		l.audio = audio
 	}
 	return l, nil
@@ -196,6 +202,9 @@ func encode(ctx context.Context, ffmpeg string, p params, video, audio *relay.Tr
 // type, sample rate and channels (the AudioSpecificConfig bytes may differ in what does not
 // matter to the decoder).
 func sameAudio(a, b *relay.Track) bool {
+	if b == nil {
+		return false
+	}
 	if a.Codec != b.Codec || a.SampleRate != b.SampleRate || a.Channels != b.Channels {
 		return false
 	}

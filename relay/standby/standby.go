@@ -102,11 +102,7 @@ func (f *follower) prepare(ctx context.Context, must bool) {
 	video, audio := f.st.Track(relay.Video), f.st.Track(relay.Audio)
 	p, ok, err := paramsOf(video, audio, fps, must)
 	if err != nil {
-		if !f.told {
-			f.told = true
-			f.log.Info("no standby picture: destinations and viewers get nothing while the source is away", "reason", err.Error())
-		}
-		f.loop = nil
+		f.noStandby(err)
 		return
 	}
 	if !ok {
@@ -127,7 +123,13 @@ func (f *follower) prepare(ctx context.Context, must bool) {
 	}
 	start := time.Now()
 	l, err := encode(ctx, f.s.o.FFmpeg, p, video, audio)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, errUnsupported):
+		f.failed = p
+		f.noStandby(err)
+		return
+	default:
 		if ctx.Err() == nil {
 			f.log.Warn("standby picture: encoding failed", "error", err.Error())
 		}
@@ -139,6 +141,15 @@ func (f *follower) prepare(ctx context.Context, must bool) {
 		"fps", float64(p.rateNum)/float64(p.rateDen), "audio", string(p.audio), "image", p.picture != "",
 		"same_video_params", l.video == video, "same_audio_params", audio == nil || l.audio == audio,
 		"took", time.Since(start).Round(time.Millisecond), "cpu", l.cpu.Round(time.Millisecond))
+}
+
+// noStandby says once per session why the stream has no standby picture.
+func (f *follower) noStandby(err error) {
+	f.loop = nil
+	if !f.told {
+		f.told = true
+		f.log.Info("no standby picture: destinations and viewers get nothing while the source is away", "reason", err.Error())
+	}
 }
 
 // standIn replays the loop into the stream, on the wall clock, until the source takes over

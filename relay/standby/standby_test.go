@@ -239,3 +239,27 @@ func TestParamsFit(t *testing.T) {
 		t.Error("a loop at 1280x720 serves 640x720")
 	}
 }
+
+// TestNoStandbyForOtherAudio: HE-AAC (which ffmpeg's encoder does not make) gets no standby
+// picture rather than one with other audio parameters, said once in the log.
+func TestNoStandbyForOtherAudio(t *testing.T) {
+	requireFFmpeg(t)
+	video := relaytest.H264Track(t)
+	// HE-AAC (SBR, explicit hierarchical signalling): 24 kHz core, 48 kHz output, stereo.
+	he, err := relay.NewAACTrack([]byte{0x2b, 0x92, 0x08, 0x00})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok, err := paramsOf(video, he, 30, true)
+	if err != nil || !ok {
+		t.Fatalf("paramsOf: %v %v", ok, err)
+	}
+	_, err = encode(t.Context(), "ffmpeg", p, video, he)
+	t.Logf("HE-AAC source %+v: %v", he, err)
+	if !errors.Is(err, errUnsupported) {
+		t.Errorf("encode for HE-AAC: %v, want errUnsupported", err)
+	}
+	if _, _, err := paramsOf(relay.NewOpusTrack(2), nil, 30, true); !errors.Is(err, errUnsupported) {
+		t.Errorf("paramsOf for a non-H.264 video: %v, want errUnsupported", err)
+	}
+}
