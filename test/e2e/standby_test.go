@@ -262,11 +262,12 @@ func TestStandbyViewers(t *testing.T) {
 	// HLS: 8 s of source, 10 s of standby, the source again.
 	first := publish(t, t.Context(), b.PublishURL(publishKey), clip, 12)
 	waitStream(t, b, "event", "live", 10*time.Second)
-	var second *process
-	go func() {
-		_ = first.Wait(t, 30*time.Second)
+	back := make(chan struct{})
+	go func() { // the first publisher's end, 10 s of absence, then the second one
+		defer close(back)
+		<-first.done
 		time.Sleep(10 * time.Second)
-		second = publish(t, t.Context(), b.PublishURL(publishKey), clip, 30)
+		publish(t, t.Context(), b.PublishURL(publishKey), clip, 30) // killed at the test's end
 	}()
 	time.Sleep(4 * time.Second) // the HLS muxer has segments
 	sum := playHLS(t, origin, "event", 26, 0)
@@ -329,7 +330,5 @@ func TestStandbyViewers(t *testing.T) {
 	if m.Advanced < 12 || m.Width != 1280 {
 		t.Errorf("WHEP viewer across a 6 s pause: advanced %.1f s in 16 s, %dx%d", m.Advanced, m.Width, m.Height)
 	}
-	if second != nil {
-		second.Kill()
-	}
+	<-back
 }
