@@ -31,6 +31,7 @@ import (
 	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/audience"
+	"github.com/beffroi/beffroi/relay/standby"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
@@ -82,6 +83,9 @@ type App struct {
 	HLS *outhls.Server
 	// WHEP plays the streams to viewers over WebRTC (/whep/<stream>).
 	WHEP *outwhep.Server
+	// Standby puts the standby picture into a stream while its source is away or paused (nil
+	// when standby.enabled is off).
+	Standby *standby.Service
 
 	rtc    *rtcnet.Net // the one UDP port of every WebRTC peer
 	ingest []ingestServer
@@ -214,6 +218,11 @@ func (a *App) newMediaPlane(o options) {
 		Root: cfg.RecordingsDir(), SegmentDuration: cfg.Record.SegmentDuration,
 		Catalog: a.Store, Logger: log, Off: !cfg.Record.Enabled,
 	})
+	if cfg.Standby.Enabled {
+		dir := filepath.Join(cfg.DataDir, "standby")
+		a.Standby = standby.New(a.Registry, standby.Options{FFmpeg: cfg.Transcode.FFmpeg, Logger: log,
+			Picture: func(stream string) string { return manage.StandbyImage(dir, stream) }})
+	}
 }
 
 // destinationConfig is a destination of the file as the outputs manager takes it (at start
@@ -373,7 +382,8 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 		Status:  web.Status{Pull: a.pulls, Renditions: a.Renditions, Recording: a.Recorder},
 		Managed: a.managed, Presets: platforms, Operator: operator, Accounts: accounts,
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
-			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log},
+			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log,
+			StandbyDir: filepath.Join(cfg.DataDir, "standby")},
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
 		Reload:    accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
 		WatchMode: cfg.Watch.Mode, Version: version, PublicURL: cfg.HTTP.PublicURL, MetricsToken: cfg.Metrics.Token,
@@ -403,6 +413,9 @@ func (a *App) phases() []phase {
 		ingest.run = append(ingest.run, Component{"ingest " + s.protocol, s.server.Run})
 	}
 	ingest.run = append(ingest.run, Component{"camera pulls", a.pulls.Run})
+	if a.Standby != nil { // a publisher too: it stops with ingest
+		ingest.run = append(ingest.run, Component{"standby", a.Standby.Run})
+	}
 	viewers := phase{name: "viewers",
 		run:   []Component{{"audience", func(ctx context.Context) error { return a.Audience.Run(ctx, a.Registry) }}},
 		close: []Closer{{"whep", a.WHEP.Close}},

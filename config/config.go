@@ -41,6 +41,7 @@ type Config struct {
 	Log            Log           `mapstructure:"log"`
 	Outputs        Outputs       `mapstructure:"outputs"`
 	Transcode      Transcode     `mapstructure:"transcode"`
+	Standby        Standby       `mapstructure:"standby"`
 	// Admin sets up the first account at the first start (BEFFROI_ADMIN_PASSWORD,
 	// BEFFROI_ADMIN_TOKEN); ignored once a user exists.
 	Admin Admin `mapstructure:"admin"`
@@ -198,6 +199,11 @@ type Transcode struct {
 	AACBitrate int    `mapstructure:"aac_bitrate"` // bits per second, default 160000 (music quality)
 }
 
+// Standby configures the standby picture every reader gets while the source is away.
+type Standby struct {
+	Enabled bool `mapstructure:"enabled"` // default true: a slate with the stream's name and silence during the reconnect grace (needs ffmpeg)
+}
+
 // HLS configures low-latency HLS playback at /hls/<stream>/index.m3u8.
 type HLS struct {
 	Enabled         bool          `mapstructure:"enabled"`          // default true: every live stream is served as LL-HLS
@@ -334,6 +340,7 @@ func Default() *Config {
 		ReconnectGrace: relay.DefaultGrace,
 		Log:            Log{Level: "info", Format: "text"},
 		Transcode:      Transcode{FFmpeg: transcode.DefaultFFmpeg, AACBitrate: transcode.DefaultAACBitrate},
+		Standby:        Standby{Enabled: true},
 		Record: Record{
 			Enabled:         true,
 			SegmentDuration: record.DefaultSegmentDuration,

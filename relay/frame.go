@@ -21,6 +21,10 @@ type Frame struct {
 
 	// Published is when the relay accepted the frame (for latency measurements).
 	Published time.Time
+	// Standby marks a frame of the stand-in picture shown while the source is away or the
+	// operator paused the broadcast (see Stream.StandIn): readers that keep only what the
+	// source sent (the recorder) skip it.
+	Standby bool
 
 	memo memo
 }

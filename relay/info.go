@@ -31,6 +31,9 @@ type Info struct {
 	Publishes uint64
 	Tracks    []TrackInfo
 	Readers   int64
+	// Paused: the operator put the broadcast on standby; Standby: the standby picture is
+	// being shown (paused, or the publisher is away).
+	Paused, Standby bool
 }
 
 // Info returns a snapshot of the stream.
@@ -47,6 +50,7 @@ func (s *Stream) Info() Info {
 		return in
 	}
 	in.LiveSince, in.Source, in.Publishes = s.liveSince, s.source, s.publishes
+	in.Paused, in.Standby = s.paused, s.standIn != nil
 	for k := Kind(0); k < numKinds; k++ {
 		t := s.tracks[k]
 		if t == nil {

@@ -22,6 +22,12 @@ var (
 	// ErrNoTrack is returned by Publisher.WriteFrame for a frame without a track set with
 	// Publisher.SetTrack.
 	ErrNoTrack = errors.New("frame has no track")
+	// ErrSourceSending is returned by StandIn while the publisher is sending and the
+	// broadcast is not paused: there is nothing to stand in for.
+	ErrSourceSending = errors.New("the publisher is sending")
+	// ErrNoMedia is returned by StandIn and SetPaused before the live session has media: the
+	// stand-in picture takes the source's parameters, unknown until then.
+	ErrNoMedia = errors.New("stream has no media yet")
 )
 
 // State is where a stream is in its life.
@@ -91,6 +97,9 @@ type Stream struct {
 	lastKey uint64 // sequence number of the newest keyframe (valid when hasKey)
 	hasKey  bool
 	newest  time.Duration // DTS of the newest frame
+	// newestPTS is the latest PTS of any frame: with B-frames it runs ahead of newest, and a
+	// new publisher's (or the stand-in's) first picture must be shown after it.
+	newestPTS time.Duration
 
 	notify  chan struct{} // closed when a frame arrives or the session ends
 	waiters atomic.Bool   // someone holds notify
@@ -105,6 +114,11 @@ type Stream struct {
 	liveSince  time.Time
 	source     SourceInfo
 	publishes  uint64 // publisher connections in this session
+	// standIn writes the standby picture while the source is away or paused (nil when none);
+	// paused: the operator put the broadcast on standby, the publisher's frames are dropped
+	// and the grace does not run.
+	standIn *Publisher
+	paused  bool
 
 	// timeline
 	hasTimeline bool
@@ -251,7 +265,7 @@ func (s *Stream) Publish(src SourceInfo) *Publisher {
 		s.base = s.next
 		s.hasKey = false
 		s.hasTimeline = false
-		s.newest, s.lastWall = 0, time.Time{}
+		s.newest, s.newestPTS, s.lastWall = 0, 0, time.Time{}
 		s.hasLast = [numKinds]bool{}
 		s.tracks = [numKinds]*Track{}
 		s.stats = [numKinds]trackStats{}
@@ -275,12 +289,26 @@ func (s *Stream) publisherGone(p *Publisher) {
 		return
 	}
 	s.pub = nil
-	if s.grace <= 0 {
+	if s.grace <= 0 && !s.paused {
 		s.end()
 		return
 	}
 	s.state = Reconnecting
-	s.log.Info("publisher gone, waiting for it to come back", "grace", s.grace)
+	if s.paused {
+		s.log.Info("publisher gone while the broadcast is paused: the stream waits for the operator")
+	} else {
+		s.log.Info("publisher gone, waiting for it to come back", "grace", s.grace)
+		s.startGrace()
+	}
+	s.signalChanged()
+}
+
+// startGrace starts the reconnect grace timer. Called with mu held.
+func (s *Stream) startGrace() {
+	if s.grace <= 0 {
+		s.end()
+		return
+	}
 	var t *time.Timer
 	t = time.AfterFunc(s.grace, func() {
 		s.mu.Lock()
@@ -292,13 +320,14 @@ func (s *Stream) publisherGone(p *Publisher) {
 		}
 	})
 	s.graceTimer = t
-	s.signalChanged()
 }
 
 // end closes the live session. Called with mu held.
 func (s *Stream) end() {
 	s.state = Idle
 	s.graceTimer = nil
+	s.paused = false
+	s.endStandIn()
 	for i := range s.ring {
 		s.ring[i] = nil // let the session's frames be collected
 	}
@@ -326,6 +355,92 @@ func (s *Stream) Stop() {
 	}
 }
 
+// StandIn returns a publisher of the standby picture: while the source is away (the
+// reconnect grace) or the operator paused the broadcast, its frames keep every reader fed on
+// the stream's timeline, marked Frame.Standby. It does not declare tracks (the stream's
+// tracks stay the source's, and the frames carry their own) and does not change the state.
+// It stands in until the publisher's first keyframe after its return (or the end of the
+// pause), the end of the session, or Close; its Done is closed then, and WriteFrame returns
+// ErrReplaced. A stand-in already there is replaced.
+func (s *Stream) StandIn() (*Publisher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.state == Idle:
+		return nil, ErrNotLive
+	case !s.hasTimeline:
+		return nil, ErrNoMedia
+	case s.state == Live && !s.paused:
+		return nil, ErrSourceSending
+	}
+	s.endStandIn()
+	p := &Publisher{s: s, src: SourceInfo{Protocol: "standby"}, done: make(chan struct{}), created: s.clock(), standIn: true}
+	s.standIn = p
+	s.log.Info("standby picture on")
+	s.signalChanged()
+	return p, nil
+}
+
+// endStandIn stops the stand-in, if any. Called with mu held.
+func (s *Stream) endStandIn() {
+	if p := s.standIn; p != nil {
+		s.standIn = nil
+		close(p.done)
+		if s.state != Idle {
+			s.log.Info("standby picture off: back to the source")
+		}
+		s.signalChanged()
+	}
+}
+
+// SetPaused puts the broadcast on standby (on) or back to the source (off): while paused,
+// the publisher's frames are dropped (the readers get the standby picture, see StandIn) and
+// the reconnect grace does not run, so a publisher that leaves during the pause does not end
+// the session. Back to the source, the publisher's next keyframe takes over from the
+// stand-in; with no publisher, the grace starts then.
+func (s *Stream) SetPaused(on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == Idle {
+		return ErrNotLive
+	}
+	if on && !s.hasTimeline {
+		return ErrNoMedia
+	}
+	if s.paused == on {
+		return nil
+	}
+	s.paused = on
+	if on {
+		s.log.Info("broadcast paused by the operator")
+		if s.graceTimer != nil {
+			s.graceTimer.Stop()
+			s.graceTimer = nil
+		}
+	} else {
+		s.log.Info("broadcast resumed by the operator")
+		if s.state == Reconnecting {
+			s.startGrace()
+		}
+	}
+	s.signalChanged()
+	return nil
+}
+
+// Paused reports whether the operator paused the broadcast (SetPaused).
+func (s *Stream) Paused() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.paused
+}
+
+// OnStandby reports whether the standby picture is being shown.
+func (s *Stream) OnStandby() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.standIn != nil
+}
+
 // Publisher feeds a stream. It is used by one goroutine.
 type Publisher struct {
 	s       *Stream
@@ -335,6 +450,7 @@ type Publisher struct {
 	started bool
 	offset  time.Duration
 	closed  bool
+	standIn bool // writes the standby picture (see Stream.StandIn)
 }
 
 // Stream returns the stream published to.
@@ -378,18 +494,36 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pub != p {
-		return ErrReplaced
-	}
 	k := f.Track.Kind()
+	switch {
+	case p.standIn:
+		if s.standIn != p {
+			return ErrReplaced
+		}
+		f.Standby = true
+	case s.pub != p:
+		return ErrReplaced
+	case s.paused:
+		return nil // the broadcast is paused: the readers get the standby picture
+	case s.standIn != nil:
+		// The stand-in hands back at the publisher's first keyframe, and the publisher's
+		// timeline continues from the stand-in's.
+		if !f.Key || k != Video && s.tracks[Video] != nil {
+			return nil
+		}
+		s.endStandIn()
+		p.started = false
+		withParamSets(f)
+	}
 	if !p.started {
 		p.started = true
 		if s.hasTimeline {
 			// The gap is measured up to when this publisher connected, not to its first
 			// frame: ingest may hold the first frames back while it analyses the tracks, and
-			// they were captured from about the moment the encoder connected.
+			// they were captured from about the moment the encoder connected. Its first
+			// picture is also shown after the newest one shown (B-frames put PTS ahead).
 			step := max(p.created.Sub(s.lastWall), minTimelineStep)
-			p.offset = s.newest + step - f.DTS
+			p.offset = max(s.newest+step-f.DTS, s.newestPTS+minTimelineStep-f.PTS)
 		} else {
 			p.offset = -f.DTS
 			s.hasTimeline = true
@@ -411,6 +545,9 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 	}
 	f.DTS, f.PTS, f.Published = dts, pts, now
 	s.lastDTS[k], s.hasLast[k] = dts, true
+	if pts > s.newestPTS {
+		s.newestPTS = pts
+	}
 	if dts > s.newest {
 		s.newest = dts
 	}
@@ -435,6 +572,14 @@ func (p *Publisher) Close() {
 		return
 	}
 	p.closed = true
+	if p.standIn {
+		if s.standIn == p {
+			s.standIn = nil
+			close(p.done)
+			s.signalChanged()
+		}
+		return
+	}
 	if s.pub == p && !s.hasTimeline {
 		// Nothing was ever broadcast in this session (the encoder left while its tracks were
 		// being analysed, or sent none we take): no grace to wait for.
@@ -443,6 +588,35 @@ func (p *Publisher) Close() {
 		return
 	}
 	s.publisherGone(p)
+}
+
+// withParamSets puts the track's parameter sets in front of an H.264 or H.265 keyframe that
+// does not carry them. The keyframe that hands back from the stand-in needs them in band: the
+// standby picture's own parameter sets came in band too, and a platform that does not act on
+// a new sequence header mid-session (nginx-rtmp's recorder) would otherwise decode the source
+// with the standby picture's.
+func withParamSets(f *Frame) {
+	t := f.Track
+	var sets [][]byte
+	switch {
+	case t.Codec == H264 && t.SPS != nil && t.PPS != nil:
+		for _, u := range f.Units {
+			if len(u) > 0 && u[0]&0x1f == 7 { // SPS
+				return
+			}
+		}
+		sets = [][]byte{t.SPS, t.PPS}
+	case t.Codec == H265 && t.VPS != nil && t.SPS != nil && t.PPS != nil:
+		for _, u := range f.Units {
+			if len(u) > 0 && (u[0]>>1)&0x3f == 33 { // SPS
+				return
+			}
+		}
+		sets = [][]byte{t.VPS, t.SPS, t.PPS}
+	default:
+		return
+	}
+	f.Units = append(sets, f.Units...)
 }
 
 func (t *trackStats) add(f *Frame, now time.Time) {

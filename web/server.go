@@ -210,6 +210,8 @@ type streamJSON struct {
 	Recording    *record.Status              `json:"recording,omitempty"`  // the recorder's state
 	Destinations []destinationJSON           `json:"destinations"`
 	Managed      bool                        `json:"managed,omitempty"` // declared in the configuration file
+	Standby      bool                        `json:"standby,omitempty"` // the standby picture is on air
+	Paused       bool                        `json:"paused,omitempty"`  // the operator put the broadcast on standby
 }
 
 type sourceJSON struct {
@@ -227,6 +229,7 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	out := streamJSON{
 		Name: in.Name, State: in.State.String(), Live: in.State != relay.Idle,
 		Readers: in.Readers, Tracks: []trackJSON{}, Destinations: []destinationJSON{},
+		Standby: in.Standby, Paused: in.Paused,
 	}
 	if out.Live {
 		t := in.LiveSince

@@ -148,6 +148,11 @@ func (s *session) startPoint(f *relay.Frame) bool {
 }
 
 func (s *session) handle(f *relay.Frame) {
+	if f.Standby {
+		// The standby picture is not recorded: the source's return after it is a gap, marked
+		// with a discontinuity like any other.
+		return
+	}
 	k := f.Track.Kind()
 	if !recordable(f.Track) {
 		if !s.unrecordable[f.Track.Codec] {

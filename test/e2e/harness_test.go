@@ -263,6 +263,8 @@ type streamView struct {
 		Frames           int     `json:"frames"`
 	} `json:"tracks"`
 	Destinations []outputs.Status `json:"destinations"`
+	Standby      bool             `json:"standby"`
+	Paused       bool             `json:"paused"`
 }
 
 // getStream GETs /api/v1/streams/{name}, returning the decoded view and the raw body.

@@ -49,7 +49,10 @@ func TestPublisherReconnectWithinGrace(t *testing.T) {
 	t.Parallel()
 	clip := makeClip(t)
 	n1, n2 := startNginx(t), startNginx(t)
-	b := startBeffroi(t, withNginx(n1, n2))
+	b := startBeffroi(t, func(c *config.Config) {
+		withNginx(n1, n2)(c)
+		c.Standby.Enabled = false // the gap itself is under test here (TestStandbyDuringGrace fills it)
+	})
 
 	if err := publish(t, t.Context(), b.PublishURL(publishKey), clip, 6).Wait(t, 20*time.Second); err != nil {
 		t.Fatalf("first publish: %v", err)

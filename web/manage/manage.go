@@ -107,6 +107,8 @@ type Handler struct {
 	// Nil: the role of the principal auth.Require put in the request (none: not an admin).
 	Admin func(r *http.Request) bool
 	Log   *slog.Logger
+	// StandbyDir keeps the uploaded standby images (<data_dir>/standby); "" refuses them.
+	StandbyDir string
 }
 
 // Routes serves:
@@ -130,6 +132,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/streams/{name}/destinations", p(http.HandlerFunc(h.addDestination)))
 	mux.Handle("PATCH /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.updateDestination)))
 	mux.Handle("DELETE /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.deleteDestination)))
+	h.broadcastRoutes(mux, p) // pause, end now, standby image: broadcast.go
 }
 
 // Load brings back, at start, the streams and destinations the API made before, and their

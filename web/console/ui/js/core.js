@@ -71,7 +71,10 @@ export function setUnauthorizedHandler(f) { onUnauthorized = f; }
 // api calls /api/v1 with the session cookie; state-changing requests carry the CSRF token.
 export async function api(method, path, body) {
   const opt = { method, headers: {}, credentials: 'same-origin', cache: 'no-store' };
-  if (body !== undefined) {
+  if (body instanceof Blob) { // a file upload goes as it is
+    opt.headers['Content-Type'] = body.type || 'application/octet-stream';
+    opt.body = body;
+  } else if (body !== undefined) {
     opt.headers['Content-Type'] = 'application/json';
     opt.body = JSON.stringify(body);
   }

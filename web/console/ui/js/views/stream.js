@@ -219,6 +219,53 @@ export function render(root, { name: stream }) {
     onPreset();
   }).catch((e) => { formErr.textContent = e.message; });
 
+  // The broadcast: pause (standby picture), end now, the standby image.
+  const bcState = h('p', { id: 'broadcast-state', role: 'status' });
+  const pauseBtn = h('button', { type: 'button', class: 'btn', id: 'standby-toggle' }, t('bc.pause'));
+  const endBtn = h('button', { type: 'button', class: 'btn danger', id: 'end-now' }, t('bc.end'));
+  const imageIn = h('input', { type: 'file', id: 'standby-image', accept: 'image/png,image/jpeg' });
+  const imageRm = h('button', { type: 'button', class: 'btn small ghost', id: 'standby-image-remove' }, t('bc.imageRemove'));
+  pauseBtn.addEventListener('click', async () => {
+    const s = streamByName(stream);
+    try {
+      await api('POST', `/streams/${encodeURIComponent(stream)}/standby`, { on: !(s && s.paused) });
+      refreshStreams().catch(() => {});
+    } catch (e) { toast(e.message, true); }
+  });
+  endBtn.addEventListener('click', async () => {
+    if (!confirmAction(t('bc.endConfirm', stream))) return;
+    try {
+      await api('POST', `/streams/${encodeURIComponent(stream)}/end`);
+      refreshStreams().catch(() => {});
+    } catch (e) { toast(e.message, true); }
+  });
+  imageIn.addEventListener('change', async () => {
+    const f = imageIn.files && imageIn.files[0];
+    if (!f) return;
+    try {
+      await api('PUT', `/streams/${encodeURIComponent(stream)}/standby-image`, f);
+      toast(t('bc.imageDone'));
+    } catch (e) { toast(e.message, true); }
+    imageIn.value = '';
+  });
+  imageRm.addEventListener('click', async () => {
+    try {
+      await api('DELETE', `/streams/${encodeURIComponent(stream)}/standby-image`);
+      toast(t('bc.imageRemoved'));
+    } catch (e) { toast(e.message, true); }
+  });
+  const broadcastCard = h('section', { class: 'card', 'aria-labelledby': 'bc-head' },
+    h('h2', { id: 'bc-head', class: 'small-head' }, t('bc.title')), bcState,
+    h('div', { class: 'head-actions' }, pauseBtn, endBtn),
+    h('div', { class: 'field' }, h('label', { for: 'standby-image' }, t('bc.image')), imageIn, imageRm));
+  const updateBroadcast = (s) => {
+    const on = !!(s && s.live);
+    pauseBtn.disabled = !on;
+    endBtn.disabled = !on;
+    setText(pauseBtn, s && s.paused ? t('bc.resume') : t('bc.pause'));
+    setText(bcState, !on ? t('bc.offline') : s.paused ? t('bc.paused') : s.standby ? t('bc.standby') : t('bc.onAir'));
+  };
+
   const del = h('button', { type: 'button', class: 'btn danger', id: 'delete-stream' }, t('st.delete'));
   const managedNote = h('p', { class: 'notice', hidden: true }, t('managed.help'));
   del.addEventListener('click', async () => {
@@ -244,6 +291,7 @@ export function render(root, { name: stream }) {
       h('section', { class: 'card', 'aria-labelledby': 'src-head' },
         h('h2', { id: 'src-head', class: 'small-head' }, t('st.source')),
         h('div', { class: 'bitrate-row' }, bitrate, spark), facts)),
+    broadcastCard,
     h('section', { class: 'card', 'aria-labelledby': 'dest-head' },
       h('h2', { id: 'dest-head' }, t('dash.destinations')), noDest, dests,
       h('details', { class: 'add-details', open: true }, h('summary', {}, t('add.title')), addForm)),
@@ -281,6 +329,7 @@ export function render(root, { name: stream }) {
       return;
     }
     updateChip(chip, s.state);
+    updateBroadcast(s);
     del.disabled = !!s.managed;
     managedNote.hidden = !s.managed;
     setText(since, s.live && s.live_since ? t('dash.since') + ' ' + fmtTime(s.live_since) : '');
