@@ -97,10 +97,9 @@ type App struct {
 	// configured names the streams and destinations of the configuration file ("stream" and
 	// "stream/destination"): read-only in the console.
 	configured names
-	audit      interface {
-		Audit(r *http.Request, action, target, detail string)
-	}
-	health health // what /healthz reports of the components (health.go)
+	// accounts are the users, sessions and tokens (logins, roles, the audit log).
+	accounts *auth.Service
+	health   health // what /healthz reports of the components (health.go)
 }
 
 // An Option changes how New assembles the App.
@@ -148,6 +147,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
 	undo = append(undo, func() { _ = a.Store.Close() })
+	a.accounts = &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
 	if a.rtc, err = rtcnet.Listen(rtcnet.Config{
 		UDPPort: cfg.WebRTC.UDPPort, TCPPort: cfg.WebRTC.TCPPort, PublicIPs: cfg.WebRTC.PublicIPs,
 		Interfaces: cfg.WebRTC.Interfaces, STUNServers: cfg.WebRTC.STUNServers,
@@ -182,7 +182,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	if cfg.HLS.Enabled {
 		a.HLS = outhls.New(a.Registry, a.Renditions, a.Audience, outhls.Options{
 			PartDuration: cfg.HLS.PartDuration, SegmentDuration: cfg.HLS.SegmentDuration,
-			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.HLS.MaxLag,
+			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.HLS.MaxLag, Operator: a.isOperator,
 		}, log)
 	}
 	if err := a.newHTTP(version, platforms); err != nil {
@@ -344,6 +344,10 @@ func (a *App) closeIngest() {
 	}
 }
 
+// isOperator reports whether a request carries an operator's (or admin's) session or token:
+// the console's preview is then not counted as a viewer (audience.PreviewHeader).
+func (a *App) isOperator(r *http.Request) bool { return a.accounts.Is(r, auth.Operator) }
+
 // newWebRTC makes the WHIP publishers' and WHEP viewers' servers on the shared port.
 func (a *App) newWebRTC() (err error) {
 	cfg := a.cfg
@@ -357,6 +361,7 @@ func (a *App) newWebRTC() (err error) {
 	if a.WHEP, err = outwhep.New(a.Registry, outwhep.Config{
 		Net: a.rtc, Renditions: a.Renditions, Audience: a.Audience, MaxLag: cfg.WHEP.MaxLag,
 		Admission: pending, Logger: a.log,
+		Operator: a.isOperator,
 	}); err != nil {
 		_ = a.whip.Close()
 		return err
@@ -368,8 +373,7 @@ func (a *App) newWebRTC() (err error) {
 // and binds its listener.
 func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	cfg, log := a.cfg, a.log
-	accounts := &auth.Service{Store: a.Store, Log: log, SecureCookies: cfg.HTTP.SecureCookies}
-	a.audit = accounts
+	accounts := a.accounts
 	a.Replays.Audit = accounts
 	a.Replays.PublicURL = cfg.HTTP.PublicURL
 	operator := func(h http.Handler) http.Handler { return accounts.Require(auth.Operator, h) }

@@ -293,7 +293,7 @@ func (a *App) serveReload(w http.ResponseWriter, r *http.Request) {
 			len(ch.StreamsAdded), len(ch.StreamsRemoved), len(ch.StreamsChanged),
 			len(ch.DestinationsAdded), len(ch.DestinationsRemoved), len(ch.DestinationsChanged), ch.Kept)
 	}
-	a.audit.Audit(r, "config.reload", "", detail)
+	a.accounts.Audit(r, "config.reload", "", detail)
 	switch {
 	case errors.Is(err, ErrNoConfigSource):
 		httpjson.Error(w, http.StatusNotImplemented, "this Beffroi was started without a configuration file to read again")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/internal/clientip"
+	"github.com/beffroi/beffroi/relay/audience"
 )
 
 // Cache headers. Playlists change every part; segments, parts and init segments never change
@@ -173,7 +174,8 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, l *li
 	// limit. Nothing is counted here: a token counts once its player reloads its media
 	// playlist, or beacons (see Sessions).
 	token := ""
-	if s.sessions != nil {
+	preview := r.Header.Get(audience.PreviewHeader) != "" && s.o.Operator != nil && s.o.Operator(r)
+	if s.sessions != nil && !preview {
 		if q.session != "" && s.sessions.ValidToken(l.stream, l.event, q.session) {
 			token = q.session
 		} else {

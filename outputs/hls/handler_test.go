@@ -327,3 +327,29 @@ func FuzzParseQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestConsolePreviewUncounted: a multivariant playlist asked with audience.PreviewHeader by an
+// operator (the console's preview) carries no token, so its player is never counted; the same
+// header from anyone else changes nothing.
+func TestConsolePreviewUncounted(t *testing.T) {
+	s, _, _ := testLive(t)
+	s.o.Operator = func(r *http.Request) bool { return r.Header.Get("Cookie") == "session=operator" }
+	w := get(s, "/hls/fete/index.m3u8", audience.PreviewHeader, "1", "Cookie", "session=operator")
+	if w.Code != http.StatusOK || strings.Contains(w.Body.String(), "session=") {
+		t.Fatalf("the operator's preview: %d, a token in\n%s", w.Code, w.Body.String())
+	}
+	for range 3 {
+		get(s, "/hls/fete/video1_stream.m3u8", audience.PreviewHeader, "1", "Cookie", "session=operator")
+	}
+	c := s.sessions.(*audience.Counter)
+	if n := c.Now("fete")["hls"]; n != 0 {
+		t.Errorf("hls sessions %d while the console previews, want 0", n)
+	}
+	// A stranger sending the header gets a token and counts as any player.
+	tok := tokenOf(t, get(s, "/hls/fete/index.m3u8", audience.PreviewHeader, "1").Body.String())
+	get(s, "/hls/fete/video1_stream.m3u8?session="+tok)
+	get(s, "/hls/fete/video1_stream.m3u8?session="+tok)
+	if n := c.Now("fete")["hls"]; n != 1 {
+		t.Errorf("hls sessions %d for a stranger sending the preview header, want 1", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -45,6 +46,10 @@ type Options struct {
 	PartDuration time.Duration
 	// SegmentDuration is the shortest segment (default 1s); a segment ends on a keyframe.
 	SegmentDuration time.Duration
+	// Operator reports whether a request carries an operator's session or token: a
+	// multivariant playlist asked with audience.PreviewHeader by an operator (the console's
+	// preview) gets no session token, so its player is never counted. Nil: every player is.
+	Operator func(*http.Request) bool
 	// AllowOrigins lists the origins allowed to play from a page on another site (CORS);
 	// "*" (the default) allows any.
 	AllowOrigins []string

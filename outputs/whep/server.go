@@ -23,6 +23,7 @@ import (
 	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
 )
 
@@ -72,6 +73,10 @@ type Config struct {
 	Renditions Renditions
 	// Audience counts viewers; nil counts nothing. SetAudience may set it later.
 	Audience Audience
+	// Operator reports whether a request carries an operator's session or token. A play
+	// request marked with audience.PreviewHeader by an operator is the console's preview: it plays
+	// like any other, and Audience never hears of it. Nil: every viewer counts.
+	Operator func(*http.Request) bool
 	// MaxLag is how far behind live a viewer may fall (a starved CPU) before it skips to
 	// the newest keyframe. Zero: DefaultMaxLag.
 	MaxLag time.Duration
@@ -288,7 +293,8 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	id := newID()
-	ss, answer, err := s.start(st, id, &d, string(body), release, log.With("session", id))
+	uncounted := r.Header.Get(audience.PreviewHeader) != "" && s.cfg.Operator != nil && s.cfg.Operator(r)
+	ss, answer, err := s.start(st, id, &d, string(body), release, uncounted, log.With("session", id))
 	if err != nil {
 		var he *httpError
 		if !errors.As(err, &he) {

@@ -35,6 +35,8 @@ type session struct {
 	// pending gives back the session's pending slot of the caps (rtcnet.Admission): when it
 	// connects, or ends.
 	pending func()
+	// uncounted: the viewer is the operators' console previewing the stream, not audience.
+	uncounted bool
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -105,7 +107,7 @@ func (ss *session) audioCodec() string {
 }
 
 // start answers an offer and starts a session. Refusals are *httpError.
-func (s *Server) start(st *relay.Stream, id string, d *sdp.SessionDescription, offer string, pending func(), log *slog.Logger) (*session, string, error) {
+func (s *Server) start(st *relay.Stream, id string, d *sdp.SessionDescription, offer string, pending func(), uncounted bool, log *slog.Logger) (*session, string, error) {
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.cfg.Net.ICEServers()})
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
@@ -113,7 +115,7 @@ func (s *Server) start(st *relay.Stream, id string, d *sdp.SessionDescription, o
 	ctx, cancel := context.WithCancel(context.Background())
 	ss := &session{
 		srv: s, id: id, stream: st, src: st, pc: pc, log: log, release: func() {}, pending: pending,
-		ctx: ctx, cancel: cancel, connected: make(chan struct{}), done: make(chan struct{}),
+		uncounted: uncounted, ctx: ctx, cancel: cancel, connected: make(chan struct{}), done: make(chan struct{}),
 	}
 	started := false
 	defer func() {
@@ -352,8 +354,8 @@ func (ss *session) teardown() {
 
 // play counts the viewer and sends the stream until the session ends.
 func (ss *session) play() {
-	ss.log.Info("viewer connected")
-	if a := ss.srv.audience.Load(); a != nil {
+	ss.log.Info("viewer connected", "preview", ss.uncounted)
+	if a := ss.srv.audience.Load(); a != nil && !ss.uncounted {
 		leave := (*a).Join(ss.stream.Name(), Protocol)
 		defer leave()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/beffroi/beffroi/internal/rtctest"
 	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/relaytest"
 	"github.com/beffroi/beffroi/relay/transcode"
 )
@@ -217,13 +218,17 @@ func (v *viewer) offer(t *testing.T) string {
 	return rtctest.Offer(t, v.pc)
 }
 
-func post(t *testing.T, url, contentType, body string) (*http.Response, string) {
+// post sends body to url, with the headers of hdr (name, value, ...).
+func post(t *testing.T, url, contentType, body string, hdr ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", contentType)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -233,10 +238,11 @@ func post(t *testing.T, url, contentType, body string) (*http.Response, string) 
 	return resp, string(b)
 }
 
-// play connects v to the stream and returns the session's location.
-func (v *viewer) play(t *testing.T, ts *testServer) string {
+// play connects v to the stream, its offer sent with the headers of hdr, and returns the
+// session's location.
+func (v *viewer) play(t *testing.T, ts *testServer, hdr ...string) string {
 	t.Helper()
-	resp, answer := post(t, ts.http.URL+"/whep/"+streamName, "application/sdp", v.offer(t))
+	resp, answer := post(t, ts.http.URL+"/whep/"+streamName, "application/sdp", v.offer(t), hdr...)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /whep: %s: %s", resp.Status, answer)
 	}
@@ -259,6 +265,24 @@ func del(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestConsolePreviewUncounted: an operator's offer marked with audience.PreviewHeader (the
+// console's preview) plays without being counted; the header from anyone else changes nothing.
+func TestConsolePreviewUncounted(t *testing.T) {
+	ts := startServerWith(t, nil, func(c *Config) {
+		c.Operator = func(r *http.Request) bool { return r.Header.Get("Cookie") == "session=operator" }
+	})
+	feed(t, ts.st, relay.Opus)
+	preview := newViewer(t, nil)
+	preview.play(t, ts, audience.PreviewHeader, "1", "Cookie", "session=operator")
+	testutil.WaitFor(t, "video at the preview", func() bool { return preview.frames.Load() >= 10 })
+	if n := ts.aud.count(streamName + "/whep"); n != 0 {
+		t.Errorf("audience counts %d WHEP viewers while the console previews, want 0", n)
+	}
+	stranger := newViewer(t, nil)
+	stranger.play(t, ts, audience.PreviewHeader, "1")
+	testutil.WaitFor(t, "the stranger counted", func() bool { return ts.aud.count(streamName+"/whep") == 1 })
 }
 
 // TestPlayH264Opus: a viewer plays an H.264 + Opus stream from its newest keyframe, with the

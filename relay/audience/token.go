@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// PreviewHeader marks the requests of the operators' console preview player (WHEP offers,
+// HLS playlists): made with an operator's session, they are not audience and never counted.
+// From anyone else the header changes nothing.
+const PreviewHeader = "X-Beffroi-Preview"
+
 // A token names one player (an HLS session). It is 21 bytes, base64url without padding (28
 // characters):
 //

@@ -164,10 +164,11 @@ try {
   log('features', { ...features, viewers });
 
   if (features.audience) {
-    // A second browser plays the public watch page: the viewer count rises (the console's
-    // own preview may count already: compare with what it showed before).
+    // The console's own preview is not a viewer: the count is 0 while it plays. A second
+    // browser plays the public watch page: the count rises.
     await page.waitForSelector('#viewers-now', { timeout: 20000 });
     const before = Number(await page.textContent('#viewers-now'));
+    if (preview.state === 'playing' && before !== 0) throw new Error(`the console's own preview counts as ${before} viewer(s)`);
     const watcher = await browser.newPage();
     await watcher.goto(cfg.base + '/watch/' + STREAM);
     await page.waitForFunction((b) => Number(document.getElementById('viewers-now').textContent) > b, before, { timeout: 40000 });

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -65,6 +66,9 @@ func newFixture(t *testing.T, adminToken string) *fixture {
 	})
 	mux.Handle("/op", svc.Require(auth.Operator, ok))
 	mux.Handle("POST /admin", svc.Require(auth.Admin, ok))
+	mux.HandleFunc("/is-operator", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strconv.FormatBool(svc.Is(r, auth.Operator)))
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, store: st, logs: logs}
@@ -233,6 +237,27 @@ func TestAPITokens(t *testing.T) {
 	}
 	if code, _ := c.do("GET", "/op", "", "Authorization", "Bearer not-a-token"); code != http.StatusUnauthorized {
 		t.Fatalf("unknown token: %d", code)
+	}
+}
+
+// TestIs: a public route can tell an operator's request (a valid token or session of an
+// operator or admin) from anyone else's without refusing either.
+func TestIs(t *testing.T) {
+	const initToken = "bootstrap-token-0123456789"
+	f := newFixture(t, initToken)
+	c := f.client(t)
+	for _, tt := range []struct {
+		hdr  []string
+		want string
+	}{
+		{nil, "false"},
+		{[]string{"Authorization", "Bearer not-a-token"}, "false"},
+		{[]string{"Authorization", "Bearer " + initToken}, "true"},
+		{[]string{"Cookie", auth.CookieName + "=forged"}, "false"},
+	} {
+		if code, body := c.do("GET", "/is-operator", "", tt.hdr...); code != http.StatusOK || body != tt.want {
+			t.Errorf("%v: %d %s, want %s", tt.hdr, code, body, tt.want)
+		}
 	}
 }
 

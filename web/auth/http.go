@@ -142,6 +142,15 @@ func (s *Service) Require(need Role, h http.Handler) http.Handler {
 	return s.require(need, false, h)
 }
 
+// Is reports whether r carries a valid session or API token of a user with role need (admins
+// have every role), without refusing anything: for public routes that treat operators
+// apart (the console's preview is not counted as a viewer).
+func (s *Service) Is(r *http.Request, need Role) bool {
+	s.init()
+	p := s.authenticate(r)
+	return p != nil && p.User.Role.allows(need)
+}
+
 // require is Require; pendingOK lets through the sessions that must change their password
 // (the routes that let them do it, see who they are, and log out).
 func (s *Service) require(need Role, pendingOK bool, h http.Handler) http.Handler {

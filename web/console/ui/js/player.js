@@ -3,6 +3,9 @@
 const HLSJS = '/assets/vendor/hls-1.7.4.min.js';
 
 let hlsLoading = null;
+// Marks the preview's requests: with the operator's session, the console is not counted as a
+// viewer (Safari's native HLS cannot send it, and is counted).
+const PREVIEW = { 'X-Beffroi-Preview': '1' };
 function loadHls() {
   if (window.Hls) return Promise.resolve(window.Hls);
   if (!hlsLoading) {
@@ -123,7 +126,9 @@ export class Preview {
     await pc.setLocalDescription(await pc.createOffer());
     await waitGathering(pc, 1000);
     const res = await fetch('/whep/' + encodeURIComponent(stream), {
-      method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp', ...PREVIEW },
+      body: pc.localDescription.sdp,
     });
     const body = await res.text();
     if (res.status !== 201) throw new Error('WHEP ' + res.status);
@@ -147,13 +152,16 @@ export class Preview {
 
   async playHLS(stream) {
     const src = '/hls/' + encodeURIComponent(stream) + '/index.m3u8';
-    const head = await fetch(src, { cache: 'no-store' });
+    const head = await fetch(src, { cache: 'no-store', headers: PREVIEW });
     if (!head.ok) throw new Error('HLS ' + head.status);
     if (this.video.canPlayType('application/vnd.apple.mpegurl') && !window.MediaSource) {
       this.video.src = src;
     } else {
       const Hls = await loadHls();
-      const hls = new Hls({ lowLatencyMode: true });
+      const hls = new Hls({
+        lowLatencyMode: true,
+        xhrSetup: (xhr) => xhr.setRequestHeader('X-Beffroi-Preview', '1'),
+      });
       this.hls = hls;
       let started = false;
       await new Promise((resolve, reject) => {
