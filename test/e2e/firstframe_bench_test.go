@@ -23,14 +23,8 @@ import (
 //
 //	BEFFROI_BENCH=1 BEFFROI_E2E=require go test -run TestBenchRTMPToPlatform -v ./test/e2e
 func TestBenchRTMPToPlatform(t *testing.T) {
-	if os.Getenv("BEFFROI_BENCH") != "1" {
-		t.Skip("a measurement: set BEFFROI_BENCH=1")
-	}
-	requirePeers(t)
-	runs := 5
-	if n, err := strconv.Atoi(os.Getenv("BEFFROI_BENCH_RUNS")); err == nil && n > 0 {
-		runs = n
-	}
+	requireBench(t)
+	runs := benchRuns(5)
 	var extra []string
 	if os.Getenv("BEFFROI_BENCH_VIDEO_ONLY") == "1" {
 		extra = []string{"-an"}
@@ -47,8 +41,7 @@ func TestBenchRTMPToPlatform(t *testing.T) {
 		for _, r := range all {
 			s = append(s, f(r))
 		}
-		slices.Sort(s)
-		return s[len(s)/2]
+		return medianOf(s)
 	}
 	t.Logf("median of %d runs: %s", runs, firstFrameRun{
 		live:   median(func(r firstFrameRun) time.Duration { return r.live }),
@@ -57,6 +50,30 @@ func TestBenchRTMPToPlatform(t *testing.T) {
 		first:  median(func(r firstFrameRun) time.Duration { return r.first }),
 		ts:     median(func(r firstFrameRun) time.Duration { return r.ts }),
 	})
+}
+
+// requireBench skips a measurement unless BEFFROI_BENCH=1, and needs the peers.
+func requireBench(t *testing.T) {
+	t.Helper()
+	if os.Getenv("BEFFROI_BENCH") != "1" {
+		t.Skip("a measurement: set BEFFROI_BENCH=1")
+	}
+	requirePeers(t)
+}
+
+// benchRuns returns how many runs a measurement makes: BEFFROI_BENCH_RUNS, or def.
+func benchRuns(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("BEFFROI_BENCH_RUNS")); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// medianOf returns the median of ds (the upper one of an even count).
+func medianOf(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // firstFrameRun is one run's stages, each from the start of the ffmpeg process.
