@@ -227,9 +227,9 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 		return
 	}
 	log = log.With("stream", st.Name())
-	// The stream goes live now, before gortmplib spends its analysis period (2 s of media)
-	// finding the tracks: destinations connect to their platforms meanwhile and then receive
-	// the held-back media from its first keyframe, instead of joining after it.
+	// The stream goes live now, before the tracks are known (trackProbe: usually at once, from
+	// onMetaData and the sequence headers): destinations start connecting to their platforms
+	// meanwhile and receive the media from its first keyframe.
 	pub := st.Publish(relay.SourceInfo{Protocol: s.protocol(), RemoteAddr: nc.RemoteAddr().String()})
 	defer pub.Close()
 	if s.onPublish != nil {
@@ -247,23 +247,30 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 		case <-finished:
 		}
 	}()
-	r := &gortmplib.Reader{Conn: sc}
-	if err := r.Initialize(); err != nil {
+	if err := sc.AcceptAction(); err != nil {
+		log.Warn("publish failed", "error", err)
+		return
+	}
+	probe := &trackProbe{}
+	in := &publisher{pub: pub, log: log}
+	err := probe.run(sc)
+	if err == nil {
+		err = in.start(probe)
+	}
+	if err != nil {
 		select {
 		case <-pub.Done():
 			log.Info("publisher connection closed: replaced by a newer connection")
 		default:
-			log.Warn("publish failed: could not read the tracks", "error", err)
+			if errors.Is(err, errNoTrack) {
+				log.Warn("publish refused", "error", err)
+			} else {
+				log.Warn("publish failed: could not read the tracks", "error", err)
+			}
 		}
 		return
 	}
-
-	in := &publisher{pub: pub, log: log}
-	if err := in.setup(r); err != nil {
-		log.Warn("publish refused", "error", err)
-		return
-	}
-	log.Info("publisher connected", "tracks", in.describe())
+	log.Info("publisher connected", "tracks", in.describe(), "started_on", probe.how)
 	lastDeadline := time.Now()
 	refresh := min(time.Second, readTimeout/4) // moving the deadline on every message costs
 	for {
@@ -273,10 +280,12 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 			_ = nc.SetDeadline(now.Add(readTimeout))
 			lastDeadline = now
 		}
-		if err := r.Read(); err != nil {
+		msg, err := sc.Read()
+		if err != nil {
 			in.closeErr(err)
 			break
 		}
+		in.handle(msg)
 		if in.err != nil {
 			in.closeErr(in.err)
 			break

@@ -20,6 +20,7 @@ type Conn struct {
 	mu          sync.Mutex
 	deadline    time.Time // the write deadline in force
 	interrupted atomic.Bool
+	quickAck    atomic.Bool // see QuickAck
 }
 
 // NewConn wraps c.

@@ -82,6 +82,7 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 			return nil, err
 		}
 		conn = rtmpwire.NewConn(c)
+		conn.QuickAck(true)
 		return conn, nil
 	}
 	dialTLS := func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -102,6 +103,7 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 			return nil, err
 		}
 		conn = rtmpwire.NewConn(tc)
+		conn.QuickAck(true)
 		return conn, nil
 	}
 	client := &gortmplib.Client{URL: p.target, Publish: true, DialContext: dial}
@@ -126,6 +128,7 @@ func (p *Pusher) Push(ctx context.Context, r *relay.Reader, pr outputs.Progress)
 		return fmt.Errorf("connect %s://%s: %s", p.target.Scheme, p.target.Host, explain(err))
 	}
 	defer conn.Close()
+	conn.QuickAck(false) // the connect's exchanges are over: media flows one way now
 	pr.Live()
 
 	parent := ctx

@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -17,26 +14,16 @@ import (
 //
 //	BEFFROI_BENCH=1 BEFFROI_E2E=require go test -run TestBenchGoLiveToPlatform -v ./test/e2e
 func TestBenchGoLiveToPlatform(t *testing.T) {
-	if os.Getenv("BEFFROI_BENCH") != "1" {
-		t.Skip("a measurement: set BEFFROI_BENCH=1")
-	}
-	requirePeers(t)
+	requireBench(t)
 	browserDir(t)
-	runs := 3
-	if n, err := strconv.Atoi(os.Getenv("BEFFROI_BENCH_RUNS")); err == nil && n > 0 {
-		runs = n
-	}
+	runs := benchRuns(3)
 	var connected, live, first []time.Duration
 	for i := range runs {
 		c, l, f := goLiveOnce(t)
 		t.Logf("run %d: pressed -> connected %v, -> destination live %v, -> first frame at the platform %v", i+1, c, l, f)
 		connected, live, first = append(connected, c), append(live, l), append(first, f)
 	}
-	median := func(d []time.Duration) time.Duration {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return s[len(s)/2].Round(time.Millisecond)
-	}
+	median := func(d []time.Duration) time.Duration { return medianOf(d).Round(time.Millisecond) }
 	t.Logf("median of %d runs: pressed -> connected %v, -> destination live %v, -> first frame at the platform %v",
 		runs, median(connected), median(live), median(first))
 }

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package rtmpwire
+
+import "net"
+
+func quickAck(net.Conn) {}
