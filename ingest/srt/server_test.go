@@ -45,6 +45,9 @@ type testServer struct {
 	stop  func() // cancels Run and waits for it
 }
 
+// testLatency is the SRT latency of the tests' servers and callers.
+const testLatency = 500 * time.Millisecond
+
 func startServer(t *testing.T, configure func(s *Server)) *testServer {
 	t.Helper()
 	reg := relay.NewRegistry(relay.RegistryOptions{})
@@ -58,8 +61,11 @@ func startServer(t *testing.T, configure func(s *Server)) *testServer {
 	}
 	t.Cleanup(reg.StopAll)
 	logs := &testutil.LogBuffer{}
+	// Half a second of latency (the default is 200 ms): these tests check what the server makes of
+	// every packet, so none may be dropped as too late while a loaded machine (-race, the
+	// whole suite) holds a goroutine back. Loss itself is the netem tests' subject.
 	s := &Server{
-		Addr: "127.0.0.1:0", Registry: reg, ReadTimeout: 5 * time.Second,
+		Addr: "127.0.0.1:0", Registry: reg, ReadTimeout: 5 * time.Second, Latency: testLatency,
 		Logger: logs.Logger(),
 	}
 	if configure != nil {
@@ -88,6 +94,7 @@ func state(st *relay.Stream) relay.State {
 func dial(t testing.TB, addr, streamID, pass string) (gosrt.Conn, error) {
 	t.Helper()
 	cfg := gosrt.DefaultConfig()
+	cfg.ReceiverLatency, cfg.PeerLatency = testLatency, testLatency
 	cfg.StreamId = streamID
 	cfg.Passphrase = pass
 	c, err := gosrt.Dial("srt", addr, cfg)
@@ -600,7 +607,7 @@ func TestTakeover(t *testing.T) {
 
 func TestReadTimeout(t *testing.T) {
 	// gosrt callers send no keepalives: their peer idle timeout (5 s) comes after this one.
-	ts := startServer(t, func(s *Server) { s.ReadTimeout = time.Second })
+	ts := startServer(t, func(s *Server) { s.ReadTimeout = 2 * time.Second }) // past testLatency
 	ts.goLive(t, ts.st, "publish:"+streamName+":"+publishKey)
 	ts.logs.WaitFor(t, "no data received for too long")
 	testutil.WaitFor(t, "the stream to end", func() bool { return state(ts.st) == relay.Idle })
