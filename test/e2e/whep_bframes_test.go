@@ -195,8 +195,19 @@ func TestWatchBFramesAppear(t *testing.T) {
 	if n := len(b.Logs.Lines("now has B-frames: restarting ffmpeg")); n != 1 {
 		t.Errorf("the rendition started again %d times to re-encode the video, want 1", n)
 	}
-	if n := len(b.Logs.Lines("WHEP session answered")); n != 1 {
-		t.Errorf("%d WHEP sessions answered, want 1: the page had to start again", n)
+	// Sessions answered while the page played, up to its own DELETE when the measurement was
+	// over (what the page does after that, as the test ends, is not the switch's).
+	answered := 0
+	for _, l := range strings.Split(b.Logs.String(), "\n") {
+		if strings.Contains(l, "viewer sent DELETE") {
+			break
+		}
+		if strings.Contains(l, "WHEP session answered") {
+			answered++
+		}
+	}
+	if answered != 1 {
+		t.Errorf("%d WHEP sessions answered, want 1: the page had to start again", answered)
 	}
 	if n := len(b.Logs.Lines("WHEP session ended", "B-frames")); n != 0 {
 		t.Errorf("a session ended for B-frames")
