@@ -60,22 +60,58 @@ func (m *Renditions) Fit(ctx context.Context, src *relay.Stream, needs Needs) (s
 	return r.out, release, nil
 }
 
-// waitMedia waits until the derived stream has media. The derived stream is idle until its
-// ffmpeg's first frames, so relay.Stream.WaitMedia, which returns at once on an idle stream,
-// does not fit: the rendition's own end is what says that no frame will come.
+// trackWait bounds how long Fit waits, once a rendition has its first frames, for the rest
+// of its tracks: ffmpeg writes the audio it converts long before the first picture it
+// re-encodes, and a reader that took the stream then (a destination negotiating its tracks)
+// would go without video.
+const trackWait = 3 * time.Second
+
+// waitMedia waits until the derived stream has media, with every track it is to carry (one of
+// each kind the source has and the needs keep), or trackWait after its first frames. The
+// derived stream is idle until its ffmpeg's first frames, so relay.Stream.WaitMedia, which
+// returns at once on an idle stream, does not fit: the rendition's own end is what says that
+// no frame will come.
 func (r *rendition) waitMedia(ctx context.Context) error {
+	var late <-chan time.Time
 	for {
 		// The channel first, then the check: media arriving in between still wakes us.
 		_, changed := r.out.State()
 		if r.out.HasMedia() {
-			return nil
+			if r.complete() {
+				return nil
+			}
+			if late == nil {
+				t := time.NewTimer(trackWait)
+				defer t.Stop()
+				late = t.C
+			}
 		}
 		select {
 		case <-ctx.Done():
+			if r.out.HasMedia() {
+				return nil
+			}
 			return ctx.Err()
+		case <-late:
+			return nil
 		case <-r.ctx.Done():
 			return errRenditionStopped
 		case <-changed:
 		}
 	}
+}
+
+// complete reports whether the derived stream has a track of each kind that the source has
+// and the needs keep.
+func (r *rendition) complete() bool {
+	for _, k := range []relay.Kind{relay.Video, relay.Audio} {
+		keep := len(r.needs.Video) > 0
+		if k == relay.Audio {
+			keep = len(r.needs.Audio) > 0
+		}
+		if keep && r.src.Track(k) != nil && r.out.Track(k) == nil {
+			return false
+		}
+	}
+	return true
 }
