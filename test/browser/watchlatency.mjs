@@ -6,7 +6,7 @@
 // The page URL should force HLS (?mode=hls). Once the page plays, "behind" is sampled four
 // times a second as the wall clock minus hls.playingDate (the program date-time of the frame
 // on screen). After <seconds to settle> it prints "settled" (the median of the last 3 s of
-// samples and the first sample), then, with a stall, cuts the page's network (CDP
+// samples, and of the samples 0.5-2 s after the first frame: the start), then, with a stall, cuts the page's network (CDP
 // Network.emulateNetworkConditions offline) for that many seconds, restores it and prints
 // "recovered" once the page is back within 2.5 s of live for 2 s in a row (or "stuck" after
 // 40 s). One JSON line per event on stdout; exits non-zero when the page does not play.
@@ -68,7 +68,10 @@ try {
     await page.waitForTimeout(250);
   }
   const recent = samples.filter((s) => s.at > Date.now() - 3000 && s.behind !== null).map((s) => s.behind);
-  const settled = { behind: median(recent), first: first.behind, frames: samples[samples.length - 1].frames,
+  // hls.js's playingDate right after the first frame (and the page's first seek) can still
+  // come from the previous fragment: the start is read over the first 0.5-2 s instead.
+  const early = samples.filter((x) => x.at >= from + 500 && x.at <= from + 2000 && x.behind !== null).map((x) => x.behind);
+  const settled = { behind: median(recent), start: median(early), frames: samples[samples.length - 1].frames,
     advanced: samples[samples.length - 1].currentTime - first.currentTime };
   log('settled', settled);
   if (!(settled.frames > 0 && settled.advanced > 0)) code = 1;

@@ -346,6 +346,7 @@ let lastCatchUp = 0;
 function catchUp() {
   const hls = state.hls;
   if (state.protocol !== 'hls' || !hls || video.paused || video.seeking || video.readyState < 2) return;
+  if (!hls.latestLevelDetails || !hls.latestLevelDetails.live) return; // a recording: no live edge
   const target = hls.targetLatency;
   const sync = hls.liveSyncPosition;
   if (target === null || sync === null || !(hls.latency > target + CATCHUP_BEYOND) || sync <= video.currentTime) return;
