@@ -41,10 +41,23 @@ const POLL_EVERY = 10000; // ms, the public status (viewer count)
 const RETRY_MIN = 2000, RETRY_MAX = 10000; // ms, while offline
 const STALL_LIMIT = 6000; // ms without a new frame: reconnect
 
+// LL-HLS close to live. hls.js aims at the playlist's PART-HOLD-BACK (three parts) behind the
+// live edge; it plays up to 25 % faster to get back there when it drifted, and a stall only
+// moves that aim back by a quarter of a second (hls.js's default is a whole second per stall,
+// which leaves a player seconds behind for good after a few). The parts between keyframes are
+// not independent, so hls.js starts on the last keyframe before its aim (up to a keyframe
+// interval in the past): catchUp then seeks to the aim inside what is buffered.
+const HLS_CONFIG = {
+  lowLatencyMode: true, backBufferLength: 30, maxLiveSyncPlaybackRate: 1.25, liveSyncOnStallIncrease: 0.25,
+};
+const CATCHUP_BEYOND = 0.5; // s behind hls.js's aim past which catchUp seeks rather than waits
+const CATCHUP_EVERY = 500; // ms between two checks
+const CATCHUP_GAP = 3000; // ms between two seeks at most
+
 // state is read by the end-to-end tests.
 const state = {
   stream, mode, protocol: null, playing: false, offline: true, pc: null, location: null,
-  hls: null, session: null, viewers: null, attempts: 0, lastError: '', beacons: 0,
+  hls: null, session: null, viewers: null, attempts: 0, lastError: '', beacons: 0, catchUps: 0,
 };
 window.beffroi = state;
 
@@ -223,12 +236,15 @@ function sessionOf(url) {
 async function playHLS() {
   setStatus(t('connecting'));
   const src = '/hls/' + encodeURIComponent(stream) + '/index.m3u8';
-  if (!window.Hls && !video.canPlayType('application/vnd.apple.mpegurl')) {
+  // hls.js wherever Media Source Extensions exist, native HLS only where they do not (an
+  // iPhone): Chromium answers canPlayType for HLS too, but its own player is no LL-HLS client.
+  const native = video.canPlayType('application/vnd.apple.mpegurl') && !window.MediaSource;
+  if (!window.Hls && !native) {
     await loadScript(root.dataset.hlsjs);
   }
-  if (window.Hls && window.Hls.isSupported()) {
+  if (!native && window.Hls && window.Hls.isSupported()) {
     await new Promise((resolve, reject) => {
-      const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30 });
+      const hls = new window.Hls(HLS_CONFIG);
       state.hls = hls;
       let started = false;
       hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
@@ -252,7 +268,7 @@ async function playHLS() {
       hls.loadSource(src);
       hls.attachMedia(video);
     });
-  } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+  } else if (native) {
     // Safari plays HLS itself. Its requests are invisible to the page: hand it the media
     // playlist (and its session token) the multivariant playlist gives this page.
     const res = await fetch(src, { cache: 'no-store' });
@@ -321,6 +337,26 @@ setInterval(async () => {
     restart();
   }
 }, 1000);
+
+// catchUp brings an hls.js player back to live when it is well behind its aim: at the start
+// (it began on an older keyframe) and after a stall (the network gone for a few seconds). It
+// seeks to hls.js's live sync position: inside the buffer the decoder starts from the
+// keyframe before and shows from there; past the buffer hls.js loads the parts there.
+let lastCatchUp = 0;
+function catchUp() {
+  const hls = state.hls;
+  if (state.protocol !== 'hls' || !hls || video.paused || video.seeking || video.readyState < 2) return;
+  if (!hls.latestLevelDetails || !hls.latestLevelDetails.live) return; // a recording: no live edge
+  const target = hls.targetLatency;
+  const sync = hls.liveSyncPosition;
+  if (target === null || sync === null || !(hls.latency > target + CATCHUP_BEYOND) || sync <= video.currentTime) return;
+  if (Date.now() - lastCatchUp < CATCHUP_GAP) return;
+  lastCatchUp = Date.now();
+  state.catchUps++;
+  video.currentTime = sync;
+}
+setInterval(catchUp, CATCHUP_EVERY);
+video.addEventListener('playing', catchUp);
 
 // Controls: labelled buttons, usable from the keyboard (Space or K: play/pause, M: mute,
 // F: full screen).
