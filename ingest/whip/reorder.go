@@ -26,6 +26,10 @@ type reorder struct {
 	ring    [reorderSize]*rtp.Packet
 	since   time.Time // when the oldest gap started to be waited for
 	out     []*rtp.Packet
+
+	// late counts packets that arrived after their gap was given up (or duplicates);
+	// skipped counts the packets given up (never arrived in time).
+	late, skipped uint64
 }
 
 // push adds a packet received at now and returns the packets that are now in order (valid
@@ -39,6 +43,7 @@ func (r *reorder) push(pkt *rtp.Packet, now time.Time) []*rtp.Packet {
 	d := int(int16(seq - r.next))
 	switch {
 	case d < 0:
+		r.late++
 		return r.out // late (its gap was given up) or a duplicate
 	case d >= reorderSize:
 		// A jump (the sender restarted its numbering, or a long loss): let go of what is
@@ -64,6 +69,7 @@ func (r *reorder) push(pkt *rtp.Packet, now time.Time) []*rtp.Packet {
 		// Give the gap up: skip to the oldest packet held.
 		for r.ring[r.next%reorderSize] == nil {
 			r.next++
+			r.skipped++
 		}
 		r.drain()
 		r.since = time.Time{}

@@ -20,6 +20,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/ingest/netstats"
 	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
@@ -72,6 +73,18 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool
 	byID   map[string]*session
+
+	net netstats.Board // what the network did to each stream's publishers
+}
+
+// NetworkStats returns what the network did to the stream's WHIP publishers in its current
+// live session: false when it is not live over WHIP.
+func (s *Server) NetworkStats(stream string) (netstats.Counters, bool) {
+	st := s.reg.Get(stream)
+	if st == nil {
+		return netstats.Counters{}, false
+	}
+	return s.net.Get(st)
 }
 
 // New prepares the WebRTC engine for publishers.
@@ -132,8 +145,20 @@ func newAPI(n *rtcnet.Net) (*webrtc.API, error) {
 		return nil, fmt.Errorf("whip: codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, fmt.Errorf("whip: interceptors: %w", err)
+	// pion's defaults, with the statistics first: each interceptor writes its RTCP through
+	// those registered before it, so the statistics then count the NACK generator's
+	// requests too (the API's network counters), and see the packets as the network
+	// delivered them.
+	for _, configure := range []func() error{
+		func() error { return webrtc.ConfigureStatsInterceptor(ir) },
+		func() error { return webrtc.ConfigureNack(me, ir) },
+		func() error { return webrtc.ConfigureRTCPReports(ir) },
+		func() error { return webrtc.ConfigureSimulcastExtensionHeaders(me) },
+		func() error { return webrtc.ConfigureTWCCSender(me, ir) },
+	} {
+		if err := configure(); err != nil {
+			return nil, fmt.Errorf("whip: interceptors: %w", err)
+		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(n.SettingEngine())), nil
