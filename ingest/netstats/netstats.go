@@ -16,11 +16,12 @@ import (
 // notion leaves a counter at zero.
 type Counters struct {
 	// LostPackets counts the packets the receiver found missing, before retransmission
-	// (WebRTC: RTP sequence gaps, pion's packetsLost; SRT: pktRcvLoss).
+	// (WebRTC: RTP sequence gaps as they open; SRT: pktRcvLoss).
 	LostPackets uint64 `json:"lost_packets"`
 	// NACKs counts the retransmission requests Beffroi sent (RTCP NACK packets, SRT NAK).
 	NACKs uint64 `json:"nacks"`
-	// Retransmitted counts the retransmitted packets received (SRT).
+	// Retransmitted counts the retransmitted packets received (SRT; WebRTC: the packets
+	// that came into a gap, retransmitted or overtaken).
 	Retransmitted uint64 `json:"retransmitted"`
 	// LatePackets counts packets that arrived after Beffroi had given their place up (WHIP:
 	// after the reorder buffer's wait; SRT: belated packets).

@@ -74,7 +74,8 @@ type Server struct {
 	closed bool
 	byID   map[string]*session
 
-	net netstats.Board // what the network did to each stream's publishers
+	net   netstats.Board // what the network did to each stream's publishers
+	nacks *nackCounter   // the NACKs sent, by media SSRC
 }
 
 // NetworkStats returns what the network did to the stream's WHIP publishers in its current
@@ -108,14 +109,15 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	api, err := newAPI(c.Net)
+	nacks := newNACKCounter()
+	api, err := newAPI(c.Net, nacks)
 	if err != nil {
 		return nil, err
 	}
 	return &Server{
 		reg: reg, cfg: c, log: log.With("protocol", protocol), api: api,
 		adm: c.Admission, keys: newKeyGuard(c.now),
-		byID: map[string]*session{},
+		byID: map[string]*session{}, nacks: nacks,
 	}, nil
 }
 
@@ -137,28 +139,19 @@ func (s *Server) Close() error {
 }
 
 // newAPI builds the pion API every publisher's PeerConnection comes from: the codecs
-// Beffroi takes, the default interceptors (NACK, RTCP reports, TWCC), and the shared
+// Beffroi takes, the NACK counter, the default interceptors (NACK, RTCP reports, TWCC), and the shared
 // network's settings.
-func newAPI(n *rtcnet.Net) (*webrtc.API, error) {
+func newAPI(n *rtcnet.Net, nacks *nackCounter) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
 		return nil, fmt.Errorf("whip: codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	// pion's defaults, with the statistics first: each interceptor writes its RTCP through
-	// those registered before it, so the statistics then count the NACK generator's
-	// requests too (the API's network counters), and see the packets as the network
-	// delivered them.
-	for _, configure := range []func() error{
-		func() error { return webrtc.ConfigureStatsInterceptor(ir) },
-		func() error { return webrtc.ConfigureNack(me, ir) },
-		func() error { return webrtc.ConfigureRTCPReports(ir) },
-		func() error { return webrtc.ConfigureSimulcastExtensionHeaders(me) },
-		func() error { return webrtc.ConfigureTWCCSender(me, ir) },
-	} {
-		if err := configure(); err != nil {
-			return nil, fmt.Errorf("whip: interceptors: %w", err)
-		}
+	// The NACK counter first: the interceptors registered after it write their RTCP
+	// through it, pion's NACK generator included.
+	ir.Add(nacks)
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, fmt.Errorf("whip: interceptors: %w", err)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(n.SettingEngine())), nil

@@ -58,6 +58,7 @@ type session struct {
 	t0         time.Time
 	audioSince time.Time
 	reorders   []*reorder // one per track, for the network counters
+	ssrcs      []uint32   // the tracks' SSRCs (the NACK counts)
 	keyAsked   uint64     // keyframes asked for because of damage
 	lastAsk    time.Time  // when the last of them was asked for
 	detach     func()     // ends the session's part in the stream's network counters
@@ -232,13 +233,18 @@ func (ss *session) teardown() {
 	ss.closing = true
 	detach := ss.detach
 	ss.mu.Unlock()
-	if detach != nil {
-		detach() // before the close, which forgets pion's statistics
-	}
 	if err := ss.pc.GracefulClose(); err != nil {
 		ss.log.Debug("closing the peer connection", "error", err)
 	}
 	ss.wg.Wait()
+	if detach != nil {
+		detach()
+	}
+	ss.mu.Lock()
+	for _, ssrc := range ss.ssrcs {
+		ss.srv.nacks.forget(ssrc)
+	}
+	ss.mu.Unlock()
 	ss.mu.Lock()
 	if ss.pub != nil {
 		ss.pub.Close()
@@ -306,6 +312,7 @@ func (ss *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) 
 	})
 	ro := &reorder{}
 	ss.reorders = append(ss.reorders, ro)
+	ss.ssrcs = append(ss.ssrcs, uint32(track.SSRC()))
 	ss.goSafe("RTP reader", func() { ss.readRTP(track, h, ro) })
 	if track.Kind() == webrtc.RTPCodecTypeVideo {
 		ss.goSafe("keyframe requests", func() { ss.askKeyframes(track) })
@@ -411,21 +418,20 @@ func (ss *session) askKeyframeNow(ssrc uint32, now time.Time) {
 	}
 }
 
-// counters returns what the network did to the session: pion's receiver statistics
-// (packets lost, NACKs sent) and the reorder buffers' (late packets, gaps given up).
+// counters returns what the network did to the session: the reorder buffers' counts
+// (missing, filled in, late, given up) and the NACKs sent.
 func (ss *session) counters() netstats.Counters {
 	var c netstats.Counters
-	for _, r := range ss.pc.GetStats() {
-		if in, ok := r.(webrtc.InboundRTPStreamStats); ok {
-			c.LostPackets += uint64(max(in.PacketsLost, 0))
-			c.NACKs += uint64(in.NACKCount)
-		}
-	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for _, ro := range ss.reorders {
+		c.LostPackets += ro.missing
+		c.Retransmitted += ro.filled
 		c.LatePackets += ro.late
 		c.Dropped += ro.skipped
+	}
+	for _, ssrc := range ss.ssrcs {
+		c.NACKs += ss.srv.nacks.count(ssrc)
 	}
 	c.KeyframeRequests = ss.keyAsked
 	return c
