@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/ingest/netstats"
 	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
 	ingestrtsp "github.com/beffroi/beffroi/ingest/rtsp"
 	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
@@ -383,7 +384,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	}
 	a.api = web.New(web.Options{
 		Registry: a.Registry, Destinations: a.Outputs,
-		Status:  web.Status{Pull: a.pulls, Renditions: a.Renditions, Recording: a.Recorder},
+		Status:  web.Status{Pull: a.pulls, Renditions: a.Renditions, Recording: a.Recorder, Network: a.networkStats()},
 		Managed: a.managed, Presets: platforms, Operator: operator, Accounts: accounts,
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log,
@@ -537,4 +538,16 @@ func (a *App) ingestAddr(protocol string) string {
 		}
 	}
 	return ""
+}
+
+// networkStats gathers the ingest servers that count what the network did to their
+// publishers (WHIP, SRT), for the streams' "network" in the API.
+func (a *App) networkStats() netstats.Sources {
+	src := netstats.Sources{a.whip}
+	for _, in := range a.ingest {
+		if s, ok := in.server.(netstats.Source); ok {
+			src = append(src, s)
+		}
+	}
+	return src
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/beffroi/beffroi/ingest/netstats"
 	"github.com/beffroi/beffroi/ingest/rtsp"
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/outputs/record"
@@ -57,6 +58,9 @@ type Status struct {
 	// Recording is shown as the stream's "recording" (off, idle, recording, paused, and
 	// the current recording's ID).
 	Recording RecordingStatuses
+	// Network is shown as the stream's "network" while it is live over a protocol that
+	// counts what the network did (WHIP, SRT): lost packets, NACKs, keyframe requests...
+	Network netstats.Source
 }
 
 // Routes is a part of the API that registers its own routes (accounts, stream management).
@@ -208,6 +212,7 @@ type streamJSON struct {
 	Pull         *rtsp.PullStatus            `json:"pull,omitempty"`       // the camera puller, for streams that pull
 	Renditions   []transcode.RenditionStatus `json:"renditions,omitempty"` // ffmpeg renditions for destinations
 	Recording    *record.Status              `json:"recording,omitempty"`  // the recorder's state
+	Network      *netstats.Counters          `json:"network,omitempty"`    // what the network did to the publisher (WHIP, SRT)
 	Destinations []destinationJSON           `json:"destinations"`
 	Managed      bool                        `json:"managed,omitempty"` // declared in the configuration file
 	Standby      bool                        `json:"standby,omitempty"` // the standby picture is on air
@@ -256,6 +261,11 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 	if sp.Recording != nil {
 		r := sp.Recording.Status(in.Name)
 		out.Recording = &r
+	}
+	if sp.Network != nil && out.Live {
+		if c, ok := sp.Network.NetworkStats(in.Name); ok {
+			out.Network = &c
+		}
 	}
 	if s.o.Destinations != nil {
 		out.Destinations = s.destinations(s.o.Destinations.List(in.Name), in.Tracks)

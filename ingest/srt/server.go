@@ -17,6 +17,7 @@ import (
 	gosrt "github.com/datarhei/gosrt"
 
 	"github.com/beffroi/beffroi/ingest/internal/guard"
+	"github.com/beffroi/beffroi/ingest/netstats"
 	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/relay"
 )
@@ -59,6 +60,31 @@ type Server struct {
 	closes *closeReasons
 	mu     sync.Mutex
 	conns  map[gosrt.Conn]struct{}
+	net    netstats.Board // what the network did to each stream's publishers
+}
+
+// NetworkStats returns what the network did to the stream's SRT publishers in its current
+// live session: false when it is not live over SRT.
+func (s *Server) NetworkStats(stream string) (netstats.Counters, bool) {
+	st := s.Registry.Get(stream)
+	if st == nil {
+		return netstats.Counters{}, false
+	}
+	return s.net.Get(st)
+}
+
+// connCounters reads a connection's receiver statistics (valid after Close too).
+func connCounters(conn gosrt.Conn) netstats.Counters {
+	var st gosrt.Statistics
+	conn.Stats(&st)
+	a := st.Accumulated
+	return netstats.Counters{
+		LostPackets:   a.PktRecvLoss,
+		NACKs:         a.PktSentNAK,
+		Retransmitted: a.PktRecvRetrans,
+		LatePackets:   a.PktRecvBelated,
+		Dropped:       a.PktRecvDrop,
+	}
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -83,6 +109,11 @@ func (s *Server) Listen() error {
 	if s.Latency > 0 {
 		cfg.ReceiverLatency = s.Latency
 	}
+	// gosrt's own idle timeout (5 s) would cut a phone off before ReadTimeout: a network
+	// that comes back within ReadTimeout keeps its connection, so that its broadcast goes on
+	// without a reconnection (and without waiting for a keyframe). The watcher, which says
+	// why, acts first.
+	cfg.PeerIdleTimeout = s.readTimeout() + time.Second
 	if s.Passphrase != "" {
 		// Checked here so that a bad passphrase stops start-up, not every publisher.
 		if n := len(s.Passphrase); n < gosrt.MIN_PASSPHRASE_SIZE || n >= gosrt.MAX_PASSPHRASE_SIZE {
@@ -269,6 +300,7 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, conn gosrt.Conn,
 	// platforms meanwhile and then receive the media from its first keyframe.
 	pub := st.Publish(relay.SourceInfo{Protocol: protocol, RemoteAddr: conn.RemoteAddr().String()})
 	defer pub.Close()
+	defer s.net.Attach(st, func() netstats.Counters { return connCounters(conn) })()
 	if s.onPublish != nil {
 		s.onPublish()
 	}

@@ -21,6 +21,9 @@ type trackHandler struct {
 	clock rtpClock
 	// packet handles one packet received at now. Called with the session's mu held.
 	packet func(pkt *rtp.Packet, now time.Time)
+	// damaged, when set, is told that packets were given up before the one handed next
+	// (video: the frames that follow lack what they refer to). Called with mu held.
+	damaged func(now time.Time)
 }
 
 // rtpClock converts a track's RTP timestamps into durations on the session's timeline: the
@@ -48,9 +51,9 @@ func (ss *session) newHandler(track *webrtc.TrackRemote) (*trackHandler, error) 
 	c := track.Codec()
 	switch {
 	case strings.EqualFold(c.MimeType, webrtc.MimeTypeH264):
-		return ss.newH264()
+		return ss.newH264(uint32(track.SSRC()))
 	case strings.EqualFold(c.MimeType, webrtc.MimeTypeVP8):
-		return ss.newVP8()
+		return ss.newVP8(uint32(track.SSRC()))
 	case strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus):
 		ch := int(c.Channels)
 		if ch <= 0 {
@@ -77,7 +80,7 @@ func (ss *session) newHandler(track *webrtc.TrackRemote) (*trackHandler, error) 
 // RTMP source over WHIP may: the RTP timestamp is the presentation time, and the decoding time
 // is worked out from the picture order (mediacommon's DTSExtractor). The parameter sets come
 // in band with every keyframe.
-func (ss *session) newH264() (*trackHandler, error) {
+func (ss *session) newH264(ssrc uint32) (*trackHandler, error) {
 	dec := &rtph264.Decoder{PacketizationMode: 1} // mode 1 also reads mode 0's single units
 	if err := dec.Init(); err != nil {
 		return nil, err
@@ -92,6 +95,12 @@ func (ss *session) newH264() (*trackHandler, error) {
 		lastError time.Time
 		dtsx      *h264.DTSExtractor // nil until a keyframe (it must start on one)
 	)
+	// Lost packets: drop what follows until a keyframe, and ask for one now rather than
+	// wait for the regular request.
+	h.damaged = func(now time.Time) {
+		needKey = true
+		ss.askKeyframeNow(ssrc, now)
+	}
 	h.packet = func(pkt *rtp.Packet, now time.Time) {
 		if len(pkt.Payload) == 0 {
 			// Padding only: browsers probe the bandwidth with it (on the media stream when
@@ -111,7 +120,7 @@ func (ss *session) newH264() (*trackHandler, error) {
 			return
 		case err != nil:
 			buffered = false
-			needKey = true
+			h.damaged(now)
 			if now.Sub(lastError) > 10*time.Second {
 				lastError = now
 				ss.log.Warn("damaged H.264 dropped (one line per 10 s at most)", "error", err)
@@ -162,12 +171,13 @@ func (ss *session) newH264() (*trackHandler, error) {
 }
 
 // newVP8 decodes VP8, reading the picture size from keyframes.
-func (ss *session) newVP8() (*trackHandler, error) {
+func (ss *session) newVP8(ssrc uint32) (*trackHandler, error) {
 	dec := &rtpvp8.Decoder{}
 	if err := dec.Init(); err != nil {
 		return nil, err
 	}
 	h := &trackHandler{clock: rtpClock{rate: 90000}}
+	h.damaged = func(now time.Time) { ss.askKeyframeNow(ssrc, now) }
 	var (
 		cur   *relay.Track
 		w, ht int // the size of the last keyframe (SameParams ignores the size of VP8 tracks)

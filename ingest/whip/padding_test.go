@@ -23,7 +23,7 @@ func TestH264PaddingIsNoDamage(t *testing.T) {
 	logs := &testutil.LogBuffer{}
 	ss := &session{stream: st, log: logs.Logger(), ctx: ctx, cancel: cancel, t0: time.Now()}
 	ss.pub = st.Publish(relay.SourceInfo{Protocol: protocol})
-	h, err := ss.newH264()
+	h, err := ss.newH264(0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,14 @@ type reorder struct {
 	ring    [reorderSize]*rtp.Packet
 	since   time.Time // when the oldest gap started to be waited for
 	out     []*rtp.Packet
+
+	highest uint16 // the highest sequence number seen
+
+	// The network counters: missing counts the packets a sequence gap showed missing when
+	// it opened (before any retransmission), filled the packets that came later into a gap
+	// (retransmissions, or packets that overtook others), late those that arrived after
+	// their gap was given up (or twice), skipped the packets given up.
+	missing, filled, late, skipped uint64
 }
 
 // push adds a packet received at now and returns the packets that are now in order (valid
@@ -34,11 +42,20 @@ func (r *reorder) push(pkt *rtp.Packet, now time.Time) []*rtp.Packet {
 	r.out = r.out[:0]
 	seq := pkt.SequenceNumber
 	if !r.started {
-		r.started, r.next = true, seq
+		r.started, r.next, r.highest = true, seq, seq
 	}
 	d := int(int16(seq - r.next))
+	if e := int(int16(seq - r.highest)); e > 0 {
+		if e < reorderSize {
+			r.missing += uint64(e - 1)
+		}
+		r.highest = seq
+	} else if e < 0 && d >= 0 && r.ring[seq%reorderSize] == nil {
+		r.filled++
+	}
 	switch {
 	case d < 0:
+		r.late++
 		return r.out // late (its gap was given up) or a duplicate
 	case d >= reorderSize:
 		// A jump (the sender restarted its numbering, or a long loss): let go of what is
@@ -64,6 +81,7 @@ func (r *reorder) push(pkt *rtp.Packet, now time.Time) []*rtp.Packet {
 		// Give the gap up: skip to the oldest packet held.
 		for r.ring[r.next%reorderSize] == nil {
 			r.next++
+			r.skipped++
 		}
 		r.drain()
 		r.since = time.Time{}

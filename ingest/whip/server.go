@@ -22,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/beffroi/beffroi/ingest/internal/guard"
+	"github.com/beffroi/beffroi/ingest/netstats"
 	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
@@ -74,6 +75,19 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool
 	byID   map[string]*session
+
+	net   netstats.Board // what the network did to each stream's publishers
+	nacks *nackCounter   // the NACKs sent, by media SSRC
+}
+
+// NetworkStats returns what the network did to the stream's WHIP publishers in its current
+// live session: false when it is not live over WHIP.
+func (s *Server) NetworkStats(stream string) (netstats.Counters, bool) {
+	st := s.reg.Get(stream)
+	if st == nil {
+		return netstats.Counters{}, false
+	}
+	return s.net.Get(st)
 }
 
 // New prepares the WebRTC engine for publishers.
@@ -97,15 +111,17 @@ func New(reg *relay.Registry, c Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	api, err := newAPI(c.Net)
+	nacks := newNACKCounter()
+	api, err := newAPI(c.Net, nacks)
 	if err != nil {
 		return nil, err
 	}
 	return &Server{
 		reg: reg, cfg: c, log: log.With("protocol", protocol), api: api,
-		adm:  c.Admission,
-		keys: guard.NewFailures(log.With("protocol", protocol), guard.Limits{Now: c.now}),
-		byID: map[string]*session{},
+		adm:   c.Admission,
+		keys:  guard.NewFailures(log.With("protocol", protocol), guard.Limits{Now: c.now}),
+		byID:  map[string]*session{},
+		nacks: nacks,
 	}, nil
 }
 
@@ -134,14 +150,17 @@ func (s *Server) Close() error {
 }
 
 // newAPI builds the pion API every publisher's PeerConnection comes from: the codecs
-// Beffroi takes, the default interceptors (NACK, RTCP reports, TWCC), and the shared
+// Beffroi takes, the NACK counter, the default interceptors (NACK, RTCP reports, TWCC), and the shared
 // network's settings.
-func newAPI(n *rtcnet.Net) (*webrtc.API, error) {
+func newAPI(n *rtcnet.Net, nacks *nackCounter) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
 		return nil, fmt.Errorf("whip: codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
+	// The NACK counter first: the interceptors registered after it write their RTCP
+	// through it, pion's NACK generator included.
+	ir.Add(nacks)
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("whip: interceptors: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/beffroi/beffroi/ingest/netstats"
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/relay"
 )
@@ -56,7 +57,16 @@ type session struct {
 	videoStart bool // the first video keyframe was published
 	t0         time.Time
 	audioSince time.Time
+	reorders   []*reorder // one per track, for the network counters
+	ssrcs      []uint32   // the tracks' SSRCs (the NACK counts)
+	keyAsked   uint64     // keyframes asked for because of damage
+	lastAsk    time.Time  // when the last of them was asked for
+	detach     func()     // ends the session's part in the stream's network counters
 }
+
+// damageAskInterval is the least time between two keyframe requests made because the video
+// was damaged: the encoder needs a round trip to answer, and one keyframe repairs all.
+const damageAskInterval = 500 * time.Millisecond
 
 // audioHoldLimit is how long audio waits for the first video keyframe before it is
 // published alone (a publisher whose camera never sends).
@@ -221,11 +231,20 @@ func (ss *session) teardown() {
 	}()
 	ss.mu.Lock()
 	ss.closing = true
+	detach := ss.detach
 	ss.mu.Unlock()
 	if err := ss.pc.GracefulClose(); err != nil {
 		ss.log.Debug("closing the peer connection", "error", err)
 	}
 	ss.wg.Wait()
+	if detach != nil {
+		detach()
+	}
+	ss.mu.Lock()
+	for _, ssrc := range ss.ssrcs {
+		ss.srv.nacks.forget(ssrc)
+	}
+	ss.mu.Unlock()
 	ss.mu.Lock()
 	if ss.pub != nil {
 		ss.pub.Close()
@@ -242,6 +261,7 @@ func (ss *session) publisher() *relay.Publisher {
 	}
 	ss.pub = ss.stream.Publish(relay.SourceInfo{Protocol: protocol, RemoteAddr: ss.mediaAddr()})
 	ss.log.Info("publisher connected", "media_from", ss.mediaAddr())
+	ss.detach = ss.srv.net.Attach(ss.stream, ss.counters)
 	pub := ss.pub
 	ss.goSafe("publisher", func() {
 		select {
@@ -290,7 +310,10 @@ func (ss *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) 
 			}
 		}
 	})
-	ss.goSafe("RTP reader", func() { ss.readRTP(track, h) })
+	ro := &reorder{}
+	ss.reorders = append(ss.reorders, ro)
+	ss.ssrcs = append(ss.ssrcs, uint32(track.SSRC()))
+	ss.goSafe("RTP reader", func() { ss.readRTP(track, h, ro) })
 	if track.Kind() == webrtc.RTPCodecTypeVideo {
 		ss.goSafe("keyframe requests", func() { ss.askKeyframes(track) })
 	}
@@ -316,14 +339,13 @@ func (ss *session) askKeyframes(track *webrtc.TrackRemote) {
 
 // readRTP feeds a track's packets, in sequence order, to its handler until the connection
 // closes.
-func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler) {
-	var ro reorder
+func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler, ro *reorder) {
 	for {
 		pkt, _, err := track.ReadRTP()
 		if err != nil {
 			return
 		}
-		ss.packet(pkt, &ro, h)
+		ss.packet(pkt, ro, h)
 	}
 }
 
@@ -337,8 +359,13 @@ func (ss *session) packet(pkt *rtp.Packet, ro *reorder, h *trackHandler) {
 		if ss.t0.IsZero() {
 			ss.t0 = now
 		}
+		skipped := ro.skipped
 		for _, p := range ro.push(pkt, now) {
 			h.packet(p, now)
+		}
+		if ro.skipped != skipped && h.damaged != nil {
+			// Packets given up: the frames that follow lack what they refer to.
+			h.damaged(now)
 		}
 	}
 }
@@ -376,4 +403,36 @@ func (ss *session) setTrack(t *relay.Track) *relay.Track {
 		return t
 	}
 	return cur
+}
+
+// askKeyframeNow asks for a keyframe because the video was damaged, at most once per
+// damageAskInterval. Called with mu held.
+func (ss *session) askKeyframeNow(ssrc uint32, now time.Time) {
+	if now.Sub(ss.lastAsk) < damageAskInterval {
+		return
+	}
+	ss.lastAsk = now
+	ss.keyAsked++
+	if err := ss.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil && ss.ctx.Err() == nil {
+		ss.log.Debug("sending a keyframe request", "error", err)
+	}
+}
+
+// counters returns what the network did to the session: the reorder buffers' counts
+// (missing, filled in, late, given up) and the NACKs sent.
+func (ss *session) counters() netstats.Counters {
+	var c netstats.Counters
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, ro := range ss.reorders {
+		c.LostPackets += ro.missing
+		c.Retransmitted += ro.filled
+		c.LatePackets += ro.late
+		c.Dropped += ro.skipped
+	}
+	for _, ssrc := range ss.ssrcs {
+		c.NACKs += ss.srv.nacks.count(ssrc)
+	}
+	c.KeyframeRequests = ss.keyAsked
+	return c
 }

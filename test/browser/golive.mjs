@@ -4,6 +4,8 @@
 //
 //   node golive.mjs <page URL> <seconds on air> [drop-after-seconds] [screenshot.png]
 //
+// With BEFFROI_GOLIVE_STATS set, it prints a "stats" event every second on air (the video
+// frames sent so far, NACKs and PLIs received); CHROMIUM names the browser to run.
 // Prints one JSON line per event on stdout; exits non-zero when the page does not go live.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -58,7 +60,28 @@ try {
     await page.waitForFunction(() => window.beffroi.pc && window.beffroi.pc.connectionState === 'connected', null, { timeout: 20000 });
     log('resumed');
   }
-  await page.waitForTimeout(seconds * 1000);
+  if (process.env.BEFFROI_GOLIVE_STATS) {
+    // Once a second, what the page sent: the video frames (outbound-rtp framesSent), and
+    // what the receiver reported lost and asked again.
+    for (let i = 0; i < seconds; i++) {
+      await page.waitForTimeout(1000);
+      log('stats', { text: JSON.stringify(await page.evaluate(async () => {
+        const out = { framesSent: 0, nacks: 0, plis: 0, lost: 0 };
+        if (!window.beffroi.pc) return out;
+        (await window.beffroi.pc.getStats()).forEach((r) => {
+          if (r.type === 'outbound-rtp' && r.kind === 'video') {
+            out.framesSent += r.framesSent || 0;
+            out.nacks += r.nackCount || 0;
+            out.plis += r.pliCount || 0;
+          }
+          if (r.type === 'remote-inbound-rtp' && r.kind === 'video') out.lost += r.packetsLost || 0;
+        });
+        return out;
+      })) });
+    }
+  } else {
+    await page.waitForTimeout(seconds * 1000);
+  }
   const text = await page.evaluate(() => ({
     onair: document.getElementById('onair').textContent,
     bitrate: document.getElementById('bitrate').textContent,

@@ -42,13 +42,17 @@ type browserEvent struct {
 	OnAir string `json:"onair"`
 }
 
-// runGoLive drives the go-live page in headless Chromium with a fake camera.
-func runGoLive(t *testing.T, pageURL string, seconds, dropAfter int, screenshot string) []browserEvent {
+// runGoLive drives the go-live page in headless Chromium with a fake camera; env adds
+// variables to the driver's environment (golive.mjs's CHROMIUM, BEFFROI_GOLIVE_STATS).
+func runGoLive(t *testing.T, pageURL string, seconds, dropAfter int, screenshot string, env ...string) []browserEvent {
 	t.Helper()
 	dir := browserDir(t)
 	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "golive.mjs"), pageURL,
 		strconv.Itoa(seconds), strconv.Itoa(dropAfter), screenshot)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.Output()
 	var events []browserEvent
 	sc := bufio.NewScanner(strings.NewReader(string(out)))

@@ -345,6 +345,9 @@ export function render(root, { name: stream }) {
       [t('st.audio'), a ? `${a.codec} ${a.sample_rate ? a.sample_rate / 1000 + ' kHz' : ''} ${a.channels ? a.channels + ' ch' : ''} · ${fmtBitrate(a.bitrate)}` : '—'],
       [t('dash.recording'), s.recording ? t('rec.state.' + (s.recording.state || 'off')) : t('st.recNone')],
       [t('st.readers'), String(s.readers ?? 0)],
+      // What the network did to the publisher (WHIP, SRT): a bad network shows, not silence.
+      [t('st.network'), s.network ? t('st.networkLine', s.network.lost_packets, s.network.nacks,
+        s.network.retransmitted, s.network.late_packets, s.network.dropped, s.network.keyframe_requests) : '—'],
     ];
     if (facts.children.length !== rows.length * 2) {
       facts.replaceChildren(...rows.flatMap(([k]) => [h('dt', {}, k), h('dd')]));
