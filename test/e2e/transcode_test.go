@@ -39,7 +39,9 @@ func TestOpusSourceToRTMPPlatform(t *testing.T) {
 	b := startBeffroi(t, withNginx(n))
 
 	// ffmpeg turns the clip's AAC into Opus on the way (cheap; the video is copied).
-	target := srtPublishURL(b.SRTAddr(), "publish:event:"+publishKey, false)
+	// SRT's default latency (120 ms), not srtPublishURL's: the test weighs how much of a short
+	// clip the platform gets, and every millisecond of latency is one less at the start.
+	target := "srt://" + b.SRTAddr() + "?streamid=publish:event:" + publishKey
 	p := startProcess(t, t.Context(), "ffmpeg publish srt opus",
 		"ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning",
 		"-re", "-i", clip, "-t", strconv.FormatFloat(seconds, 'f', -1, 64),
@@ -66,6 +68,8 @@ func TestOpusSourceToRTMPPlatform(t *testing.T) {
 	if err := p.Wait(t, 30*time.Second); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, p.stderr.String())
 	}
+	// What SRT still held (its latency) reaches the platform before the end.
+	waitStream(t, b, "event", "reconnecting", 10*time.Second)
 	b.Stop(t)
 
 	rec := singleRecording(t, n)
