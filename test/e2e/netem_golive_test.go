@@ -10,7 +10,6 @@ import (
 
 	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/internal/netnstest"
-	"github.com/beffroi/beffroi/outputs/record"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -153,24 +152,10 @@ func TestNetemGoLivePage(t *testing.T) {
 	}
 	b.Stop(t)
 
-	rec := singleRecording(t, n)
-	got := videoPackets(t, rec)
-	t.Logf("platform: %d video frames of the %.0f sent outside the cut (%.2f %%)", got, outside, 100*float64(got)/outside)
-	if float64(got) < 0.95*outside {
-		t.Errorf("the platform received %d video frames of the %.0f sent outside the cut, want at least 95 %%", got, outside)
-	}
-	checkDecodes(t, rec)
-	assertIncreasing(t, rec+" video", packetDTS(t, rec, "v"))
-	assertIncreasing(t, rec+" audio", packetDTS(t, rec, "a"))
-
-	recs := recordingsIn(t, filepath.Join(b.Cfg.DataDir, "recordings"))
-	if len(recs) != 1 {
-		t.Fatalf("%d recordings of the event, want 1: %+v", len(recs), recs)
-	}
-	pl := filepath.Join(recs[0].Dir, record.PlaylistFile)
-	checkDecodes(t, pl)
-	assertIncreasing(t, recs[0].ID+" video", packetDTS(t, pl, "v"))
-	assertIncreasing(t, recs[0].ID+" audio", packetDTS(t, pl, "a"))
+	checkPlatformShare(t, n, outside, 0.95)
+	pl := checkOneRecording(t, b)
+	assertIncreasing(t, "the recording's video", packetDTS(t, pl, "v"))
+	assertIncreasing(t, "the recording's audio", packetDTS(t, pl, "a"))
 }
 
 // isLive reports whether the stream "event" has a live session (live or reconnecting).
