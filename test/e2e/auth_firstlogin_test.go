@@ -44,7 +44,7 @@ func TestAuthFirstLoginChangesPassword(t *testing.T) {
 		return m != nil
 	})
 	const chosen = "clocher-d-arras-2024"
-	args, _ := json.Marshal(map[string]string{"base": "http://" + b.HTTPAddr(), "oneTime": oneTime, "chosen": chosen, "artifacts": artifactsDir(t)})
+	args, _ := json.Marshal(map[string]string{"base": "http://" + b.HTTPAddr(), "oneTime": oneTime, "chosen": chosen, "artifacts": artifactsDir(t, "console")})
 	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "auth_firstlogin.mjs"), string(args))
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second

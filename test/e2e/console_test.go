@@ -37,12 +37,12 @@ type consoleStep struct {
 	NewKey string `json:"new_key"`
 }
 
-// artifactsDir is where the console's screenshots go: $BEFFROI_ARTIFACTS/console when set
-// (CI keeps it), else the test's temporary directory.
-func artifactsDir(t *testing.T) string {
+// artifactsDir is where a browser test's screenshots go: $BEFFROI_ARTIFACTS/<name> when set
+// (CI keeps it), else the test's temporary directory (removed with it).
+func artifactsDir(t *testing.T, name string) string {
 	t.Helper()
 	if d := os.Getenv("BEFFROI_ARTIFACTS"); d != "" {
-		dir := filepath.Join(d, "console")
+		dir := filepath.Join(d, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestConsole(t *testing.T) {
 	n := startNginx(t)
 	b := startBeffroi(t, func(c *config.Config) { c.Admin.Password = adminPassword })
 	const platformKey = "console-nginx-key-77c1"
-	artifacts := artifactsDir(t)
+	artifacts := artifactsDir(t, "console")
 	// The browser reaches Beffroi through a proxy the test can cut, as a network would.
 	proxy := startCutProxy(t, b.HTTPAddr())
 	args, _ := json.Marshal(map[string]string{

@@ -285,9 +285,9 @@ func TestNetemSRTPublisher(t *testing.T) {
 	phone.Impair(link, link)
 	t.Logf("phone %s at %s, Beffroi's SRT at %s; link: %s", phone.Namespace, phone.PhoneIP, b.SRTAddr(), link)
 
-	// srtPublishURL sets half a second of latency (ffmpeg counts it in microseconds); linger lets
-	// the last packets be acknowledged before the encoder hangs up.
-	target := srtPublishURL(b.SRTAddr(), "publish:event:"+publishKey, false) + "&linger=5"
+	// ffmpeg's SRT latency is in microseconds; linger lets the last packets be acknowledged
+	// before the encoder hangs up.
+	target := srtPublishURL(b.SRTAddr(), "publish:event:"+publishKey, false) + "&latency=500000&linger=5"
 	start := time.Now()
 	end := start.Add(netemBefore + netemCut + netemAfter)
 	enc := startSRTEncoder(t, phone, target, clip, end)

@@ -14,15 +14,12 @@ import (
 )
 
 // srtPublishURL is the srt:// URL an encoder publishes to with a stream ID, escaped for a URL
-// query when escape is set. Its latency is half a second (ffmpeg counts it in microseconds),
-// as an encoder on a mobile network would set it: on a machine loaded by the whole suite, the
-// default 120 ms let SRT drop packets as too late, and the tests would see damaged media that
-// no network damaged (loss is the netem tests' subject).
+// query when escape is set.
 func srtPublishURL(addr, streamID string, escape bool) string {
 	if escape {
 		streamID = url.QueryEscape(streamID)
 	}
-	return "srt://" + addr + "?latency=500000&streamid=" + streamID
+	return "srt://" + addr + "?streamid=" + streamID
 }
 
 // publishOverSRT sends clip in real time for seconds, without re-encoding, as MPEG-TS over SRT.

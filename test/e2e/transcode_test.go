@@ -39,9 +39,7 @@ func TestOpusSourceToRTMPPlatform(t *testing.T) {
 	b := startBeffroi(t, withNginx(n))
 
 	// ffmpeg turns the clip's AAC into Opus on the way (cheap; the video is copied).
-	// SRT's default latency (120 ms), not srtPublishURL's: the test weighs how much of a short
-	// clip the platform gets, and every millisecond of latency is one less at the start.
-	target := "srt://" + b.SRTAddr() + "?streamid=publish:event:" + publishKey
+	target := srtPublishURL(b.SRTAddr(), "publish:event:"+publishKey, false)
 	p := startProcess(t, t.Context(), "ffmpeg publish srt opus",
 		"ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning",
 		"-re", "-i", clip, "-t", strconv.FormatFloat(seconds, 'f', -1, 64),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -81,10 +80,7 @@ func TestWatchPageHLSFallback(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	artifacts, err := os.MkdirTemp("", "beffroi-watch-hls-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	artifacts := artifactsDir(t, "watch-hls")
 	t.Logf("screenshot of the watch page on HLS in %s", artifacts)
 	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"), srv.URL+"/watch/event", artifacts, "14", "live")
 	cmd.Dir = dir

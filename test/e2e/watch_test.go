@@ -112,10 +112,7 @@ func TestWatchPageWHEP(t *testing.T) {
 	b := startBeffroi(t, nil)
 	aud := &countingAudience{}
 	b.WHEP.SetAudience(aud)
-	artifacts, err := os.MkdirTemp("", "beffroi-watch-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	artifacts := artifactsDir(t, "watch")
 	t.Logf("screenshots of the watch page in %s", artifacts)
 
 	// Refused while offline, and for what can never play.
