@@ -26,7 +26,7 @@ type health struct {
 	diskSpace func(path string) (diskInfo, error)
 	running   map[string]bool  // components launched by Run and not returned
 	stopped   map[string]error // components that returned while they should have served
-	shutdown  bool             // Run's context is cancelled: everything is stopping
+	ctx       context.Context  // Run's: once cancelled, everything is stopping
 }
 
 // diskInfo is what the disk check reads of a filesystem.
@@ -49,13 +49,10 @@ func isListener(name string) bool {
 // with or without an error) is reported until the process ends.
 func (h *health) track(ctx context.Context, phases []phase) []phase {
 	h.mu.Lock()
-	h.running, h.stopped, h.shutdown = map[string]bool{}, map[string]error{}, false
+	// The context is asked when a check runs (not told through context.AfterFunc, whose
+	// goroutine may run after everything has returned).
+	h.running, h.stopped, h.ctx = map[string]bool{}, map[string]error{}, ctx
 	h.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		h.mu.Lock()
-		h.shutdown = true
-		h.mu.Unlock()
-	})
 	out := make([]phase, len(phases))
 	for i, p := range phases {
 		p.run = slices.Clone(p.run)
@@ -83,7 +80,7 @@ func (h *health) track(ctx context.Context, phases []phase) []phase {
 func (h *health) checkComponents(want func(name string) bool, addr func(name string) string) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.shutdown {
+	if h.ctx != nil && h.ctx.Err() != nil {
 		return "", errors.New("shutting down")
 	}
 	var up, down []string
