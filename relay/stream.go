@@ -513,7 +513,10 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 		}
 		s.endStandIn()
 		p.started = false
-		withParamSets(f)
+		// In band: the standby picture's parameter sets came in band too, and a platform
+		// that does not act on a new sequence header mid-session (nginx-rtmp's recorder)
+		// would otherwise decode the source with the standby picture's.
+		f.Units = WithParamSets(f.Track, f.Units)
 	}
 	if !p.started {
 		p.started = true
@@ -588,35 +591,6 @@ func (p *Publisher) Close() {
 		return
 	}
 	s.publisherGone(p)
-}
-
-// withParamSets puts the track's parameter sets in front of an H.264 or H.265 keyframe that
-// does not carry them. The keyframe that hands back from the stand-in needs them in band: the
-// standby picture's own parameter sets came in band too, and a platform that does not act on
-// a new sequence header mid-session (nginx-rtmp's recorder) would otherwise decode the source
-// with the standby picture's.
-func withParamSets(f *Frame) {
-	t := f.Track
-	var sets [][]byte
-	switch {
-	case t.Codec == H264 && t.SPS != nil && t.PPS != nil:
-		for _, u := range f.Units {
-			if len(u) > 0 && u[0]&0x1f == 7 { // SPS
-				return
-			}
-		}
-		sets = [][]byte{t.SPS, t.PPS}
-	case t.Codec == H265 && t.VPS != nil && t.SPS != nil && t.PPS != nil:
-		for _, u := range f.Units {
-			if len(u) > 0 && (u[0]>>1)&0x3f == 33 { // SPS
-				return
-			}
-		}
-		sets = [][]byte{t.VPS, t.SPS, t.PPS}
-	default:
-		return
-	}
-	f.Units = append(sets, f.Units...)
 }
 
 func (t *trackStats) add(f *Frame, now time.Time) {

@@ -124,3 +124,32 @@ func or(seen, last []byte, cur *Track, get func(*Track) []byte) []byte {
 	}
 	return nil
 }
+
+// WithParamSets returns au, an access unit of a keyframe of track t, with t's parameter sets
+// in front when it carries no SPS, for readers that find them in band only: RTMP and some
+// SDP sources send them once, apart, and a track change mid-session (the standby picture's
+// hand-back) must not leave a decoder on the previous track's. au is returned as it is for a
+// codec other than H.264 and H.265, or when t lacks one of its parameter sets; otherwise the
+// result is a new slice, au is not modified.
+func WithParamSets(t *Track, au [][]byte) [][]byte {
+	var sets [][]byte
+	switch {
+	case t.Codec == H264 && t.SPS != nil && t.PPS != nil:
+		for _, u := range au {
+			if len(u) > 0 && h264.NALUType(u[0]&0x1f) == h264.NALUTypeSPS {
+				return au
+			}
+		}
+		sets = [][]byte{t.SPS, t.PPS}
+	case t.Codec == H265 && t.VPS != nil && t.SPS != nil && t.PPS != nil:
+		for _, u := range au {
+			if len(u) > 0 && h265.NALUType((u[0]>>1)&0x3f) == h265.NALUType_SPS_NUT {
+				return au
+			}
+		}
+		sets = [][]byte{t.VPS, t.SPS, t.PPS}
+	default:
+		return au
+	}
+	return append(sets, au...)
+}

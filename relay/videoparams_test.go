@@ -56,3 +56,32 @@ func TestVideoParamsKnownTrack(t *testing.T) {
 		}
 	}
 }
+
+func TestWithParamSets(t *testing.T) {
+	idr := []byte{0x65, 0x88, 0x84}
+	h264, err := NewH264Track(testutil.SPS720(), testutil.PPS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := WithParamSets(h264, [][]byte{idr})
+	if len(got) != 3 || got[0][0] != 0x67 || got[1][0] != 0x68 || got[2][0] != 0x65 {
+		t.Errorf("H.264 keyframe without parameter sets: %x, want SPS, PPS, IDR", got)
+	}
+	au := [][]byte{testutil.SPS360(), testutil.PPS(), idr}
+	if got := WithParamSets(h264, au); len(got) != 3 || got[0][5] != au[0][5] {
+		t.Errorf("H.264 keyframe with its own SPS: %x, want it as it is", got)
+	}
+	// A track without its parameter sets, or another codec: as it is.
+	for _, tr := range []*Track{{Codec: H264, SPS: testutil.SPS720()}, {Codec: H265, SPS: testutil.SPS720(), PPS: testutil.PPS()}, {Codec: VP8}} {
+		if got := WithParamSets(tr, [][]byte{idr}); len(got) != 1 {
+			t.Errorf("%s track %+v: %x, want the unit alone", tr.Codec, tr, got)
+		}
+	}
+	h265 := &Track{Codec: H265, VPS: []byte{0x40, 0x01}, SPS: []byte{0x42, 0x01}, PPS: []byte{0x44, 0x01}}
+	if got := WithParamSets(h265, [][]byte{{0x26, 0x01}}); len(got) != 4 || got[0][0] != 0x40 || got[1][0] != 0x42 || got[2][0] != 0x44 {
+		t.Errorf("H.265 keyframe without parameter sets: %x, want VPS, SPS, PPS, IDR", got)
+	}
+	if got := WithParamSets(h265, [][]byte{{0x42, 0x01}, {0x26, 0x01}}); len(got) != 2 {
+		t.Errorf("H.265 keyframe with its own SPS: %x, want it as it is", got)
+	}
+}

@@ -9,8 +9,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
@@ -168,15 +166,19 @@ func (f *feeder) write(fr *relay.Frame) error {
 	if !f.based {
 		f.base, f.based = fr.DTS-tsHeadroom, true
 	}
+	if fr.Key {
+		// ffmpeg, and the readers of the derived stream, find the parameters in band only.
+		units = relay.WithParamSets(fr.Track, units)
+	}
 	var err error
 	switch fr.Track.Codec {
 	case relay.VP8, relay.VP9:
 		// Not wrapped at 33 bits as MPEG-TS is: IVF timestamps are 64-bit.
 		err = f.ivf.frame(relay.DurationToTicks(max(fr.PTS-f.base, 0), 90000), units[0])
 	case relay.H264:
-		err = f.w.WriteH264(f.vt, f.ticks(fr.PTS), f.ticks(fr.DTS), withParams264(fr, units))
+		err = f.w.WriteH264(f.vt, f.ticks(fr.PTS), f.ticks(fr.DTS), units)
 	case relay.H265:
-		err = f.w.WriteH265(f.vt, f.ticks(fr.PTS), f.ticks(fr.DTS), withParams265(fr, units))
+		err = f.w.WriteH265(f.vt, f.ticks(fr.PTS), f.ticks(fr.DTS), units)
 	case relay.AAC:
 		err = f.w.WriteMPEG4Audio(f.at, f.ticks(fr.PTS), units[:1])
 	case relay.Opus:
@@ -186,33 +188,6 @@ func (f *feeder) write(fr *relay.Frame) error {
 		return fmt.Errorf("write to ffmpeg: %w", err)
 	}
 	return nil
-}
-
-// withParams264 returns the access unit of a keyframe with the track's SPS and PPS in front
-// when it does not carry them: ffmpeg, and the readers of the derived stream, find the
-// parameters in band only.
-func withParams264(fr *relay.Frame, au [][]byte) [][]byte {
-	if !fr.Key || fr.Track.SPS == nil {
-		return au
-	}
-	for _, n := range au {
-		if t := h264.NALUType(n[0] & 0x1f); t == h264.NALUTypeSPS {
-			return au
-		}
-	}
-	return append([][]byte{fr.Track.SPS, fr.Track.PPS}, au...)
-}
-
-func withParams265(fr *relay.Frame, au [][]byte) [][]byte {
-	if !fr.Key || fr.Track.SPS == nil {
-		return au
-	}
-	for _, n := range au {
-		if t := h265.NALUType((n[0] >> 1) & 0b111111); t == h265.NALUType_SPS_NUT {
-			return au
-		}
-	}
-	return append([][]byte{fr.Track.VPS, fr.Track.SPS, fr.Track.PPS}, au...)
 }
 
 // nonEmpty returns units without the empty ones (the MPEG-TS writer reads every unit's first

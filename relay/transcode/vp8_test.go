@@ -202,10 +202,12 @@ func TestVP8ToH264(t *testing.T) {
 				continue
 			}
 			videoTrack = f.Track
+			au := f.Units
 			if f.Key {
 				keys = append(keys, f.PTS)
+				au = relay.WithParamSets(f.Track, au)
 			}
-			err = w.WriteH264(vt, ticks(f.PTS), ticks(f.DTS), withParams264(f, f.Units))
+			err = w.WriteH264(vt, ticks(f.PTS), ticks(f.DTS), au)
 			nv++
 		case relay.AAC:
 			err = w.WriteMPEG4Audio(at, ticks(f.PTS), f.Units)
