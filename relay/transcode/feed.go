@@ -140,7 +140,7 @@ func (f *feeder) write(fr *relay.Frame) error {
 		declared = f.p.audio
 	}
 	if declared == nil {
-		if !f.p.keeps(k) {
+		if !f.p.needs.keeps(k) {
 			return nil // a kind the needs drop
 		}
 		// The source did not have this kind when ffmpeg started.

@@ -105,11 +105,7 @@ func (r *rendition) waitMedia(ctx context.Context) error {
 // and the needs keep.
 func (r *rendition) complete() bool {
 	for _, k := range []relay.Kind{relay.Video, relay.Audio} {
-		keep := len(r.needs.Video) > 0
-		if k == relay.Audio {
-			keep = len(r.needs.Audio) > 0
-		}
-		if keep && r.src.Track(k) != nil && r.out.Track(k) == nil {
+		if r.needs.keeps(k) && r.src.Track(k) != nil && r.out.Track(k) == nil {
 			return false
 		}
 	}

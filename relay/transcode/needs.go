@@ -92,12 +92,13 @@ type plan struct {
 	needs        Needs
 }
 
-// keeps reports whether the rendition carries tracks of kind k (the needs accept some codec).
-func (p plan) keeps(k relay.Kind) bool {
+// keeps reports whether a rendition for these needs carries tracks of kind k (the needs
+// accept some codec).
+func (n Needs) keeps(k relay.Kind) bool {
 	if k == relay.Video {
-		return len(p.needs.Video) > 0
+		return len(n.Video) > 0
 	}
-	return len(p.needs.Audio) > 0
+	return len(n.Audio) > 0
 }
 
 // ivf reports whether the video goes to ffmpeg as IVF, on a pipe of its own: VP8 and VP9 to
