@@ -386,9 +386,6 @@ func (s *Stream) endStandIn() {
 	if p := s.standIn; p != nil {
 		s.standIn = nil
 		close(p.done)
-		if s.state != Idle {
-			s.log.Info("standby picture off: back to the source")
-		}
 		s.signalChanged()
 	}
 }
@@ -512,6 +509,7 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 			return nil
 		}
 		s.endStandIn()
+		s.log.Info("standby picture off: back to the source")
 		p.started = false
 		// In band: the standby picture's parameter sets came in band too, and a platform
 		// that does not act on a new sequence header mid-session (nginx-rtmp's recorder)
@@ -577,9 +575,7 @@ func (p *Publisher) Close() {
 	p.closed = true
 	if p.standIn {
 		if s.standIn == p {
-			s.standIn = nil
-			close(p.done)
-			s.signalChanged()
+			s.endStandIn()
 		}
 		return
 	}
