@@ -194,7 +194,8 @@ func (f *follower) standIn(ctx context.Context) bool {
 			vi++
 		} else {
 			n := int(ai % int64(len(l.aunits)))
-			fr = &relay.Frame{Track: l.audio, DTS: ts, PTS: ts, Key: true, Units: [][]byte{l.aunits[n]}}
+			// The loop's own slice, capped at the one unit: no allocation but the frame.
+			fr = &relay.Frame{Track: l.audio, DTS: ts, PTS: ts, Key: true, Units: l.aunits[n : n+1 : n+1]}
 			at += l.adur[n]
 			ai++
 		}
