@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 
 	"github.com/beffroi/beffroi/relay"
 )
@@ -258,10 +259,17 @@ func (p *publisher) videoFrame(codec relay.Codec, pts, dts time.Duration, payloa
 		if len(payload) == 0 {
 			return
 		}
-		// VP9 uncompressed header: frame_type bit is 0 for keyframes.
-		key := payload[0]&0x04 == 0
-		p.write(&relay.Frame{Track: cur, DTS: pts, PTS: pts, Key: key, Units: [][]byte{payload}})
+		p.write(&relay.Frame{Track: cur, DTS: pts, PTS: pts, Key: vp9Key(payload), Units: [][]byte{payload}})
 	}
+}
+
+// vp9Key reports whether a VP9 frame is a keyframe, read by mediacommon's header parser
+// (which knows where frame_type is in every profile). A frame that only shows an earlier one
+// (show_existing_frame) is not: vp9.IsRandomAccess would call it one, and a reader started
+// there, or a recording, would have nothing to decode.
+func vp9Key(frame []byte) bool {
+	var h vp9.Header
+	return h.Unmarshal(frame) == nil && !h.ShowExistingFrame && !h.NonKeyFrame
 }
 
 func (p *publisher) audioFrame(codec relay.Codec, dts time.Duration, payload []byte) {

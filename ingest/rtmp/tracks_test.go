@@ -314,3 +314,31 @@ func TestLateAudioTrack(t *testing.T) {
 		t.Errorf("the late track closed the session:\n%s", ts.logs.String())
 	}
 }
+
+// TestVP9Key: keyframes are found from the frame header in every profile; inter frames and
+// frames that only show an earlier one are not keyframes.
+func TestVP9Key(t *testing.T) {
+	tests := []struct {
+		name  string
+		frame []byte
+		key   bool
+	}{
+		{"profile 0 keyframe (Chrome)", []byte{
+			0x82, 0x49, 0x83, 0x42, 0x00, 0x77, 0xf0, 0x32, 0x34, 0x30,
+			0x38, 0x24, 0x1c, 0x19, 0x40, 0x18, 0x03, 0x40, 0x5f, 0xb4}, true},
+		{"profile 0 inter frame", []byte{0x86, 0x00}, false},
+		// frame_marker, profile 0, show_existing_frame: the bit where a profile 0-2 frame
+		// keeps frame_type is frame_to_show_map_idx here.
+		{"show existing frame", []byte{0x88}, false},
+		// profile 3 has a reserved bit before show_existing_frame: frame_type is one bit
+		// further than in profiles 0-2.
+		{"profile 3 inter frame", []byte{0xb3, 0x00}, false},
+		{"truncated keyframe header", []byte{0x82, 0x49}, false},
+		{"not VP9", []byte{0x00, 0x00}, false},
+	}
+	for _, tt := range tests {
+		if got := vp9Key(tt.frame); got != tt.key {
+			t.Errorf("%s: key %v, want %v", tt.name, got, tt.key)
+		}
+	}
+}

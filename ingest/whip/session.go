@@ -61,7 +61,11 @@ type session struct {
 	ssrcs      []uint32   // the tracks' SSRCs (the NACK counts)
 	keyAsked   uint64     // keyframes asked for because of damage
 	lastAsk    time.Time  // when the last of them was asked for
-	detach     func()     // ends the session's part in the stream's network counters
+	// askFor is the SSRC of the track a keyframe is to be asked for once mu is released,
+	// when askDue (a packet handler found the video damaged).
+	askFor uint32
+	askDue bool
+	detach func() // ends the session's part in the stream's network counters
 }
 
 // damageAskInterval is the least time between two keyframe requests made because the video
@@ -244,8 +248,6 @@ func (ss *session) teardown() {
 	for _, ssrc := range ss.ssrcs {
 		ss.srv.nacks.forget(ssrc)
 	}
-	ss.mu.Unlock()
-	ss.mu.Lock()
 	if ss.pub != nil {
 		ss.pub.Close()
 	}
@@ -325,10 +327,7 @@ func (ss *session) askKeyframes(track *webrtc.TrackRemote) {
 	t := time.NewTicker(ss.srv.cfg.KeyframeInterval)
 	defer t.Stop()
 	for {
-		err := ss.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(track.SSRC())}})
-		if err != nil && ss.ctx.Err() == nil {
-			ss.log.Debug("sending a keyframe request", "error", err)
-		}
+		ss.sendPLI(uint32(track.SSRC()))
 		select {
 		case <-ss.ctx.Done():
 			return
@@ -349,8 +348,16 @@ func (ss *session) readRTP(track *webrtc.TrackRemote, h *trackHandler, ro *reord
 	}
 }
 
-// packet hands a packet to its track's handler, in sequence order.
+// packet hands a packet to its track's handler, in sequence order, then sends the keyframe
+// request the handler asked for, if any (outside mu: it writes to the network).
 func (ss *session) packet(pkt *rtp.Packet, ro *reorder, h *trackHandler) {
+	if ssrc, ask := ss.handle(pkt, ro, h); ask {
+		ss.sendPLI(ssrc)
+	}
+}
+
+// handle does packet's work under mu, and returns the keyframe request due.
+func (ss *session) handle(pkt *rtp.Packet, ro *reorder, h *trackHandler) (ssrc uint32, ask bool) {
 	now := time.Now()
 	ss.mu.Lock()
 	defer ss.mu.Unlock() // a panic in a handler must not leave mu held
@@ -368,6 +375,9 @@ func (ss *session) packet(pkt *rtp.Packet, ro *reorder, h *trackHandler) {
 			h.damaged(now)
 		}
 	}
+	ask = ss.askDue
+	ss.askDue = false
+	return ss.askFor, ask
 }
 
 // write publishes a frame. Called with mu held.
@@ -406,13 +416,18 @@ func (ss *session) setTrack(t *relay.Track) *relay.Track {
 }
 
 // askKeyframeNow asks for a keyframe because the video was damaged, at most once per
-// damageAskInterval. Called with mu held.
+// damageAskInterval: packet sends the request once mu is released. Called with mu held.
 func (ss *session) askKeyframeNow(ssrc uint32, now time.Time) {
 	if now.Sub(ss.lastAsk) < damageAskInterval {
 		return
 	}
 	ss.lastAsk = now
 	ss.keyAsked++
+	ss.askFor, ss.askDue = ssrc, true
+}
+
+// sendPLI asks the publisher for a keyframe of the track ssrc. Not called with mu held.
+func (ss *session) sendPLI(ssrc uint32) {
 	if err := ss.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil && ss.ctx.Err() == nil {
 		ss.log.Debug("sending a keyframe request", "error", err)
 	}

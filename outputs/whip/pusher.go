@@ -345,8 +345,7 @@ func (s *session) offer(ctx context.Context, p *Pusher) error {
 	if err != nil {
 		return fmt.Errorf("offer to %s: %w", p.where(), err)
 	}
-	body = []byte(answer)
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return fmt.Errorf("offer to %s: invalid answer: %w", p.where(), err)
 	}
 	return nil
