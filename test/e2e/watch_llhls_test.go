@@ -1,19 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/beffroi/beffroi/internal/testutil"
 )
 
 // latencyEvent is one line of watchlatency.mjs.
@@ -33,27 +26,7 @@ type latencyEvent struct {
 // script's events by name.
 func watchLatency(t *testing.T, page string, settle, stall int) map[string]latencyEvent {
 	t.Helper()
-	dir := browserDir(t)
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watchlatency.mjs"), page,
-		strconv.Itoa(settle), strconv.Itoa(stall))
-	cmd.Dir = dir
-	var stderr testutil.LogBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	events := map[string]latencyEvent{}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		var e latencyEvent
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue
-		}
-		t.Logf("browser: %s", sc.Text())
-		events[e.Event] = e
-	}
-	if err != nil {
-		t.Fatalf("watch page %s: %v (%s)\n%s", page, err, events["error"].Text, stderr.String())
-	}
-	return events
+	return runDriver[latencyEvent](t, "watchlatency.mjs", nil, page, strconv.Itoa(settle), strconv.Itoa(stall))
 }
 
 // liveHLS starts an instance and publishes a clip with keyframes every gop frames (30 fps)
