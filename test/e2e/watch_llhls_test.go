@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -70,20 +68,9 @@ func TestWatchPageLLHLSLiveEdge(t *testing.T) {
 //
 //	BEFFROI_BENCH=1 BEFFROI_E2E=require go test -run TestBenchWatchLLHLS -v ./test/e2e
 func TestBenchWatchLLHLS(t *testing.T) {
-	if os.Getenv("BEFFROI_BENCH") != "1" {
-		t.Skip("a measurement: set BEFFROI_BENCH=1")
-	}
-	requirePeers(t)
+	requireBench(t)
 	browserDir(t)
-	runs := 5
-	if n, err := strconv.Atoi(os.Getenv("BEFFROI_BENCH_RUNS")); err == nil && n > 0 {
-		runs = n
-	}
-	p50 := func(v []float64) float64 {
-		s := slices.Clone(v)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
+	runs := benchRuns(5)
 	for _, gop := range []int{30, 60} {
 		t.Run(strconv.Itoa(gop/30)+"s-keyframes", func(t *testing.T) {
 			var settled, start, recover []float64
@@ -100,7 +87,7 @@ func TestBenchWatchLLHLS(t *testing.T) {
 				})
 			}
 			t.Logf("p50 of %d runs, %d s keyframes: %.2f s behind live settled (runs %v), %.2f s in the first 2 s (%v); back within 2.5 s after a 3 s stall in %v s",
-				runs, gop/30, p50(settled), settled, p50(start), start, recover)
+				runs, gop/30, medianOf(settled), settled, medianOf(start), start, recover)
 		})
 	}
 }

@@ -51,10 +51,7 @@ func watchLive(t *testing.T, page string, seconds int, onEvent func(string, watc
 //
 //	BEFFROI_BENCH=1 BEFFROI_E2E=require go test -run TestBenchWHEPBFrames -v ./test/e2e
 func TestBenchWHEPBFrames(t *testing.T) {
-	if os.Getenv("BEFFROI_BENCH") != "1" {
-		t.Skip("a measurement: set BEFFROI_BENCH=1")
-	}
-	requirePeers(t)
+	requireBench(t)
 	browserDir(t)
 	seconds := 12
 	if n, err := strconv.Atoi(os.Getenv("BEFFROI_BENCH_SECONDS")); err == nil && n > 0 {
