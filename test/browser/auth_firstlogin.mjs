@@ -6,21 +6,13 @@
 //   node auth_firstlogin.mjs '<JSON: {"base","oneTime","chosen","artifacts"}>'
 //
 // Prints one JSON line per step on stdout; exits non-zero at the first failed step.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { launch, log, run } from './lib.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
-const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 
-const profile = mkdtempSync(join(tmpdir(), 'beffroi-firstlogin-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
+const browser = await launch('beffroi-firstlogin-', {
   locale: 'fr-FR',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   viewport: { width: 412, height: 860 }, // a phone at the event
 });
 async function shot(page, name) {
@@ -44,9 +36,7 @@ async function login(page, pw) {
   await page.click('#login-submit');
 }
 
-let code = 0;
-try {
-  const page = browser.pages()[0] || await browser.newPage();
+await run(browser, async (page) => {
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   page.setDefaultTimeout(15000);
   await page.goto(cfg.base + '/');
@@ -86,11 +76,4 @@ try {
   await page.click('#login-submit');
   await page.waitForFunction(() => document.body.dataset.view === 'dashboard');
   log('new_password_works', { secrets: await secretIn(page, cfg.chosen) });
-} catch (e) {
-  log('error', { text: String(e && e.stack || e) });
-  code = 1;
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-process.exit(code);
+});

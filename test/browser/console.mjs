@@ -9,28 +9,20 @@
 //   node console.mjs '<JSON: {"base","password","ingest","platformKey","artifacts"}>'
 //
 // Prints one JSON line per step on stdout; exits non-zero at the first failed step.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { launch, log, run } from './lib.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
-const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 const STREAM = 'fete';
 const DEST = 'plateforme';
 
-const profile = mkdtempSync(join(tmpdir(), 'beffroi-console-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  locale: 'en-GB',
+const browser = await launch('beffroi-console-', {
   args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
     '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
     '--disable-features=WebRtcHideLocalIpsWithMdns',
   ],
+  locale: 'en-GB',
   viewport: { width: 1280, height: 860 }, // a laptop
 });
 const shots = [];
@@ -53,9 +45,7 @@ const secretIn = (page, secret) => page.evaluate((s) => {
 const card = `#streams article[data-stream="${STREAM}"]`;
 const destRow = `#destinations li[data-dest="${DEST}"]`;
 
-let code = 0;
-try {
-  const page = browser.pages()[0] || await browser.newPage();
+await run(browser, async (page) => {
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log('console', { text: m.text() }); });
   page.on('pageerror', (e) => { errors.push(String(e)); log('pageerror', { text: String(e) }); });
@@ -305,11 +295,4 @@ try {
   log('gone', { text: await page.textContent('#banner') });
   if (errors.length) throw new Error('page errors: ' + errors.join(' | '));
   log('done', { screenshots: shots });
-} catch (e) {
-  log('error', { text: String(e && e.stack || e) });
-  code = 1;
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-process.exit(code);
+});

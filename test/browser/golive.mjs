@@ -7,31 +7,20 @@
 // With BEFFROI_GOLIVE_STATS set, it prints a "stats" event every second on air (the video
 // frames sent so far, NACKs and PLIs received); CHROMIUM names the browser to run.
 // Prints one JSON line per event on stdout; exits non-zero when the page does not go live.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch, log, run } from './lib.mjs';
 
 const [url, secondsArg, dropArg, screenshot] = process.argv.slice(2);
 const seconds = Number(secondsArg || 8);
 const dropAfter = dropArg ? Number(dropArg) : 0;
-const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 
-const profile = mkdtempSync(join(tmpdir(), 'beffroi-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
+const browser = await launch('beffroi-chromium-', {
   args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream=fps=30',
     '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
   ],
   viewport: { width: 412, height: 915 }, // a phone
 });
-let code = 0;
-try {
-  const page = browser.pages()[0] || await browser.newPage();
+await run(browser, async (page) => {
   page.on('console', (m) => log('console', { text: m.text() }));
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   await page.goto(url);
@@ -92,11 +81,4 @@ try {
   await page.click('#golive');
   log('stopped');
   await page.waitForTimeout(500);
-} catch (e) {
-  log('error', { text: String(e) });
-  code = 1;
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-process.exit(code);
+});

@@ -7,30 +7,17 @@
 //
 // Prints one JSON line per second ("tick": currentTime, frames, latency) and a "summary" line;
 // exits non-zero when nothing played.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch, log, run } from './lib.mjs';
 
 const [origin, stream, secondsArg, beaconArg] = process.argv.slice(2);
 const seconds = Number(secondsArg || 10);
 const beaconEvery = Number(beaconArg || 0);
 const maxLog = Number(process.env.HLSPLAY_LOG || 5);
-const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 
-const profile = mkdtempSync(join(tmpdir(), 'beffroi-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required',
-  ],
+const browser = await launch('beffroi-chromium-', {
+  args: ['--autoplay-policy=no-user-gesture-required'],
 });
-let code = 0;
-try {
-  const page = browser.pages()[0] || await browser.newPage();
+await run(browser, async (page) => {
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   // Any page of the origin will do: the player is built in it, so every request is same-origin.
   await page.goto(origin + '/healthz');
@@ -114,12 +101,5 @@ try {
     playlistURLs: st.playlistURLs, fragURLs: st.fragURLs, errors: st.errors,
   };
   log('summary', summary);
-  if (!(summary.frames > 0 && summary.advanced > 0)) code = 1;
-} catch (e) {
-  log('error', { text: String(e) });
-  code = 1;
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-process.exit(code);
+  return summary.frames > 0 && summary.advanced > 0 ? 0 : 1;
+});

@@ -5,21 +5,13 @@
 //   node replays.mjs <base URL> <recording id> <screenshot dir> [id of a recording with a discontinuity]
 //
 // Prints one JSON line per check on stdout; exits non-zero when a check fails.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { launch, log, run } from './lib.mjs';
 
 const [base, id, shots, discId] = process.argv.slice(2);
-const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 
-const profile = mkdtempSync(join(tmpdir(), 'beffroi-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
+const browser = await launch('beffroi-chromium-', {
   args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
     '--autoplay-policy=no-user-gesture-required',
   ],
@@ -69,9 +61,7 @@ async function playAndSeek(page, frac = 0.5) {
   }, frac);
 }
 
-let code = 0;
-try {
-  const page = browser.pages()[0] || await browser.newPage();
+await run(browser, async (page) => {
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   page.on('console', (m) => log('console', { text: m.text() }));
 
@@ -119,11 +109,4 @@ try {
       log('disc-' + engine, { engine: await page.evaluate(() => window.beffroiPlayer.engine), ...await playAndSeek(page, 0.75) });
     }
   }
-} catch (e) {
-  log('error', { text: String(e && e.stack || e) });
-  code = 1;
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-process.exit(code);
+});

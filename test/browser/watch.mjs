@@ -10,33 +10,23 @@
 // then to live again (the test starts it again).
 //
 // Prints one JSON line per event on stdout; exits non-zero when the page does not play.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { launch, log, run } from './lib.mjs';
 
 const [url, dir, secondsArg, expect] = process.argv.slice(2);
 const startsOffline = expect !== 'live';
 const cycle = process.argv[6] === 'cycle';
 const seconds = Number(secondsArg || 6);
-const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 
-const profile = mkdtempSync(join(tmpdir(), 'beffroi-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
+const browser = await launch('beffroi-chromium-', {
   args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
     '--disable-features=WebRtcHideLocalIpsWithMdns',
   ],
   viewport: { width: 960, height: 600 },
   locale: 'fr-FR',
 });
-let code = 0;
-try {
-  const page = browser.pages()[0] || await browser.newPage();
+await run(browser, async (page) => {
   page.on('console', (m) => log('console', { text: m.text() }));
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   await page.goto(url);
@@ -176,11 +166,4 @@ try {
   await page.evaluate(() => window.beffroi.stop());
   log('stopped');
   await page.waitForTimeout(500);
-} catch (e) {
-  log('error', { text: String(e) });
-  code = 1;
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-process.exit(code);
+});

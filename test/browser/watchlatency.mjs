@@ -10,31 +10,18 @@
 // Network.emulateNetworkConditions offline) for that many seconds, restores it and prints
 // "recovered" once the page is back within 2.5 s of live for 2 s in a row (or "stuck" after
 // 40 s). One JSON line per event on stdout; exits non-zero when the page does not play.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch, log, run } from './lib.mjs';
 
 const [url, settleArg, stallArg] = process.argv.slice(2);
 const settle = Number(settleArg || 10);
 const stall = Number(stallArg || 0);
-const log = (event, extra = {}) => console.log(JSON.stringify({ event, t: Date.now(), ...extra }));
 const median = (a) => { const s = a.slice().sort((x, y) => x - y); return s.length ? s[Math.floor(s.length / 2)] : null; };
 
-const profile = mkdtempSync(join(tmpdir(), 'beffroi-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required',
-  ],
+const browser = await launch('beffroi-chromium-', {
+  args: ['--autoplay-policy=no-user-gesture-required'],
   viewport: { width: 960, height: 600 },
 });
-let code = 0;
-try {
-  const page = browser.pages()[0] || await browser.newPage();
+await run(browser, async (page) => {
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   page.on('console', (m) => log('console', { text: m.text() }));
   page.on('requestfailed', (r) => log('requestfailed', { url: r.url().replace(/session=[^&]*/, ''), error: r.failure() && r.failure().errorText }));
@@ -74,9 +61,9 @@ try {
   const settled = { behind: median(recent), start: median(early), frames: samples[samples.length - 1].frames,
     advanced: samples[samples.length - 1].currentTime - first.currentTime };
   log('settled', settled);
-  if (!(settled.frames > 0 && settled.advanced > 0)) code = 1;
+  if (!(settled.frames > 0 && settled.advanced > 0)) return 1;
 
-  if (stall > 0 && code === 0) {
+  if (stall > 0) {
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Network.enable');
     const net = (offline) => cdp.send('Network.emulateNetworkConditions', { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
@@ -104,11 +91,4 @@ try {
       log('stuck', { behind: s && s.behind, paused: s && s.paused });
     }
   }
-} catch (e) {
-  log('error', { text: String(e) });
-  code = 1;
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-process.exit(code);
+});

@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/beffroi/beffroi/internal/testutil"
 )
@@ -32,7 +28,7 @@ type firstLoginStep struct {
 // chosen a password the console works, the one-time password is refused and the new one
 // logs in. Neither password stays in the page, and the chosen one never reaches the log.
 func TestAuthFirstLoginChangesPassword(t *testing.T) {
-	dir := browserDir(t)
+	browserDir(t)
 	b := startBeffroi(t, nil) // no admin password: a one-time one is made and logged
 	var oneTime string
 	pattern := regexp.MustCompile(`one-time password[^\n]*password=([A-Za-z0-9_-]{12,})`)
@@ -45,30 +41,7 @@ func TestAuthFirstLoginChangesPassword(t *testing.T) {
 	})
 	const chosen = "clocher-d-arras-2024"
 	args, _ := json.Marshal(map[string]string{"base": "http://" + b.HTTPAddr(), "oneTime": oneTime, "chosen": chosen, "artifacts": artifactsDir(t, "console")})
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "auth_firstlogin.mjs"), string(args))
-	cmd.Dir = dir
-	cmd.WaitDelay = 5 * time.Second
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	steps := map[string]firstLoginStep{}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		var s firstLoginStep
-		if json.Unmarshal(sc.Bytes(), &s) == nil {
-			t.Logf("browser: %s", sc.Bytes())
-			steps[s.Event] = s
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("auth_firstlogin.mjs: %v (%s)\n%s", err, steps["error"].Text, stderr.String())
-	}
+	steps := runDriver[firstLoginStep](t, "auth_firstlogin.mjs", nil, string(args))
 
 	first := steps["first_screen"]
 	if first.Title != "Choisissez un nouveau mot de passe" || first.View != "first-password" || first.NavLinks != 0 || first.AskedCurrent {

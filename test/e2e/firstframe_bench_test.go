@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -70,7 +71,7 @@ func benchRuns(def int) int {
 }
 
 // medianOf returns the median of ds (the upper one of an even count).
-func medianOf(ds []time.Duration) time.Duration {
+func medianOf[T cmp.Ordered](ds []T) T {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/outputs"
 )
 
@@ -31,6 +34,63 @@ func browserDir(t *testing.T) string {
 		t.Skip(msg)
 	}
 	return dir
+}
+
+// runDriver runs a browser driver (script, a file of test/browser) in node with args and
+// reads the JSON lines it prints as they come: each is logged, handed to onEvent (when not
+// nil) with its event's name, and kept decoded as E, the last of each event by name. The
+// page's own console lines are logged only if the test fails. A driver that exits non-zero
+// fails the test with its "error" event and its standard error.
+func runDriver[E any](t *testing.T, script string, onEvent func(name string, e E), args ...string) map[string]E {
+	t.Helper()
+	dir := browserDir(t)
+	cmd := exec.CommandContext(t.Context(), "node", append([]string{filepath.Join(dir, script)}, args...)...)
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	var stderr testutil.LogBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	events := map[string]E{}
+	var console []string
+	var failure string
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var head struct{ Event, Text string }
+		var e E
+		if json.Unmarshal(sc.Bytes(), &head) != nil || json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		switch head.Event {
+		case "console":
+			console = append(console, sc.Text())
+			continue
+		case "error":
+			failure = head.Text
+		}
+		t.Logf("%s: %s", script, sc.Bytes())
+		events[head.Event] = e
+		if onEvent != nil {
+			onEvent(head.Event, e)
+		}
+	}
+	_, _ = io.Copy(io.Discard, stdout) // a line too long ends the scan: the driver must not block
+	err = cmd.Wait()
+	t.Cleanup(func() {
+		if t.Failed() && len(console) > 0 {
+			t.Logf("%s: the page's console:\n%s", script, strings.Join(console, "\n"))
+		}
+	})
+	if err != nil {
+		t.Fatalf("%s: %v (%s)\n%s", script, err, failure, stderr.String())
+	}
+	return events
 }
 
 type browserEvent struct {

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"image"
 	"image/png"
@@ -254,7 +252,7 @@ func readFile(t *testing.T, p string) string {
 // afterwards.
 func TestStandbyViewers(t *testing.T) {
 	requirePeers(t)
-	dir := browserDir(t)
+	browserDir(t)
 	clip := clip(t, "1280x720", "-g", "30", "-bf", "0") // WebRTC viewers need no B-frames
 	b := startBeffroi(t, func(c *config.Config) { c.ReconnectGrace = 30 * time.Second })
 	origin := "http://" + b.HTTPAddr()
@@ -285,43 +283,23 @@ func TestStandbyViewers(t *testing.T) {
 	}
 
 	// WHEP: the watch page plays while the operator pauses for 6 s, then resumes.
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"),
-		origin+"/watch/event?mode=webrtc", t.TempDir(), "16", "live")
-	cmd.Dir = dir
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	events := map[string]watchEvent{}
 	paused := make(chan struct{})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		var e watchEvent
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Event == "console" {
-			continue
+	events := watchLive(t, origin+"/watch/event?mode=webrtc", 16, func(name string, _ watchMeasure) {
+		if name != "live" {
+			return
 		}
-		t.Logf("viewer: %s", sc.Text())
-		events[e.Event] = e
-		if e.Event == "live" {
-			go func() {
-				defer close(paused)
-				time.Sleep(2 * time.Second)
-				if code, body := apiCall(t, b, "POST", "/api/v1/streams/event/standby", "application/json", []byte(`{"on":true}`)); code != http.StatusOK {
-					t.Errorf("pause: %d %s", code, body)
-				}
-				time.Sleep(6 * time.Second)
-				if code, body := apiCall(t, b, "POST", "/api/v1/streams/event/standby", "application/json", []byte(`{"on":false}`)); code != http.StatusOK {
-					t.Errorf("resume: %d %s", code, body)
-				}
-			}()
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("watch page: %v", err)
-	}
+		go func() {
+			defer close(paused)
+			time.Sleep(2 * time.Second)
+			if code, body := apiCall(t, b, "POST", "/api/v1/streams/event/standby", "application/json", []byte(`{"on":true}`)); code != http.StatusOK {
+				t.Errorf("pause: %d %s", code, body)
+			}
+			time.Sleep(6 * time.Second)
+			if code, body := apiCall(t, b, "POST", "/api/v1/streams/event/standby", "application/json", []byte(`{"on":false}`)); code != http.StatusOK {
+				t.Errorf("resume: %d %s", code, body)
+			}
+		}()
+	})
 	<-paused
 	m := events["measured"]
 	if events["live"].Protocol != "webrtc" {

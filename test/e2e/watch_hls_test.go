@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/web/assets"
 	"github.com/beffroi/beffroi/web/watch"
 )
@@ -26,7 +24,7 @@ import (
 // /api/v1/public/streams/{name} returns {"name","live","viewers"}.
 func TestWatchPageHLSFallback(t *testing.T) {
 	requirePeers(t)
-	dir := browserDir(t)
+	browserDir(t)
 	hlsDir := t.TempDir()
 	// 30 s of HLS, 2 s segments, from the test clip (which has B-frames: HLS plays them).
 	out, err := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-stream_loop", "2",
@@ -82,25 +80,7 @@ func TestWatchPageHLSFallback(t *testing.T) {
 
 	artifacts := artifactsDir(t, "watch-hls")
 	t.Logf("screenshot of the watch page on HLS in %s", artifacts)
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"), srv.URL+"/watch/event", artifacts, "14", "live")
-	cmd.Dir = dir
-	var stderr testutil.LogBuffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	events := map[string]map[string]any{}
-	sc := bufio.NewScanner(strings.NewReader(string(stdout)))
-	for sc.Scan() {
-		var e map[string]any
-		if json.Unmarshal(sc.Bytes(), &e) == nil {
-			if e["event"] != "console" {
-				t.Logf("browser: %s", sc.Text())
-			}
-			events[e["event"].(string)] = e
-		}
-	}
-	if err != nil {
-		t.Fatalf("watch page: %v\n%s", err, stderr.String())
-	}
+	events := runDriver[map[string]any](t, "watch.mjs", nil, srv.URL+"/watch/event", artifacts, "14", "live")
 	if p := events["live"]["protocol"]; p != "hls" {
 		t.Errorf("the page plays over %v, want hls after WHEP refused it", p)
 	}

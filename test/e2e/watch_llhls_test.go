@@ -1,19 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/beffroi/beffroi/internal/testutil"
 )
 
 // latencyEvent is one line of watchlatency.mjs.
@@ -33,27 +24,7 @@ type latencyEvent struct {
 // script's events by name.
 func watchLatency(t *testing.T, page string, settle, stall int) map[string]latencyEvent {
 	t.Helper()
-	dir := browserDir(t)
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watchlatency.mjs"), page,
-		strconv.Itoa(settle), strconv.Itoa(stall))
-	cmd.Dir = dir
-	var stderr testutil.LogBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	events := map[string]latencyEvent{}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		var e latencyEvent
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue
-		}
-		t.Logf("browser: %s", sc.Text())
-		events[e.Event] = e
-	}
-	if err != nil {
-		t.Fatalf("watch page %s: %v (%s)\n%s", page, err, events["error"].Text, stderr.String())
-	}
-	return events
+	return runDriver[latencyEvent](t, "watchlatency.mjs", nil, page, strconv.Itoa(settle), strconv.Itoa(stall))
 }
 
 // liveHLS starts an instance and publishes a clip with keyframes every gop frames (30 fps)
@@ -97,20 +68,9 @@ func TestWatchPageLLHLSLiveEdge(t *testing.T) {
 //
 //	BEFFROI_BENCH=1 BEFFROI_E2E=require go test -run TestBenchWatchLLHLS -v ./test/e2e
 func TestBenchWatchLLHLS(t *testing.T) {
-	if os.Getenv("BEFFROI_BENCH") != "1" {
-		t.Skip("a measurement: set BEFFROI_BENCH=1")
-	}
-	requirePeers(t)
+	requireBench(t)
 	browserDir(t)
-	runs := 5
-	if n, err := strconv.Atoi(os.Getenv("BEFFROI_BENCH_RUNS")); err == nil && n > 0 {
-		runs = n
-	}
-	p50 := func(v []float64) float64 {
-		s := slices.Clone(v)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
+	runs := benchRuns(5)
 	for _, gop := range []int{30, 60} {
 		t.Run(strconv.Itoa(gop/30)+"s-keyframes", func(t *testing.T) {
 			var settled, start, recover []float64
@@ -127,7 +87,7 @@ func TestBenchWatchLLHLS(t *testing.T) {
 				})
 			}
 			t.Logf("p50 of %d runs, %d s keyframes: %.2f s behind live settled (runs %v), %.2f s in the first 2 s (%v); back within 2.5 s after a 3 s stall in %v s",
-				runs, gop/30, p50(settled), settled, p50(start), start, recover)
+				runs, gop/30, medianOf(settled), settled, medianOf(start), start, recover)
 		})
 	}
 }

@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -105,7 +102,7 @@ const vp9Offer = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=
 // stopping) ends it. Bad requests are refused with a reason.
 func TestWatchPageWHEP(t *testing.T) {
 	requirePeers(t)
-	dir := browserDir(t)
+	browserDir(t)
 	// No B-frames: the video goes to the viewer as it is (a source with B-frames goes
 	// through a rendition without them: TestWatchBFramesWHEP).
 	clip := clip(t, "1280x720", "-bf", "0")
@@ -129,32 +126,10 @@ func TestWatchPageWHEP(t *testing.T) {
 		t.Errorf("embed page: %v", err)
 	}
 
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"),
-		"http://"+b.HTTPAddr()+"/watch/event", artifacts, "6", "offline", "cycle")
-	cmd.Dir = dir
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr testutil.LogBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	events := map[string]watchEvent{}
 	var maxNow int
 	var pub *process
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		var e watchEvent
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue
-		}
-		if e.Event != "console" {
-			t.Logf("browser: %s", sc.Text())
-		}
-		events[e.Event] = e
-		switch e.Event {
+	events := runDriver(t, "watch.mjs", func(name string, _ watchEvent) {
+		switch name {
 		case "poster", "offline-again":
 			// The page waits on its poster: the broadcast starts (again) now.
 			pub = publish(t, t.Context(), b.PublishURL(publishKey), clip, 120)
@@ -164,10 +139,7 @@ func TestWatchPageWHEP(t *testing.T) {
 			// poster again by itself.
 			pub.Kill()
 		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("watch page: %v\n%s", err, stderr.String())
-	}
+	}, "http://"+b.HTTPAddr()+"/watch/event", artifacts, "6", "offline", "cycle")
 
 	p := events["poster"]
 	if !p.Visible || !strings.Contains(p.Text, "bientôt") || p.Lang != "fr" {
@@ -252,7 +224,7 @@ func TestPhoneToViewer(t *testing.T) {
 		}
 		return nil
 	})
-	events, _ := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 6)
+	events := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 6, nil)
 	m := events["measured"]
 	if events["live"].Protocol != "webrtc" || m.Frames < 60 || !strings.EqualFold(m.Codec, "video/H264") ||
 		!strings.EqualFold(m.ACodec, "audio/opus") || m.APackets == 0 {

@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,35 +36,11 @@ type watchMeasure struct {
 }
 
 // watchLive plays the (live) page in headless Chromium with watch.mjs for seconds and returns
-// its events by name, the "measured" one with its window.
-func watchLive(t *testing.T, page string, seconds int) (map[string]watchEvent, watchMeasure) {
+// its events by name, the "measured" one with its window; onEvent, when not nil, sees each
+// as it comes (runDriver).
+func watchLive(t *testing.T, page string, seconds int, onEvent func(string, watchMeasure)) map[string]watchMeasure {
 	t.Helper()
-	dir := browserDir(t)
-	cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "watch.mjs"),
-		page, t.TempDir(), strconv.Itoa(seconds), "live")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	events := map[string]watchEvent{}
-	var m watchMeasure
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var e watchEvent
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue
-		}
-		if e.Event != "console" {
-			t.Logf("viewer: %s", sc.Text())
-		}
-		events[e.Event] = e
-		if e.Event == "measured" {
-			_ = json.Unmarshal(sc.Bytes(), &m)
-		}
-	}
-	if err != nil {
-		t.Fatalf("watch page: %v", err)
-	}
-	return events, m
+	return runDriver(t, "watch.mjs", onEvent, page, t.TempDir(), strconv.Itoa(seconds), "live")
 }
 
 // TestBenchWHEPBFrames measures, for bench/README.md, how Chromium shows a WHEP stream from
@@ -79,10 +51,7 @@ func watchLive(t *testing.T, page string, seconds int) (map[string]watchEvent, w
 //
 //	BEFFROI_BENCH=1 BEFFROI_E2E=require go test -run TestBenchWHEPBFrames -v ./test/e2e
 func TestBenchWHEPBFrames(t *testing.T) {
-	if os.Getenv("BEFFROI_BENCH") != "1" {
-		t.Skip("a measurement: set BEFFROI_BENCH=1")
-	}
-	requirePeers(t)
+	requireBench(t)
 	browserDir(t)
 	seconds := 12
 	if n, err := strconv.Atoi(os.Getenv("BEFFROI_BENCH_SECONDS")); err == nil && n > 0 {
@@ -100,7 +69,7 @@ func TestBenchWHEPBFrames(t *testing.T) {
 			pub := publish(t, t.Context(), b.PublishURL(publishKey), clip(t, "1280x720", c.extra...), 120)
 			defer pub.Kill()
 			waitStream(t, b, "event", "live", 20*time.Second)
-			_, m := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event?mode=webrtc", seconds)
+			m := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event?mode=webrtc", seconds, nil)["measured"]
 			w := m.Window
 			t.Logf("%s: over %.1f s: shown %.1f fps (rVFC), gaps p99 %.0f ms max %.0f ms, %d gaps > 100 ms, %d backwards; "+
 				"inbound-rtp: received %d decoded %d dropped %d, fps %.0f, %d freezes (%.2f s), decoder %s; audio packets %d",
@@ -121,7 +90,8 @@ func TestWatchBFramesWHEP(t *testing.T) {
 	pub := publish(t, t.Context(), b.PublishURL(publishKey), makeClip(t), 120)
 	defer pub.Kill()
 	waitStream(t, b, "event", "live", 20*time.Second)
-	events, m := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 8)
+	events := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 8, nil)
+	m := events["measured"]
 	w := m.Window
 	t.Logf("over %.1f s: shown %.1f fps, gaps p99 %.0f ms max %.0f ms; decoded %d of %d received, dropped %d, %d freezes (%.2f s); audio packets %d",
 		w.Seconds, w.RenderedFPS, w.P99GapMS, w.MaxGapMS, w.FramesDecoded, w.FramesReceived, w.FramesDropped, w.FreezeCount, w.FreezesSeconds, m.APackets)
@@ -167,29 +137,29 @@ func TestWatchBFramesAppear(t *testing.T) {
 	b := startBeffroi(t, nil)
 	plain := publish(t, t.Context(), b.PublishURL(publishKey), clip(t, "1280x720", "-bf", "0"), 120)
 	waitStream(t, b, "event", "live", 20*time.Second)
-	type result struct {
-		events map[string]watchEvent
-		m      watchMeasure
-	}
-	done := make(chan result, 1)
-	go func() {
-		events, m := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 16)
-		done <- result{events, m}
-	}()
-	testutil.Eventually(t, 60*time.Second, func() error {
-		if len(b.Logs.Lines("viewer connected", "protocol=whep")) == 0 {
-			return fmt.Errorf("no WHEP viewer yet")
+	// Once the page plays over WHEP, the encoder goes and comes back with B-frames.
+	var bframes *process
+	events := watchLive(t, "http://"+b.HTTPAddr()+"/watch/event", 16, func(name string, _ watchMeasure) {
+		if name != "live" {
+			return
 		}
-		return nil
+		testutil.Eventually(t, 60*time.Second, func() error {
+			if len(b.Logs.Lines("viewer connected", "protocol=whep")) == 0 {
+				return fmt.Errorf("no WHEP viewer yet")
+			}
+			return nil
+		})
+		plain.Kill()
+		bframes = publish(t, t.Context(), b.PublishURL(publishKey), withBFrames, 120)
 	})
-	plain.Kill()
-	bframes := publish(t, t.Context(), b.PublishURL(publishKey), withBFrames, 120)
+	if bframes == nil {
+		t.Fatal("the page never played")
+	}
 	defer bframes.Kill()
-	r := <-done
-	w := r.m.Window
+	w := events["measured"].Window
 	t.Logf("over %.1f s: shown %.1f fps, gaps p99 %.0f ms max %.0f ms; decoded %d of %d received, dropped %d, %d freezes (%.2f s)",
 		w.Seconds, w.RenderedFPS, w.P99GapMS, w.MaxGapMS, w.FramesDecoded, w.FramesReceived, w.FramesDropped, w.FreezeCount, w.FreezesSeconds)
-	if p := r.events["live"].Protocol; p != "webrtc" {
+	if p := events["live"].Protocol; p != "webrtc" {
 		t.Fatalf("the page plays over %q, want webrtc", p)
 	}
 	if n := len(b.Logs.Lines("now has B-frames: restarting ffmpeg")); n != 1 {
