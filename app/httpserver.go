@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -23,7 +24,7 @@ const readHeaderTimeout = 10 * time.Second
 func httpServer(c config.HTTP, h http.Handler, log *slog.Logger) (*http.Server, error) {
 	trusted, err := clientip.ParsePrefixes(c.TrustedProxies)
 	if err != nil {
-		return nil, errors.New("http.trusted_proxies" + err.Error())
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
 	return &http.Server{
 		// clientip is outermost: every handler (login limits, audit, per-address caps) sees

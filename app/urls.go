@@ -30,11 +30,19 @@ func (a *App) publishURLs(r *http.Request, stream, key string) manage.PublishURL
 	return u
 }
 
+// publicURL is http.public_url, nil when unset (the configuration validated it).
+func (a *App) publicURL() *url.URL {
+	if pu, err := url.Parse(a.cfg.HTTP.PublicURL); err == nil && pu.Host != "" {
+		return pu
+	}
+	return nil
+}
+
 // publicBase is the base URL of the HTTP links ("https://live.example.org", no trailing
 // slash) and the host name of the other protocols' URLs: http.public_url's when set, else
 // the request's.
 func (a *App) publicBase(r *http.Request) (base, host string) {
-	if pu, err := url.Parse(a.cfg.HTTP.PublicURL); err == nil && pu.Host != "" {
+	if pu := a.publicURL(); pu != nil {
 		return pu.Scheme + "://" + pu.Host, pu.Hostname()
 	}
 	host = r.Host
@@ -54,7 +62,7 @@ func (a *App) defaultPublishURL(key string) string {
 	for _, s := range a.ingest {
 		if s.protocol == "rtmp" {
 			host := publicHost()
-			if pu, err := url.Parse(a.cfg.HTTP.PublicURL); err == nil && pu.Hostname() != "" {
+			if pu := a.publicURL(); pu != nil {
 				host = pu.Hostname()
 			}
 			return s.server.PublishURL(host, manage.DefaultStream, key)
