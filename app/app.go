@@ -413,7 +413,8 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 // component is one entry here.
 func (a *App) phases() []phase {
 	ingest := phase{name: "ingest", close: []Closer{{"ingest whip", a.whip.Close}}}
-	ingest.run = append(ingest.run, Component{"ingest whip", a.whip.Run})
+	// Not a listener (WHIP is served over HTTP): the sweep of its wrong-key limiter.
+	ingest.run = append(ingest.run, Component{"whip publish-key limiter", a.whip.Run})
 	for _, s := range a.ingest {
 		ingest.run = append(ingest.run, Component{"ingest " + s.protocol, s.server.Run})
 	}
