@@ -162,14 +162,6 @@ func TestChunkReaderTakeOver(t *testing.T) {
 	}
 }
 
-func TestParseStatCPU(t *testing.T) {
-	line := []byte("1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 100 1000 50 ...")
-	got, err := parseStatCPU(line)
-	if err != nil || got.total() != 3*time.Second || got.user != 2500*time.Millisecond {
-		t.Errorf("got %v, %v; want 3s", got, err)
-	}
-}
-
 func TestPercentile(t *testing.T) {
 	s := make([]int32, 100)
 	for i := range s {

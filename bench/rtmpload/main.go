@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/beffroi/beffroi/bench/internal/benchkit"
 )
 
 // options are the command-line flags.
@@ -150,12 +152,9 @@ func run(ctx context.Context, o *options) error {
 	}
 	defer func() { _ = os.RemoveAll(tmp) }()
 	if slices.Contains(o.servers, "beffroi") && !o.inProcess {
-		root, err := moduleRoot()
-		if err != nil {
-			return err
-		}
 		o.logf("building beffroi")
-		if o.beffroiBin, err = buildBeffroi(ctx, root, tmp); err != nil {
+		var err error
+		if o.beffroiBin, err = benchkit.BuildBeffroi(ctx, tmp); err != nil {
 			return err
 		}
 	}
@@ -163,7 +162,7 @@ func run(ctx context.Context, o *options) error {
 		if _, err := exec.LookPath("nginx"); err != nil {
 			return fmt.Errorf("nginx not found (apt-get install nginx libnginx-mod-rtmp)")
 		}
-		if _, err := os.Stat(nginxRTMP); err != nil {
+		if _, err := os.Stat(benchkit.NginxRTMPModule); err != nil {
 			return fmt.Errorf("nginx RTMP module: %w (apt-get install libnginx-mod-rtmp)", err)
 		}
 	}

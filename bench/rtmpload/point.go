@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/beffroi/beffroi/bench/internal/benchkit"
 )
 
 // measurePoint runs a point, again when other processes disturbed it, and keeps the least
@@ -204,7 +206,7 @@ func runPoint(ctx context.Context, o *options, kind, mode string, n int) *result
 			stopProfile()
 			return fail(err)
 		}
-		if v, err := procRSS(pid); err == nil {
+		if v, err := benchkit.ProcRSS(pid); err == nil {
 			rss = append(rss, v)
 		}
 	}
@@ -232,8 +234,8 @@ func runPoint(ctx context.Context, o *options, kind, mode string, n int) *result
 // snapshot is what is measured at both ends of the window.
 type snapshot struct {
 	at           time.Time
-	server, tool cpuTimes
-	machine      machineTimes
+	server, tool benchkit.CPUTimes
+	machine      benchkit.MachineTimes
 	procs        procTable
 	bytes        uint64
 }
@@ -241,28 +243,28 @@ type snapshot struct {
 func takeSnapshot(pid int, set *readerSet) (snapshot, error) {
 	s := snapshot{at: time.Now(), bytes: set.bytes()}
 	var err error
-	if s.server, err = procCPU(pid); err != nil {
+	if s.server, err = benchkit.ProcCPU(pid); err != nil {
 		return s, err
 	}
-	if s.tool, err = procCPU(os.Getpid()); err != nil {
+	if s.tool, err = benchkit.ProcCPU(os.Getpid()); err != nil {
 		return s, err
 	}
 	s.procs = readProcTable()
-	s.machine, err = machineCPU()
+	s.machine, err = benchkit.MachineCPU()
 	return s, err
 }
 
 // measure sets the window's figures from its two ends.
 func (r *result) measure(s0, s1 snapshot) {
 	r.window = s1.at.Sub(s0.at)
-	server, tool := s1.server.sub(s0.server), s1.tool.sub(s0.tool)
-	r.cpu, r.toolCPU = server.total(), tool.total()
+	server, tool := s1.server.Sub(s0.server), s1.tool.Sub(s0.tool)
+	r.cpu, r.toolCPU = server.Total(), tool.Total()
 	r.bytes = s1.bytes - s0.bytes
-	dm := s1.machine.total - s0.machine.total
+	dm := s1.machine.Total - s0.machine.Total
 	if dm <= 0 {
 		return
 	}
-	r.busy = float64(s1.machine.busy-s0.machine.busy) / float64(dm)
+	r.busy = float64(s1.machine.Busy-s0.machine.Busy) / float64(dm)
 	other, name := otherCPU(s0.procs, s1.procs, r.window)
 	r.other, r.otherName = float64(other)/float64(r.window), name
 }

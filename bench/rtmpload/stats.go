@@ -2,101 +2,15 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/beffroi/beffroi/bench/internal/benchkit"
 )
-
-// clockTick is the unit of /proc/<pid>/stat CPU times (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
-// cpuTimes is the CPU time a process used, its threads (live and exited) included.
-type cpuTimes struct{ user, sys time.Duration }
-
-func (c cpuTimes) total() time.Duration { return c.user + c.sys }
-
-func (c cpuTimes) sub(o cpuTimes) cpuTimes { return cpuTimes{c.user - o.user, c.sys - o.sys} }
-
-// procCPU returns the CPU time of a process from /proc/<pid>/stat.
-func procCPU(pid int) (cpuTimes, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return cpuTimes{}, err
-	}
-	return parseStatCPU(b)
-}
-
-// parseStatCPU reads utime and stime (fields 14 and 15) of a /proc/<pid>/stat line. The
-// command name, field 2, is in parentheses and may hold spaces.
-func parseStatCPU(b []byte) (cpuTimes, error) {
-	bad := fmt.Errorf("malformed stat line")
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return cpuTimes{}, bad
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state): utime is field 14, f[11].
-	if len(f) < 13 {
-		return cpuTimes{}, bad
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return cpuTimes{}, bad
-	}
-	return cpuTimes{time.Duration(ut) * clockTick, time.Duration(st) * clockTick}, nil
-}
-
-// machineTimes is the CPU time of the whole machine, all CPUs together.
-type machineTimes struct{ busy, total time.Duration }
-
-// machineCPU reads the first line of /proc/stat (user nice system idle iowait irq softirq
-// steal ...).
-func machineCPU() (machineTimes, error) {
-	var m machineTimes
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return m, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return m, fmt.Errorf("malformed /proc/stat")
-	}
-	for i := 1; i <= 8; i++ {
-		v, err := strconv.ParseInt(f[i], 10, 64)
-		if err != nil {
-			return m, fmt.Errorf("malformed /proc/stat")
-		}
-		d := time.Duration(v) * clockTick
-		m.total += d
-		if i != 4 && i != 5 { // idle, iowait
-			m.busy += d
-		}
-	}
-	return m, nil
-}
-
-// procRSS returns the resident set size of a process in KiB.
-func procRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				return strconv.ParseInt(f[0], 10, 64)
-			}
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
 
 // medianRSS samples the RSS of pid count times, every, and returns the median.
 func medianRSS(pid, count int, every time.Duration) int64 {
@@ -105,7 +19,7 @@ func medianRSS(pid, count int, every time.Duration) int64 {
 		if i > 0 {
 			time.Sleep(every)
 		}
-		if v, err := procRSS(pid); err == nil {
+		if v, err := benchkit.ProcRSS(pid); err == nil {
 			s = append(s, v)
 		}
 	}
@@ -248,7 +162,7 @@ func readProcTable() procTable {
 			v, _ := strconv.ParseInt(f[k], 10, 64)
 			sum += v
 		}
-		t.cpu[pid] = time.Duration(sum) * clockTick
+		t.cpu[pid] = time.Duration(sum) * benchkit.ClockTick
 		t.comm[pid] = string(b[i+1 : j])
 	}
 	return t

@@ -9,14 +9,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,11 +25,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/beffroi/beffroi/bench/internal/benchkit"
 )
 
 const (
 	streamName = "bench"
 	publishKey = "bench-publish-key-7f3a"
+	// adminToken is the API token of the Beffroi under test (admin.token), to read its stream.
+	adminToken = "whepload-admin-token-0123456789"
 )
 
 func main() {
@@ -97,25 +99,22 @@ func run(ctx context.Context, counts, mode string, warmup, window time.Duration,
 			return fmt.Errorf("%s is needed: %w", bin, err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "whepload-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	if logdir != "" {
-		dir = logdir
-		_ = os.MkdirAll(dir, 0o750)
-	}
-	root, err := moduleRoot()
-	if err != nil {
+	dir := logdir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "whepload-")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = os.RemoveAll(tmp) }()
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
 	logf("building beffroi")
-	bin := filepath.Join(dir, "beffroi")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/beffroi").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w\n%s", err, out)
+	bin, err := benchkit.BuildBeffroi(ctx, dir)
+	if err != nil {
+		return err
 	}
-	_ = root
 	logf("making the clip (%s video)", bitrate)
 	clip := filepath.Join(dir, "clip.ts")
 	if out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
@@ -159,14 +158,25 @@ func measure(ctx context.Context, mode string, n int, bin, clip, dir string, war
 	defer cancel()
 	sinkAddr := ""
 	if mode == "push" && n > 0 {
-		addr, stopNginx, err := startNginx(ctx, dir)
+		nginxDir := filepath.Join(dir, "nginx")
+		if err := os.MkdirAll(nginxDir, 0o750); err != nil {
+			return p, err
+		}
+		ngx, err := benchkit.StartNginxRTMP(ctx, nginxDir, "chunk_size 4096;\n    application live { live on; }")
 		if err != nil {
 			return p, err
 		}
-		defer stopNginx()
-		sinkAddr = addr
+		defer ngx.Stop()
+		sinkAddr = ngx.Addr
 	}
-	httpAddr, srtAddr := freeAddr("tcp"), freeAddr("udp")
+	httpAddr, err := benchkit.FreeAddr("tcp")
+	if err != nil {
+		return p, err
+	}
+	srtAddr, err := benchkit.FreeAddr("udp")
+	if err != nil {
+		return p, err
+	}
 	cfg := filepath.Join(dir, fmt.Sprintf("beffroi-%s-%d.yaml", mode, n))
 	if err := os.WriteFile(cfg, []byte(config(httpAddr, srtAddr, dir, mode, n, sinkAddr)), 0o600); err != nil {
 		return p, err
@@ -223,11 +233,14 @@ func measure(ctx context.Context, mode string, n int, bin, clip, dir string, war
 	}
 	time.Sleep(warmup)
 
-	cpu0, err := procCPU(pid)
+	cpu0, err := benchkit.ProcCPU(pid)
 	if err != nil {
 		return p, err
 	}
-	busy0 := machineBusy()
+	m0, err := benchkit.MachineCPU()
+	if err != nil {
+		return p, err
+	}
 	counts0 := snapshot(viewers)
 	start := time.Now()
 	var rss []float64
@@ -239,14 +252,18 @@ func measure(ctx context.Context, mode string, n int, bin, clip, dir string, war
 		}
 		rss = append(rss, rssMiB(pid))
 	}
-	cpu1, err := procCPU(pid)
+	cpu1, err := benchkit.ProcCPU(pid)
+	if err != nil {
+		return p, err
+	}
+	m1, err := benchkit.MachineCPU()
 	if err != nil {
 		return p, err
 	}
 	el := time.Since(start)
 	p.window = el
-	p.cpu = cpu1 - cpu0
-	p.otherBusy = (machineBusy() - busy0 - p.cpu).Seconds() / el.Seconds()
+	p.cpu = cpu1.Sub(cpu0).Total()
+	p.otherBusy = (m1.Busy - m0.Busy - p.cpu).Seconds() / el.Seconds()
 	slices.Sort(rss)
 	if len(rss) > 0 {
 		p.rss = rss[len(rss)/2]
@@ -268,6 +285,9 @@ func config(httpAddr, srtAddr, dir, mode string, n int, sink string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "http:\n  addr: %q\nrtmp:\n  addr: \"\"\nrtmps:\n  addr: \"\"\nrtsp:\n  addr: \"\"\nsrt:\n  addr: %q\n", httpAddr, srtAddr)
 	fmt.Fprintf(&b, "webrtc:\n  udp_port: 0\n  tcp_port: -1\n  interfaces: [lo]\ndata_dir: %q\nlog:\n  level: warn\n", filepath.Join(dir, "data"))
+	fmt.Fprintf(&b, "admin:\n  token: %q\n", adminToken)
+	// The sink is on loopback, which destinations may reach only by this opt-in.
+	b.WriteString("outputs:\n  allow_private_networks: true\n")
 	fmt.Fprintf(&b, "streams:\n  - name: %s\n    publish_key: %s\n", streamName, publishKey)
 	if mode == "push" && n > 0 {
 		b.WriteString("    destinations:\n")
@@ -278,58 +298,13 @@ func config(httpAddr, srtAddr, dir, mode string, n int, sink string) string {
 	return b.String()
 }
 
-// startNginx runs an nginx-rtmp sink (live on, no record) on a free loopback port.
-func startNginx(ctx context.Context, dir string) (string, func(), error) {
-	port := freeAddr("tcp")
-	d := filepath.Join(dir, "nginx")
-	_ = os.MkdirAll(d, 0o750)
-	conf := fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off; master_process off; worker_processes 1; pid %s/nginx.pid; error_log %s/error.log warn;
-events { worker_connections 1024; }
-rtmp { server { listen %s; chunk_size 4096; application live { live on; } } }
-`, d, d, port)
-	cf := filepath.Join(d, "nginx.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
-		return "", nil, err
-	}
-	cmd := exec.CommandContext(ctx, "nginx", "-p", d, "-c", cf)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	if err := waitFor(ctx, 10*time.Second, func() bool {
-		c, err := net.Dial("tcp", port)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}); err != nil {
-		stop()
-		return "", nil, errors.New("nginx did not start")
-	}
-	return port, stop, nil
-}
-
-func freeAddr(network string) string {
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		defer func() { _ = c.Close() }()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func get(url string) string {
-	resp, err := http.Get(url) //nolint:gosec,noctx // a loopback URL made here
+	req, err := http.NewRequest(http.MethodGet, url, nil) //nolint:noctx // a loopback URL made here
+	if err != nil {
+		return ""
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req) //nolint:gosec // a loopback URL made here
 	if err != nil {
 		return ""
 	}
@@ -357,65 +332,13 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 	return nil
 }
 
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("run from inside the Beffroi module")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-// procCPU returns utime+stime of a process (threads included) from /proc/<pid>/stat.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, errors.New("malformed stat")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
-}
-
-// machineBusy returns the busy CPU time of the whole machine (/proc/stat).
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	var busy int64
-	for i := 1; i < len(f) && i <= 8; i++ {
-		if i == 4 || i == 5 {
-			continue // idle, iowait
-		}
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		busy += v
-	}
-	return time.Duration(busy) * 10 * time.Millisecond
-}
-
+// rssMiB is the process's resident set in MiB, 0 when it cannot be read.
 func rssMiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	kib, err := benchkit.ProcRSS(pid)
 	if err != nil {
 		return 0
 	}
-	for l := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return float64(kib) / 1024
 }
 
 // destsLive counts the live destinations in a stream's API view.

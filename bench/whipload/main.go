@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,6 +32,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/beffroi/beffroi/bench/internal/benchkit"
 )
 
 // libx264's parameter sets for 1280x720 (as in bench/rtmpload).
@@ -48,6 +49,8 @@ const (
 	pSize   = 15296
 	fps     = 30
 	gop     = 60
+	// adminToken is the API token of the Beffroi under test (admin.token), to read its streams.
+	adminToken = "whipload-admin-token-0123456789"
 )
 
 func main() {
@@ -83,14 +86,12 @@ func fail(err error) {
 
 // point measures one publisher count.
 func point(bin, dir string, n int, warmup, window time.Duration) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := benchkit.FreeAddr("tcp")
 	if err != nil {
 		return err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	cfg := fmt.Sprintf("http: {addr: %q}\nrtmp: {addr: \"\"}\nrtmps: {addr: \"\"}\nsrt: {addr: \"\"}\nrtsp: {addr: \"\"}\n"+
-		"webrtc: {udp_port: 0, tcp_port: -1, interfaces: [lo]}\ndata_dir: %q\nlog: {level: warn}\nstreams:\n", addr, filepath.Join(dir, "data"))
+		"webrtc: {udp_port: 0, tcp_port: -1, interfaces: [lo]}\ndata_dir: %q\nlog: {level: warn}\nadmin: {token: %q}\nstreams:\n", addr, filepath.Join(dir, "data"), adminToken)
 	for i := range n {
 		cfg += fmt.Sprintf("  - {name: s%d, publish_key: bench-key-%d}\n", i, i)
 	}
@@ -132,13 +133,13 @@ func point(bin, dir string, n int, warmup, window time.Duration) error {
 		defer pc.Close() //nolint:errcheck // end of the point
 	}
 	time.Sleep(warmup)
-	c0, err := cpuTicks(cmd.Process.Pid)
+	c0, err := benchkit.ProcCPU(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	time.Sleep(window)
-	c1, err := cpuTicks(cmd.Process.Pid)
+	c1, err := benchkit.ProcCPU(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func point(bin, dir string, n int, warmup, window time.Duration) error {
 		mbps += streamBitrate(base, fmt.Sprintf("s%d", i)) / 1e6
 	}
 	mbps /= float64(n)
-	cpu := float64(c1-c0) / 100 / secs * 100 // USER_HZ = 100
+	cpu := c1.Sub(c0).Total().Seconds() / secs * 100
 	fmt.Printf("| %d | %.2f | %.1f | %.1f | %.1f |\n", n, mbps, cpu, cpu/float64(n), cpu*10/(mbps*float64(n)))
 	return nil
 }
@@ -266,22 +267,14 @@ func annexB(nalus ...[]byte) []byte {
 	return b
 }
 
-// cpuTicks returns utime+stime of a process, in clock ticks.
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	return u + st, errors.Join(err1, err2)
-}
-
 // streamBitrate returns the total bitrate the API shows for a stream, in bits/s.
 func streamBitrate(base, name string) float64 {
-	resp, err := http.Get(base + "/api/v1/streams/" + name)
+	req, err := http.NewRequest(http.MethodGet, base+"/api/v1/streams/"+name, nil) //nolint:noctx // a loopback URL made here
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0
 	}
