@@ -22,7 +22,7 @@ func FreeAddr(network string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		return c.LocalAddr().String(), nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
