@@ -32,18 +32,21 @@ func ProcCPU(pid int) (CPUTimes, error) {
 
 // ParseStatCPU reads utime and stime (fields 14 and 15) of a /proc/<pid>/stat line. The
 // command name, field 2, is in parentheses and may hold spaces and parentheses.
-func ParseStatCPU(b []byte) (CPUTimes, error) {
+func ParseStatCPU(b []byte) (CPUTimes, error) { return statTimes(b, 11) }
+
+// statTimes reads the two clock-tick fields at index i and i+1 of a stat line's fields from
+// field 3 on (f[0] is field 3, the state: utime, field 14, is f[11]).
+func statTimes(b []byte, i int) (CPUTimes, error) {
 	f, ok := statFields(b)
-	// f[0] is field 3 (state): utime is field 14, f[11].
-	if !ok || len(f) < 13 {
+	if !ok || len(f) < i+2 {
 		return CPUTimes{}, fmt.Errorf("malformed stat line")
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	u, err1 := strconv.ParseInt(f[i], 10, 64)
+	s, err2 := strconv.ParseInt(f[i+1], 10, 64)
 	if err1 != nil || err2 != nil {
 		return CPUTimes{}, fmt.Errorf("malformed stat line")
 	}
-	return CPUTimes{time.Duration(ut) * ClockTick, time.Duration(st) * ClockTick}, nil
+	return CPUTimes{time.Duration(u) * ClockTick, time.Duration(s) * ClockTick}, nil
 }
 
 // statFields returns the fields of a stat line after the command name, from field 3 on.
@@ -53,6 +56,16 @@ func statFields(b []byte) ([]string, bool) {
 		return nil, false
 	}
 	return strings.Fields(string(b[i+1:])), true
+}
+
+// ReapedChildrenCPU returns the CPU time of the children a process waited for (cutime and
+// cstime, fields 16 and 17 of /proc/<pid>/stat): encoders that ran and ended.
+func ReapedChildrenCPU(pid int) (CPUTimes, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return CPUTimes{}, err
+	}
+	return statTimes(b, 13)
 }
 
 // ProcRSS returns the resident set size of a process in KiB (VmRSS).

@@ -16,6 +16,9 @@ func TestParseStatCPU(t *testing.T) {
 	if want := (CPUTimes{User: 2500 * time.Millisecond, Sys: 750 * time.Millisecond}); got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
+	if got, err := statTimes(line, 13); err != nil || got != (CPUTimes{User: 30 * time.Millisecond, Sys: 40 * time.Millisecond}) {
+		t.Fatalf("children's times %+v, %v; want 30ms and 40ms", got, err)
+	}
 	if _, err := ParseStatCPU([]byte("1234 no parenthesis")); err == nil {
 		t.Fatal("a line without the command's parentheses was read")
 	}
@@ -31,6 +34,9 @@ func TestOwnProcess(t *testing.T) {
 	rss, err := ProcRSS(os.Getpid())
 	if err != nil || rss <= 0 {
 		t.Fatalf("rss %d, %v", rss, err)
+	}
+	if _, err := ReapedChildrenCPU(os.Getpid()); err != nil {
+		t.Fatal(err)
 	}
 	m, err := MachineCPU()
 	if err != nil || m.Total <= 0 || m.Busy > m.Total {
