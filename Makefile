@@ -14,10 +14,11 @@ run: build
 
 # Every test: unit tests, fuzz seeds and the end-to-end tests with real peers (ffmpeg, nginx
 # with the RTMP module). End-to-end tests skip with a message when a peer is missing, unless
-# BEFFROI_E2E=require (as CI sets it).
+# BEFFROI_E2E=require (as CI sets it). The end-to-end package alone takes 12 to 15 minutes on
+# a 2-core machine: the timeout leaves room for a loaded one.
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 40m ./...
 
 # Unit tests only (no external peers).
 test-short:
