@@ -56,7 +56,7 @@ func readExtras(e *audience.EventSnapshot, outputs, periods string) error {
 	return nil
 }
 
-// platformsJSON is a sample's platform counts as their column holds them: '' for none.
+// platformsJSON is a sample's platform counts as their column holds them: ” for none.
 func platformsJSON(m map[string]int) string {
 	if len(m) == 0 {
 		return ""
