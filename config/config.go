@@ -11,10 +11,10 @@ import (
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
+	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/outputs/record"
 	outwhep "github.com/beffroi/beffroi/outputs/whep"
 	"github.com/beffroi/beffroi/relay"
-	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web/watch"
@@ -229,6 +229,12 @@ type Audience struct {
 	Platforms AudiencePlatforms `mapstructure:"platforms"`
 }
 
+// defaultAudiencePlatforms polls every 30 s, the real APIs.
+func defaultAudiencePlatforms() AudiencePlatforms {
+	return AudiencePlatforms{PollEvery: platforms.DefaultEvery, YouTubeURL: platforms.DefaultYouTubeURL,
+		TwitchURL: platforms.DefaultTwitchURL, FacebookURL: platforms.DefaultFacebookURL}
+}
+
 // AudiencePlatforms configures the platform viewer-count polls (outputs/platforms).
 type AudiencePlatforms struct {
 	PollEvery   time.Duration `mapstructure:"poll_every"`   // default 30s, at least 10s: each live destination's count is read this often
@@ -366,9 +372,7 @@ func Default() *Config {
 			MaxLag:          outhls.DefaultMaxLag,
 		},
 		WHEP:     WHEP{MaxLag: outwhep.DefaultMaxLag},
-		Audience: Audience{Window: audience.DefaultWindow, BeaconWindow: audience.DefaultBeaconWindow,
-			Platforms: AudiencePlatforms{PollEvery: platforms.DefaultEvery, YouTubeURL: platforms.DefaultYouTubeURL,
-				TwitchURL: platforms.DefaultTwitchURL, FacebookURL: platforms.DefaultFacebookURL}},
+		Audience: Audience{Window: audience.DefaultWindow, BeaconWindow: audience.DefaultBeaconWindow, Platforms: defaultAudiencePlatforms()},
 		Watch:    Watch{Mode: watch.ModeAuto},
 		Health:   Health{MinFreeDisk: DefaultMinFreeDisk},
 		Outputs: Outputs{
