@@ -24,6 +24,16 @@ type reportPage struct {
 	Lines        int      `json:"lines"`
 	Platforms    []string `json:"platforms"`
 	Destinations []string `json:"destinations"`
+	// The console's stream page and report view ("consoleView").
+	StreamPage struct {
+		All, Now  int
+		Platforms string
+	} `json:"streamPage"`
+	View struct {
+		PeakAll int    `json:"peakAll"`
+		Events  int    `json:"events"`
+		Print   string `json:"print"`
+	} `json:"view"`
 }
 
 // TestPlatformAudienceReport: a stream published with ffmpeg goes to the nginx platform
@@ -40,6 +50,7 @@ func TestPlatformAudienceReport(t *testing.T) {
 	fake.SetViewers(platforms.YouTube, 321)
 	n := startNginx(t)
 	b := startBeffroi(t, func(c *config.Config) {
+		c.Admin.Password = adminPassword
 		c.Audience.Platforms.YouTubeURL = fake.Endpoints().YouTube
 		c.Streams[0].Destinations = []config.Destination{{Name: "youtube", URL: n.URL("yt-stream-key")}}
 	})
@@ -131,17 +142,26 @@ func TestPlatformAudienceReport(t *testing.T) {
 
 	// The printable page in Chromium.
 	pages := map[string]reportPage{}
-	runDriver(t, "report.mjs", func(name string, p reportPage) {
+	origin := "http://" + b.HTTPAddr()
+	last := runDriver(t, "report.mjs", func(name string, p reportPage) {
 		if name == "page" {
 			pages[p.Lang] = p
 		}
-	}, "http://"+b.HTTPAddr()+"/report/event", adminToken, artifactsDir(t, "report"))
+	}, origin+"/report/event", adminToken, artifactsDir(t, "report"), origin, adminPassword, "event")
 	for _, lang := range []string{"fr", "en"} {
 		p := pages[lang]
 		if p.HTMLLang != lang || p.PeakAll < 322 || p.Lines != 5 || len(p.Platforms) != 1 || p.Platforms[0] != "youtube" ||
 			len(p.Destinations) != 1 {
 			t.Errorf("report page %s: %+v", lang, p)
 		}
+	}
+	// The console: the stream page shows ours, YouTube's and the total; its link opens the
+	// report view, with the chart and the printable page's link.
+	c := last["consoleView"]
+	if c.StreamPage.All != 322 || c.StreamPage.Now != 1 || !strings.Contains(c.StreamPage.Platforms, "youtube") ||
+		strings.Contains(c.StreamPage.Platforms, platformstest.YouTubeKey) || c.View.PeakAll < 322 || c.View.Events != 1 ||
+		!strings.HasPrefix(c.View.Print, "/report/event?") {
+		t.Errorf("console: %+v", c)
 	}
 	for _, secret := range []string{platformstest.YouTubeKey, "yt-stream-key"} {
 		if lines := b.Logs.Lines(secret); len(lines) > 0 {
