@@ -155,9 +155,16 @@ func (c *Client) Viewers(ctx context.Context, cred Credentials) (int, error) {
 	return 0, &Error{Kind: Failed, Msg: fmt.Sprintf("unknown platform %q", cred.Platform)}
 }
 
+// answer is what is kept of a platform's response once its body is read and closed.
+type answer struct {
+	StatusCode int
+	Status     string
+	Header     http.Header
+}
+
 // do sends req and returns the status, headers and body. A transport error's text leaves
 // the URL out: it may hold a key.
-func (c *Client) do(req *http.Request, platform string) (*http.Response, []byte, error) {
+func (c *Client) do(req *http.Request, platform string) (answer, []byte, error) {
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -168,14 +175,15 @@ func (c *Client) do(req *http.Request, platform string) (*http.Response, []byte,
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, nil, &Error{Kind: Failed, Msg: fmt.Sprintf("%s: %v", platform, err)}
+		return answer{}, nil, &Error{Kind: Failed, Msg: fmt.Sprintf("%s: %v", platform, err)}
 	}
 	defer func() { _ = resp.Body.Close() }()
+	a := answer{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, nil, &Error{Kind: Failed, Msg: fmt.Sprintf("%s: reading the answer: %v", platform, err)}
+		return a, nil, &Error{Kind: Failed, Msg: fmt.Sprintf("%s: reading the answer: %v", platform, err)}
 	}
-	return resp, body, nil
+	return a, body, nil
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date).

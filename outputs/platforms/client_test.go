@@ -44,12 +44,12 @@ func TestClientAnswers(t *testing.T) {
 			f.Fail(p, tc.fail)
 			n, err := c.Viewers(context.Background(), platformstest.Credentials(p))
 			name := p + "/" + string(tc.fail)
-			switch {
-			case tc.fail == platformstest.None:
+			switch tc.fail {
+			case platformstest.None:
 				if err != nil || n != 100*(i+1) {
 					t.Errorf("%s: %d, %v; want %d", name, n, err, 100*(i+1))
 				}
-			case tc.fail == platformstest.Offline:
+			case platformstest.Offline:
 				if !errors.Is(err, platforms.ErrOffline) {
 					t.Errorf("%s: %d, %v; want offline", name, n, err)
 				}

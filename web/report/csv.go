@@ -10,6 +10,8 @@ import (
 
 // CSV columns (README, "The event report", lists them): four tables, each with its header
 // row, separated by an empty line.
+//
+//nolint:gochecknoglobals // read-only: the documented columns
 var (
 	// SummaryColumns head the summary, one key,value row per figure.
 	SummaryColumns = []string{"key", "value"}

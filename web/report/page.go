@@ -45,7 +45,7 @@ func WritePage(w io.Writer, r Report, t Texts, loc *time.Location, links PageLin
 }
 
 // pageFuncs are WritePage's functions, bound to the report's zone and language there.
-var pageFuncs = template.FuncMap{
+var pageFuncs = template.FuncMap{ //nolint:gochecknoglobals // read-only; WritePage binds its own
 	"When": func(*time.Time) string { return "" }, "At": func(time.Time) string { return "" },
 	"Dur": duration, "Has": func(string) bool { return false }, "Period": func(string) string { return "" },
 }
@@ -63,7 +63,8 @@ func duration(sec float64) string {
 	return fmt.Sprintf("%d s", s)
 }
 
-var page = template.Must(template.New("report").Funcs(pageFuncs).Parse(`<!doctype html>
+var page = template.Must( //nolint:gochecknoglobals // parsed once, read-only (cloned per page)
+	template.New("report").Funcs(pageFuncs).Parse(`<!doctype html>
 <html lang="{{.T.Lang}}">
 <head>
 <meta charset="utf-8">

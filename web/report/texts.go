@@ -26,7 +26,7 @@ func (t Texts) PeriodName(kind string) string {
 	return kind
 }
 
-var english = Texts{
+var english = Texts{ //nolint:gochecknoglobals // read-only
 	Lang: "en", Title: "Event report", ChartTitle: "Concurrent viewers by source and platform", NoData: "Not enough samples for a chart yet",
 	HLS: "HLS (our pages)", WHEP: "WebRTC (our pages)", Other: "RTMP players", All: "All", Peak: "Peak",
 	Stream: "Stream", Event: "Event", Start: "Start", End: "End", Duration: "Duration", Live: "live now",
@@ -43,9 +43,10 @@ var english = Texts{
 	Failover: "Backup source", NoDestinations: "No destination.",
 }
 
-var french = Texts{
+var french = Texts{ //nolint:gochecknoglobals // read-only
 	Lang: "fr", Title: "Bilan de l'événement", ChartTitle: "Spectateurs simultanés par source et plateforme", NoData: "Pas encore assez de mesures pour un graphique",
-	HLS: "HLS (nos pages)", WHEP: "WebRTC (nos pages)", Other: "Lecteurs RTMP", All: "Total", Peak: "Pic",
+	HLS: "HLS (nos pages)", WHEP: "WebRTC (nos pages)", Other: "Lecteurs RTMP", //nolint:misspell // French
+	All: "Total", Peak: "Pic",
 	Stream: "Flux", Event: "Événement", Start: "Début", End: "Fin", Duration: "Durée", Live: "en direct",
 	PeakOwn: "Pic, nos spectateurs", PeakAll: "Pic, toutes plateformes", Average: "Spectateurs simultanés en moyenne (les nôtres)",
 	Distinct: "Spectateurs distincts (les nôtres)", WatchTime: "Temps de visionnage total", AvgWatch: "Temps de visionnage moyen",
