@@ -162,9 +162,17 @@ type answer struct {
 	Header     http.Header
 }
 
-// do sends req and returns the status, headers and body. A transport error's text leaves
-// the URL out: it may hold a key.
-func (c *Client) do(req *http.Request, platform string) (answer, []byte, error) {
+// get sends a GET of u with the headers hdr and returns the status, headers and body. A
+// transport error's text leaves the URL out: it may hold a key.
+func (c *Client) get(ctx context.Context, platform, u string, hdr map[string]string) (answer, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return answer{}, nil, &Error{Kind: Failed, Msg: platform + ": the API's base URL is not a URL"}
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Accept", "application/json")
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -209,14 +217,11 @@ func (c *Client) youtube(ctx context.Context, cred Credentials) (int, error) {
 	if cred.APIKey != "" {
 		q.Set("key", cred.APIKey)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, orDefault(c.Endpoints.YouTube, DefaultYouTubeURL)+"/videos?"+q.Encode(), nil)
-	if err != nil {
-		return 0, &Error{Kind: Failed, Msg: "youtube: " + err.Error()}
-	}
+	hdr := map[string]string{}
 	if cred.APIKey == "" {
-		req.Header.Set("Authorization", "Bearer "+cred.Token)
+		hdr["Authorization"] = "Bearer " + cred.Token
 	}
-	resp, body, err := c.do(req, YouTube)
+	resp, body, err := c.get(ctx, YouTube, orDefault(c.Endpoints.YouTube, DefaultYouTubeURL)+"/videos?"+q.Encode(), hdr)
 	if err != nil {
 		return 0, err
 	}
@@ -295,13 +300,8 @@ func untilPacificMidnight(now time.Time) time.Duration {
 // array means the channel is offline.
 func (c *Client) twitch(ctx context.Context, cred Credentials) (int, error) {
 	q := url.Values{"user_login": {cred.ID}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, orDefault(c.Endpoints.Twitch, DefaultTwitchURL)+"/streams?"+q.Encode(), nil)
-	if err != nil {
-		return 0, &Error{Kind: Failed, Msg: "twitch: " + err.Error()}
-	}
-	req.Header.Set("Client-Id", cred.ClientID)
-	req.Header.Set("Authorization", "Bearer "+cred.Token)
-	resp, body, err := c.do(req, Twitch)
+	resp, body, err := c.get(ctx, Twitch, orDefault(c.Endpoints.Twitch, DefaultTwitchURL)+"/streams?"+q.Encode(),
+		map[string]string{"Client-Id": cred.ClientID, "Authorization": "Bearer " + cred.Token})
 	if err != nil {
 		return 0, err
 	}
@@ -352,12 +352,8 @@ func (c *Client) twitch(ctx context.Context, cred Credentials) (int, error) {
 // rate limits.
 func (c *Client) facebook(ctx context.Context, cred Credentials) (int, error) {
 	q := url.Values{"fields": {"live_views,status"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, orDefault(c.Endpoints.Facebook, DefaultFacebookURL)+"/"+url.PathEscape(cred.ID)+"?"+q.Encode(), nil)
-	if err != nil {
-		return 0, &Error{Kind: Failed, Msg: "facebook: " + err.Error()}
-	}
-	req.Header.Set("Authorization", "Bearer "+cred.Token)
-	resp, body, err := c.do(req, Facebook)
+	resp, body, err := c.get(ctx, Facebook, orDefault(c.Endpoints.Facebook, DefaultFacebookURL)+"/"+url.PathEscape(cred.ID)+"?"+q.Encode(),
+		map[string]string{"Authorization": "Bearer " + cred.Token})
 	if err != nil {
 		return 0, err
 	}
