@@ -111,12 +111,22 @@ func Chart(r Report, loc *time.Location, t Texts) []byte {
 	}
 	for i, l := range lines {
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%.1f" stroke-linejoin="round" points="`, l.color, l.width)
-		for _, s := range series {
+		var lone []audience.Sample // points with no neighbour: a line does not show them
+		for j, s := range series {
 			if v, ok := l.value(s); ok {
 				fmt.Fprintf(&b, "%.1f,%.1f ", x(s.At), y(v))
+				_, before := valueAt(l, series, j-1)
+				_, after := valueAt(l, series, j+1)
+				if !before && !after {
+					lone = append(lone, s)
+				}
 			}
 		}
 		b.WriteString(`"/>`)
+		for _, s := range lone {
+			v, _ := l.value(s)
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`, x(s.At), y(v), l.color)
+		}
 		lx := padL + (i%6)*legendStep
 		ly := legendY + (i/6)*14 - 14*((len(lines)-1)/6)
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="4" fill="%s"/><text x="%d" y="%d" dominant-baseline="middle">%s</text>`,
@@ -128,6 +138,14 @@ func Chart(r Report, loc *time.Location, t Texts) []byte {
 	}
 	b.WriteString(`</svg>`)
 	return b.Bytes()
+}
+
+// valueAt is l's value at series[i], false when i is outside or l has none there.
+func valueAt(l line, series []audience.Sample, i int) (int, bool) {
+	if i < 0 || i >= len(series) {
+		return 0, false
+	}
+	return l.value(series[i])
 }
 
 // thin keeps at most maxPoints samples (every n-th, and the last), so a 12-hour event

@@ -92,7 +92,7 @@ func TestCSV(t *testing.T) {
 func TestChart(t *testing.T) {
 	svg := Chart(testReport(), time.UTC, Lang("en"))
 	d := xml.NewDecoder(bytes.NewReader(svg))
-	lines, rects := 0, 0
+	lines, rects, dots := 0, 0, 0
 	for {
 		tok, err := d.Token()
 		if err != nil {
@@ -107,11 +107,17 @@ func TestChart(t *testing.T) {
 				lines++
 			case "rect":
 				rects++
+			case "circle":
+				dots++
 			}
 		}
 	}
 	if lines != 6 { // HLS, WHEP, RTMP, two platforms, all
 		t.Errorf("%d lines", lines)
+	}
+	// The platforms' counts come every sixth sample: each is a dot of its own (20), and the peak.
+	if dots != 21 {
+		t.Errorf("%d dots, want 21", dots)
 	}
 	if !bytes.Contains(svg, []byte("yt&lt;&amp;&gt; (youtube)")) || !bytes.Contains(svg, []byte("Standby picture")) {
 		t.Errorf("labels: %s", svg)
