@@ -75,6 +75,9 @@ type Options struct {
 	Every time.Duration
 	// MaxBackoff bounds the wait after errors (default 10 min).
 	MaxBackoff time.Duration
+	// StaleAfter is how long a count stays in the total after its last success (default
+	// 2.5 times Every: one failed or slow poll does not make the curve drop).
+	StaleAfter time.Duration
 	// Live reports whether a stream's destination is live on its platform now.
 	Live func(stream, dest string) bool
 	// Clock returns the time (nil: time.Now).
@@ -117,6 +120,9 @@ func New(o Options) *Poller {
 	if o.MaxBackoff < o.Every {
 		o.MaxBackoff = o.Every
 	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = 2*o.Every + o.Every/2
+	}
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -158,10 +164,6 @@ func (p *Poller) poke() {
 	}
 }
 
-// stale is how long a count stays in the total after its last success: one failed or slow
-// poll does not make the curve drop.
-func (p *Poller) stale() time.Duration { return 2*p.o.Every + p.o.Every/2 }
-
 // Status returns the targets of stream, sorted by destination.
 func (p *Poller) Status(stream string) []Status {
 	now := p.o.Clock()
@@ -191,7 +193,7 @@ func (p *Poller) Status(stream string) []Status {
 
 // counted returns the count of t that goes into the total now. Called with p.mu held.
 func (p *Poller) counted(t *target, now time.Time) (int, bool) {
-	if t.state == StateIdle || t.at.IsZero() || now.Sub(t.at) > p.stale() {
+	if t.state == StateIdle || t.at.IsZero() || now.Sub(t.at) > p.o.StaleAfter {
 		return 0, false
 	}
 	return t.viewers, true

@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,7 +48,9 @@ func TestPollerMergesAndIsolates(t *testing.T) {
 	var live atomic.Bool
 	live.Store(true)
 	logs := &testutil.LogBuffer{}
-	p := platforms.New(platforms.Options{Client: c, Every: 40 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	// Counts never go stale here (the machine may be slow): TestPollerBackoffAndStale
+	// drops them, on its own clock.
+	p := platforms.New(platforms.Options{Client: c, Every: 40 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, StaleAfter: time.Hour,
 		Live:   func(stream, dest string) bool { return live.Load() && stream == "concert" },
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	for _, pl := range []string{platforms.YouTube, platforms.Twitch, platforms.Facebook} {
@@ -64,15 +68,10 @@ func TestPollerMergesAndIsolates(t *testing.T) {
 	waitFor(t, "youtube in error", func() bool { return stateOf(p, "concert", "youtube-dest").State == platforms.StateError })
 	f.SetViewers(platforms.Twitch, 31)
 	waitFor(t, "twitch counted while youtube fails", func() bool { return p.PlatformViewers("concert")["twitch-dest"] == 31 })
-	waitFor(t, "youtube's stale count dropped", func() bool {
-		_, ok := p.PlatformViewers("concert")["youtube-dest"]
-		return !ok
-	})
-	if got := p.PlatformViewers("concert"); got["facebook-dest"] != 45 {
-		t.Errorf("facebook while youtube fails: %v", got)
-	}
-	if s := stateOf(p, "concert", "youtube-dest"); s.RetryAt == nil || s.Counted {
-		t.Errorf("youtube in error: %+v; want a retry time and not counted", s)
+	f.SetViewers(platforms.Facebook, 46)
+	waitFor(t, "facebook counted while youtube fails", func() bool { return p.PlatformViewers("concert")["facebook-dest"] == 46 })
+	if s := stateOf(p, "concert", "youtube-dest"); s.RetryAt == nil || s.Viewers != 120 {
+		t.Errorf("youtube in error: %+v; want a retry time and its last count", s)
 	}
 
 	f.Fail(platforms.YouTube, platformstest.Expired)
@@ -120,31 +119,62 @@ func TestPollerMergesAndIsolates(t *testing.T) {
 	}
 }
 
-// TestPollerBackoff: errors in a row space the polls out, a 429's Retry-After is respected.
-func TestPollerBackoff(t *testing.T) {
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestPollerBackoffAndStale, on a clock the test moves: errors in a row space the polls out
+// (Every, then twice, four times...), a count leaves the total once stale, and a 429's
+// Ratelimit-Reset is respected.
+func TestPollerBackoffAndStale(t *testing.T) {
 	f, c := newFake(t)
-	f.Fail(platforms.Twitch, platformstest.ServerError)
-	p := platforms.New(platforms.Options{Client: c, Every: 20 * time.Millisecond, MaxBackoff: time.Hour,
-		Live: func(string, string) bool { return true }})
+	f.SetViewers(platforms.Twitch, 5)
+	clk := &fakeClock{t: time.Date(2026, 6, 21, 20, 0, 0, 0, time.UTC)}
+	const every = 20 * time.Millisecond
+	p := platforms.New(platforms.Options{Client: c, Every: every, MaxBackoff: time.Hour, StaleAfter: 10 * every,
+		Clock: clk.Now, Live: func(string, string) bool { return true }})
 	p.Set(platforms.Target{Stream: "s", Destination: "tw", Credentials: platformstest.Credentials(platforms.Twitch)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "three failures", func() bool { return f.Requests(platforms.Twitch) >= 3 })
-	s := stateOf(p, "s", "tw")
-	if s.RetryAt == nil {
-		t.Fatalf("no retry time: %+v", s)
+	waitFor(t, "the first count", func() bool { return p.PlatformViewers("s")["tw"] == 5 })
+	f.Fail(platforms.Twitch, platformstest.ServerError)
+	start := clk.Now()
+	wait := every
+	for n := 1; n <= 4; n++ {
+		clk.Add(wait) // the next poll is due
+		want := clk.Now().Add(every << (n - 1))
+		waitFor(t, "failure "+strconv.Itoa(n), func() bool {
+			s := stateOf(p, "s", "tw")
+			return s.State == platforms.StateError && s.RetryAt != nil && s.RetryAt.Equal(want)
+		})
+		wait = every << (n - 1)
 	}
-	// After n failures the wait is Every * 2^(n-1): at least 80 ms after the third.
-	if wait := time.Until(*s.RetryAt); f.Requests(platforms.Twitch) == 3 && wait < 40*time.Millisecond {
-		t.Errorf("after 3 failures the next poll is in %s", wait)
+	if got := clk.Now().Sub(start); got != 8*every {
+		t.Fatalf("clock moved %s", got)
+	}
+	if _, ok := p.PlatformViewers("s")["tw"]; !ok {
+		t.Errorf("dropped before it is stale")
+	}
+	clk.Add(3 * every) // 11 Every after the last count
+	if got := p.PlatformViewers("s"); len(got) != 0 || stateOf(p, "s", "tw").Counted {
+		t.Errorf("a stale count is still counted: %v", got)
 	}
 	f.Fail(platforms.Twitch, platformstest.RateLimit)
 	f.RetryAfter = 3600
 	p.Set(platforms.Target{Stream: "s", Destination: "tw", Credentials: platformstest.Credentials(platforms.Twitch)})
 	waitFor(t, "rate limited", func() bool { return stateOf(p, "s", "tw").State == platforms.StateRateLimited })
-	if r := stateOf(p, "s", "tw").RetryAt; r == nil || time.Until(*r) < 50*time.Minute {
-		t.Errorf("Ratelimit-Reset an hour away, retry at %v", r)
+	if r := stateOf(p, "s", "tw").RetryAt; r == nil || r.Sub(clk.Now()) < 50*time.Minute {
+		t.Errorf("Ratelimit-Reset an hour away, retry at %v (now %v)", r, clk.Now())
 	}
 }
