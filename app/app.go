@@ -24,6 +24,7 @@ import (
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
+	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/outputs/record"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
@@ -80,6 +81,9 @@ type App struct {
 	Replays *replays.Service
 	// Audience counts the viewers of every stream.
 	Audience *audience.Counter
+	// PlatformViewers reads the platforms' own viewer counts of the destinations given API
+	// credentials (outputs/platforms), for the audience's total.
+	PlatformViewers *platforms.Poller
 	// HLS makes and serves every live stream's low-latency HLS (nil when hls.enabled is off).
 	HLS *outhls.Server
 	// WHEP plays the streams to viewers over WebRTC (/whep/<stream>).
@@ -163,10 +167,14 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	}
 	a.source = o.source
 	a.newMediaPlane(o)
+	if a.PlatformViewers, err = a.newPlatformPoller(); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
 	// The audience of each stream's last event is kept in the database (written every 5 s),
 	// so that a restart, even kill -9, loses at most those seconds (see Run).
 	a.Audience = audience.New(audience.Options{Window: cfg.Audience.Window, BeaconWindow: cfg.Audience.BeaconWindow,
-		Journal: a.Store, Grace: cfg.ReconnectGrace, Logger: log})
+		Journal: a.Store, Grace: cfg.ReconnectGrace, Logger: log,
+		Platforms: a.PlatformViewers, Outputs: outputFigures{a.Outputs}})
 	if err := a.newIngest(); err != nil {
 		return nil, err
 	}
@@ -390,6 +398,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log,
 			StandbyDir: filepath.Join(cfg.DataDir, "standby")},
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
+		Events: a.Store, Platforms: web.PlatformCounts{Poller: a.PlatformViewers, Store: a.Store, Audit: accounts},
 		Reload:    accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
 		WatchMode: cfg.Watch.Mode, Version: version, PublicURL: cfg.HTTP.PublicURL, MetricsToken: cfg.Metrics.Token,
 		Health: a.healthChecks(),
@@ -429,6 +438,7 @@ func (a *App) phases() []phase {
 	if a.HLS != nil {
 		viewers.run = append(viewers.run, Component{"hls", a.HLS.Run})
 	}
+	viewers.run = append(viewers.run, Component{"platform viewer counts", a.PlatformViewers.Run})
 	return []phase{
 		ingest,
 		{name: "recorders", run: []Component{{"recorder", a.Recorder.Run}}},

@@ -11,6 +11,7 @@ import (
 	"github.com/beffroi/beffroi/internal/rtcnet"
 	"github.com/beffroi/beffroi/outputs"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
+	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/outputs/record"
 	outwhep "github.com/beffroi/beffroi/outputs/whep"
 	"github.com/beffroi/beffroi/relay"
@@ -222,6 +223,24 @@ type WHEP struct {
 type Audience struct {
 	Window       time.Duration `mapstructure:"window"`        // default 10s: an HLS viewer stays counted this long after its last playlist request
 	BeaconWindow time.Duration `mapstructure:"beacon_window"` // default 35s: ... and this long after its last beacon from the watch page
+
+	// Platforms configures the reading of the platforms' own viewer counts (YouTube,
+	// Twitch, Facebook) for the destinations given API credentials.
+	Platforms AudiencePlatforms `mapstructure:"platforms"`
+}
+
+// defaultAudiencePlatforms polls every 30 s, the real APIs.
+func defaultAudiencePlatforms() AudiencePlatforms {
+	return AudiencePlatforms{PollEvery: platforms.DefaultEvery, YouTubeURL: platforms.DefaultYouTubeURL,
+		TwitchURL: platforms.DefaultTwitchURL, FacebookURL: platforms.DefaultFacebookURL}
+}
+
+// AudiencePlatforms configures the platform viewer-count polls (outputs/platforms).
+type AudiencePlatforms struct {
+	PollEvery   time.Duration `mapstructure:"poll_every"`   // default 30s, at least 10s: each live destination's count is read this often
+	YouTubeURL  string        `mapstructure:"youtube_url"`  // default https://www.googleapis.com/youtube/v3
+	TwitchURL   string        `mapstructure:"twitch_url"`   // default https://api.twitch.tv/helix
+	FacebookURL string        `mapstructure:"facebook_url"` // default https://graph.facebook.com/v21.0
 }
 
 // Watch configures the public player pages.
@@ -353,7 +372,7 @@ func Default() *Config {
 			MaxLag:          outhls.DefaultMaxLag,
 		},
 		WHEP:     WHEP{MaxLag: outwhep.DefaultMaxLag},
-		Audience: Audience{Window: audience.DefaultWindow, BeaconWindow: audience.DefaultBeaconWindow},
+		Audience: Audience{Window: audience.DefaultWindow, BeaconWindow: audience.DefaultBeaconWindow, Platforms: defaultAudiencePlatforms()},
 		Watch:    Watch{Mode: watch.ModeAuto},
 		Health:   Health{MinFreeDisk: DefaultMinFreeDisk},
 		Outputs: Outputs{

@@ -335,6 +335,8 @@ func TestErrors(t *testing.T) {
 		{"HLS segment shorter than two parts", "hls:\n  part_duration: 400ms\n  segment_duration: 600ms\n", `config: hls.segment_duration: 600ms must be at least two parts (hls.part_duration is 400ms)`, ""},
 		{"HLS origin not an origin", "hls:\n  allow_origins: [\"www.arras.fr\"]\n", `config: hls.allow_origins[0]: "www.arras.fr" is not an origin like https://www.example.org (or "*")`, ""},
 		{"audience window zero", "audience:\n  window: 0s\n", `config: audience.window: must be positive (got 0s)`, ""},
+		{"platform polls too often", "audience:\n  platforms:\n    poll_every: 5s\n", `config: audience.platforms.poll_every: must be at least 10s, the platforms' quotas (got 5s)`, ""},
+		{"platform URL not a URL", "audience:\n  platforms:\n    twitch_url: api.twitch.tv\n", `config: audience.platforms.twitch_url: "api.twitch.tv" is not an http(s) base URL like https://api.example.com/v1`, ""},
 		{"bad log level", "log:\n  level: verbose\n", `config: log.level: "verbose" is not one of debug, info, warn, error`, ""},
 		{"bad log format", "log:\n  format: xml\n", `config: log.format: "xml" is not one of text, json`, ""},
 		{"bad free-disk threshold", "health:\n  min_free_disk: lots\n", `config: health.min_free_disk: "lots" is not a size (want a number and a unit, like "50GiB" or "500GB")`, ""},

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/beffroi/beffroi/internal/clientip"
+	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/web/watch"
 )
 
@@ -384,6 +385,22 @@ func (c *Config) validateViewers(p *problems) {
 	}
 	if c.Audience.BeaconWindow <= 0 {
 		p.add("audience.beacon_window", "must be positive (got %s)", c.Audience.BeaconWindow)
+	}
+	c.validateAudiencePlatforms(p)
+}
+
+// validateAudiencePlatforms checks audience.platforms: the poll spacing the platforms'
+// quotas allow, and base URLs (the real APIs, or a stand-in).
+func (c *Config) validateAudiencePlatforms(p *problems) {
+	ap := c.Audience.Platforms
+	if ap.PollEvery < platforms.MinEvery {
+		p.add("audience.platforms.poll_every", "must be at least %s, the platforms' quotas (got %s)", platforms.MinEvery, ap.PollEvery)
+	}
+	for _, u := range []struct{ key, val string }{{"youtube_url", ap.YouTubeURL}, {"twitch_url", ap.TwitchURL}, {"facebook_url", ap.FacebookURL}} {
+		x, err := url.Parse(u.val)
+		if err != nil || (x.Scheme != "http" && x.Scheme != "https") || x.Host == "" || x.RawQuery != "" || x.User != nil {
+			p.add("audience.platforms."+u.key, "%q is not an http(s) base URL like %s", u.val, "https://api.example.com/v1")
+		}
 	}
 }
 

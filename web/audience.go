@@ -1,18 +1,16 @@
 package web
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"io"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/relay"
 	"github.com/beffroi/beffroi/relay/audience"
 )
@@ -30,6 +28,7 @@ func (s *Server) mountAudience(mux *http.ServeMux, reg *prometheus.Registry, op 
 	mux.Handle("GET /api/v1/streams/{name}/report", op(http.HandlerFunc(s.getReport)))
 	mux.HandleFunc("GET /api/v1/public/streams/{name}", s.getPublicStream)
 	mux.HandleFunc("POST /api/v1/beacon", s.postBeacon)
+	s.mountReports(mux, op)
 	reg.MustRegister(newAudienceCollector(s.o.Registry, s.o.Audience))
 }
 
@@ -45,6 +44,10 @@ type audienceJSON struct {
 	Start     *time.Time        `json:"start,omitempty"`
 	End       *time.Time        `json:"end,omitempty"`
 	Series    []audience.Sample `json:"series"`
+	// Platforms are the destinations with platform credentials: each one's state and
+	// count now; All is our viewers plus the platforms' counted ones.
+	Platforms []platforms.Status `json:"platforms"`
+	All       int                `json:"all"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -81,7 +84,16 @@ func (s *Server) getAudience(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "stream not found: "+name)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAudienceJSON(name, s.o.Audience.Snapshot(name)))
+	snap := s.o.Audience.Snapshot(name)
+	a := toAudienceJSON(name, snap)
+	a.Platforms, a.All = []platforms.Status{}, a.Now["total"]
+	if s.o.Platforms.Poller != nil {
+		a.Platforms = s.o.Platforms.Poller.Status(name)
+	}
+	for _, n := range snap.Platforms {
+		a.All += n
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 // getPublicStream is what the watch page shows without any secret: live or not, and how many
@@ -172,130 +184,6 @@ func parseBeacon(body io.Reader) (beacon, error) {
 		return b, errors.New("beacon: no session token (take it from the media playlist URL)")
 	}
 	return b, nil
-}
-
-// reportJSON is the event report.
-type reportJSON struct {
-	Stream string `json:"stream"`
-	// Event names the event; it stays the same across a restart that the event survives
-	// (its figures are kept in the database).
-	Event    string     `json:"event,omitempty"`
-	Live     bool       `json:"live"`
-	Start    *time.Time `json:"start"`
-	End      *time.Time `json:"end"`
-	Duration float64    `json:"duration"` // seconds
-	Peak     struct {
-		Total int        `json:"total"`
-		At    *time.Time `json:"at"`
-	} `json:"peak"`
-	Average      float64             `json:"average"` // mean concurrency over the event
-	Distinct     int                 `json:"distinct"`
-	WatchTime    float64             `json:"watch_time"` // seconds
-	Destinations []reportDestination `json:"destinations"`
-	Series       []audience.Sample   `json:"series"`
-}
-
-type reportDestination struct {
-	Name       string  `json:"name"`
-	Protocol   string  `json:"protocol"`
-	Host       string  `json:"host"`
-	State      string  `json:"state"`
-	Uptime     float64 `json:"uptime"` // seconds
-	Reconnects uint64  `json:"reconnects"`
-}
-
-func (s *Server) report(name string) reportJSON {
-	a := s.o.Audience.Snapshot(name)
-	rep := reportJSON{Stream: name, Event: a.Event, Live: a.Live, Start: timePtr(a.Start), End: timePtr(a.End),
-		Distinct: a.Distinct, WatchTime: math.Round(a.WatchTime.Seconds()), Series: a.Series,
-		Destinations: []reportDestination{}}
-	if rep.Series == nil {
-		rep.Series = []audience.Sample{}
-	}
-	if !a.Start.IsZero() {
-		end := a.End
-		if end.IsZero() {
-			end = time.Now()
-		}
-		d := end.Sub(a.Start)
-		rep.Duration = math.Round(d.Seconds())
-		if d > 0 {
-			rep.Average = math.Round(a.WatchTime.Seconds()/d.Seconds()*100) / 100
-		}
-	}
-	rep.Peak.Total, rep.Peak.At = a.Peak.Total, timePtr(a.Peak.At)
-	if s.o.Destinations != nil {
-		for _, d := range s.o.Destinations.List(name) {
-			rep.Destinations = append(rep.Destinations, reportDestination{
-				Name: d.Name, Protocol: d.Protocol, Host: d.Host, State: string(d.State),
-				Uptime: d.Uptime, Reconnects: d.Reconnects,
-			})
-		}
-	}
-	return rep
-}
-
-func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if s.o.Registry.Get(name) == nil {
-		writeError(w, http.StatusNotFound, "stream not found: "+name)
-		return
-	}
-	rep := s.report(name)
-	format := r.URL.Query().Get("format")
-	if format == "" && strings.Contains(r.Header.Get("Accept"), "text/csv") {
-		format = "csv"
-	}
-	switch format {
-	case "", "json":
-		writeJSON(w, http.StatusOK, rep)
-	case "csv":
-		writeReportCSV(w, rep)
-	default:
-		writeError(w, http.StatusBadRequest, "format must be json or csv")
-	}
-}
-
-// writeReportCSV writes the report as three tables separated by blank lines: the summary
-// (key,value), the destinations, and the concurrency series.
-func writeReportCSV(w http.ResponseWriter, rep reportJSON) {
-	h := w.Header()
-	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", `attachment; filename="`+rep.Stream+`-report.csv"`)
-	h.Set("Cache-Control", "no-store")
-	c := csv.NewWriter(w)
-	ts := func(t *time.Time) string {
-		if t == nil {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339)
-	}
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-	_ = c.WriteAll([][]string{
-		{"key", "value"},
-		{"stream", rep.Stream},
-		{"start", ts(rep.Start)},
-		{"end", ts(rep.End)},
-		{"duration_seconds", f(rep.Duration)},
-		{"peak", strconv.Itoa(rep.Peak.Total)},
-		{"peak_at", ts(rep.Peak.At)},
-		{"average", f(rep.Average)},
-		{"distinct", strconv.Itoa(rep.Distinct)},
-		{"watch_time_seconds", f(rep.WatchTime)},
-		{"event", rep.Event},
-		{},
-		{"destination", "protocol", "host", "state", "uptime_seconds", "reconnects"},
-	})
-	for _, d := range rep.Destinations {
-		_ = c.Write([]string{d.Name, d.Protocol, d.Host, d.State, f(d.Uptime), strconv.FormatUint(d.Reconnects, 10)})
-	}
-	_ = c.Write([]string{})
-	_ = c.Write([]string{"time", "total", "hls", "whep", "other"})
-	for _, p := range rep.Series {
-		_ = c.Write([]string{p.At.UTC().Format(time.RFC3339), strconv.Itoa(p.Total), strconv.Itoa(p.HLS),
-			strconv.Itoa(p.WHEP), strconv.Itoa(p.Other)})
-	}
-	c.Flush()
 }
 
 // audienceCollector exports the viewer counts at each scrape.

@@ -105,6 +105,12 @@ type Options struct {
 	Replays *replays.Service
 	// Audience counts viewers: the audience, report, public and beacon routes.
 	Audience *audience.Counter
+	// Events lists the past events for their reports, and the recordings made during one
+	// (web/store). Nil: only the current or last event is reported.
+	Events EventStore
+	// Platforms are the platform viewer counts: the destinations' credentials routes, and
+	// the counts in the audience and the reports. A nil Poller: not served.
+	Platforms PlatformCounts
 	// Media are the publishing and playback endpoints.
 	Media Media
 	// Console serves the operator console: its page at / and its files under /console/

@@ -67,6 +67,12 @@ type Options struct {
 	Grace time.Duration
 	// Logger receives the journal's failures (nil: discarded).
 	Logger *slog.Logger
+
+	// Platforms, when set, adds the platforms' own viewer counts to each sample and to
+	// Snapshot (event.go). Outputs, when set, keeps the destinations' uptime and reconnects
+	// during each event, for its report.
+	Platforms PlatformViewers
+	Outputs   OutputFigures
 }
 
 // Counter counts the viewers of every stream. Its methods are safe for concurrent use; the
@@ -96,6 +102,9 @@ type Sample struct {
 	HLS   int       `json:"hls"`
 	WHEP  int       `json:"whep"`
 	Other int       `json:"other"` // RTMP players and any other exact protocol
+	// Platforms are the platforms' own counts at that moment, by destination name (only
+	// those known then; see Options.Platforms). They are not in Total.
+	Platforms map[string]int `json:"platforms,omitempty"`
 }
 
 type streamAudience struct {
@@ -133,6 +142,14 @@ type streamAudience struct {
 	dirty      bool
 	restored   bool
 	saveFailed bool
+
+	// The report's extras (event.go): the destinations' figures during the event (outputs;
+	// outBase is what the manager said when the event began or resumed, nil until the
+	// next observe; outPrev what the event had then), its periods, and extraV, bumped on
+	// every change of either, for the journal.
+	outputs, outBase, outPrev map[string]Output
+	periods                   []Period
+	extraV                    uint64
 
 	series     []Sample
 	every      time.Duration // doubles each time the series is thinned
@@ -200,6 +217,7 @@ func (c *Counter) get(stream string) *streamAudience {
 		a = &streamAudience{
 			exact: map[string]int{}, hls: map[string]hlsSession{}, pending: map[string]int64{}, seen: newDistinct(),
 			peakBy: map[string]int{}, every: c.o.SampleEvery, baseEvery: c.o.SampleEvery,
+			outputs: map[string]Output{},
 		}
 		c.streams[stream] = a
 	}
@@ -369,6 +387,7 @@ func (a *streamAudience) finish(now time.Time) {
 	}
 	clear(a.hls)
 	clear(a.pending)
+	a.closePeriods(now)
 	a.live, a.end = false, now
 	a.dirty = true
 }
@@ -416,11 +435,16 @@ func (c *Counter) tick(live map[string]bool, events map[string]uint64) {
 	}
 	c.mu.RLock()
 	list := make([]*streamAudience, 0, len(c.streams))
-	for _, a := range c.streams {
-		list = append(list, a)
+	names := make([]string, 0, len(c.streams))
+	for n, a := range c.streams {
+		list, names = append(list, a), append(names, n)
 	}
 	c.mu.RUnlock()
-	for _, a := range list {
+	for i, a := range list {
+		var plat map[string]int
+		if c.o.Platforms != nil && live[names[i]] {
+			plat = c.o.Platforms.PlatformViewers(names[i]) // outside a.mu: it has its own lock
+		}
 		a.mu.Lock()
 		a.sweep(now.UnixNano())
 		if !a.live && !a.resumeBy.IsZero() && now.After(a.resumeBy) {
@@ -428,7 +452,9 @@ func (c *Counter) tick(live map[string]bool, events map[string]uint64) {
 			a.resumeBy, a.dirty = time.Time{}, true
 		}
 		if (a.live || len(a.hls)+a.exactN > 0) && now.Sub(a.lastSample) >= a.every {
-			a.series = append(a.series, a.sample(now))
+			smp := a.sample(now)
+			smp.Platforms = plat
+			a.series = append(a.series, smp)
 			a.lastSample = now
 			if len(a.series) >= c.o.MaxSamples {
 				// Keep every other sample: the curve keeps its shape at half the resolution.
@@ -464,6 +490,8 @@ func (a *streamAudience) begin(now time.Time, seed maphash.Seed) {
 	a.peak, a.peakAt = 0, time.Time{}
 	a.peakBy = map[string]int{}
 	a.updatePeak(now)
+	a.periods = nil
+	a.startOutputs(nil)
 }
 
 // Run calls Tick every second with the registry's live streams until ctx is cancelled, and
@@ -484,6 +512,11 @@ func (c *Counter) Run(ctx context.Context, reg *relay.Registry) error {
 			}
 		}
 		c.tick(live, events)
+		for _, s := range reg.List() {
+			if in := s.Info(); in.State != relay.Idle {
+				c.observe(s.Name(), in.Paused, in.Standby)
+			}
+		}
 		c.save(ctx, false)
 		select {
 		case <-ctx.Done():
@@ -523,10 +556,25 @@ type Snapshot struct {
 	Live       bool
 	Start, End time.Time
 	Series     []Sample
+	// Platforms are the platforms' own counts now, by destination name (Options.Platforms;
+	// nil without); they are not in Now.
+	Platforms map[string]int
+	// Outputs are the destinations' figures during the event (Options.Outputs), Periods
+	// its standby, paused (and failover) periods.
+	Outputs []Output
+	Periods []Period
 }
 
 // Snapshot returns a stream's audience.
 func (c *Counter) Snapshot(stream string) Snapshot {
+	s := c.snapshot(stream)
+	if c.o.Platforms != nil && s.Live {
+		s.Platforms = c.o.Platforms.PlatformViewers(stream) // outside a.mu: it has its own lock
+	}
+	return s
+}
+
+func (c *Counter) snapshot(stream string) Snapshot {
 	a := c.get(stream)
 	now := c.clock()
 	a.mu.Lock()
@@ -553,6 +601,7 @@ func (c *Counter) Snapshot(stream string) Snapshot {
 	}
 	s.Peak = Peak{Total: a.peak, At: a.peakAt, ByProtocol: by}
 	s.WatchTime = a.watchTime(now)
+	s.Outputs, s.Periods = a.outputList(), append([]Period(nil), a.periods...)
 	return s
 }
 

@@ -50,6 +50,10 @@ type EventSnapshot struct {
 	Every      time.Duration
 	Series     []Sample
 	SeriesFrom int
+	// Outputs are the destinations' figures during the event, Periods its periods
+	// (event.go): written whole at each save.
+	Outputs []Output
+	Periods []Period
 }
 
 // saved is what the journal holds of a stream's event, to write only what changed.
@@ -63,12 +67,14 @@ type saved struct {
 	peak      Peak
 	exact     int
 	watched   time.Duration
+	extraV    uint64
 }
 
 func (s *saved) same(o *saved) bool {
 	return s.id == o.id && s.samples == o.samples && s.every == o.every && s.distinctV == o.distinctV &&
 		s.end.Equal(o.end) && s.liveAt.Equal(o.liveAt) && s.peak.Total == o.peak.Total && s.peak.At.Equal(o.peak.At) &&
-		maps.Equal(s.peak.ByProtocol, o.peak.ByProtocol) && s.exact == o.exact && s.watched == o.watched
+		maps.Equal(s.peak.ByProtocol, o.peak.ByProtocol) && s.exact == o.exact && s.watched == o.watched &&
+		s.extraV == o.extraV
 }
 
 func newEventID() string {
@@ -96,7 +102,7 @@ func (a *streamAudience) journalSnapshot(stream string, now time.Time) (EventSna
 	next := saved{
 		id: a.id, samples: len(a.series), every: a.every, distinctV: a.seen.changes,
 		liveAt: a.liveAt, exact: a.distinctExact, watched: a.watchTime(now),
-		peak: Peak{Total: a.peak, At: a.peakAt, ByProtocol: maps.Clone(a.peakBy)},
+		peak: Peak{Total: a.peak, At: a.peakAt, ByProtocol: maps.Clone(a.peakBy)}, extraV: a.extraV,
 	}
 	if !a.live && a.resumeBy.IsZero() {
 		next.end = a.end
@@ -107,6 +113,7 @@ func (a *streamAudience) journalSnapshot(stream string, now time.Time) (EventSna
 	s := EventSnapshot{
 		Stream: stream, ID: a.id, Start: a.start, End: next.end, LiveAt: next.liveAt, Peak: next.peak,
 		DistinctExact: a.distinctExact, Watched: next.watched, Every: a.every,
+		Outputs: a.outputList(), Periods: append([]Period(nil), a.periods...),
 	}
 	if a.saved.id == a.id && a.saved.every == a.every && a.saved.samples <= len(a.series) {
 		s.SeriesFrom = a.saved.samples
@@ -209,14 +216,21 @@ func (c *Counter) restore(ctx context.Context, name string) {
 	if n := len(s.Series); n > 0 {
 		a.lastSample = s.Series[n-1].At
 	}
+	a.periods = s.Periods
+	a.outputs = map[string]Output{}
+	for _, o := range s.Outputs {
+		a.outputs[o.Name] = o
+	}
 	if s.End.IsZero() {
 		// Live at the last write: the report ends there until the stream comes back.
 		a.end = s.LiveAt
+		a.closePeriods(s.LiveAt)
 		a.resumeBy = s.LiveAt.Add(c.o.SaveEvery + c.o.Grace)
 	}
 	a.saved = saved{
 		id: s.ID, samples: len(s.Series), every: a.every, distinctV: seen.changes, end: s.End, liveAt: s.LiveAt,
 		peak: Peak{Total: a.peak, At: a.peakAt, ByProtocol: maps.Clone(a.peakBy)}, exact: a.distinctExact, watched: s.Watched,
+		extraV: a.extraV,
 	}
 }
 
@@ -225,5 +239,6 @@ func (c *Counter) restore(ctx context.Context, name string) {
 func (a *streamAudience) resume(now time.Time) {
 	a.live, a.end, a.resumeBy = true, time.Time{}, time.Time{}
 	a.updatePeak(now)
+	a.startOutputs(a.outputList())
 	a.dirty = true
 }

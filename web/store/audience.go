@@ -52,9 +52,14 @@ func (s *Store) SaveAudience(ctx context.Context, e audience.EventSnapshot) erro
 		return fmt.Errorf("audience of %q: %w", e.Stream, err)
 	}
 	if stored != e.ID {
-		// A new event: nothing of the stored one is kept.
+		// A new event: the stored one goes to the history, for its report.
 		if e.SeriesFrom != 0 {
 			return fmt.Errorf("audience of %q: event %s's series from sample %d, but the database holds none of it", e.Stream, e.ID, e.SeriesFrom)
+		}
+		if stored != "" {
+			if err := archiveEvent(ctx, tx, e.Stream); err != nil {
+				return fmt.Errorf("audience of %q: keeping event %s in the history: %w", e.Stream, stored, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM audience_samples WHERE stream = ?`, e.Stream); err != nil {
 			return fmt.Errorf("audience of %q: %w", e.Stream, err)
@@ -71,35 +76,40 @@ func (s *Store) SaveAudience(ctx context.Context, e audience.EventSnapshot) erro
 			return fmt.Errorf("audience of %q: series from sample %d, but the database holds %d before it", e.Stream, e.SeriesFrom, n)
 		}
 	}
+	outs, periods, err := extrasJSON(e)
+	if err != nil {
+		return fmt.Errorf("audience of %q: %w", e.Stream, err)
+	}
 	keep := e.Distinct == nil // the same event, its set unchanged: keep the stored one
 	var set any               // NULL when kept; COALESCE makes it empty on a first row
 	if !keep {
 		set = e.Distinct
 	}
 	if _, err := tx.ExecContext(ctx, `
-INSERT INTO audience_events (stream, event, started, ended, live_at, peak, peak_at, peak_by, distinct_exact, distinct_set, watched, every, updated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, X''), ?, ?, ?)
+INSERT INTO audience_events (stream, event, started, ended, live_at, peak, peak_at, peak_by, distinct_exact, distinct_set, watched, every, updated, outputs, periods)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, X''), ?, ?, ?, ?, ?)
 ON CONFLICT (stream) DO UPDATE SET
 	event = excluded.event, started = excluded.started, ended = excluded.ended, live_at = excluded.live_at,
 	peak = excluded.peak, peak_at = excluded.peak_at, peak_by = excluded.peak_by,
 	distinct_exact = excluded.distinct_exact,
 	distinct_set = CASE WHEN ? THEN audience_events.distinct_set ELSE excluded.distinct_set END,
-	watched = excluded.watched, every = excluded.every, updated = excluded.updated`,
+	watched = excluded.watched, every = excluded.every, updated = excluded.updated,
+	outputs = excluded.outputs, periods = excluded.periods`,
 		e.Stream, e.ID, ms(e.Start), nullMS(e.End), nullMS(e.LiveAt), e.Peak.Total, nullMS(e.Peak.At), string(peakBy),
-		e.DistinctExact, set, e.Watched.Milliseconds(), e.Every.Milliseconds(), ms(s.now()), keep); err != nil {
+		e.DistinctExact, set, e.Watched.Milliseconds(), e.Every.Milliseconds(), ms(s.now()), outs, periods, keep); err != nil {
 		return fmt.Errorf("audience of %q: %w", e.Stream, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM audience_samples WHERE stream = ? AND idx >= ?`, e.Stream, e.SeriesFrom); err != nil {
 		return fmt.Errorf("audience of %q: %w", e.Stream, err)
 	}
 	if len(e.Series) > 0 {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO audience_samples (stream, idx, at, total, hls, whep, other) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO audience_samples (stream, idx, at, total, hls, whep, other, platforms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("audience of %q: %w", e.Stream, err)
 		}
 		defer func() { _ = ins.Close() }()
 		for i, p := range e.Series {
-			if _, err := ins.ExecContext(ctx, e.Stream, e.SeriesFrom+i, ms(p.At), p.Total, p.HLS, p.WHEP, p.Other); err != nil {
+			if _, err := ins.ExecContext(ctx, e.Stream, e.SeriesFrom+i, ms(p.At), p.Total, p.HLS, p.WHEP, p.Other, platformsJSON(p.Platforms)); err != nil {
 				return fmt.Errorf("audience of %q: %w", e.Stream, err)
 			}
 		}
@@ -115,11 +125,11 @@ func (s *Store) LoadAudience(ctx context.Context, stream string) (audience.Event
 	e := audience.EventSnapshot{Stream: stream}
 	var started, watched, every int64
 	var ended, liveAt, peakAt sql.NullInt64
-	var peakBy string
+	var peakBy, outs, periods string
 	err := s.db.QueryRowContext(ctx, `
-SELECT event, started, ended, live_at, peak, peak_at, peak_by, distinct_exact, distinct_set, watched, every
+SELECT event, started, ended, live_at, peak, peak_at, peak_by, distinct_exact, distinct_set, watched, every, outputs, periods
 FROM audience_events WHERE stream = ?`, stream).Scan(&e.ID, &started, &ended, &liveAt, &e.Peak.Total, &peakAt, &peakBy,
-		&e.DistinctExact, &e.Distinct, &watched, &every)
+		&e.DistinctExact, &e.Distinct, &watched, &every, &outs, &periods)
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, false, nil
 	}
@@ -131,21 +141,10 @@ FROM audience_events WHERE stream = ?`, stream).Scan(&e.ID, &started, &ended, &l
 	if err := json.Unmarshal([]byte(peakBy), &e.Peak.ByProtocol); err != nil {
 		return e, false, fmt.Errorf("audience of %q: peak by protocol: %w", stream, err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT at, total, hls, whep, other FROM audience_samples WHERE stream = ? ORDER BY idx`, stream)
-	if err != nil {
+	if err := readExtras(&e, outs, periods); err != nil {
 		return e, false, fmt.Errorf("audience of %q: %w", stream, err)
 	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		var p audience.Sample
-		var at int64
-		if err := rows.Scan(&at, &p.Total, &p.HLS, &p.WHEP, &p.Other); err != nil {
-			return e, false, fmt.Errorf("audience of %q: %w", stream, err)
-		}
-		p.At = fromMS(at)
-		e.Series = append(e.Series, p)
-	}
-	if err := rows.Err(); err != nil {
+	if e.Series, err = s.samples(ctx, `SELECT at, total, hls, whep, other, platforms FROM audience_samples WHERE stream = ? ORDER BY idx`, stream); err != nil {
 		return e, false, fmt.Errorf("audience of %q: %w", stream, err)
 	}
 	return e, true, nil

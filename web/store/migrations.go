@@ -134,6 +134,55 @@ CREATE TABLE audience_samples (
 	PRIMARY KEY (stream, idx)
 ) WITHOUT ROWID;
 `},
+		{7, "platform API credentials of destinations, and the platforms' viewer counts in the samples", `
+-- The credentials Beffroi reads a destination's platform viewer count with
+-- (outputs/platforms.Credentials). secret is write-only: the API says "set", never more.
+-- No foreign key: destinations may come from the configuration file.
+CREATE TABLE destination_platforms (
+	stream      TEXT NOT NULL,
+	destination TEXT NOT NULL,
+	platform    TEXT NOT NULL,     -- youtube, twitch, facebook
+	video_id    TEXT NOT NULL,     -- YouTube video ID, Twitch login, Facebook live video ID
+	secret      TEXT NOT NULL,     -- JSON: api_key, token, client_id
+	updated     INTEGER NOT NULL,
+	PRIMARY KEY (stream, destination)
+);
+-- JSON object: each platform's count at the sample, by destination name ('' when none).
+ALTER TABLE audience_samples ADD COLUMN platforms TEXT NOT NULL DEFAULT '';
+`},
+		{8, "past events kept for their reports; each event's destinations and periods", `
+-- JSON arrays of relay/audience.Output and relay/audience.Period.
+ALTER TABLE audience_events ADD COLUMN outputs TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE audience_events ADD COLUMN periods TEXT NOT NULL DEFAULT '[]';
+-- An event leaves audience_events (one row per stream) for here when the next one begins.
+CREATE TABLE audience_history (
+	event          TEXT PRIMARY KEY,
+	stream         TEXT NOT NULL,
+	started        INTEGER NOT NULL,
+	ended          INTEGER NOT NULL,
+	peak           INTEGER NOT NULL,
+	peak_at        INTEGER,
+	peak_by        TEXT NOT NULL,
+	distinct_exact INTEGER NOT NULL,
+	distinct_set   BLOB NOT NULL,
+	watched        INTEGER NOT NULL,
+	every          INTEGER NOT NULL,
+	outputs        TEXT NOT NULL,
+	periods        TEXT NOT NULL
+);
+CREATE INDEX audience_history_by_stream ON audience_history (stream, started DESC);
+CREATE TABLE audience_history_samples (
+	event     TEXT NOT NULL REFERENCES audience_history (event) ON DELETE CASCADE,
+	idx       INTEGER NOT NULL,
+	at        INTEGER NOT NULL,
+	total     INTEGER NOT NULL,
+	hls       INTEGER NOT NULL,
+	whep      INTEGER NOT NULL,
+	other     INTEGER NOT NULL,
+	platforms TEXT NOT NULL,
+	PRIMARY KEY (event, idx)
+) WITHOUT ROWID;
+`},
 	}
 }
 

@@ -10,6 +10,7 @@ import * as recordingsView from './views/recordings.js';
 import * as adminView from './views/admin.js';
 import * as accountView from './views/account.js';
 import * as firstPasswordView from './views/firstpassword.js';
+import * as reportView from './views/report.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('header');
@@ -22,6 +23,7 @@ function route() {
   if (!session.user) return [loginView, {}];
   if (session.user.must_change_password) return [firstPasswordView, {}];
   if (parts[0] === 'streams' && parts[1] && parts[2] === 'go-live') return [goliveView, { name: parts[1] }];
+  if (parts[0] === 'streams' && parts[1] && parts[2] === 'report') return [reportView, { name: parts[1], event: parts[3] }];
   if (parts[0] === 'streams' && parts[1]) return [streamView, { name: parts[1] }];
   if (parts[0] === 'recordings') return [recordingsView, {}];
   if (parts[0] === 'admin' && session.user.role === 'admin') return [adminView, {}];

@@ -85,6 +85,21 @@ const en = {
   'acc.title': 'Account of {0}', 'acc.password': 'Change my password', 'acc.current': 'Current password',
   'acc.change': 'Change the password', 'acc.changed': 'Password changed: your other sessions are closed.', 'acc.link': 'My account',
   'adm.audit': 'Audit log', 'adm.when': 'When', 'adm.who': 'Who', 'adm.action': 'Action', 'adm.target': 'Target', 'adm.detail': 'Detail',
+  // The event report and the platforms' counts (views/report.js).
+  'rep.title': 'Event report', 'rep.events': 'Events', 'rep.figures': 'Figures', 'rep.none': 'No event yet.',
+  'rep.peakAll': 'Peak, everywhere', 'rep.peakOwn': 'Peak, our viewers', 'rep.distinct': 'Distinct viewers (ours)',
+  'rep.avgWatch': 'Average watch time', 'rep.chart': 'Concurrent viewers by source and platform',
+  'rep.platformPeak': '{0}: peak {1}', 'rep.print': 'Printable report', 'rep.open': 'Event report',
+  'rep.estDistinct': 'an estimate: HLS viewers are counted by session.',
+  'rep.all': 'everywhere', 'rep.platformNow': '{0} {1}', 'rep.platformState': '{0}: {1}',
+  'plat.title': 'Platform viewer counts', 'plat.add': 'Set platform API credentials', 'plat.none': 'No destination has platform credentials.',
+  'plat.id': 'Video ID, channel login or live video ID', 'plat.key': 'API key', 'plat.token': 'Access token', 'plat.client': 'Client ID',
+  'plat.submit': 'Save', 'plat.saved': 'Credentials of {0} saved', 'plat.set': 'credentials set', 'plat.removeConfirm': 'Forget the platform credentials of {0}?',
+  'plat.help.youtube': 'YouTube: the broadcast\'s video ID (youtube.com/watch?v=<id>) and a Data API key or an OAuth token.',
+  'plat.help.twitch': 'Twitch: the channel\'s login, the application\'s client ID and an access token.',
+  'plat.help.facebook': 'Facebook: the live video\'s ID and a page access token.',
+  'plat.idle': 'not live', 'plat.waiting': 'waiting for the first count', 'plat.ok': 'counted', 'plat.offline': 'not live on the platform',
+  'plat.rate_limited': 'rate limited', 'plat.token_expired': 'token expired: paste a new one', 'plat.not_found': 'not found: check the ID', 'plat.error': 'error',
 };
 
 const fr = {
@@ -170,6 +185,21 @@ const fr = {
   'acc.title': 'Compte de {0}', 'acc.password': 'Changer mon mot de passe', 'acc.current': 'Mot de passe actuel',
   'acc.change': 'Changer le mot de passe', 'acc.changed': 'Mot de passe changé : vos autres sessions sont fermées.', 'acc.link': 'Mon compte',
   'adm.audit': 'Journal d’audit', 'adm.when': 'Quand', 'adm.who': 'Qui', 'adm.action': 'Action', 'adm.target': 'Cible', 'adm.detail': 'Détail',
+  // Le bilan de l’événement et les comptes des plateformes (views/report.js).
+  'rep.title': 'Bilan de l’événement', 'rep.events': 'Événements', 'rep.figures': 'Chiffres', 'rep.none': 'Pas encore d’événement.',
+  'rep.peakAll': 'Pic, toutes plateformes', 'rep.peakOwn': 'Pic, nos spectateurs', 'rep.distinct': 'Spectateurs distincts (les nôtres)',
+  'rep.avgWatch': 'Temps de visionnage moyen', 'rep.chart': 'Spectateurs simultanés par source et plateforme',
+  'rep.platformPeak': '{0} : pic {1}', 'rep.print': 'Bilan imprimable', 'rep.open': 'Bilan de l’événement',
+  'rep.estDistinct': 'une estimation : les spectateurs HLS sont comptés par session.',
+  'rep.all': 'en tout', 'rep.platformNow': '{0} {1}', 'rep.platformState': '{0} : {1}',
+  'plat.title': 'Spectateurs sur les plateformes', 'plat.add': 'Saisir les accès API d’une plateforme', 'plat.none': 'Aucune destination n’a d’accès API.',
+  'plat.id': 'ID de la vidéo, identifiant de la chaîne ou ID de la vidéo en direct', 'plat.key': 'Clé d’API', 'plat.token': 'Jeton d’accès', 'plat.client': 'Client ID',
+  'plat.submit': 'Enregistrer', 'plat.saved': 'Accès de {0} enregistrés', 'plat.set': 'accès saisis', 'plat.removeConfirm': 'Oublier les accès API de {0} ?',
+  'plat.help.youtube': 'YouTube : l’ID de la vidéo du direct (youtube.com/watch?v=<id>) et une clé Data API ou un jeton OAuth.',
+  'plat.help.twitch': 'Twitch : l’identifiant de la chaîne, le client ID de l’application et un jeton d’accès.',
+  'plat.help.facebook': 'Facebook : l’ID de la vidéo en direct et un jeton d’accès de la page.',
+  'plat.idle': 'pas en direct', 'plat.waiting': 'en attente du premier compte', 'plat.ok': 'compté', 'plat.offline': 'pas en direct sur la plateforme',
+  'plat.rate_limited': 'limite de requêtes atteinte', 'plat.token_expired': 'jeton expiré : collez-en un nouveau', 'plat.not_found': 'introuvable : vérifiez l’ID', 'plat.error': 'erreur',
 };
 
 export const dictionaries = { en, fr };

@@ -8,6 +8,7 @@ import {
 } from '../core.js';
 import { sparkline, drawSparkline, lineChart } from '../charts.js';
 import { audienceOf, pollAudience } from '../audience.js';
+import { platformFigures, platformsCard } from './report.js';
 import { Preview } from '../player.js';
 
 export const name = 'stream';
@@ -298,6 +299,7 @@ export function render(root, { name: stream }) {
     h('div', { class: 'stream-grid-2' },
       h('section', { class: 'card', 'aria-labelledby': 'viewers-head' }, h('h2', { id: 'viewers-head', class: 'small-head' }, t('st.viewers')), viewersBox),
       h('section', { class: 'card', 'aria-labelledby': 'log-head' }, h('h2', { id: 'log-head', class: 'small-head' }, t('st.log')), log)),
+    platformsCard(stream),
     h('section', { class: 'card danger-zone', 'aria-labelledby': 'dz-head' }, h('h2', { id: 'dz-head', class: 'small-head' }, t('st.danger')), managedNote, del));
 
   let lastViewers = '';
@@ -308,7 +310,7 @@ export function render(root, { name: stream }) {
       if (lastViewers !== txt) { viewersBox.replaceChildren(h('p', { class: 'muted' }, txt)); lastViewers = txt; }
       return;
     }
-    const key = JSON.stringify([a.now, a.peak, a.distinct, (a.series || []).length]);
+    const key = JSON.stringify([a.now, a.peak, a.distinct, (a.series || []).length, a.all, a.platforms]);
     if (key === lastViewers) return;
     lastViewers = key;
     viewersBox.replaceChildren(
@@ -316,6 +318,7 @@ export function render(root, { name: stream }) {
         h('span', { class: 'big', id: 'viewers-now' }, String(a.now.total ?? 0)), ' ', t('st.viewersNow'),
         ' · ', t('st.peak', a.peak.total ?? 0), ' · ', t('st.distinct', a.distinct ?? 0),
         ' · WebRTC ', String(a.now.whep ?? 0), ' · HLS ', String(a.now.hls ?? 0)),
+      platformFigures(stream, a),
       lineChart(a.series || [], t('st.viewersChart'), fmtTime));
   };
 
