@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/beffroi/beffroi/internal/clientip"
+	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web/watch"
 )
 
@@ -245,6 +246,9 @@ func (c *Config) validateStreams(p *problems) {
 			}
 			if msg := checkDestinationURL(d.URL); msg != "" {
 				p.add(dpath+".url", "%s", msg)
+			}
+			if _, err := transcode.ParseShape(d.Shape); err != nil {
+				p.add(dpath+".shape", "%s", strings.TrimPrefix(err.Error(), "unknown shape "))
 			}
 		}
 	}

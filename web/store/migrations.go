@@ -134,6 +134,9 @@ CREATE TABLE audience_samples (
 	PRIMARY KEY (stream, idx)
 ) WITHOUT ROWID;
 `},
+		{10, "the picture a destination gets (a vertical rendition), '' the source's", `
+ALTER TABLE destinations ADD COLUMN shape TEXT NOT NULL DEFAULT '';
+`},
 	}
 }
 

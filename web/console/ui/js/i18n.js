@@ -85,6 +85,10 @@ const en = {
   'acc.title': 'Account of {0}', 'acc.password': 'Change my password', 'acc.current': 'Current password',
   'acc.change': 'Change the password', 'acc.changed': 'Password changed: your other sessions are closed.', 'acc.link': 'My account',
   'adm.audit': 'Audit log', 'adm.when': 'When', 'adm.who': 'Who', 'adm.action': 'Action', 'adm.target': 'Target', 'adm.detail': 'Detail',
+  // Destination shape (views/destshape.js).
+  'shape.label': 'Picture', 'shape.source': 'As the source', 'shape.crop': 'Vertical 9:16, centre cut out',
+  'shape.blur': 'Vertical 9:16, whole picture over a blurred fill',
+  'shape.help': 'Vertical for Instagram Live, TikTok and other phone-first platforms (720x1280, a keyframe every 2 s).',
 };
 
 const fr = {
@@ -170,6 +174,10 @@ const fr = {
   'acc.title': 'Compte de {0}', 'acc.password': 'Changer mon mot de passe', 'acc.current': 'Mot de passe actuel',
   'acc.change': 'Changer le mot de passe', 'acc.changed': 'Mot de passe changé : vos autres sessions sont fermées.', 'acc.link': 'Mon compte',
   'adm.audit': 'Journal d’audit', 'adm.when': 'Quand', 'adm.who': 'Qui', 'adm.action': 'Action', 'adm.target': 'Cible', 'adm.detail': 'Détail',
+  // Format de la destination (views/destshape.js).
+  'shape.label': 'Image', 'shape.source': 'Comme la source', 'shape.crop': 'Verticale 9:16, centre découpé',
+  'shape.blur': 'Verticale 9:16, image entière sur un fond flouté',
+  'shape.help': 'Verticale pour Instagram Live, TikTok et les autres plateformes pensées pour le téléphone (720x1280, une image clé toutes les 2 s).',
 };
 
 export const dictionaries = { en, fr };

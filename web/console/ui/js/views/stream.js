@@ -9,6 +9,7 @@ import {
 import { sparkline, drawSparkline, lineChart } from '../charts.js';
 import { audienceOf, pollAudience } from '../audience.js';
 import { Preview } from '../player.js';
+import { shapeField } from './destshape.js';
 
 export const name = 'stream';
 
@@ -193,11 +194,12 @@ export function render(root, { name: stream }) {
     h('div', { class: 'field check' }, enabledIn, h('label', { for: 'dest-enabled' }, t('add.enabled'))),
     reqWarn, formErr,
     h('button', { type: 'submit', class: 'btn primary', id: 'add-submit' }, t('add.submit')));
+  const withShape = shapeField(addForm);
   addForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     formErr.textContent = '';
     const p = (presetsCache || []).find((x) => x.id === presetSel.value);
-    const body = { name: destName.value.trim(), preset: presetSel.value, key: keyIn.value, enabled: enabledIn.checked };
+    const body = withShape({ name: destName.value.trim(), preset: presetSel.value, key: keyIn.value, enabled: enabledIn.checked });
     if (p && p.url_per_broadcast) body.ingest_url = ingestIn.value.trim();
     else if (!ingestSelWrap.hidden) body.ingest_url = ingestSel.value;
     try {
