@@ -56,8 +56,8 @@ const (
 	ShapeVerticalBlur = "vertical-blur"
 )
 
-// ShapeNames lists the names ParseShape takes besides "" (for errors and the console).
-var ShapeNames = []string{ShapeVerticalCrop, ShapeVerticalBlur}
+// ShapeNames returns the names ParseShape takes besides "" (for errors and the console).
+func ShapeNames() []string { return []string{ShapeVerticalCrop, ShapeVerticalBlur} }
 
 // ParseShape returns the shape a destination option names: "" (or "source") the source's
 // picture, "vertical-crop" 720x1280 cut out of the middle of the source, "vertical-blur"
@@ -71,7 +71,7 @@ func ParseShape(name string) (Shape, error) {
 	case ShapeVerticalBlur:
 		return Shape{Width: verticalW, Height: verticalH, Fit: FitBlur}, nil
 	}
-	return Shape{}, fmt.Errorf("unknown shape %q: give %s, or nothing for the source's picture", name, strings.Join(ShapeNames, " or "))
+	return Shape{}, fmt.Errorf("unknown shape %q: give %s, or nothing for the source's picture", name, strings.Join(ShapeNames(), " or "))
 }
 
 // valid says what is wrong with s, nil when it can be made.
