@@ -186,9 +186,14 @@ func (r *rendition) args(p plan, bitrate int) []string {
 			a = append(a, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
 				"-pix_fmt", "yuv420p", "-b:v", br, "-maxrate", br, "-bufsize", br)
 			switch {
+			case !p.shape.IsZero() && p.shape.Fit == FitScale:
+				// A rung of a ladder: the source scaled, with a keyframe where the source has
+				// one and nowhere else, so that its segments line up with the source's and a
+				// player switches between them cleanly.
+				a = append(a, "-force_key_frames", "source", "-sc_threshold", "0", "-g", "100000", "-vf", p.shape.filter())
 			case !p.shape.IsZero():
-				// A shaped picture: its filter, and keyframes every 2 s only (no scene cut
-				// adds one), as platforms want and as the rungs of a ladder line up.
+				// A reshaped picture: its filter, and keyframes every 2 s only (no scene cut
+				// adds one), as platforms want.
 				a = append(a, "-force_key_frames", shapeKeyframeExpr, "-sc_threshold", "0", "-vf", p.shape.filter())
 			case w > 0 && h > 0:
 				a = append(a, "-force_key_frames", keyframeExpr, "-vf", fmt.Sprintf("scale=%d:%d", w, h))

@@ -73,9 +73,9 @@ func TestShapeArgs(t *testing.T) {
 		fit  string
 		want []string
 	}{
-		{FitCrop, []string{"force_original_aspect_ratio=increase,crop=720:1280"}},
-		{FitBlur, []string{"split[bg][fg]", "boxblur", "force_original_aspect_ratio=decrease", "overlay=(W-w)/2:(H-h)/2"}},
-		{FitScale, []string{"scale=720:1280,setsar=1"}},
+		{FitCrop, []string{"force_original_aspect_ratio=increase,crop=720:1280", shapeKeyframeExpr}},
+		{FitBlur, []string{"split[bg][fg]", "boxblur", "force_original_aspect_ratio=decrease", "overlay=(W-w)/2:(H-h)/2", shapeKeyframeExpr}},
+		{FitScale, []string{"scale=720:1280,setsar=1", "-force_key_frames source"}},
 	} {
 		p, err := makePlan(h264, aac, rtmpNeeds.WithShape(Shape{Width: 720, Height: 1280, Fit: c.fit}), false)
 		if err != nil {
@@ -85,7 +85,7 @@ func TestShapeArgs(t *testing.T) {
 			t.Errorf("%q: plan %+v, want H264 re-encoded to 720x1280, AAC copied", c.fit, p)
 		}
 		args := strings.Join(r.args(p, 2_000_000), " ")
-		for _, w := range append(c.want, "-c:v libx264", "-b:v 2000000", shapeKeyframeExpr, "-sc_threshold 0", "-c:a copy") {
+		for _, w := range append(c.want, "-c:v libx264", "-b:v 2000000", "-sc_threshold 0", "-c:a copy") {
 			if !strings.Contains(args, w) {
 				t.Errorf("%q: %q missing from %s", c.fit, w, args)
 			}
