@@ -1,7 +1,8 @@
 // The destination form's picture choice: the source's, or a vertical 9:16 rendition (the
 // server's "shape", see README *Vertical destinations*). The stream view hooks it in with
 // shapeField(form), which puts the field before the form's switch and returns the function
-// that adds the choice to the request body.
+// that adds the choice to the request body; shapeNote(d) names a destination's shape in its
+// line of the list ('' for the source's picture).
 import { t } from '../i18n.js';
 import { h } from '../core.js';
 
@@ -18,4 +19,10 @@ export function shapeField(form) {
     if (sel.value) body.shape = sel.value;
     return body;
   };
+}
+
+export function shapeNote(d) {
+  if (d.shape === 'vertical-crop') return t('shape.crop');
+  if (d.shape === 'vertical-blur') return t('shape.blur');
+  return '';
 }

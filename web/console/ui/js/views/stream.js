@@ -9,7 +9,7 @@ import {
 import { sparkline, drawSparkline, lineChart } from '../charts.js';
 import { audienceOf, pollAudience } from '../audience.js';
 import { Preview } from '../player.js';
-import { shapeField } from './destshape.js';
+import { shapeField, shapeNote } from './destshape.js';
 
 export const name = 'stream';
 
@@ -91,7 +91,7 @@ function updateDest(li, d) {
     u.sw.setAttribute('aria-checked', String(d.enabled));
     setText(u.sw.querySelector('.switch-text'), d.enabled ? t('on') : t('off'));
   }
-  setText(u.where, [d.platform ? (presetsCache || []).find((p) => p.id === d.platform)?.name || d.platform : '', d.protocol + '://' + d.host].filter(Boolean).join(' · '));
+  setText(u.where, [d.platform ? (presetsCache || []).find((p) => p.id === d.platform)?.name || d.platform : '', d.protocol + '://' + d.host, shapeNote(d)].filter(Boolean).join(' · '));
   setText(u.stats, d.state === 'live' ? `${fmtBitrate(d.bitrate)} · ${fmtBytes(d.bytes)}` + (d.reconnects ? ` · ${t('dest.reconnects', d.reconnects)}` : '') : '');
   let e = '';
   if (d.state === 'retrying' && d.last_error) {
