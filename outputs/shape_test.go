@@ -38,26 +38,12 @@ func (f *needsRecorder) Fit(ctx context.Context, src *relay.Stream, n transcode.
 // needs carry it, in H.264 + AAC), one without reads the source; the status names the
 // shape; an unknown shape is refused when added.
 func TestDestinationShape(t *testing.T) {
-	reg := relay.NewRegistry(relay.RegistryOptions{Grace: time.Second})
-	src, err := reg.Add(streamName, "pk-secret-1234")
-	if err != nil {
-		t.Fatal(err)
-	}
-	derived := relay.NewStream(relay.StreamOptions{Name: streamName + "~h264-720x1280-crop", Grace: time.Second})
-	derived.Publish(relay.SourceInfo{Protocol: "ffmpeg"})
-	t.Cleanup(func() { derived.Stop(); reg.StopAll() })
-	rend := &needsRecorder{derived: derived}
-	fp := newFakePusher()
-	newPusher := func(u *url.URL, _ Options) (Pusher, error) { return needyPusher{&boundPusher{fp, u}}, nil }
-	m := NewManager(reg, map[string]NewPusherFunc{"rtmp": newPusher}, Options{Renditions: rend, RetryMin: time.Hour, RetryMax: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	err = m.Add(streamName, DestinationConfig{Name: "insta", URL: youtubeURL, Enabled: true, Shape: "square"})
+	rend := &needsRecorder{}
+	src, derived, fp, m, cancel := needyManager(t, "~h264-720x1280-crop", func(d *relay.Stream) Renditions {
+		rend.derived = d
+		return rend
+	}, nil)
+	err := m.Add(streamName, DestinationConfig{Name: "insta", URL: youtubeURL, Enabled: true, Shape: "square"})
 	if err == nil || !strings.Contains(err.Error(), `unknown shape "square"`) || strings.Contains(err.Error(), "secret") {
 		t.Fatalf("unknown shape: %v", err)
 	}
@@ -68,17 +54,7 @@ func TestDestinationShape(t *testing.T) {
 		t.Errorf("status shape %q", s.Shape)
 	}
 
-	pub := src.Publish(relay.SourceInfo{Protocol: "rtmp"})
-	video, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if video, err = pub.SetTrack(video); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.WriteFrame(&relay.Frame{Track: video, Key: true, Units: [][]byte{{0x65, 1}}}); err != nil {
-		t.Fatal(err)
-	}
+	publishH264(t, src, "rtmp")
 	call := fp.next(t)
 	if call.r.Stream() != derived {
 		t.Fatalf("the shaped destination reads %s, want the rendition", call.r.Stream().Name())
@@ -107,4 +83,22 @@ func TestShapeWithoutRenditions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "needs renditions") {
 		t.Fatalf("shape without renditions: %v", err)
 	}
+}
+
+// publishH264 makes src live with a 720p H.264 track and one keyframe of it: the stream has
+// media. It returns the publisher.
+func publishH264(t *testing.T, src *relay.Stream, protocol string) *relay.Publisher {
+	t.Helper()
+	pub := src.Publish(relay.SourceInfo{Protocol: protocol})
+	video, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if video, err = pub.SetTrack(video); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WriteFrame(&relay.Frame{Track: video, Key: true, Units: [][]byte{{0x65, 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beffroi/beffroi/internal/testutil"
 	"github.com/beffroi/beffroi/relay"
 )
 
@@ -67,13 +66,7 @@ func TestLadder(t *testing.T) {
 // source has them (every second here, where libx264 alone would make one every 250 frames),
 // and nowhere else: its segments line up with the source's.
 func TestRungKeyframesFollowSource(t *testing.T) {
-	video, audio, frames := makeInput(t) // 640x360, a keyframe every 30 frames (1 s)
-	src, pub := liveStream(t, video, audio)
-	m := New(Options{})
-	defer func() {
-		m.Close()
-		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed", "transcode.(*Renditions).acquire.func")
-	}()
+	video, frames, src, pub, m := realPool(t) // 640x360, a keyframe every 30 frames (1 s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rungs := Ladder(video.Width, video.Height, []Rung{{240, 400_000}})
@@ -90,26 +83,16 @@ func TestRungKeyframesFollowSource(t *testing.T) {
 		t.Errorf("rung stream %q", st.Name())
 	}
 	go func() { _, _ = publishRealTime(ctx, pub, frames, 6*time.Second) }()
-	rd := waitLive(t, st)
-	defer rd.Close()
-	var keys []time.Duration
 	n := 0
-	for len(keys) < 4 {
-		f, err := rd.Next(ctx)
-		if err != nil {
-			t.Fatalf("after keyframes at %v: %v", keys, err)
-		}
-		if f.Track.Kind() != relay.Video {
+	keys := keyframesOf(ctx, t, st, 4, func(f *relay.Frame) {
+		switch {
+		case f.Track.Kind() != relay.Video:
 			t.Fatalf("a video-only rung carries %s", f.Track.Codec)
-		}
-		if f.Track.Width != 426 || f.Track.Height != 240 {
+		case f.Track.Width != 426 || f.Track.Height != 240:
 			t.Fatalf("rung picture %dx%d, want 426x240", f.Track.Width, f.Track.Height)
 		}
 		n++
-		if f.Key {
-			keys = append(keys, f.PTS)
-		}
-	}
+	})
 	for i := 1; i < len(keys); i++ {
 		if d := keys[i] - keys[i-1]; d < time.Second-time.Millisecond || d > time.Second+time.Millisecond {
 			t.Errorf("rung keyframes at %v: %v apart, want the source's 1 s", keys, d)

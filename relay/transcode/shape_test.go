@@ -100,13 +100,7 @@ func TestShapeArgs(t *testing.T) {
 // TestShapedRendition: a real ffmpeg makes the vertical picture of a 640x360 source, once
 // for two readers of the same shape, with its keyframes 2 s apart.
 func TestShapedRendition(t *testing.T) {
-	video, audio, frames := makeInput(t)
-	src, pub := liveStream(t, video, audio)
-	m := New(Options{})
-	defer func() {
-		m.Close()
-		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed", "transcode.(*Renditions).acquire.func")
-	}()
+	_, frames, src, pub, m := realPool(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	blur, _ := ParseShape(ShapeVerticalBlur)
@@ -128,27 +122,49 @@ func TestShapedRendition(t *testing.T) {
 		t.Errorf("derived stream %q", st.Name())
 	}
 	go func() { _, _ = publishRealTime(ctx, pub, frames, 6*time.Second) }()
-	rd := waitLive(t, st)
-	defer rd.Close()
-	var keys []time.Duration
-	for len(keys) < 3 {
-		f, err := rd.Next(ctx)
-		if err != nil {
-			t.Fatalf("after keyframes at %v: %v", keys, err)
-		}
-		if f.Track.Kind() != relay.Video {
-			continue
-		}
-		if f.Track.Width != 720 || f.Track.Height != 1280 || f.Track.Codec != relay.H264 {
+	keys := keyframesOf(ctx, t, st, 3, func(f *relay.Frame) {
+		if f.Track.Kind() == relay.Video && (f.Track.Width != 720 || f.Track.Height != 1280 || f.Track.Codec != relay.H264) {
 			t.Fatalf("video %s %dx%d, want H264 720x1280", f.Track.Codec, f.Track.Width, f.Track.Height)
 		}
-		if f.Key {
-			keys = append(keys, f.PTS)
-		}
-	}
+	})
 	for i := 1; i < len(keys); i++ {
 		if d := keys[i] - keys[i-1]; d < 1900*time.Millisecond || d > 2100*time.Millisecond {
 			t.Errorf("keyframes at %v: %v apart, want 2 s", keys, d)
 		}
 	}
+}
+
+// realPool returns a pool with no rendition yet, and a live source (640x360 H.264 with a
+// keyframe every second, Opus) with the frames to publish; the pool is closed, and its
+// goroutines checked, when the test ends.
+func realPool(t *testing.T) (*relay.Track, []sourceFrame, *relay.Stream, *relay.Publisher, *Renditions) {
+	t.Helper()
+	video, audio, frames := makeInput(t)
+	src, pub := liveStream(t, video, audio)
+	m := New(Options{})
+	t.Cleanup(func() {
+		m.Close()
+		testutil.NoGoroutines(t, "transcode.(*rendition)", "transcode.feed", "transcode.(*Renditions).acquire.func")
+	})
+	return video, frames, src, pub, m
+}
+
+// keyframesOf reads the derived stream st until it has had n video keyframes, and returns
+// their PTS; check sees every frame read.
+func keyframesOf(ctx context.Context, t *testing.T, st *relay.Stream, n int, check func(*relay.Frame)) []time.Duration {
+	t.Helper()
+	rd := waitLive(t, st)
+	defer rd.Close()
+	var keys []time.Duration
+	for len(keys) < n {
+		f, err := rd.Next(ctx)
+		if err != nil {
+			t.Fatalf("after keyframes at %v: %v", keys, err)
+		}
+		check(f)
+		if f.Track.Kind() == relay.Video && f.Key {
+			keys = append(keys, f.PTS)
+		}
+	}
+	return keys
 }
