@@ -237,7 +237,8 @@ func (a *App) newMediaPlane(o options) {
 // destinationConfig is a destination of the file as the outputs manager takes it (at start
 // and on reload alike).
 func destinationConfig(d config.Destination) outputs.DestinationConfig {
-	return outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled(), AllowPrivate: d.AllowPrivate}
+	return outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.IsEnabled(), AllowPrivate: d.AllowPrivate,
+		Shape: d.Shape}
 }
 
 // declareStreams adds the streams and destinations of the configuration file, then those

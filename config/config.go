@@ -300,6 +300,9 @@ type Destination struct {
 	// AllowPrivate lets this destination reach a private or loopback address (a server of the
 	// town's own network), whatever outputs.allow_private_networks says.
 	AllowPrivate bool `mapstructure:"allow_private"`
+	// Shape sends this destination a reshaped picture instead of the source's:
+	// "vertical-crop" or "vertical-blur" (720x1280, for phone-first platforms); "" the source's.
+	Shape string `mapstructure:"shape"`
 }
 
 // IsEnabled reports Enabled, defaulting to true.

@@ -401,6 +401,11 @@ func TestErrors(t *testing.T) {
 			`config: streams[0].destinations[1].url: missing host or port (want srt://host:port?streamid=...)`, "SRT-SECRET-KEY",
 		},
 		{
+			"unknown destination shape",
+			stream + "      - name: insta\n        url: rtmps://live-upload.instagram.com:443/rtmp/IG-SECRET-KEY\n        shape: 9:16\n",
+			`config: streams[0].destinations[1].shape: "9:16": give vertical-crop or vertical-blur, or nothing for the source's picture`, "IG-SECRET-KEY",
+		},
+		{
 			"unparsable URL without the secret",
 			stream + "      - name: b\n        url: rtmp://a.rtmp.youtube.com:19x5/live2/YT-SECRET-KEY\n",
 			`config: streams[0].destinations[1].url: not a valid URL`, "YT-SECRET-KEY",

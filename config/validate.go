@@ -17,6 +17,7 @@ import (
 
 	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/outputs/platforms"
+	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web/watch"
 )
 
@@ -246,6 +247,9 @@ func (c *Config) validateStreams(p *problems) {
 			}
 			if msg := checkDestinationURL(d.URL); msg != "" {
 				p.add(dpath+".url", "%s", msg)
+			}
+			if _, err := transcode.ParseShape(d.Shape); err != nil {
+				p.add(dpath+".shape", "%s", strings.TrimPrefix(err.Error(), "unknown shape "))
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/transcode"
 )
 
 // State is a destination's state as the console shows it.
@@ -60,16 +61,19 @@ type Status struct {
 	Host     string `json:"host"`
 	Enabled  bool   `json:"enabled"`
 	// AllowPrivate: the destination may reach private and loopback addresses (set by an admin).
-	AllowPrivate bool       `json:"allow_private,omitempty"`
-	State        State      `json:"state"`
-	Since        time.Time  `json:"since"`
-	LastError    string     `json:"last_error,omitempty"`
-	RetryAt      *time.Time `json:"retry_at,omitempty"`
-	Bytes        uint64     `json:"bytes"`
-	Frames       uint64     `json:"frames"`
-	Bitrate      float64    `json:"bitrate"`
-	Skipped      uint64     `json:"frames_skipped"`
-	Reconnects   uint64     `json:"reconnects"`
+	AllowPrivate bool `json:"allow_private,omitempty"`
+	// Shape is the picture the destination gets ("vertical-crop", "vertical-blur"); empty:
+	// the source's.
+	Shape      string     `json:"shape,omitempty"`
+	State      State      `json:"state"`
+	Since      time.Time  `json:"since"`
+	LastError  string     `json:"last_error,omitempty"`
+	RetryAt    *time.Time `json:"retry_at,omitempty"`
+	Bytes      uint64     `json:"bytes"`
+	Frames     uint64     `json:"frames"`
+	Bitrate    float64    `json:"bitrate"`
+	Skipped    uint64     `json:"frames_skipped"`
+	Reconnects uint64     `json:"reconnects"`
 	// Uptime is how long, in seconds, the destination has been live since Beffroi started
 	// (every live period added up).
 	Uptime float64 `json:"uptime"`
@@ -85,6 +89,9 @@ type Destination struct {
 	log    *slog.Logger
 	// allowPrivate is the destination's own opt-in (DestinationConfig.AllowPrivate).
 	allowPrivate bool
+	// shape is the picture the destination gets (DestinationConfig.Shape), shapeName its name.
+	shape     transcode.Shape
+	shapeName string
 
 	mu       sync.Mutex
 	enabled  bool
@@ -125,7 +132,7 @@ func (d *Destination) Status() Status {
 	defer d.mu.Unlock()
 	s := Status{
 		Name: d.name, Protocol: d.u.Scheme, Host: d.u.Host,
-		Enabled: d.enabled, AllowPrivate: d.allowPrivate, State: d.state, Since: d.since, LastError: d.lastErr,
+		Enabled: d.enabled, AllowPrivate: d.allowPrivate, Shape: d.shapeName, State: d.state, Since: d.since, LastError: d.lastErr,
 		Bytes: d.bytes.Load(), Frames: d.frames.Load(), Skipped: d.skipped.Load(),
 		Reconnects: d.reconnects.Load(),
 	}
@@ -340,7 +347,7 @@ func (d *Destination) subscribe(ctx context.Context) (*relay.Reader, func(), err
 	if !ok || d.opts.Renditions == nil {
 		return r, func() {}, nil
 	}
-	st, release, err := d.opts.Renditions.Fit(ctx, d.stream, nd.Needs())
+	st, release, err := d.opts.Renditions.Fit(ctx, d.stream, nd.Needs().WithShape(d.shape))
 	switch {
 	case err == nil && st == d.stream:
 		return r, release, nil
@@ -351,7 +358,7 @@ func (d *Destination) subscribe(ctx context.Context) (*relay.Reader, func(), err
 			return nil, nil, fmt.Errorf("codec fitting: %w", err)
 		}
 		return r, release, nil
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && !d.stream.HasMedia():
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && !d.stream.HasMedia() && d.shape.IsZero():
 		return r, func() {}, nil // no media yet: the pusher will say what it cannot send
 	}
 	r.Close()

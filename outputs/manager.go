@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,6 +95,11 @@ type DestinationConfig struct {
 	// AllowPrivate lets this destination reach a private or loopback address (a server of the
 	// town's own network) whatever Options.AllowPrivateNetworks says. Only admins set it.
 	AllowPrivate bool
+	// Shape names the picture the destination gets instead of the source's (see
+	// transcode.ParseShape): "vertical-crop" or "vertical-blur" make a 720x1280 rendition for
+	// phone-first platforms, shared by every destination of the stream with that shape. ""
+	// sends the source's picture.
+	Shape string
 }
 
 // Manager holds every stream's destinations and runs their supervisors. Destinations can be
@@ -135,6 +141,13 @@ func (m *Manager) Add(stream string, c DestinationConfig) error {
 	if !ok {
 		return fmt.Errorf("destination %q: protocol %q is not supported", c.Name, u.Scheme)
 	}
+	shape, err := transcode.ParseShape(c.Shape)
+	if err != nil {
+		return fmt.Errorf("destination %q: %w", c.Name, err)
+	}
+	if !shape.IsZero() && m.opts.Renditions == nil {
+		return fmt.Errorf("destination %q: shape %s needs renditions (ffmpeg), which this server does not make", c.Name, c.Shape)
+	}
 	o := m.opts
 	o.AllowPrivateNetworks = o.AllowPrivateNetworks || c.AllowPrivate
 	p, err := newPusher(u, o)
@@ -150,6 +163,12 @@ func (m *Manager) Add(stream string, c DestinationConfig) error {
 	}
 	d := newDestination(c.Name, u, st, p, c.Enabled, m.opts)
 	d.allowPrivate = c.AllowPrivate
+	if !shape.IsZero() {
+		if _, ok := p.(Needer); !ok {
+			return fmt.Errorf("destination %q: protocol %q cannot take a shape", c.Name, u.Scheme)
+		}
+		d.shape, d.shapeName = shape, strings.ToLower(strings.TrimSpace(c.Shape))
+	}
 	m.dests[stream] = append(m.dests[stream], d)
 	if m.ctx != nil {
 		m.start(d)

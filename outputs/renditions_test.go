@@ -43,46 +43,18 @@ func (f *fakeRenditions) Fit(ctx context.Context, src *relay.Stream, n transcode
 // the video, or a publisher coming back with other codecs) chooses its stream again at once —
 // a rendition — without counting a failure.
 func TestTrackNotAcceptedChoosesRendition(t *testing.T) {
-	reg := relay.NewRegistry(relay.RegistryOptions{Grace: time.Second})
-	src, err := reg.Add(streamName, "pk-secret-1234")
-	if err != nil {
-		t.Fatal(err)
-	}
-	derived := relay.NewStream(relay.StreamOptions{Name: streamName + "~aac", Grace: time.Second})
-	derived.Publish(relay.SourceInfo{Protocol: "ffmpeg"})
-	t.Cleanup(func() { derived.Stop(); reg.StopAll() })
-	rend := &fakeRenditions{derived: derived}
-
-	fp := newFakePusher()
-	newPusher := func(u *url.URL, _ Options) (Pusher, error) { return needyPusher{&boundPusher{fp, u}}, nil }
+	rend := &fakeRenditions{}
 	logs := &testutil.LogBuffer{}
-	m := NewManager(reg, map[string]NewPusherFunc{"rtmp": newPusher}, Options{
-		Renditions: rend, RetryMin: time.Hour, RetryMax: time.Hour, // a failure would stall the test
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	src, derived, fp, m, cancel := needyManager(t, "~aac", func(d *relay.Stream) Renditions {
+		rend.derived = d
+		return rend
+	}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err := m.Add(streamName, DestinationConfig{Name: "yt", URL: youtubeURL, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 
 	// The source goes live with H.264 only: it fits, the destination reads it directly.
-	pub := src.Publish(relay.SourceInfo{Protocol: "webrtc"})
-	video, err := relay.NewH264Track(testutil.SPS720(), testutil.PPS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if video, err = pub.SetTrack(video); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.WriteFrame(&relay.Frame{Track: video, Key: true, Units: [][]byte{{0x65, 1}}}); err != nil {
-		t.Fatal(err)
-	}
+	pub := publishH264(t, src, "webrtc")
 	first := fp.next(t)
 	if first.r.Stream() != src {
 		t.Fatalf("first attempt reads %s, want the source", first.r.Stream().Name())
@@ -111,4 +83,32 @@ func TestTrackNotAcceptedChoosesRendition(t *testing.T) {
 	cancel()
 	second.waitReturned(t)
 	testutil.WaitFor(t, "the rendition to be released", func() bool { return rend.released.Load() == 1 })
+}
+
+// needyManager runs a manager whose RTMP pusher is a needyPusher, with renditions made by
+// mk around a live derived stream named after the source with suffix; retries wait an hour
+// (a failure would stall the test). cancel stops the manager (done at the end anyway).
+func needyManager(t *testing.T, suffix string, mk func(derived *relay.Stream) Renditions, log *slog.Logger) (src, derived *relay.Stream, fp *fakePusher, m *Manager, cancel context.CancelFunc) {
+	t.Helper()
+	reg := relay.NewRegistry(relay.RegistryOptions{Grace: time.Second})
+	src, err := reg.Add(streamName, "pk-secret-1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived = relay.NewStream(relay.StreamOptions{Name: streamName + suffix, Grace: time.Second})
+	derived.Publish(relay.SourceInfo{Protocol: "ffmpeg"})
+	t.Cleanup(func() { derived.Stop(); reg.StopAll() })
+	fp = newFakePusher()
+	newPusher := func(u *url.URL, _ Options) (Pusher, error) { return needyPusher{&boundPusher{fp, u}}, nil }
+	m = NewManager(reg, map[string]NewPusherFunc{"rtmp": newPusher}, Options{
+		Renditions: mk(derived), RetryMin: time.Hour, RetryMax: time.Hour, Logger: log,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return src, derived, fp, m, cancel
 }

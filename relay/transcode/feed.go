@@ -149,9 +149,9 @@ func (f *feeder) write(fr *relay.Frame) error {
 	if fr.Track.Codec != declared.Codec || k == relay.Audio && !fr.Track.SameParams(declared) {
 		return errTracksChanged
 	}
-	if k == relay.Video && f.p.videoOut != "" && f.p.outW > 0 && fr.Track.Width*fr.Track.Height > f.p.outW*f.p.outH {
+	if k == relay.Video && f.p.videoOut != "" && f.p.shape.IsZero() && f.p.outW > 0 && fr.Track.Width*fr.Track.Height > f.p.outW*f.p.outH {
 		// A picture larger than the encoder makes (its size is fixed): start again. A smaller
-		// one is scaled to that size.
+		// one is scaled to that size. A shaped picture keeps its size whatever the source's.
 		return errTracksChanged
 	}
 	if k == relay.Video && f.p.videoOut == "" && f.p.needs.NoBFrames && fr.PTS != fr.DTS {

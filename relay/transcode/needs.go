@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/beffroi/beffroi/relay"
@@ -23,11 +24,18 @@ type Needs struct {
 	// video re-encoded to H.264 without them (libx264 zerolatency, at the source's size and
 	// about its bitrate); Fits, which looks at codecs only, does not see them: FitsStream does.
 	NoBFrames bool
+	// Shape, when not zero, asks for the video re-encoded to H.264 in that picture (a vertical
+	// 720x1280 for phone-first platforms, a rung of the HLS ladder): the source never fits
+	// as it is. Readers of one shape share its rendition (String names it).
+	Shape Shape
 }
 
 // Fits reports whether a reader with these needs can read tracks video and audio as they are,
 // by their codecs. A nil track is absent and fits.
 func (n Needs) Fits(video, audio *relay.Track) bool {
+	if !n.Shape.IsZero() && video != nil && len(n.Video) > 0 {
+		return false
+	}
 	return fits(n.Video, video) && fits(n.Audio, audio)
 }
 
@@ -80,7 +88,11 @@ func (n Needs) String() string {
 	if n.NoBFrames {
 		s += " (no B-frames)"
 	}
-	return s + " audio=" + join(n.Audio)
+	s += " audio=" + join(n.Audio)
+	if !n.Shape.IsZero() {
+		s += " shape=" + strings.ReplaceAll(n.Shape.String(), " ", ",")
+	}
+	return s
 }
 
 // plan is what one ffmpeg process does with each track.
@@ -89,6 +101,7 @@ type plan struct {
 	videoOut     relay.Codec  // the video codec made (re-encoding); "" when video is copied or absent
 	outW, outH   int          // the re-encoded picture size; 0 when unknown (the source's)
 	audioOut     relay.Codec  // the audio codec made; "" when audio is copied or absent
+	shape        Shape        // the picture made (the needs'); zero: the source's, as above
 	needs        Needs
 }
 
@@ -126,8 +139,19 @@ func canMake(c relay.Codec) bool { return c == relay.AAC || c == relay.Opus }
 // that the source's video has B-frames (see HasBFrames).
 func makePlan(video, audio *relay.Track, n Needs, bframes bool) (plan, error) {
 	p := plan{needs: n}
+	if err := n.Shape.valid(); err != nil {
+		return p, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
 	if video != nil && len(n.Video) > 0 {
 		switch {
+		case !n.Shape.IsZero() && !slices.Contains(n.Video, relay.H264):
+			return p, fmt.Errorf("%w: a shaped picture (%s) is made in H264, which %s does not take", ErrUnsupported, n.Shape, n.String())
+		case !n.Shape.IsZero() && (canReencode(video.Codec) || video.Codec == relay.H264 || video.Codec == relay.H265):
+			p.videoOut = relay.H264
+			p.shape = n.Shape
+			p.outW, p.outH = n.Shape.Width, n.Shape.Height
+		case !n.Shape.IsZero():
+			return p, fmt.Errorf("%w: video %s cannot be re-encoded to shape %s", ErrUnsupported, video.Codec, n.Shape)
 		case !fits(n.Video, video) && canReencode(video.Codec) && slices.Contains(n.Video, relay.H264):
 			p.videoOut = relay.H264
 			p.outW, p.outH = outputSize(video.Width, video.Height)
@@ -173,6 +197,15 @@ func (p plan) suffix() string {
 	var parts []string
 	if p.videoOut != "" {
 		parts = append(parts, strings.ToLower(string(p.videoOut)))
+	}
+	if !p.shape.IsZero() {
+		parts = append(parts, strconv.Itoa(p.shape.Width)+"x"+strconv.Itoa(p.shape.Height))
+		if p.shape.Fit != "" {
+			parts = append(parts, p.shape.Fit)
+		}
+		if p.shape.Bitrate > 0 {
+			parts = append(parts, strconv.Itoa(p.shape.Bitrate/1000)+"k")
+		}
 	}
 	if p.audioOut != "" {
 		parts = append(parts, strings.ToLower(string(p.audioOut)))

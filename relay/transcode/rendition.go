@@ -184,10 +184,21 @@ func (r *rendition) args(p plan, bitrate int) []string {
 			w, h := p.outW, p.outH
 			br := strconv.Itoa(bitrate)
 			a = append(a, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
-				"-pix_fmt", "yuv420p", "-b:v", br, "-maxrate", br, "-bufsize", br,
-				"-force_key_frames", keyframeExpr)
-			if w > 0 && h > 0 {
-				a = append(a, "-vf", fmt.Sprintf("scale=%d:%d", w, h))
+				"-pix_fmt", "yuv420p", "-b:v", br, "-maxrate", br, "-bufsize", br)
+			switch {
+			case !p.shape.IsZero() && p.shape.Fit == FitScale:
+				// A rung of a ladder: the source scaled, with a keyframe where the source has
+				// one and nowhere else, so that its segments line up with the source's and a
+				// player switches between them cleanly.
+				a = append(a, "-force_key_frames", "source", "-sc_threshold", "0", "-g", "100000", "-vf", p.shape.filter())
+			case !p.shape.IsZero():
+				// A reshaped picture: its filter, and keyframes every 2 s only (no scene cut
+				// adds one), as platforms want.
+				a = append(a, "-force_key_frames", shapeKeyframeExpr, "-sc_threshold", "0", "-vf", p.shape.filter())
+			case w > 0 && h > 0:
+				a = append(a, "-force_key_frames", keyframeExpr, "-vf", fmt.Sprintf("scale=%d:%d", w, h))
+			default:
+				a = append(a, "-force_key_frames", keyframeExpr)
 			}
 		} else {
 			a = append(a, "-c:v", "copy")
@@ -250,7 +261,10 @@ func (r *rendition) runOnce() error {
 
 	stderr := &tail{}
 	bitrate := 0
-	if p.videoOut != "" {
+	switch {
+	case p.shape.Bitrate > 0:
+		bitrate = p.shape.Bitrate
+	case p.videoOut != "":
 		bitrate = videoBitrate(r.src, p.outW, p.outH)
 	}
 	cmd := exec.Command(r.path, r.args(p, bitrate)...)
@@ -282,7 +296,7 @@ func (r *rendition) runOnce() error {
 	}
 	if p.videoOut != "" {
 		r.log.Info("re-encoding the video", "from", string(p.video.Codec), "to", string(p.videoOut),
-			"width", p.outW, "height", p.outH, "bitrate", bitrate)
+			"width", p.outW, "height", p.outH, "fit", p.shape.Fit, "bitrate", bitrate)
 	}
 	r.pid.Store(int64(cmd.Process.Pid))
 	defer r.pid.Store(0)

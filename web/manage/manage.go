@@ -10,6 +10,7 @@
 package manage
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -26,6 +27,7 @@ import (
 	"github.com/beffroi/beffroi/outputs"
 	"github.com/beffroi/beffroi/presets"
 	"github.com/beffroi/beffroi/relay"
+	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web/auth"
 )
 
@@ -48,6 +50,9 @@ type Destination struct {
 	// AllowPrivate lets the destination reach private and loopback addresses (set by an
 	// admin).
 	AllowPrivate bool
+	// Shape is the picture the destination gets ("vertical-crop", "vertical-blur"; see
+	// transcode.ParseShape); "" the source's.
+	Shape string
 }
 
 // Store keeps what the API made. The embedded database implements it.
@@ -324,18 +329,35 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 }
 
 type destinationIn struct {
-	Name         string `json:"name"`
-	URL          string `json:"url"`
-	Preset       string `json:"preset"`
-	Key          string `json:"key"`
-	IngestURL    string `json:"ingest_url"`
-	Enabled      *bool  `json:"enabled"`
-	AllowPrivate *bool  `json:"allow_private"`
+	Name         string  `json:"name"`
+	URL          string  `json:"url"`
+	Preset       string  `json:"preset"`
+	Key          string  `json:"key"`
+	IngestURL    string  `json:"ingest_url"`
+	Enabled      *bool   `json:"enabled"`
+	AllowPrivate *bool   `json:"allow_private"`
+	Shape        *string `json:"shape"`
+}
+
+// shape returns the shape asked for, by its canonical name, and whether one was given.
+func (in destinationIn) shape() (string, bool, error) {
+	if in.Shape == nil {
+		return "", false, nil
+	}
+	name := strings.ToLower(strings.TrimSpace(*in.Shape))
+	if name == "source" {
+		name = ""
+	}
+	if _, err := transcode.ParseShape(name); err != nil {
+		return "", true, fmt.Errorf("shape: %w", err)
+	}
+	return name, true, nil
 }
 
 // config is the destination as the manager takes it.
 func (d Destination) config() outputs.DestinationConfig {
-	return outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.Enabled, AllowPrivate: d.AllowPrivate}
+	return outputs.DestinationConfig{Name: d.Name, URL: d.URL, Enabled: d.Enabled, AllowPrivate: d.AllowPrivate,
+		Shape: d.Shape}
 }
 
 // isAdmin reports whether the request comes from an admin.
@@ -394,6 +416,10 @@ func (h *Handler) addDestination(w http.ResponseWriter, r *http.Request) {
 	}
 	d := Destination{Stream: st.Name(), Name: in.Name, URL: u, Enabled: in.Enabled == nil || *in.Enabled,
 		AllowPrivate: in.AllowPrivate != nil && *in.AllowPrivate}
+	if d.Shape, _, err = in.shape(); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if d.AllowPrivate && !h.isAdmin(r) {
 		httpjson.Error(w, http.StatusForbidden, adminOnlyPrivate)
 		return
@@ -412,6 +438,9 @@ func (h *Handler) addDestination(w http.ResponseWriter, r *http.Request) {
 	detail := hostOf(d.URL)
 	if d.AllowPrivate {
 		detail += ", may reach private networks"
+	}
+	if d.Shape != "" {
+		detail += ", shape " + d.Shape
 	}
 	h.audit(r, "destination.create", d.Stream+"/"+d.Name, detail)
 	httpjson.Write(w, http.StatusCreated, h.status(d.Stream, d.Name))
@@ -438,8 +467,17 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 	}
 	changeURL := in.URL != "" || in.Preset != "" || in.Key != "" || in.IngestURL != ""
 	changePrivate := in.AllowPrivate != nil && *in.AllowPrivate != cur.AllowPrivate
-	if (changeURL || changePrivate) && h.managed(stream, name) {
-		httpjson.Error(w, http.StatusConflict, "destination "+name+" is managed by the configuration file: change its URL and allow_private there")
+	shape, gotShape, err := in.shape()
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	changeShape := gotShape && shape != cur.Shape
+	if !gotShape {
+		shape = cur.Shape
+	}
+	if (changeURL || changePrivate || changeShape) && h.managed(stream, name) {
+		httpjson.Error(w, http.StatusConflict, "destination "+name+" is managed by the configuration file: change its URL, allow_private and shape there")
 		return
 	}
 	allowPrivate := cur.AllowPrivate
@@ -460,7 +498,7 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 	if in.Enabled != nil {
 		enabled = *in.Enabled
 	}
-	if changeURL || changePrivate {
+	if changeURL || changePrivate || changeShape {
 		var u string
 		if changeURL {
 			var err error
@@ -473,7 +511,7 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 			// stored URL (it keeps no URL it would show).
 			stored, ok, err := h.stored(r.Context(), stream, name)
 			if err != nil || !ok {
-				httpjson.Error(w, http.StatusInternalServerError, "cannot change allow_private: the destination's URL is not in the database")
+				httpjson.Error(w, http.StatusInternalServerError, "cannot change allow_private or shape: the destination's URL is not in the database")
 				return
 			}
 			u = stored.URL
@@ -483,7 +521,7 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 			h.outputsError(w, err)
 			return
 		}
-		d := Destination{Stream: stream, Name: name, URL: u, Enabled: enabled, AllowPrivate: allowPrivate}
+		d := Destination{Stream: stream, Name: name, URL: u, Enabled: enabled, AllowPrivate: allowPrivate, Shape: shape}
 		if err := h.Outputs.Add(stream, d.config()); err != nil {
 			h.outputsError(w, err)
 			return
@@ -503,6 +541,9 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request) {
 				action = "destination.private_on"
 			}
 			h.audit(r, action, stream+"/"+name, hostOf(u))
+		}
+		if changeShape {
+			h.audit(r, "destination.shape", stream+"/"+name, "shape "+cmp.Or(shape, "source"))
 		}
 	} else if in.Enabled != nil {
 		if err := h.Outputs.SetEnabled(stream, name, enabled); err != nil {

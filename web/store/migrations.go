@@ -183,6 +183,9 @@ CREATE TABLE audience_history_samples (
 	PRIMARY KEY (event, idx)
 ) WITHOUT ROWID;
 `},
+		{10, "the picture a destination gets (a vertical rendition), '' the source's", `
+ALTER TABLE destinations ADD COLUMN shape TEXT NOT NULL DEFAULT '';
+`},
 	}
 }
 

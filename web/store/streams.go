@@ -75,7 +75,7 @@ func (s *Store) DeleteStream(ctx context.Context, name string) error {
 
 // ListDestinations implements manage.Store.
 func (s *Store) ListDestinations(ctx context.Context) ([]manage.Destination, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT stream, name, url, enabled, allow_private FROM destinations ORDER BY stream, rowid`)
+	rows, err := s.db.QueryContext(ctx, `SELECT stream, name, url, enabled, allow_private, shape FROM destinations ORDER BY stream, rowid`)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (s *Store) ListDestinations(ctx context.Context) ([]manage.Destination, err
 	var l []manage.Destination
 	for rows.Next() {
 		var d manage.Destination
-		if err := rows.Scan(&d.Stream, &d.Name, &d.URL, &d.Enabled, &d.AllowPrivate); err != nil {
+		if err := rows.Scan(&d.Stream, &d.Name, &d.URL, &d.Enabled, &d.AllowPrivate, &d.Shape); err != nil {
 			return nil, err
 		}
 		l = append(l, d)
@@ -93,9 +93,9 @@ func (s *Store) ListDestinations(ctx context.Context) ([]manage.Destination, err
 
 // SaveDestination implements manage.Store.
 func (s *Store) SaveDestination(ctx context.Context, d manage.Destination) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO destinations (stream, name, url, enabled, allow_private) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (stream, name) DO UPDATE SET url = excluded.url, enabled = excluded.enabled, allow_private = excluded.allow_private`,
-		d.Stream, d.Name, d.URL, d.Enabled, d.AllowPrivate)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO destinations (stream, name, url, enabled, allow_private, shape) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (stream, name) DO UPDATE SET url = excluded.url, enabled = excluded.enabled, allow_private = excluded.allow_private, shape = excluded.shape`,
+		d.Stream, d.Name, d.URL, d.Enabled, d.AllowPrivate, d.Shape)
 	return err
 }
 

@@ -150,6 +150,7 @@ func StoreConformance(t *testing.T, st manage.Store) {
 	d.Enabled = false
 	d.URL = "rtmp://a.rtmp.youtube.com/live2/k2"
 	d.AllowPrivate = true
+	d.Shape = "vertical-blur"
 	if err := st.SaveDestination(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func StoreConformance(t *testing.T, st manage.Store) {
 		t.Fatalf("ListDestinations: %+v, %v", ds, err)
 	}
 	for _, x := range ds {
-		if x.Stream == "concert" && (x.Enabled || x.URL != d.URL || !x.AllowPrivate) {
+		if x.Stream == "concert" && (x.Enabled || x.URL != d.URL || !x.AllowPrivate || x.Shape != d.Shape) {
 			t.Fatalf("SaveDestination did not replace: %+v", x)
 		}
 		if x.Stream != "concert" && x.AllowPrivate {

@@ -100,6 +100,10 @@ const en = {
   'plat.help.facebook': 'Facebook: the live video\'s ID and a page access token.',
   'plat.idle': 'not live', 'plat.waiting': 'waiting for the first count', 'plat.ok': 'counted', 'plat.offline': 'not live on the platform',
   'plat.rate_limited': 'rate limited', 'plat.token_expired': 'token expired: paste a new one', 'plat.not_found': 'not found: check the ID', 'plat.error': 'error',
+  // Destination shape (views/destshape.js).
+  'shape.label': 'Picture', 'shape.source': 'As the source', 'shape.crop': 'Vertical 9:16, centre cut out',
+  'shape.blur': 'Vertical 9:16, whole picture over a blurred fill',
+  'shape.help': 'Vertical for Instagram Live, TikTok and other phone-first platforms (720x1280, a keyframe every 2 s).',
 };
 
 const fr = {
@@ -200,6 +204,10 @@ const fr = {
   'plat.help.facebook': 'Facebook : l’ID de la vidéo en direct et un jeton d’accès de la page.',
   'plat.idle': 'pas en direct', 'plat.waiting': 'en attente du premier compte', 'plat.ok': 'compté', 'plat.offline': 'pas en direct sur la plateforme',
   'plat.rate_limited': 'limite de requêtes atteinte', 'plat.token_expired': 'jeton expiré : collez-en un nouveau', 'plat.not_found': 'introuvable : vérifiez l’ID', 'plat.error': 'erreur',
+  // Format de la destination (views/destshape.js).
+  'shape.label': 'Image', 'shape.source': 'Comme la source', 'shape.crop': 'Verticale 9:16, centre découpé',
+  'shape.blur': 'Verticale 9:16, image entière sur un fond flouté',
+  'shape.help': 'Verticale pour Instagram Live, TikTok et les autres plateformes pensées pour le téléphone (720x1280, une image clé toutes les 2 s).',
 };
 
 export const dictionaries = { en, fr };

@@ -10,6 +10,7 @@ import { sparkline, drawSparkline, lineChart } from '../charts.js';
 import { audienceOf, pollAudience } from '../audience.js';
 import { platformFigures, platformsCard } from './report.js';
 import { Preview } from '../player.js';
+import { shapeField, shapeNote } from './destshape.js';
 
 export const name = 'stream';
 
@@ -91,7 +92,7 @@ function updateDest(li, d) {
     u.sw.setAttribute('aria-checked', String(d.enabled));
     setText(u.sw.querySelector('.switch-text'), d.enabled ? t('on') : t('off'));
   }
-  setText(u.where, [d.platform ? (presetsCache || []).find((p) => p.id === d.platform)?.name || d.platform : '', d.protocol + '://' + d.host].filter(Boolean).join(' · '));
+  setText(u.where, [d.platform ? (presetsCache || []).find((p) => p.id === d.platform)?.name || d.platform : '', d.protocol + '://' + d.host, shapeNote(d)].filter(Boolean).join(' · '));
   setText(u.stats, d.state === 'live' ? `${fmtBitrate(d.bitrate)} · ${fmtBytes(d.bytes)}` + (d.reconnects ? ` · ${t('dest.reconnects', d.reconnects)}` : '') : '');
   let e = '';
   if (d.state === 'retrying' && d.last_error) {
@@ -194,11 +195,12 @@ export function render(root, { name: stream }) {
     h('div', { class: 'field check' }, enabledIn, h('label', { for: 'dest-enabled' }, t('add.enabled'))),
     reqWarn, formErr,
     h('button', { type: 'submit', class: 'btn primary', id: 'add-submit' }, t('add.submit')));
+  const withShape = shapeField(addForm);
   addForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     formErr.textContent = '';
     const p = (presetsCache || []).find((x) => x.id === presetSel.value);
-    const body = { name: destName.value.trim(), preset: presetSel.value, key: keyIn.value, enabled: enabledIn.checked };
+    const body = withShape({ name: destName.value.trim(), preset: presetSel.value, key: keyIn.value, enabled: enabledIn.checked });
     if (p && p.url_per_broadcast) body.ingest_url = ingestIn.value.trim();
     else if (!ingestSelWrap.hidden) body.ingest_url = ingestSel.value;
     try {
