@@ -336,8 +336,9 @@ func (s *Stream) choose(now time.Time) {
 	case s.onAir != nil && s.sending(s.onAir, now) && s.standIn == nil:
 		s.pending = want // on air at its next keyframe
 	default:
+		gop, wall := want.gop, want.gopWall
 		s.putOnAir(want, now, "switch", true)
-		s.replayGOP(want, now)
+		s.replayGOP(want, gop, wall, now)
 	}
 }
 
@@ -359,6 +360,7 @@ func (s *Stream) putOnAir(src *source, now time.Time, why string, needKey bool) 
 	p.needKey = needKey && s.hasTimeline
 	p.switching = why != ""
 	p.resumeAt = time.Time{}
+	p.fromKey = false
 	src.gop = nil
 	s.tracks = src.tracks
 	s.source = p.src
@@ -397,13 +399,11 @@ func (s *Stream) endPeriod(now time.Time) {
 
 // replayGOP writes the GOP src kept while it was not on air, when its keyframe is recent
 // enough; otherwise src goes on air at its next keyframe. Called with mu held.
-func (s *Stream) replayGOP(src *source, now time.Time) {
-	gop := src.gop
-	src.gop = nil
-	if len(gop) == 0 || now.Sub(src.gopWall) > maxGOPAge {
+func (s *Stream) replayGOP(src *source, gop []*Frame, wall, now time.Time) {
+	if len(gop) == 0 || now.Sub(wall) > maxGOPAge {
 		return
 	}
-	src.pub.resumeAt = src.gopWall
+	src.pub.resumeAt = wall
 	for _, f := range gop {
 		s.writeOnAir(src.pub, f, now)
 	}

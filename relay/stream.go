@@ -490,6 +490,10 @@ type Publisher struct {
 	// switching: it goes on air after another source (not after a gap it caused).
 	needKey, switching bool
 	resumeAt           time.Time
+	// fromKey: it took over from another source at a keyframe of DTS keyDTS (its own
+	// clock).
+	fromKey bool
+	keyDTS  time.Duration
 }
 
 // Stream returns the stream published to.
@@ -591,10 +595,15 @@ func (s *Stream) writeOnAir(p *Publisher, f *Frame, now time.Time) {
 		}
 		p.needKey = false
 		p.started = false
+		p.keyDTS, p.fromKey = f.DTS, p.switching
 		// In band: the previous picture's parameter sets came in band too, and a platform
 		// that does not act on a new sequence header mid-session (nginx-rtmp's recorder)
 		// would otherwise decode the source with the previous picture's.
 		f.Units = WithParamSets(f.Track, f.Units)
+	} else if p.fromKey && f.DTS < p.keyDTS {
+		// Audio captured before the keyframe it took over at belongs with the picture
+		// before the switch: on the timeline it would step back.
+		return
 	}
 	s.append(p, f, now)
 }
