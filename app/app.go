@@ -240,6 +240,10 @@ func (a *App) declareStreams() error {
 		if _, err := a.Registry.Add(s.Name, s.PublishKey); err != nil {
 			return err
 		}
+		// Backup sources (failover): the relay's sources and the pullers of camera sources.
+		if err := a.setSources(cfg, s, nil); err != nil {
+			return err
+		}
 		a.setConfigured(s, true)
 		a.Recorder.SetEnabled(s.Name, s.IsRecorded(cfg.Record))
 		for _, d := range s.Destinations {

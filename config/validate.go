@@ -230,6 +230,8 @@ func (c *Config) validateStreams(p *problems) {
 			}
 		}
 
+		validateSources(p, i, s, keys, names)
+
 		destNames := map[string]int{}
 		for k, d := range s.Destinations {
 			dpath := fmt.Sprintf("%s.destinations[%d]", path, k)
@@ -245,6 +247,64 @@ func (c *Config) validateStreams(p *problems) {
 			}
 			if msg := checkDestinationURL(d.URL); msg != "" {
 				p.add(dpath+".url", "%s", msg)
+			}
+		}
+	}
+}
+
+// validateSources checks a stream's backup sources: names, one key (unique among every
+// stream's and source's keys) or one camera each, and the failover delays.
+func validateSources(p *problems, i int, s Stream, keys, names map[string]int) {
+	path := fmt.Sprintf("streams[%d]", i)
+	if s.SourceName != "" && !slugRE.MatchString(s.SourceName) {
+		p.add(path+".source_name", "%q is not a valid name (%s)", s.SourceName, slugRule)
+	}
+	if s.FailoverAfter < 0 {
+		p.add(path+".failover_after", "must not be negative")
+	}
+	if s.FailbackAfter < 0 {
+		p.add(path+".failback_after", "must not be negative")
+	}
+	primary := s.SourceName
+	if primary == "" {
+		primary = "primary"
+	}
+	seen := map[string]int{}
+	for k, src := range s.Sources {
+		spath := fmt.Sprintf("%s.sources[%d]", path, k)
+		switch j, dup := seen[src.Name]; {
+		case src.Name == "":
+			p.add(spath+".name", "required")
+		case !slugRE.MatchString(src.Name):
+			p.add(spath+".name", "%q is not a valid name (%s)", src.Name, slugRule)
+		case src.Name == primary:
+			p.add(spath+".name", "%q is the primary source's name (%s.source_name)", src.Name, path)
+		case dup:
+			p.add(spath+".name", "%q is already used by %s.sources[%d]", src.Name, path, j)
+		default:
+			seen[src.Name] = k
+		}
+		switch {
+		case src.PublishKey == "" && src.Pull.URL == "":
+			p.add(spath, "needs a publish_key (an encoder publishes) or a pull.url (a camera Beffroi pulls)")
+		case src.PublishKey != "" && src.Pull.URL != "":
+			p.add(spath, "has both a publish_key and a pull.url: choose one")
+		case src.PublishKey != "":
+			if msg := checkPublishKey(src.PublishKey); msg != "" {
+				p.add(spath+".publish_key", "%s", msg)
+			} else if j, dup := keys[src.PublishKey]; dup {
+				p.add(spath+".publish_key", "same as a publish key of streams[%d], its own or a source's (each source needs its own key)", j)
+			} else if j, clash := names[src.PublishKey]; clash {
+				p.add(spath+".publish_key", "same as the name of streams[%d] (names are public, keys are secret)", j)
+			} else {
+				keys[src.PublishKey] = i
+			}
+		default:
+			if msg := checkPullURL(src.Pull.URL); msg != "" {
+				p.add(spath+".pull.url", "%s", msg)
+			}
+			if t := src.Pull.Transport; t != "" && !slices.Contains(pullTransports(), t) {
+				p.add(spath+".pull.transport", "%q is not one of %s", t, strings.Join(pullTransports(), ", "))
 			}
 		}
 	}
