@@ -253,6 +253,13 @@ func (s *Stream) OnAir() (onAir, manual string) {
 	return onAir, manual
 }
 
+// FailoverDelays returns the stream's failover and failback delays.
+func (s *Stream) FailoverDelays() (failover, failback time.Duration) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.failoverAfter, s.failbackAfter
+}
+
 // OnAirPeriods returns when each source was on air in the live session (or the last one,
 // once it ended), oldest first: the event report's failover periods.
 func (s *Stream) OnAirPeriods() []OnAirPeriod {

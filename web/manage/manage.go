@@ -133,6 +133,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("PATCH /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.updateDestination)))
 	mux.Handle("DELETE /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.deleteDestination)))
 	h.broadcastRoutes(mux, p) // pause, end now, standby image: broadcast.go
+	h.sourceRoutes(mux, p)    // backup sources, manual switch: sources.go
 }
 
 // Load brings back, at start, the streams and destinations the API made before, and their
