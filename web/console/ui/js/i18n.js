@@ -85,6 +85,11 @@ const en = {
   'acc.title': 'Account of {0}', 'acc.password': 'Change my password', 'acc.current': 'Current password',
   'acc.change': 'Change the password', 'acc.changed': 'Password changed: your other sessions are closed.', 'acc.link': 'My account',
   'adm.audit': 'Audit log', 'adm.when': 'When', 'adm.who': 'Who', 'adm.action': 'Action', 'adm.target': 'Target', 'adm.detail': 'Detail',
+  // Backup sources (views/sources.js).
+  'src.title': 'Sources', 'src.auto': 'Automatic', 'src.putOnAir': 'Put on air', 'src.primary': '(primary)',
+  'src.onAir': 'On air: {0} (automatic).', 'src.manual': 'On air: {0}, chosen by hand (until "Automatic" or the source stops).',
+  'src.none': 'No source is sending: the standby picture is on air.', 'src.age': 'last frame {0} s ago',
+  'src.state.offline': 'offline', 'src.state.stalled': 'stalled', 'src.state.standby': 'standing by', 'src.state.on_air': 'on air',
 };
 
 const fr = {
@@ -170,6 +175,11 @@ const fr = {
   'acc.title': 'Compte de {0}', 'acc.password': 'Changer mon mot de passe', 'acc.current': 'Mot de passe actuel',
   'acc.change': 'Changer le mot de passe', 'acc.changed': 'Mot de passe changé : vos autres sessions sont fermées.', 'acc.link': 'Mon compte',
   'adm.audit': 'Journal d’audit', 'adm.when': 'Quand', 'adm.who': 'Qui', 'adm.action': 'Action', 'adm.target': 'Cible', 'adm.detail': 'Détail',
+  // Sources de secours (views/sources.js).
+  'src.title': 'Sources', 'src.auto': 'Automatique', 'src.putOnAir': 'Mettre à l’antenne', 'src.primary': '(principale)',
+  'src.onAir': 'À l’antenne : {0} (automatique).', 'src.manual': 'À l’antenne : {0}, choisie à la main (jusqu’à « Automatique » ou l’arrêt de la source).',
+  'src.none': 'Aucune source n’envoie : l’image d’attente est à l’antenne.', 'src.age': 'dernière image il y a {0} s',
+  'src.state.offline': 'hors ligne', 'src.state.stalled': 'bloquée', 'src.state.standby': 'en réserve', 'src.state.on_air': 'à l’antenne',
 };
 
 export const dictionaries = { en, fr };

@@ -9,6 +9,7 @@ import {
 import { sparkline, drawSparkline, lineChart } from '../charts.js';
 import { audienceOf, pollAudience } from '../audience.js';
 import { Preview } from '../player.js';
+import { sourcesCard } from './sources.js'; // backup sources (failover)
 
 export const name = 'stream';
 
@@ -258,6 +259,7 @@ export function render(root, { name: stream }) {
     h('h2', { id: 'bc-head', class: 'small-head' }, t('bc.title')), bcState,
     h('div', { class: 'head-actions' }, pauseBtn, endBtn),
     h('div', { class: 'field' }, h('label', { for: 'standby-image' }, t('bc.image')), imageIn, imageRm));
+  const sources = sourcesCard(stream);
   const updateBroadcast = (s) => {
     const on = !!(s && s.live);
     pauseBtn.disabled = !on;
@@ -292,6 +294,7 @@ export function render(root, { name: stream }) {
         h('h2', { id: 'src-head', class: 'small-head' }, t('st.source')),
         h('div', { class: 'bitrate-row' }, bitrate, spark), facts)),
     broadcastCard,
+    sources.el,
     h('section', { class: 'card', 'aria-labelledby': 'dest-head' },
       h('h2', { id: 'dest-head' }, t('dash.destinations')), noDest, dests,
       h('details', { class: 'add-details', open: true }, h('summary', {}, t('add.title')), addForm)),
@@ -330,6 +333,7 @@ export function render(root, { name: stream }) {
     }
     updateChip(chip, s.state);
     updateBroadcast(s);
+    sources.update(s);
     del.disabled = !!s.managed;
     managedNote.hidden = !s.managed;
     setText(since, s.live && s.live_since ? t('dash.since') + ' ' + fmtTime(s.live_since) : '');
