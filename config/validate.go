@@ -222,12 +222,7 @@ func (c *Config) validateStreams(p *problems) {
 		}
 
 		if s.Pull.URL != "" || s.Pull.Transport != "" {
-			if msg := checkPullURL(s.Pull.URL); msg != "" {
-				p.add(path+".pull.url", "%s", msg)
-			}
-			if t := s.Pull.Transport; t != "" && !slices.Contains(pullTransports(), t) {
-				p.add(path+".pull.transport", "%q is not one of %s", t, strings.Join(pullTransports(), ", "))
-			}
+			checkPull(p, path+".pull", s.Pull)
 		}
 
 		validateSources(p, i, s, keys, names)
@@ -235,16 +230,7 @@ func (c *Config) validateStreams(p *problems) {
 		destNames := map[string]int{}
 		for k, d := range s.Destinations {
 			dpath := fmt.Sprintf("%s.destinations[%d]", path, k)
-			switch j, dup := destNames[d.Name]; {
-			case d.Name == "":
-				p.add(dpath+".name", "required")
-			case !slugRE.MatchString(d.Name):
-				p.add(dpath+".name", "%q is not a valid name (%s)", d.Name, slugRule)
-			case dup:
-				p.add(dpath+".name", "%q is already used by %s.destinations[%d]", d.Name, path, j)
-			default:
-				destNames[d.Name] = k
-			}
+			checkEntryName(p, path+".destinations", k, d.Name, destNames)
 			if msg := checkDestinationURL(d.URL); msg != "" {
 				p.add(dpath+".url", "%s", msg)
 			}
@@ -272,17 +258,10 @@ func validateSources(p *problems, i int, s Stream, keys, names map[string]int) {
 	seen := map[string]int{}
 	for k, src := range s.Sources {
 		spath := fmt.Sprintf("%s.sources[%d]", path, k)
-		switch j, dup := seen[src.Name]; {
-		case src.Name == "":
-			p.add(spath+".name", "required")
-		case !slugRE.MatchString(src.Name):
-			p.add(spath+".name", "%q is not a valid name (%s)", src.Name, slugRule)
-		case src.Name == primary:
+		if src.Name != "" && src.Name == primary {
 			p.add(spath+".name", "%q is the primary source's name (%s.source_name)", src.Name, path)
-		case dup:
-			p.add(spath+".name", "%q is already used by %s.sources[%d]", src.Name, path, j)
-		default:
-			seen[src.Name] = k
+		} else {
+			checkEntryName(p, path+".sources", k, src.Name, seen)
 		}
 		switch {
 		case src.PublishKey == "" && src.Pull.URL == "":
@@ -300,13 +279,34 @@ func validateSources(p *problems, i int, s Stream, keys, names map[string]int) {
 				keys[src.PublishKey] = i
 			}
 		default:
-			if msg := checkPullURL(src.Pull.URL); msg != "" {
-				p.add(spath+".pull.url", "%s", msg)
-			}
-			if t := src.Pull.Transport; t != "" && !slices.Contains(pullTransports(), t) {
-				p.add(spath+".pull.transport", "%q is not one of %s", t, strings.Join(pullTransports(), ", "))
-			}
+			checkPull(p, spath+".pull", src.Pull)
 		}
+	}
+}
+
+// checkEntryName checks the name of entry k of a list (a stream's destinations or sources):
+// required, a slug, unique in the list (seen holds the names before it).
+func checkEntryName(p *problems, list string, k int, name string, seen map[string]int) {
+	epath := fmt.Sprintf("%s[%d]", list, k)
+	switch j, dup := seen[name]; {
+	case name == "":
+		p.add(epath+".name", "required")
+	case !slugRE.MatchString(name):
+		p.add(epath+".name", "%q is not a valid name (%s)", name, slugRule)
+	case dup:
+		p.add(epath+".name", "%q is already used by %s[%d]", name, list, j)
+	default:
+		seen[name] = k
+	}
+}
+
+// checkPull checks a camera to pull (path is its key, "streams[0].pull").
+func checkPull(p *problems, path string, pull Pull) {
+	if msg := checkPullURL(pull.URL); msg != "" {
+		p.add(path+".url", "%s", msg)
+	}
+	if t := pull.Transport; t != "" && !slices.Contains(pullTransports(), t) {
+		p.add(path+".transport", "%q is not one of %s", t, strings.Join(pullTransports(), ", "))
 	}
 }
 
