@@ -94,7 +94,10 @@ type source struct {
 	// lastFrame is when its last frame arrived; sendingSince when it started sending
 	// without a gap longer than the failover delay (for the failback).
 	lastFrame, sendingSince time.Time
-	stats                   trackStats
+	// connected is when its publisher connected: a source on air keeps the air while it
+	// starts (ingest analysing its tracks) for up to the failover delay.
+	connected time.Time
+	stats     trackStats
 }
 
 // sending reports whether the source's publisher sent a frame within the failover delay.
@@ -313,6 +316,10 @@ func (s *Stream) pick(now time.Time) *source {
 		s.signalChanged()
 	}
 	cur := s.onAir
+	starting := cur != nil && cur.pub != nil && cur.lastFrame.IsZero() && now.Sub(cur.connected) <= s.failoverAfter
+	if starting {
+		return cur
+	}
 	if cur != nil && s.sending(cur, now) {
 		for _, src := range s.sources[:cur.prio] {
 			if s.sending(src, now) && now.Sub(src.sendingSince) >= s.failbackAfter {

@@ -401,3 +401,27 @@ func TestTrackStepBack(t *testing.T) {
 		prev = f.DTS
 	}
 }
+
+// TestPrimaryStarting: a primary that connected and has not sent yet (ingest analysing its
+// tracks) keeps the air for the failover delay against a backup already sending.
+func TestPrimaryStarting(t *testing.T) {
+	rig := newFailoverRig(t, SourcesOptions{
+		Primary: "camera", Backups: []SourceSpec{{Name: "phone", PublishKey: "phone-key"}},
+	})
+	camera := rig.connect("camera", testutil.SPS720(), 30)
+	camera.sending = false
+	rig.connect("phone", testutil.SPS360(), 30)
+	rig.run(time.Second)
+	rig.onAir("camera")
+	camera.sending = true
+	rig.run(time.Second)
+	only(t, rig.onAir("camera"), camera.tp.video, "the camera started")
+
+	rig2 := newFailoverRig(t, SourcesOptions{
+		Primary: "camera", Backups: []SourceSpec{{Name: "phone", PublishKey: "phone-key"}},
+	})
+	rig2.connect("camera", testutil.SPS720(), 30).sending = false
+	rig2.connect("phone", testutil.SPS360(), 30)
+	rig2.run(1600 * time.Millisecond)
+	rig2.onAir("phone") // the camera never sent: the phone after the failover delay
+}

@@ -281,7 +281,7 @@ func (s *Stream) PublishSource(name string, info SourceInfo) (*Publisher, error)
 		close(old.done)
 	}
 	src.pub, src.gop = p, nil
-	src.lastFrame, src.sendingSince = time.Time{}, time.Time{}
+	src.lastFrame, src.sendingSince, src.connected = time.Time{}, time.Time{}, now
 	switch s.state {
 	case Idle:
 		s.session++
