@@ -89,6 +89,9 @@ type Handler struct {
 	Outputs  Outputs
 	// Store keeps the changes; nil keeps them in memory only (tests).
 	Store Store
+	// Sources keeps the backup sources of the streams made in the console (sources.go);
+	// nil: they cannot be added.
+	Sources SourceStore
 	// Managed reports whether a stream (dest == "") or one of its destinations comes from
 	// the configuration file. Nil: nothing does.
 	Managed func(stream, dest string) bool

@@ -134,6 +134,18 @@ CREATE TABLE audience_samples (
 	PRIMARY KEY (stream, idx)
 ) WITHOUT ROWID;
 `},
+		{11, "backup sources of the streams made in the console", `
+-- A stream's backup sources (failover), by priority (the lowest first); the stream's own
+-- publish key is its primary source's. No foreign key to streams, like destinations.
+CREATE TABLE stream_sources (
+	stream      TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	publish_key TEXT NOT NULL UNIQUE,
+	priority    INTEGER NOT NULL,
+	created     INTEGER NOT NULL,
+	PRIMARY KEY (stream, name)
+);
+`},
 	}
 }
 
