@@ -211,15 +211,8 @@ func (c *Config) validateStreams(p *problems) {
 	keys := map[string]int{}
 	for i, s := range c.Streams {
 		path := fmt.Sprintf("streams[%d]", i)
-		if msg := checkPublishKey(s.PublishKey); msg != "" {
-			p.add(path+".publish_key", "%s", msg)
-		} else if j, dup := keys[s.PublishKey]; dup {
-			p.add(path+".publish_key", "same as streams[%d].publish_key (each stream needs its own key)", j)
-		} else if j, clash := names[s.PublishKey]; clash {
-			p.add(path+".publish_key", "same as the name of streams[%d] (names are public, keys are secret)", j)
-		} else {
-			keys[s.PublishKey] = i
-		}
+		claimKey(p, path+".publish_key", s.PublishKey, i, keys, names,
+			"same as streams[%d].publish_key (each stream needs its own key)")
 
 		if s.Pull.URL != "" || s.Pull.Transport != "" {
 			checkPull(p, path+".pull", s.Pull)
@@ -269,18 +262,26 @@ func validateSources(p *problems, i int, s Stream, keys, names map[string]int) {
 		case src.PublishKey != "" && src.Pull.URL != "":
 			p.add(spath, "has both a publish_key and a pull.url: choose one")
 		case src.PublishKey != "":
-			if msg := checkPublishKey(src.PublishKey); msg != "" {
-				p.add(spath+".publish_key", "%s", msg)
-			} else if j, dup := keys[src.PublishKey]; dup {
-				p.add(spath+".publish_key", "same as a publish key of streams[%d], its own or a source's (each source needs its own key)", j)
-			} else if j, clash := names[src.PublishKey]; clash {
-				p.add(spath+".publish_key", "same as the name of streams[%d] (names are public, keys are secret)", j)
-			} else {
-				keys[src.PublishKey] = i
-			}
+			claimKey(p, spath+".publish_key", src.PublishKey, i, keys, names,
+				"same as a publish key of streams[%d], its own or a source's (each source needs its own key)")
 		default:
 			checkPull(p, spath+".pull", src.Pull)
 		}
+	}
+}
+
+// claimKey checks a publish key of stream i (its own or a source's, at path) and, when it is
+// good and unused, records it in keys; dup is the message when another has it (its stream's
+// index for %d).
+func claimKey(p *problems, path, key string, i int, keys, names map[string]int, dup string) {
+	if msg := checkPublishKey(key); msg != "" {
+		p.add(path, "%s", msg)
+	} else if j, used := keys[key]; used {
+		p.add(path, dup, j)
+	} else if j, clash := names[key]; clash {
+		p.add(path, "same as the name of streams[%d] (names are public, keys are secret)", j)
+	} else {
+		keys[key] = i
 	}
 }
 
