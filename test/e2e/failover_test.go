@@ -118,7 +118,9 @@ func TestFailoverSRTToRTMPBackup(t *testing.T) {
 		s.FailoverAfter = 1500 * time.Millisecond
 		s.FailbackAfter = failback
 	})
-	camURL := srtPublishURL(b.SRTAddr(), "publish:event:"+publishKey, false)
+	// 500 ms of SRT latency, as on a real venue's network: at the default 120 ms, packets
+	// late on a loaded machine are dropped and the camera's pictures arrive damaged.
+	camURL := srtPublishURL(b.SRTAddr(), "publish:event:"+publishKey, false) + "&latency=500000"
 
 	camera := publishOverSRT(t, t.Context(), camURL, camClip, 9)
 	waitOnAir(t, b, "camera", 15*time.Second)
