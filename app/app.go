@@ -249,6 +249,10 @@ func (a *App) declareStreams() error {
 		if _, err := a.Registry.Add(s.Name, s.PublishKey); err != nil {
 			return err
 		}
+		// Backup sources (failover): the relay's sources and the pullers of camera sources.
+		if err := a.setSources(cfg, s, nil); err != nil {
+			return err
+		}
 		a.setConfigured(s, true)
 		a.Recorder.SetEnabled(s.Name, s.IsRecorded(cfg.Record))
 		for _, d := range s.Destinations {
@@ -272,6 +276,9 @@ func (a *App) declareStreams() error {
 		}
 	}
 	if err := manage.Load(ctx, a.Store, a.Registry, a.Outputs, a.Recorder, a.log); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := manage.LoadSources(ctx, a.Store, a.Registry, a.managed, a.log); err != nil { // backup sources
 		return fmt.Errorf("database: %w", err)
 	}
 	return nil
@@ -395,7 +402,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 		Registry: a.Registry, Destinations: a.Outputs,
 		Status:  web.Status{Pull: a.pulls, Renditions: a.Renditions, Recording: a.Recorder, Network: a.networkStats()},
 		Managed: a.managed, Presets: platforms, Operator: operator, Accounts: accounts,
-		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Managed: a.managed,
+		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Sources: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log,
 			StandbyDir: filepath.Join(cfg.DataDir, "standby")},
 		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),

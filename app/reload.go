@@ -131,6 +131,7 @@ func (a *App) removeStream(s config.Stream, ch *Changes) {
 		ch.DestinationsRemoved = append(ch.DestinationsRemoved, s.Name+"/"+d.Name)
 	}
 	a.pulls.remove(s.Name)
+	a.removeSources(s)
 	a.Registry.Remove(s.Name) // a publisher still on it is disconnected
 	a.setConfigured(s, false)
 	ch.StreamsRemoved = append(ch.StreamsRemoved, s.Name)
@@ -141,6 +142,9 @@ func (a *App) addStream(cfg *config.Config, s config.Stream, ch *Changes) {
 	if _, err := a.Registry.Add(s.Name, s.PublishKey); err != nil {
 		a.log.Error("reload: stream not added", "stream", s.Name, "error", err.Error())
 		return
+	}
+	if err := a.setSources(cfg, s, nil); err != nil {
+		a.log.Error("reload: backup sources not set", "stream", s.Name, "error", err.Error())
 	}
 	a.setConfigured(s, true)
 	a.Recorder.SetEnabled(s.Name, s.IsRecorded(cfg.Record))
@@ -184,6 +188,13 @@ func (a *App) changeStream(cfg *config.Config, o, s config.Stream, ch *Changes) 
 			a.pulls.set(s.Name, a.newPuller(cfg, s))
 		}
 		changed = true
+	}
+	if !sameSources(o, s) {
+		if err := a.setSources(cfg, s, &o); err != nil {
+			a.log.Error("reload: backup sources not changed", "stream", s.Name, "error", err.Error())
+		} else {
+			changed = true
+		}
 	}
 	if changed {
 		ch.StreamsChanged = append(ch.StreamsChanged, s.Name)

@@ -258,6 +258,21 @@ type Stream struct {
 	Pull         Pull          `mapstructure:"pull"`        // optional camera to pull from
 	Destinations []Destination `mapstructure:"destinations"`
 	Record       StreamRecord  `mapstructure:"record"` // this stream's recording: on or off, retention
+
+	// Backup sources (failover). The primary source is the stream's own publish_key (or
+	// pull); sources are the backups, the first of highest priority.
+	SourceName    string        `mapstructure:"source_name"`    // the primary's name in the console and the events; default "primary"
+	Sources       []Source      `mapstructure:"sources"`        // backup sources, by priority
+	FailoverAfter time.Duration `mapstructure:"failover_after"` // default 1.5s: the source on air sending nothing this long hands over
+	FailbackAfter time.Duration `mapstructure:"failback_after"` // default 10s: a source of higher priority sending this long comes back on air
+}
+
+// Source is a stream's backup source: an encoder publishing with its own key, or a camera
+// Beffroi pulls.
+type Source struct {
+	Name       string `mapstructure:"name"`        // how the console and the events name it ("phone")
+	PublishKey string `mapstructure:"publish_key"` // secret; or pull
+	Pull       Pull   `mapstructure:"pull"`        // a camera pulled over RTSP (pull.url is secret)
 }
 
 // Record configures recordings: every live session of a stream becomes one recording

@@ -329,6 +329,17 @@ func TestErrors(t *testing.T) {
 			"bad pull transport", stream + "    pull:\n      url: rtsp://admin:CAMPASS@192.0.2.1/video\n      transport: quic\n",
 			`config: streams[0].pull.transport: "quic" is not one of tcp, udp, auto`, "CAMPASS",
 		},
+		{"source without a key or camera", stream + "    sources:\n      - name: phone\n", `config: streams[0].sources[0]: needs a publish_key (an encoder publishes) or a pull.url (a camera Beffroi pulls)`, ""},
+		{
+			"source with the stream's key", stream + "    sources:\n      - name: phone\n        publish_key: s3cret-key-1\n",
+			`config: streams[0].sources[0].publish_key: same as a publish key of streams[0], its own or a source's (each source needs its own key)`, "s3cret-key-1",
+		},
+		{"source named like the primary", stream + "    source_name: camera\n    sources:\n      - name: camera\n        publish_key: phone-secret-1\n", `config: streams[0].sources[0].name: "camera" is the primary source's name (streams[0].source_name)`, ""},
+		{
+			"source with a key and a camera", stream + "    sources:\n      - name: phone\n        publish_key: phone-secret-1\n        pull:\n          url: rtsp://admin:CAMPASS@192.0.2.1/video\n",
+			`config: streams[0].sources[0]: has both a publish_key and a pull.url: choose one`, "CAMPASS",
+		},
+		{"negative failover delay", stream + "    failover_after: -1s\n", `config: streams[0].failover_after: must not be negative`, ""},
 		{"bitrate not a number", "transcode:\n  aac_bitrate: high\n", `config: transcode.aac_bitrate: must be a whole number, not a string`, ""},
 		{"bitrate out of range", "transcode:\n  aac_bitrate: 8000\n", `config: transcode.aac_bitrate: 8000 is out of range (32000 to 512000 bits per second)`, ""},
 		{"HLS part too short", "hls:\n  part_duration: 50ms\n", `config: hls.part_duration: 50ms is out of range (100ms to 2s)`, ""},

@@ -213,38 +213,19 @@ func (c *Config) validateStreams(p *problems) {
 	keys := map[string]int{}
 	for i, s := range c.Streams {
 		path := fmt.Sprintf("streams[%d]", i)
-		if msg := checkPublishKey(s.PublishKey); msg != "" {
-			p.add(path+".publish_key", "%s", msg)
-		} else if j, dup := keys[s.PublishKey]; dup {
-			p.add(path+".publish_key", "same as streams[%d].publish_key (each stream needs its own key)", j)
-		} else if j, clash := names[s.PublishKey]; clash {
-			p.add(path+".publish_key", "same as the name of streams[%d] (names are public, keys are secret)", j)
-		} else {
-			keys[s.PublishKey] = i
-		}
+		claimKey(p, path+".publish_key", s.PublishKey, i, keys, names,
+			"same as streams[%d].publish_key (each stream needs its own key)")
 
 		if s.Pull.URL != "" || s.Pull.Transport != "" {
-			if msg := checkPullURL(s.Pull.URL); msg != "" {
-				p.add(path+".pull.url", "%s", msg)
-			}
-			if t := s.Pull.Transport; t != "" && !slices.Contains(pullTransports(), t) {
-				p.add(path+".pull.transport", "%q is not one of %s", t, strings.Join(pullTransports(), ", "))
-			}
+			checkPull(p, path+".pull", s.Pull)
 		}
+
+		validateSources(p, i, s, keys, names)
 
 		destNames := map[string]int{}
 		for k, d := range s.Destinations {
 			dpath := fmt.Sprintf("%s.destinations[%d]", path, k)
-			switch j, dup := destNames[d.Name]; {
-			case d.Name == "":
-				p.add(dpath+".name", "required")
-			case !slugRE.MatchString(d.Name):
-				p.add(dpath+".name", "%q is not a valid name (%s)", d.Name, slugRule)
-			case dup:
-				p.add(dpath+".name", "%q is already used by %s.destinations[%d]", d.Name, path, j)
-			default:
-				destNames[d.Name] = k
-			}
+			checkEntryName(p, path+".destinations", k, d.Name, destNames)
 			if msg := checkDestinationURL(d.URL); msg != "" {
 				p.add(dpath+".url", "%s", msg)
 			}
@@ -252,6 +233,86 @@ func (c *Config) validateStreams(p *problems) {
 				p.add(dpath+".shape", "%s", strings.TrimPrefix(err.Error(), "unknown shape "))
 			}
 		}
+	}
+}
+
+// validateSources checks a stream's backup sources: names, one key (unique among every
+// stream's and source's keys) or one camera each, and the failover delays.
+func validateSources(p *problems, i int, s Stream, keys, names map[string]int) {
+	path := fmt.Sprintf("streams[%d]", i)
+	if s.SourceName != "" && !slugRE.MatchString(s.SourceName) {
+		p.add(path+".source_name", "%q is not a valid name (%s)", s.SourceName, slugRule)
+	}
+	if s.FailoverAfter < 0 {
+		p.add(path+".failover_after", "must not be negative")
+	}
+	if s.FailbackAfter < 0 {
+		p.add(path+".failback_after", "must not be negative")
+	}
+	primary := s.SourceName
+	if primary == "" {
+		primary = "primary"
+	}
+	seen := map[string]int{}
+	for k, src := range s.Sources {
+		spath := fmt.Sprintf("%s.sources[%d]", path, k)
+		if src.Name != "" && src.Name == primary {
+			p.add(spath+".name", "%q is the primary source's name (%s.source_name)", src.Name, path)
+		} else {
+			checkEntryName(p, path+".sources", k, src.Name, seen)
+		}
+		switch {
+		case src.PublishKey == "" && src.Pull.URL == "":
+			p.add(spath, "needs a publish_key (an encoder publishes) or a pull.url (a camera Beffroi pulls)")
+		case src.PublishKey != "" && src.Pull.URL != "":
+			p.add(spath, "has both a publish_key and a pull.url: choose one")
+		case src.PublishKey != "":
+			claimKey(p, spath+".publish_key", src.PublishKey, i, keys, names,
+				"same as a publish key of streams[%d], its own or a source's (each source needs its own key)")
+		default:
+			checkPull(p, spath+".pull", src.Pull)
+		}
+	}
+}
+
+// claimKey checks a publish key of stream i (its own or a source's, at path) and, when it is
+// good and unused, records it in keys; dup is the message when another has it (its stream's
+// index for %d).
+func claimKey(p *problems, path, key string, i int, keys, names map[string]int, dup string) {
+	if msg := checkPublishKey(key); msg != "" {
+		p.add(path, "%s", msg)
+	} else if j, used := keys[key]; used {
+		p.add(path, dup, j)
+	} else if j, clash := names[key]; clash {
+		p.add(path, "same as the name of streams[%d] (names are public, keys are secret)", j)
+	} else {
+		keys[key] = i
+	}
+}
+
+// checkEntryName checks the name of entry k of a list (a stream's destinations or sources):
+// required, a slug, unique in the list (seen holds the names before it).
+func checkEntryName(p *problems, list string, k int, name string, seen map[string]int) {
+	epath := fmt.Sprintf("%s[%d]", list, k)
+	switch j, dup := seen[name]; {
+	case name == "":
+		p.add(epath+".name", "required")
+	case !slugRE.MatchString(name):
+		p.add(epath+".name", "%q is not a valid name (%s)", name, slugRule)
+	case dup:
+		p.add(epath+".name", "%q is already used by %s[%d]", name, list, j)
+	default:
+		seen[name] = k
+	}
+}
+
+// checkPull checks a camera to pull (path is its key, "streams[0].pull").
+func checkPull(p *problems, path string, pull Pull) {
+	if msg := checkPullURL(pull.URL); msg != "" {
+		p.add(path+".url", "%s", msg)
+	}
+	if t := pull.Transport; t != "" && !slices.Contains(pullTransports(), t) {
+		p.add(path+".transport", "%q is not one of %s", t, strings.Join(pullTransports(), ", "))
 	}
 }
 

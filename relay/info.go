@@ -34,6 +34,10 @@ type Info struct {
 	// Paused: the operator put the broadcast on standby; Standby: the standby picture is
 	// being shown (paused, or the publisher is away).
 	Paused, Standby bool
+	// Sources are the stream's sources by priority (the primary first); OnAir names the one
+	// on air ("" when none), Manual the one the operator chose ("" in automatic mode).
+	Sources       []SourceStatus
+	OnAir, Manual string
 }
 
 // Info returns a snapshot of the stream.
@@ -45,12 +49,19 @@ func (s *Stream) Info() Info {
 		State:   s.state,
 		Session: s.session,
 		Readers: s.readers.Load(),
+		Sources: s.sourcesLocked(s.clock()),
+	}
+	if s.manual != nil {
+		in.Manual = s.manual.name
 	}
 	if s.state == Idle {
 		return in
 	}
 	in.LiveSince, in.Source, in.Publishes = s.liveSince, s.source, s.publishes
 	in.Paused, in.Standby = s.paused, s.standIn != nil
+	if s.onAir != nil {
+		in.OnAir = s.onAir.name
+	}
 	for k := Kind(0); k < numKinds; k++ {
 		t := s.tracks[k]
 		if t == nil {

@@ -56,7 +56,7 @@ func (r *Registry) Add(name, publishKey string) (*Stream, error) {
 		return nil, fmt.Errorf("stream %q already exists", name)
 	}
 	for _, s := range r.streams {
-		if s.CheckKey(publishKey) {
+		if s.ownsKey(publishKey) {
 			return nil, fmt.Errorf("stream %q: publish key already used by another stream", name)
 		}
 	}
@@ -98,9 +98,15 @@ func (r *Registry) SetKey(name, publishKey string) error {
 		return fmt.Errorf("stream %q: empty publish key", name)
 	}
 	for _, o := range r.streams {
-		if o != s && o.CheckKey(publishKey) {
+		if o != s && o.ownsKey(publishKey) {
 			return fmt.Errorf("stream %q: publish key already used by another stream", name)
 		}
+	}
+	s.mu.RLock()
+	backup := s.keySource(publishKey)
+	s.mu.RUnlock()
+	if backup != nil {
+		return fmt.Errorf("stream %q: publish key already used by its source %q", name, backup.name)
 	}
 	k := []byte(publishKey)
 	s.key.Store(&k)
@@ -126,6 +132,52 @@ func (r *Registry) Authenticate(key string) *Stream {
 		}
 	}
 	return found
+}
+
+// AuthenticateSource returns the stream and the source (see Stream.PublishSource; "" is the
+// primary) whose publish key is key, or a nil stream. Like Authenticate, it compares every
+// key of every stream.
+func (r *Registry) AuthenticateSource(key string) (*Stream, string) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var found *Stream
+	var source string
+	for _, s := range r.streams {
+		if name, ok := s.authenticate(key); ok {
+			found, source = s, name
+		}
+	}
+	return found, source
+}
+
+// SetSources sets a stream's sources (its primary's name, its backups by priority and the
+// failover delays). Every backup's publish key must be unique across the registry.
+func (r *Registry) SetSources(name string, o SourcesOptions) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.streams[name]
+	if !ok {
+		return fmt.Errorf("stream %q not found", name)
+	}
+	keys := map[string]string{}
+	for _, b := range o.Backups {
+		if b.PublishKey == "" {
+			continue
+		}
+		if s.CheckKey(b.PublishKey) {
+			return fmt.Errorf("stream %q: source %q: publish key is the stream's own key", name, b.Name)
+		}
+		if other, dup := keys[b.PublishKey]; dup {
+			return fmt.Errorf("stream %q: sources %q and %q have the same publish key", name, other, b.Name)
+		}
+		keys[b.PublishKey] = b.Name
+		for _, o := range r.streams {
+			if o != s && o.ownsKey(b.PublishKey) {
+				return fmt.Errorf("stream %q: source %q: publish key already used by another stream", name, b.Name)
+			}
+		}
+	}
+	return s.setSources(o)
 }
 
 // List returns the streams sorted by name.

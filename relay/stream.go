@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -108,7 +109,6 @@ type Stream struct {
 
 	state      State
 	session    uint64
-	pub        *Publisher
 	graceTimer *time.Timer
 	tracks     [numKinds]*Track
 	liveSince  time.Time
@@ -119,6 +119,15 @@ type Stream struct {
 	// and the grace does not run.
 	standIn *Publisher
 	paused  bool
+
+	// sources are the places a publisher can publish from, by priority: the primary (the
+	// stream's own key) first, then the backups (see sources.go). onAir is the one whose
+	// frames the readers get (nil when none: idle, or the grace running); pending the one
+	// going on air at its next keyframe; manual the one the operator chose (nil: automatic).
+	sources                      []*source
+	onAir, pending, manual       *source
+	failoverAfter, failbackAfter time.Duration
+	periods                      []OnAirPeriod // the session's on-air periods
 
 	// timeline
 	hasTimeline bool
@@ -167,6 +176,10 @@ func NewStream(o StreamOptions) *Stream {
 		notify:  make(chan struct{}),
 		changed: make(chan struct{}),
 		clock:   time.Now,
+
+		sources:       []*source{{name: DefaultPrimarySource}},
+		failoverAfter: DefaultFailoverAfter,
+		failbackAfter: DefaultFailbackAfter,
 	}
 	key := []byte(o.PublishKey)
 	s.key.Store(&key)
@@ -242,23 +255,33 @@ func (s *Stream) wakeReaders() {
 	}
 }
 
-// Publish makes a new publisher the stream's source. A publisher already there is replaced
-// (a phone that changed network leaves a half-open connection behind: the newest connection
-// with the right key wins). A publisher arriving within the reconnect grace continues the
-// same session and timeline.
+// Publish makes a new publisher the stream's primary source (see PublishSource).
 func (s *Stream) Publish(src SourceInfo) *Publisher {
-	p := &Publisher{s: s, src: src, done: make(chan struct{}), created: time.Now()}
+	p, _ := s.PublishSource("", src) // the primary always exists
+	return p
+}
+
+// PublishSource makes a new publisher one of the stream's sources ("" is the primary). A
+// publisher already there for that source is replaced (a phone that changed network leaves
+// a half-open connection behind: the newest connection with the right key wins). A
+// publisher arriving within the reconnect grace continues the same session and timeline.
+// When another source is on air, this one stands by until the failover rules put it on air.
+func (s *Stream) PublishSource(name string, info SourceInfo) (*Publisher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old := s.pub; old != nil {
-		s.log.Warn("publisher replaced by a newer connection",
-			"old", old.src.RemoteAddr, "new", src.RemoteAddr)
+	src := s.sourceNamed(name)
+	if src == nil {
+		return nil, fmt.Errorf("stream %q: %w: %q", s.name, ErrNoSource, name)
+	}
+	now := s.clock()
+	p := &Publisher{s: s, from: src, src: info, done: make(chan struct{}), created: now}
+	if old := src.pub; old != nil {
+		s.log.Warn("publisher replaced by a newer connection", "source", src.name,
+			"old", old.src.RemoteAddr, "new", info.RemoteAddr)
 		close(old.done)
 	}
-	if s.graceTimer != nil {
-		s.graceTimer.Stop()
-		s.graceTimer = nil
-	}
+	src.pub, src.gop = p, nil
+	src.lastFrame, src.sendingSince, src.connected = time.Time{}, time.Time{}, now
 	switch s.state {
 	case Idle:
 		s.session++
@@ -271,24 +294,32 @@ func (s *Stream) Publish(src SourceInfo) *Publisher {
 		s.stats = [numKinds]trackStats{}
 		s.liveSince = time.Now()
 		s.publishes = 0
-		s.log.Info("stream live", "protocol", src.Protocol, "from", src.RemoteAddr)
+		s.periods = nil
+		s.manual, s.pending = nil, nil
+		for _, o := range s.sources {
+			o.tracks = [numKinds]*Track{}
+		}
+		s.log.Info("stream live", "protocol", info.Protocol, "from", info.RemoteAddr)
+		s.putOnAir(src, now, "", false)
 	case Reconnecting:
-		s.log.Info("publisher back within the reconnect grace", "protocol", src.Protocol, "from", src.RemoteAddr)
+		s.log.Info("publisher back within the reconnect grace", "protocol", info.Protocol, "from", info.RemoteAddr)
+		s.putOnAir(src, now, "", s.standIn != nil)
+	default:
+		if s.onAir == src {
+			// Its own new connection: on air at once, as after a reconnect.
+			s.putOnAir(src, now, "", s.standIn != nil)
+		} else {
+			s.log.Info("source connected, standing by", "source", src.name, "protocol", info.Protocol, "from", info.RemoteAddr)
+		}
 	}
 	s.publishes++
-	s.pub = p
-	s.source = src
-	s.state = Live
 	s.signalChanged()
-	return p
+	return p, nil
 }
 
-// publisherGone starts the reconnect grace after p left. Called with mu held.
-func (s *Stream) publisherGone(p *Publisher) {
-	if s.pub != p {
-		return
-	}
-	s.pub = nil
+// publisherGone starts the reconnect grace after the last source on air left. Called with
+// mu held.
+func (s *Stream) publisherGone() {
 	if s.grace <= 0 && !s.paused {
 		s.end()
 		return
@@ -328,6 +359,8 @@ func (s *Stream) end() {
 	s.graceTimer = nil
 	s.paused = false
 	s.endStandIn()
+	s.endPeriod(s.clock())
+	s.onAir, s.pending, s.manual = nil, nil, nil
 	for i := range s.ring {
 		s.ring[i] = nil // let the session's frames be collected
 	}
@@ -346,9 +379,11 @@ func (s *Stream) Stop() {
 	if s.graceTimer != nil {
 		s.graceTimer.Stop()
 	}
-	if s.pub != nil {
-		close(s.pub.done)
-		s.pub = nil
+	for _, src := range s.sources {
+		if src.pub != nil {
+			close(src.pub.done)
+			src.pub, src.gop = nil, nil
+		}
 	}
 	if s.state != Idle {
 		s.end()
@@ -441,6 +476,7 @@ func (s *Stream) OnStandby() bool {
 // Publisher feeds a stream. It is used by one goroutine.
 type Publisher struct {
 	s       *Stream
+	from    *source // the source it publishes for (nil for the stand-in)
 	src     SourceInfo
 	done    chan struct{}
 	created time.Time
@@ -448,6 +484,16 @@ type Publisher struct {
 	offset  time.Duration
 	closed  bool
 	standIn bool // writes the standby picture (see Stream.StandIn)
+	// needKey: its frames go on air from its next keyframe (it takes over from another
+	// source or the stand-in); resumeAt, when set, is when the first frame it puts on air
+	// arrived (a replayed GOP), for the timeline's step across the switch.
+	// switching: it goes on air after another source (not after a gap it caused).
+	needKey, switching bool
+	resumeAt           time.Time
+	// fromKey: it took over from another source at a keyframe of DTS keyDTS (its own
+	// clock).
+	fromKey bool
+	keyDTS  time.Duration
 }
 
 // Stream returns the stream published to.
@@ -457,18 +503,29 @@ func (p *Publisher) Stream() *Stream { return p.s }
 func (p *Publisher) Done() <-chan struct{} { return p.done }
 
 // SetTrack declares the publisher's track of t's kind and returns the track its frames must
-// carry. When t has the same parameters as the stream's current track, the current one is kept,
-// so readers see no change across a reconnect; otherwise t becomes the new current track.
+// carry. When t has the same parameters as the current track (of the stream, or of its
+// source), the current one is kept, so readers see no change across a reconnect or a
+// switch between like sources; otherwise t becomes the new current track.
 func (p *Publisher) SetTrack(t *Track) (*Track, error) {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pub != p {
+	src := p.from
+	if src == nil || src.pub != p {
 		return nil, ErrReplaced
 	}
 	k := t.Kind()
-	if cur := s.tracks[k]; cur != nil && cur.SameParams(t) {
+	cur := s.tracks[k]
+	if s.onAir != src && (cur == nil || !cur.SameParams(t)) {
+		cur = src.tracks[k]
+	}
+	if cur != nil && cur.SameParams(t) {
+		src.tracks[k] = cur
 		return cur, nil
+	}
+	src.tracks[k] = t
+	if s.onAir != src {
+		return t, nil
 	}
 	if cur := s.tracks[k]; cur != nil {
 		s.log.Info("new track parameters", "kind", k.String(), "codec", string(t.Codec),
@@ -481,8 +538,9 @@ func (p *Publisher) SetTrack(t *Track) (*Track, error) {
 
 // WriteFrame publishes f. The publisher must not touch f afterwards. f's timestamps are the
 // publisher's own; they are moved onto the stream's timeline here, so that every reader sees
-// timestamps that keep increasing across publisher reconnects, and that follow the wall clock
-// across the gap (so a platform's latency does not grow with every reconnect).
+// timestamps that keep increasing across publisher reconnects and source switches, and that
+// follow the wall clock across the gap (so a platform's latency does not grow with every
+// reconnect). The frames of a source not on air are kept (its current GOP) for a switch.
 func (p *Publisher) WriteFrame(f *Frame) error {
 	if f.Track == nil {
 		return ErrNoTrack
@@ -491,39 +549,84 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := f.Track.Kind()
-	switch {
-	case p.standIn:
+	if p.standIn {
 		if s.standIn != p {
 			return ErrReplaced
 		}
 		f.Standby = true
-	case s.pub != p:
+		s.append(p, f, now)
+		return nil
+	}
+	src := p.from
+	if src.pub != p {
 		return ErrReplaced
+	}
+	if src.lastFrame.IsZero() || now.Sub(src.lastFrame) > s.failoverAfter {
+		src.sendingSince = now
+	}
+	src.lastFrame = now
+	src.stats.add(f, now)
+	switch {
 	case s.paused:
 		return nil // the broadcast is paused: the readers get the standby picture
-	case s.standIn != nil:
-		// The stand-in hands back at the publisher's first keyframe, and the publisher's
-		// timeline continues from the stand-in's.
-		if !f.Key || k != Video && s.tracks[Video] != nil {
-			return nil
-		}
-		s.endStandIn()
-		s.log.Info("standby picture off: back to the source")
-		p.started = false
-		// In band: the standby picture's parameter sets came in band too, and a platform
-		// that does not act on a new sequence header mid-session (nginx-rtmp's recorder)
-		// would otherwise decode the source with the standby picture's.
-		f.Units = WithParamSets(f.Track, f.Units)
+	case s.onAir == src:
+		s.writeOnAir(p, f, now)
+	case s.pending == src && f.Key && (f.Track.Kind() == Video || src.tracks[Video] == nil):
+		s.putOnAir(src, now, "switch", true)
+		s.writeOnAir(p, f, now)
+	default:
+		s.keep(src, f, now)
+		s.choose(now)
 	}
+	return nil
+}
+
+// writeOnAir writes a frame of the source on air. Called with mu held.
+func (s *Stream) writeOnAir(p *Publisher, f *Frame, now time.Time) {
+	if p.needKey || s.standIn != nil {
+		// After a switch (from another source or the stand-in) the frames go on air from
+		// the first keyframe, and the timeline continues from what the readers had.
+		if !f.Key || f.Track.Kind() != Video && s.tracks[Video] != nil {
+			return
+		}
+		if s.standIn != nil {
+			s.endStandIn()
+			s.log.Info("standby picture off: back to the source")
+		}
+		p.needKey = false
+		p.started = false
+		p.keyDTS, p.fromKey = f.DTS, p.switching
+		// In band: the previous picture's parameter sets came in band too, and a platform
+		// that does not act on a new sequence header mid-session (nginx-rtmp's recorder)
+		// would otherwise decode the source with the previous picture's.
+		f.Units = WithParamSets(f.Track, f.Units)
+	} else if p.fromKey && f.DTS < p.keyDTS {
+		// Audio captured before the keyframe it took over at belongs with the picture
+		// before the switch: on the timeline it would step back.
+		return
+	}
+	s.append(p, f, now)
+}
+
+// append moves f onto the stream's timeline and into the ring. Called with mu held.
+func (s *Stream) append(p *Publisher, f *Frame, now time.Time) {
+	k := f.Track.Kind()
 	if !p.started {
 		p.started = true
 		if s.hasTimeline {
-			// The gap is measured up to when this publisher connected, not to its first
-			// frame: ingest may hold the first frames back while it analyses the tracks, and
-			// they were captured from about the moment the encoder connected. Its first
-			// picture is also shown after the newest one shown (B-frames put PTS ahead).
-			step := max(p.created.Sub(s.lastWall), minTimelineStep)
+			// The gap is measured up to when this publisher connected (or when the first
+			// frame it puts on air arrived, after a switch), not to its first frame: ingest
+			// may hold the first frames back while it analyses the tracks, and they were
+			// captured from about the moment the encoder connected. Its first picture is
+			// also shown after the newest one shown (B-frames put PTS ahead).
+			from := p.created
+			if p.switching {
+				from = now
+				if !p.resumeAt.IsZero() {
+					from = p.resumeAt
+				}
+			}
+			step := max(from.Sub(s.lastWall), minTimelineStep)
 			p.offset = max(s.newest+step-f.DTS, s.newestPTS+minTimelineStep-f.PTS)
 		} else {
 			p.offset = -f.DTS
@@ -540,7 +643,11 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 		dts = 0
 	}
 	if s.hasLast[k] && dts <= s.lastDTS[k] {
+		// A track would step back (the previous publisher's last frames of this kind ran
+		// ahead of its other kind's): the publisher's whole timeline moves on, so that its
+		// tracks stay in sync and the next frames do not step back again.
 		shift := s.lastDTS[k] + time.Millisecond - dts
+		p.offset += shift
 		dts += shift
 		pts += shift
 	}
@@ -561,10 +668,10 @@ func (p *Publisher) WriteFrame(f *Frame) error {
 	s.next++
 	s.stats[k].add(f, now)
 	s.wakeReaders()
-	return nil
 }
 
-// Close tells the stream this publisher is gone; the reconnect grace starts.
+// Close tells the stream this publisher is gone: another source takes over, or the
+// reconnect grace starts.
 func (p *Publisher) Close() {
 	s := p.s
 	s.mu.Lock()
@@ -579,14 +686,9 @@ func (p *Publisher) Close() {
 		}
 		return
 	}
-	if s.pub == p && !s.hasTimeline {
-		// Nothing was ever broadcast in this session (the encoder left while its tracks were
-		// being analysed, or sent none we take): no grace to wait for.
-		s.pub = nil
-		s.end()
-		return
+	if p.from.pub == p {
+		s.sourceGone(p.from, s.clock())
 	}
-	s.publisherGone(p)
 }
 
 func (t *trackStats) add(f *Frame, now time.Time) {

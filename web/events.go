@@ -158,6 +158,7 @@ func changes(now time.Time, prev, cur streamJSON) []Event {
 	case cur.State != prev.State && cur.State == "idle" && prev.State != "":
 		add("stream_idle", "", "info", "stream ended")
 	}
+	out = append(out, sourceChanges(now, prev, cur)...)
 	before := map[string]destinationJSON{}
 	for _, d := range prev.Destinations {
 		before[d.Name] = d
@@ -304,4 +305,33 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// sourceChanges tells a switch between a stream's backup sources: "failover to phone",
+// "back to camera" (a source of higher priority), and the operator's manual choice.
+func sourceChanges(now time.Time, prev, cur streamJSON) []Event {
+	var out []Event
+	add := func(subject, level, msg string) {
+		out = append(out, Event{Time: now, Stream: cur.Name, Kind: "source", Subject: subject, Level: level, Message: msg})
+	}
+	if cur.ManualSource != prev.ManualSource && prev.Name != "" {
+		if cur.ManualSource != "" {
+			add(cur.ManualSource, "info", "source chosen by the operator: "+cur.ManualSource)
+		} else {
+			add(prev.ManualSource, "info", "sources back to automatic")
+		}
+	}
+	if cur.OnAir == "" || prev.OnAir == "" || cur.OnAir == prev.OnAir {
+		return out
+	}
+	prio := map[string]int{}
+	for _, s := range cur.Sources {
+		prio[s.Name] = s.Priority
+	}
+	if prio[cur.OnAir] < prio[prev.OnAir] {
+		add(cur.OnAir, "info", "back to "+cur.OnAir+" (from "+prev.OnAir+")")
+	} else {
+		add(cur.OnAir, "warning", "failover to "+cur.OnAir+" (from "+prev.OnAir+")")
+	}
+	return out
 }

@@ -223,6 +223,12 @@ type streamJSON struct {
 	Managed      bool                        `json:"managed,omitempty"` // declared in the configuration file
 	Standby      bool                        `json:"standby,omitempty"` // the standby picture is on air
 	Paused       bool                        `json:"paused,omitempty"`  // the operator put the broadcast on standby
+
+	// Backup sources (failover), for a stream that has any: every source by priority, the
+	// one on air and the operator's manual choice ("" in automatic mode).
+	Sources      []relay.SourceStatus `json:"sources,omitempty"`
+	OnAir        string               `json:"on_air,omitempty"`
+	ManualSource string               `json:"manual_source,omitempty"`
 }
 
 type sourceJSON struct {
@@ -241,6 +247,9 @@ func (s *Server) stream(st *relay.Stream) streamJSON {
 		Name: in.Name, State: in.State.String(), Live: in.State != relay.Idle,
 		Readers: in.Readers, Tracks: []trackJSON{}, Destinations: []destinationJSON{},
 		Standby: in.Standby, Paused: in.Paused,
+	}
+	if len(in.Sources) > 1 {
+		out.Sources, out.OnAir, out.ManualSource = in.Sources, in.OnAir, in.Manual
 	}
 	if out.Live {
 		t := in.LiveSince

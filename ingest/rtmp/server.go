@@ -218,7 +218,7 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 		_ = sc.RejectAction()
 		return
 	}
-	st := s.Registry.Authenticate(key)
+	st, source := s.Registry.AuthenticateSource(key)
 	if st == nil {
 		if s.keys.Failed(addr) {
 			log.Warn("publish refused: unknown publish key")
@@ -227,10 +227,18 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 		return
 	}
 	log = log.With("stream", st.Name())
+	if source != "" {
+		log = log.With("source", source)
+	}
 	// The stream goes live now, before the tracks are known (trackProbe: usually at once, from
 	// onMetaData and the sequence headers): destinations start connecting to their platforms
 	// meanwhile and receive the media from its first keyframe.
-	pub := st.Publish(relay.SourceInfo{Protocol: s.protocol(), RemoteAddr: nc.RemoteAddr().String()})
+	pub, err := st.PublishSource(source, relay.SourceInfo{Protocol: s.protocol(), RemoteAddr: nc.RemoteAddr().String()})
+	if err != nil {
+		log.Warn("publish refused", "error", err)
+		_ = sc.RejectAction()
+		return
+	}
 	defer pub.Close()
 	if s.onPublish != nil {
 		s.onPublish()
@@ -253,7 +261,7 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, nc net.Conn, con
 	}
 	probe := &trackProbe{}
 	in := &publisher{pub: pub, log: log}
-	err := probe.run(sc)
+	err = probe.run(sc)
 	if err == nil {
 		err = in.start(probe)
 	}

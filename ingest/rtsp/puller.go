@@ -69,6 +69,9 @@ type Puller struct {
 	Transport string
 	// Stream is the stream the camera feeds.
 	Stream *relay.Stream
+	// Source is the stream's source the camera is (a backup pulled as a last resort); ""
+	// is the stream's primary source.
+	Source string
 	// Logger receives one line per connection event; nil discards.
 	Logger *slog.Logger
 	// RetryMin and RetryMax bound the reconnect delay, which doubles from RetryMin after each
@@ -286,7 +289,10 @@ func (p *Puller) pull(ctx context.Context, u *url.URL, proto *gortsplib.Protocol
 			return liveAt, fmt.Errorf("setup: %w", err)
 		}
 	}
-	pub := p.Stream.Publish(relay.SourceInfo{Protocol: PullProtocol, RemoteAddr: u.Host})
+	pub, err := p.Stream.PublishSource(p.Source, relay.SourceInfo{Protocol: PullProtocol, RemoteAddr: u.Host})
+	if err != nil {
+		return liveAt, err
+	}
 	defer func() {
 		c.Close() // no packet callback after this
 		pub.Close()

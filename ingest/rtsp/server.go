@@ -217,10 +217,11 @@ type connInfo struct {
 
 // publishSession is one authenticated publisher.
 type publishSession struct {
-	st   *relay.Stream
-	log  *slog.Logger
-	feed *feeder
-	conn *connInfo
+	st     *relay.Stream
+	source string // the stream's source it publishes for ("" is the primary)
+	log    *slog.Logger
+	feed   *feeder
+	conn   *connInfo
 
 	pub      *relay.Publisher // set by RECORD
 	finished chan struct{}    // closed when the session is over
@@ -347,7 +348,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (res *ba
 		log.Debug("publish: no key yet, asking for credentials")
 		return challenge()
 	}
-	st := h.s.Registry.Authenticate(key)
+	st, source := h.s.Registry.AuthenticateSource(key)
 	if st == nil {
 		return h.refuseKey(ci, addr, "publish refused: unknown publish key")
 	}
@@ -371,7 +372,10 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (res *ba
 		log.Warn("tracks ignored", "tracks", feed.ignored)
 	}
 	feed.onPacket = h.s.onPacket
-	ps := &publishSession{st: st, log: log, feed: feed, conn: ci, finished: make(chan struct{})}
+	if source != "" {
+		log = log.With("source", source)
+	}
+	ps := &publishSession{st: st, source: source, log: log, feed: feed, conn: ci, finished: make(chan struct{})}
 	h.mu.Lock()
 	h.sessions[ctx.Session] = ps
 	h.mu.Unlock()
@@ -428,7 +432,11 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (res *base.R
 	if ps == nil {
 		return &base.Response{StatusCode: base.StatusBadRequest}, nil
 	}
-	pub := ps.st.Publish(relay.SourceInfo{Protocol: Protocol, RemoteAddr: ctx.Conn.NetConn().RemoteAddr().String()})
+	pub, err := ps.st.PublishSource(ps.source, relay.SourceInfo{Protocol: Protocol, RemoteAddr: ctx.Conn.NetConn().RemoteAddr().String()})
+	if err != nil {
+		ps.log.Warn("publish refused", "error", err)
+		return &base.Response{StatusCode: base.StatusNotFound}, err
+	}
 	ps.pub = pub
 	ps.conn.pub = ps
 	if h.s.onRecord != nil {

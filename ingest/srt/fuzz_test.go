@@ -71,7 +71,7 @@ func FuzzAccept(f *testing.F) {
 		s := &Server{Registry: reg, Logger: logs.Logger()}
 		s.keys = guard.NewFailures(logs.Logger(), guard.Limits{})
 		req := &fakeRequest{id: id, encrypted: encrypted}
-		if conn, _, _ := s.accept(req); conn != nil {
+		if conn, _, _, _ := s.accept(req); conn != nil {
 			t.Fatal("a connection without an accepted request")
 		}
 		if req.answers != 1 {

@@ -158,7 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			break
 		}
-		conn, st, log := s.safeAccept(req)
+		conn, st, source, log := s.safeAccept(req)
 		if conn == nil {
 			continue
 		}
@@ -177,7 +177,7 @@ func (s *Server) Run(ctx context.Context) error {
 					guard.LogPanic(log, protocol+" publisher", v)
 				}
 			}()
-			s.publish(ctx, log, conn, st)
+			s.publish(ctx, log, conn, st, source)
 		})
 	}
 	s.ln.Close()
@@ -203,7 +203,7 @@ func (s *Server) Close() {
 }
 
 // safeAccept is accept, with a panic turned into a refusal: the accept loop serves everyone.
-func (s *Server) safeAccept(req gosrt.ConnRequest) (conn gosrt.Conn, st *relay.Stream, log *slog.Logger) {
+func (s *Server) safeAccept(req gosrt.ConnRequest) (conn gosrt.Conn, st *relay.Stream, source string, log *slog.Logger) {
 	defer func() {
 		if v := recover(); v != nil {
 			guard.LogPanic(s.logger().With("protocol", protocol, "remote", req.RemoteAddr().String()),
@@ -213,7 +213,7 @@ func (s *Server) safeAccept(req gosrt.ConnRequest) (conn gosrt.Conn, st *relay.S
 			} else {
 				req.Reject(gosrt.REJ_IPE)
 			}
-			conn, st, log = nil, nil, nil
+			conn, st, source, log = nil, nil, "", nil
 		}
 	}()
 	return s.accept(req)
@@ -222,26 +222,26 @@ func (s *Server) safeAccept(req gosrt.ConnRequest) (conn gosrt.Conn, st *relay.S
 // accept authenticates a connection request and accepts it, or refuses it with one log line.
 // Everything is decided before the connection exists: a refused caller gets the SRT rejection
 // reason, and no stream is touched.
-func (s *Server) accept(req gosrt.ConnRequest) (gosrt.Conn, *relay.Stream, *slog.Logger) {
+func (s *Server) accept(req gosrt.ConnRequest) (gosrt.Conn, *relay.Stream, string, *slog.Logger) {
 	log := s.logger().With("protocol", protocol, "remote", req.RemoteAddr().String())
-	refuse := func(r *refusal) (gosrt.Conn, *relay.Stream, *slog.Logger) {
+	refuse := func(r *refusal) (gosrt.Conn, *relay.Stream, string, *slog.Logger) {
 		log.Warn(r.msg)
 		req.Reject(r.reason)
-		return nil, nil, nil
+		return nil, nil, "", nil
 	}
 	// An address guessing keys or passphrases is refused before any comparison; the limiter
 	// logs those refusals, one line per burst. failed refuses a wrong secret.
 	addr := clientip.FromString(req.RemoteAddr().String())
 	if !s.keys.Allowed(addr) {
 		req.Reject(gosrt.REJX_OVERLOAD)
-		return nil, nil, nil
+		return nil, nil, "", nil
 	}
-	failed := func(r *refusal) (gosrt.Conn, *relay.Stream, *slog.Logger) {
+	failed := func(r *refusal) (gosrt.Conn, *relay.Stream, string, *slog.Logger) {
 		if s.keys.Failed(addr) {
 			log.Warn(r.msg)
 		}
 		req.Reject(r.reason)
-		return nil, nil, nil
+		return nil, nil, "", nil
 	}
 	// The stream ID holds the publish key: it is never logged, and the stream name it gives is
 	// logged only once it names a stream (a key typed in the wrong field stays out of the log).
@@ -267,7 +267,7 @@ func (s *Server) accept(req gosrt.ConnRequest) (gosrt.Conn, *relay.Stream, *slog
 			return failed(&refusal{gosrt.REJ_BADSECRET, "publish refused: wrong passphrase"})
 		}
 	}
-	st := s.Registry.Authenticate(key)
+	st, source := s.Registry.AuthenticateSource(key)
 	switch {
 	case st == nil:
 		return failed(&refusal{gosrt.REJX_UNAUTHORIZED, "publish refused: unknown publish key"})
@@ -278,9 +278,12 @@ func (s *Server) accept(req gosrt.ConnRequest) (gosrt.Conn, *relay.Stream, *slog
 	conn, err := req.Accept()
 	if err != nil {
 		log.Warn("publish failed: could not accept the SRT connection", "error", err)
-		return nil, nil, nil
+		return nil, nil, "", nil
 	}
-	return conn, st, log
+	if source != "" {
+		log = log.With("source", source)
+	}
+	return conn, st, source, log
 }
 
 // Why the server closed a publisher's connection.
@@ -293,12 +296,16 @@ const (
 )
 
 // publish runs one accepted publisher until its connection ends.
-func (s *Server) publish(ctx context.Context, log *slog.Logger, conn gosrt.Conn, st *relay.Stream) {
+func (s *Server) publish(ctx context.Context, log *slog.Logger, conn gosrt.Conn, st *relay.Stream, source string) {
 	s.closes.track(conn.SocketId())
 	defer s.closes.forget(conn.SocketId())
 	// The stream goes live now, before the tracks are known: destinations connect to their
 	// platforms meanwhile and then receive the media from its first keyframe.
-	pub := st.Publish(relay.SourceInfo{Protocol: protocol, RemoteAddr: conn.RemoteAddr().String()})
+	pub, err := st.PublishSource(source, relay.SourceInfo{Protocol: protocol, RemoteAddr: conn.RemoteAddr().String()})
+	if err != nil {
+		log.Warn("publish refused", "error", err)
+		return
+	}
 	defer pub.Close()
 	defer s.net.Attach(st, func() netstats.Counters { return connCounters(conn) })()
 	if s.onPublish != nil {
@@ -350,7 +357,7 @@ func (s *Server) publish(ctx context.Context, log *slog.Logger, conn gosrt.Conn,
 	}()
 
 	p := &publisher{pub: pub, log: log}
-	err := p.run(in, func() { initialized.Store(true) })
+	err = p.run(in, func() { initialized.Store(true) })
 
 	var pe *panicError
 	if errors.As(err, &pe) {

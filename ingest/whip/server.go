@@ -201,7 +201,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		log = log.With("stream", name)
 	}
 	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	st := s.reg.Authenticate(strings.TrimSpace(key))
+	st, source := s.reg.AuthenticateSource(strings.TrimSpace(key))
 	switch {
 	case !ok || st == nil:
 		s.refuseKey(w, log, addr, "unknown publish key")
@@ -247,7 +247,10 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	id := newID()
-	ss, answer, status, err := s.start(st, id, string(body), r.RemoteAddr, release, log.With("session", id))
+	if source != "" {
+		log = log.With("source", source)
+	}
+	ss, answer, status, err := s.start(st, source, id, string(body), r.RemoteAddr, release, log.With("session", id))
 	if err != nil {
 		log.Warn("publish failed", "error", err)
 		http.Error(w, err.Error(), status)

@@ -25,6 +25,7 @@ type session struct {
 	srv    *Server
 	id     string
 	stream *relay.Stream
+	source string // the stream's source it publishes for ("" is the primary)
 	pc     *webrtc.PeerConnection
 	log    *slog.Logger
 	remote string // the HTTP client's address, until ICE tells the media's
@@ -78,7 +79,7 @@ const audioHoldLimit = 3 * time.Second
 
 // start answers an offer and starts a session, which then owns release (its pending slot).
 // On error it returns the HTTP status to send.
-func (s *Server) start(st *relay.Stream, id, offer, remote string, release func(), log *slog.Logger) (*session, string, int, error) {
+func (s *Server) start(st *relay.Stream, source, id, offer, remote string, release func(), log *slog.Logger) (*session, string, int, error) {
 	cfg := webrtc.Configuration{}
 	cfg.ICEServers = s.cfg.Net.ICEServers()
 	pc, err := s.api.NewPeerConnection(cfg)
@@ -104,7 +105,7 @@ func (s *Server) start(st *relay.Stream, id, offer, remote string, release func(
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ss := &session{
-		srv: s, id: id, stream: st, pc: pc, log: log, remote: remote,
+		srv: s, id: id, stream: st, source: source, pc: pc, log: log, remote: remote,
 		ctx: ctx, cancel: cancel, connected: make(chan struct{}), done: make(chan struct{}),
 		release: release, wantVideo: wantVideo, remoteUfrag: iceUfrag(offer),
 	}
@@ -261,10 +262,16 @@ func (ss *session) publisher() *relay.Publisher {
 	if ss.pub != nil || ss.closing {
 		return ss.pub
 	}
-	ss.pub = ss.stream.Publish(relay.SourceInfo{Protocol: protocol, RemoteAddr: ss.mediaAddr()})
+	pub, err := ss.stream.PublishSource(ss.source, relay.SourceInfo{Protocol: protocol, RemoteAddr: ss.mediaAddr()})
+	if err != nil {
+		// The source was removed since the offer was accepted.
+		ss.log.Warn("publish refused", "error", err)
+		ss.stop("source removed")
+		return nil
+	}
+	ss.pub = pub
 	ss.log.Info("publisher connected", "media_from", ss.mediaAddr())
 	ss.detach = ss.srv.net.Attach(ss.stream, ss.counters)
-	pub := ss.pub
 	ss.goSafe("publisher", func() {
 		select {
 		case <-pub.Done():

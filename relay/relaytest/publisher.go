@@ -14,6 +14,9 @@ import (
 type Options struct {
 	// Source describes the publisher to the stream (default: protocol "test").
 	Source relay.SourceInfo
+	// SourceName is the stream's source it publishes for (relay.Stream.PublishSource); ""
+	// is the primary.
+	SourceName string
 	// Audio is the audio codec: relay.AAC (the default, 1024-sample frames at 48 kHz) or
 	// relay.Opus (20 ms frames).
 	Audio relay.Codec
@@ -141,7 +144,11 @@ type Publisher struct {
 func Publish(t testing.TB, st *relay.Stream, o Options) *Publisher {
 	t.Helper()
 	p := &Publisher{t: t, st: st, o: o.withDefaults()}
-	p.pub = st.Publish(p.o.Source)
+	pub, err := st.PublishSource(p.o.SourceName, p.o.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pub = pub
 	a := AACTrack(t)
 	if p.o.Audio == relay.Opus {
 		a = OpusTrack()

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"math"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -226,18 +225,7 @@ func TestResolutionChange(t *testing.T) {
 // frameSizes decodes the video and returns its frame sizes, consecutive repeats collapsed.
 func frameSizes(t *testing.T, file string) []string {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v",
-		"-show_entries", "frame=width,height", "-of", "csv=p=0:s=x", file).Output()
-	if err != nil {
-		t.Fatalf("ffprobe frames %s: %v", file, err)
-	}
-	var sizes []string
-	for f := range strings.FieldsSeq(string(out)) {
-		f = strings.TrimSuffix(f, "x")
-		if len(sizes) == 0 || sizes[len(sizes)-1] != f {
-			sizes = append(sizes, f)
-		}
-	}
+	sizes, _ := switches(frameTimes(t, file))
 	return sizes
 }
 

@@ -22,6 +22,7 @@ import (
 )
 
 type broadcastFixture struct {
+	reg  *relay.Registry
 	st   *relay.Stream
 	dir  string
 	srv  *httptest.Server
@@ -43,7 +44,7 @@ func newBroadcastFixture(t *testing.T) *broadcastFixture {
 	h.Routes(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &broadcastFixture{st: st, dir: dir, srv: srv, logs: logs}
+	return &broadcastFixture{reg: reg, st: st, dir: dir, srv: srv, logs: logs}
 }
 
 func (f *broadcastFixture) do(t *testing.T, method, path, ctype string, body []byte) (int, string) {

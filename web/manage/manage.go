@@ -94,6 +94,9 @@ type Handler struct {
 	Outputs  Outputs
 	// Store keeps the changes; nil keeps them in memory only (tests).
 	Store Store
+	// Sources keeps the backup sources of the streams made in the console (sources.go);
+	// nil: they cannot be added.
+	Sources SourceStore
 	// Managed reports whether a stream (dest == "") or one of its destinations comes from
 	// the configuration file. Nil: nothing does.
 	Managed func(stream, dest string) bool
@@ -138,6 +141,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("PATCH /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.updateDestination)))
 	mux.Handle("DELETE /api/v1/streams/{name}/destinations/{dest}", p(http.HandlerFunc(h.deleteDestination)))
 	h.broadcastRoutes(mux, p) // pause, end now, standby image: broadcast.go
+	h.sourceRoutes(mux, p)    // backup sources, manual switch: sources.go
 }
 
 // Load brings back, at start, the streams and destinations the API made before, and their

@@ -186,6 +186,18 @@ CREATE TABLE audience_history_samples (
 		{10, "the picture a destination gets (a vertical rendition), '' the source's", `
 ALTER TABLE destinations ADD COLUMN shape TEXT NOT NULL DEFAULT '';
 `},
+		{11, "backup sources of the streams made in the console", `
+-- A stream's backup sources (failover), by priority (the lowest first); the stream's own
+-- publish key is its primary source's. No foreign key to streams, like destinations.
+CREATE TABLE stream_sources (
+	stream      TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	publish_key TEXT NOT NULL UNIQUE,
+	priority    INTEGER NOT NULL,
+	created     INTEGER NOT NULL,
+	PRIMARY KEY (stream, name)
+);
+`},
 	}
 }
 

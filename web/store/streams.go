@@ -67,6 +67,9 @@ func (s *Store) DeleteStream(ctx context.Context, name string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM destinations WHERE stream = ?`, name); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM stream_sources WHERE stream = ?`, name); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM streams WHERE name = ?`, name); err != nil {
 		return err
 	}

@@ -104,6 +104,11 @@ const en = {
   'shape.label': 'Picture', 'shape.source': 'As the source', 'shape.crop': 'Vertical 9:16, centre cut out',
   'shape.blur': 'Vertical 9:16, whole picture over a blurred fill',
   'shape.help': 'Vertical for Instagram Live, TikTok and other phone-first platforms (720x1280, a keyframe every 2 s).',
+  // Backup sources (views/sources.js).
+  'src.title': 'Sources', 'src.auto': 'Automatic', 'src.putOnAir': 'Put on air', 'src.primary': '(primary)',
+  'src.onAir': 'On air: {0} (automatic).', 'src.manual': 'On air: {0}, chosen by hand (until "Automatic" or the source stops).',
+  'src.none': 'No source is sending: the standby picture is on air.', 'src.age': 'last frame {0} s ago',
+  'src.state.offline': 'offline', 'src.state.stalled': 'stalled', 'src.state.standby': 'standing by', 'src.state.on_air': 'on air',
 };
 
 const fr = {
@@ -208,6 +213,11 @@ const fr = {
   'shape.label': 'Image', 'shape.source': 'Comme la source', 'shape.crop': 'Verticale 9:16, centre découpé',
   'shape.blur': 'Verticale 9:16, image entière sur un fond flouté',
   'shape.help': 'Verticale pour Instagram Live, TikTok et les autres plateformes pensées pour le téléphone (720x1280, une image clé toutes les 2 s).',
+  // Sources de secours (views/sources.js).
+  'src.title': 'Sources', 'src.auto': 'Automatique', 'src.putOnAir': 'Mettre à l’antenne', 'src.primary': '(principale)',
+  'src.onAir': 'À l’antenne : {0} (automatique).', 'src.manual': 'À l’antenne : {0}, choisie à la main (jusqu’à « Automatique » ou l’arrêt de la source).',
+  'src.none': 'Aucune source n’envoie : l’image d’attente est à l’antenne.', 'src.age': 'dernière image il y a {0} s',
+  'src.state.offline': 'hors ligne', 'src.state.stalled': 'bloquée', 'src.state.standby': 'en réserve', 'src.state.on_air': 'à l’antenne',
 };
 
 export const dictionaries = { en, fr };

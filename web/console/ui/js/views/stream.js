@@ -11,6 +11,7 @@ import { audienceOf, pollAudience } from '../audience.js';
 import { platformFigures, platformsCard } from './report.js';
 import { Preview } from '../player.js';
 import { shapeField, shapeNote } from './destshape.js';
+import { sourcesCard } from './sources.js'; // backup sources (failover)
 
 export const name = 'stream';
 
@@ -261,6 +262,7 @@ export function render(root, { name: stream }) {
     h('h2', { id: 'bc-head', class: 'small-head' }, t('bc.title')), bcState,
     h('div', { class: 'head-actions' }, pauseBtn, endBtn),
     h('div', { class: 'field' }, h('label', { for: 'standby-image' }, t('bc.image')), imageIn, imageRm));
+  const sources = sourcesCard(stream);
   const updateBroadcast = (s) => {
     const on = !!(s && s.live);
     pauseBtn.disabled = !on;
@@ -295,6 +297,7 @@ export function render(root, { name: stream }) {
         h('h2', { id: 'src-head', class: 'small-head' }, t('st.source')),
         h('div', { class: 'bitrate-row' }, bitrate, spark), facts)),
     broadcastCard,
+    sources.el,
     h('section', { class: 'card', 'aria-labelledby': 'dest-head' },
       h('h2', { id: 'dest-head' }, t('dash.destinations')), noDest, dests,
       h('details', { class: 'add-details', open: true }, h('summary', {}, t('add.title')), addForm)),
@@ -335,6 +338,7 @@ export function render(root, { name: stream }) {
     }
     updateChip(chip, s.state);
     updateBroadcast(s);
+    sources.update(s);
     del.disabled = !!s.managed;
     managedNote.hidden = !s.managed;
     setText(since, s.live && s.live_since ? t('dash.since') + ' ' + fmtTime(s.live_since) : '');
