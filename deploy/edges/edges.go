@@ -229,36 +229,72 @@ func (e *Edge) Stop() {
 	<-e.done
 }
 
-// OriginRequests returns how many requests the edge has sent to the origin so far: nginx's
-// access log lines with an upstream address (the shipped log format), Varnish's
-// MAIN.backend_req counter.
-func (e *Edge) OriginRequests(ctx context.Context) (int64, error) {
+// Origin is what an edge sent to the origin so far.
+type Origin struct {
+	// Fetches are the requests for what the edge caches (playlists, parts, segments, the
+	// public status): the misses and refreshes, what collapsing keeps flat.
+	Fetches int64
+	// Passes are the requests passed through (beacons, multivariant playlists, pages):
+	// one per viewer's request, by design.
+	Passes int64
+}
+
+// OriginRequests returns what the edge has sent to the origin so far: from nginx's access log
+// (the shipped log format: lines with an upstream address, cached locations with a cache
+// status), from Varnish's counters (MAIN.backend_req, MAIN.s_pass).
+func (e *Edge) OriginRequests(ctx context.Context) (Origin, error) {
+	var o Origin
 	switch e.Kind {
 	case Nginx:
 		f, err := os.Open(filepath.Join(e.Dir, "access.log"))
 		if err != nil {
-			return 0, err
+			return o, err
 		}
 		defer f.Close()
-		var n int64
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
-			if i := strings.Index(sc.Text(), " upstream="); i >= 0 && !strings.HasPrefix(sc.Text()[i+len(" upstream="):], "-") {
-				n++
+			line := sc.Text()
+			_, up, ok := strings.Cut(line, " upstream=")
+			if !ok || strings.HasPrefix(up, "-") {
+				continue
+			}
+			if strings.Contains(line, " cache=- ") {
+				o.Passes++
+			} else {
+				o.Fetches++
 			}
 		}
-		return n, sc.Err()
+		return o, sc.Err()
 	default:
-		out, err := exec.CommandContext(ctx, "varnishstat", "-n", filepath.Join(e.Dir, "work"), "-1", "-f", "MAIN.backend_req").Output()
+		out, err := exec.CommandContext(ctx, "varnishstat", "-n", filepath.Join(e.Dir, "work"), "-1",
+			"-f", "MAIN.backend_req", "-f", "MAIN.s_pass").Output()
 		if err != nil {
-			return 0, fmt.Errorf("varnishstat: %w", err)
+			return o, fmt.Errorf("varnishstat: %w", err)
 		}
-		f := strings.Fields(string(out))
-		if len(f) < 2 || f[0] != "MAIN.backend_req" {
-			return 0, fmt.Errorf("varnishstat: unexpected output %q", out)
+		var req int64 = -1
+		o.Passes = -1
+		for line := range strings.Lines(string(out)) {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				continue
+			}
+			switch f[0] {
+			case "MAIN.backend_req":
+				req = n
+			case "MAIN.s_pass":
+				o.Passes = n
+			}
 		}
-		return strconv.ParseInt(f[1], 10, 64)
+		if req < 0 || o.Passes < 0 {
+			return Origin{}, fmt.Errorf("varnishstat: unexpected output %q", out)
+		}
+		o.Fetches = req - o.Passes
+		return o, nil
 	}
 }
 

@@ -66,9 +66,11 @@ sub vcl_backend_fetch {
 
 sub vcl_backend_response {
     if (bereq.url ~ "^/hls/") {
-        if (beresp.status != 200) {
+        if (beresp.status != 200 && beresp.http.Cache-Control !~ "public") {
             # An error (a part late, a stream not live) is the origin's answer of the moment:
-            # do not keep it, and do not make the next requests pass for long either.
+            # do not keep it, and do not make the next requests pass for long either. (A
+            # part gone from the live window is a lasting answer: the origin lets it be
+            # cached for a moment.)
             set beresp.uncacheable = true;
             set beresp.ttl = 1s;
             return (deliver);

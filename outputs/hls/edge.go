@@ -35,6 +35,22 @@ func sessionData(token string) string {
 	return `#EXT-X-SESSION-DATA:DATA-ID="` + SessionDataID + `",VALUE="` + token + "\"\n"
 }
 
+// goneError answers a request for a part or segment that is not in the live window: gone
+// from it for good (a player far behind), or never made (names carry the muxer's random
+// prefix; players ask only for what a playlist announced, and a preload hint is waited for,
+// not refused). Either way the answer holds: an edge may keep it a moment, so that a crowd
+// of players behind costs the origin one request per name, not one per player.
+func goneError(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", cacheGone)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte("not found (gone from the live window, or never made)\n"))
+}
+
+// cacheGone is the Cache-Control of goneError.
+const cacheGone = "public, max-age=2"
+
 // Blocking playlist responses (a request with _HLS_msn, and _HLS_part) are the playlist as it
 // was when the part asked for was made: every later request with the same parameters may get
 // that same answer, so an edge keeps it for several target durations and serves it to each

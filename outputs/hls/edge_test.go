@@ -75,6 +75,8 @@ func TestBlockingCacheControl(t *testing.T) {
 		{"/hls/fete/video1_stream.m3u8?_HLS_msn=9", cacheError},
 		{"/hls/fete/p_video1_part07.mp4", cacheImmutable},
 		{"/hls/fete/p_video1_init.mp4", cacheImmutable},
+		{"/hls/fete/p_video1_part99.mp4", cacheGone},
+		{"/hls/other/index.m3u8", cacheError},
 	} {
 		if got := get(s, c.path).Header().Get("Cache-Control"); got != c.want {
 			t.Errorf("GET %s: Cache-Control %q, want %q", c.path, got, c.want)

@@ -305,7 +305,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, l *live, name
 			return
 		}
 		if !ok {
-			httpError(w, http.StatusNotFound, "not found (gone from the live window, or never made)")
+			goneError(w)
 			return
 		}
 		// The part announced by the preload hint: answer as soon as it is made.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/bench/hlscrowd"
+	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/deploy/edges"
 	"github.com/beffroi/beffroi/internal/testutil"
 )
@@ -182,16 +183,50 @@ func TestEdgesCountAndCache(t *testing.T) {
 	})
 }
 
-// originRequests sums what the edges sent to the origin so far.
+// originRequests sums what the edges sent to the origin so far (fetches and passes: the
+// beacons too).
 func originRequests(t *testing.T, l ...*edges.Edge) int64 {
 	t.Helper()
 	var n int64
 	for _, e := range l {
-		c, err := e.OriginRequests(t.Context())
+		o, err := e.OriginRequests(t.Context())
 		if err != nil {
 			t.Fatalf("%s: %v", e.Kind, err)
 		}
-		n += c
+		n += o.Fetches + o.Passes
 	}
 	return n
+}
+
+// TestWatchPageThroughEdges: the watch page opened on each edge (nginx, then Varnish) plays
+// LL-HLS in headless Chromium close to live, and is counted once, by its beacons, with the
+// token the multivariant playlist's session data gave it; no media playlist URL the edge saw
+// carried a token. The latency bound is generous (3 s, for a loaded machine): the figures are
+// in bench/README.md.
+func TestWatchPageThroughEdges(t *testing.T) {
+	requireEdges(t)
+	browserDir(t)
+	b := startBeffroi(t, func(c *config.Config) { c.HTTP.TrustedProxies = []string{"127.0.0.1"} })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	publish(t, ctx, b.PublishURL(publishKey), clip(t, "640x360", "-g", "30"), 600)
+	waitStream(t, b, "event", "live", 15*time.Second)
+	for i, kind := range []string{edges.Nginx, edges.Varnish} {
+		e := startEdge(t, kind, b.HTTPAddr())
+		ev := watchLatency(t, e.URL+"/watch/event?mode=hls", 14, 0)
+		s := ev["settled"]
+		t.Logf("%s: the watch page plays %.2f s behind live (%.2f s in its first 2 s)", kind, s.Behind, s.Start)
+		if s.Behind <= 0 || s.Behind > 3 {
+			t.Errorf("%s: the watch page plays %.2f s behind live, want at most 3 s", kind, s.Behind)
+		}
+		if now, distinct := audienceNow(t, b, "event"); now["hls"] != 1 || distinct != i+1 {
+			t.Errorf("%s: audience %v, distinct %d after its page played; want hls 1 (its beacons) and distinct %d", kind, now, distinct, i+1)
+		}
+		if kind == edges.Nginx {
+			log, _ := os.ReadFile(filepath.Join(e.Dir, "access.log"))
+			if strings.Contains(string(log), "_stream.m3u8?session=") || !strings.Contains(string(log), "_stream.m3u8?_HLS_msn=") {
+				t.Errorf("nginx saw media playlist URLs with a token, or no blocking request:\n%.3000s", log)
+			}
+		}
+	}
 }
