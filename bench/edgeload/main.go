@@ -92,7 +92,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(d)
+		defer func() { _ = os.RemoveAll(d) }()
 		dir = d
 	}
 	origin := strings.TrimPrefix(strings.TrimRight(o.base, "/"), "http://")

@@ -201,11 +201,13 @@ func originRequests(t *testing.T, l ...*edges.Edge) int64 {
 // TestWatchPageThroughEdges: the watch page opened on each edge (nginx, then Varnish) plays
 // LL-HLS in headless Chromium close to live, and is counted once, by its beacons, with the
 // token the multivariant playlist's session data gave it; no media playlist URL the edge saw
-// carried a token. The latency bound is generous (3 s, for a loaded machine): the figures are
-// in bench/README.md.
+// carried a token. The pages play one after the other (two browsers at once on a loaded
+// machine measure the machine). The latency bound is generous (3 s, for a loaded machine):
+// the figures are in bench/README.md.
 func TestWatchPageThroughEdges(t *testing.T) {
 	requireEdges(t)
 	browserDir(t)
+	t.Parallel()
 	b := startBeffroi(t, func(c *config.Config) { c.HTTP.TrustedProxies = []string{"127.0.0.1"} })
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -219,8 +221,10 @@ func TestWatchPageThroughEdges(t *testing.T) {
 		if s.Behind <= 0 || s.Behind > 3 {
 			t.Errorf("%s: the watch page plays %.2f s behind live, want at most 3 s", kind, s.Behind)
 		}
-		if now, distinct := audienceNow(t, b, "event"); now["hls"] != 1 || distinct != i+1 {
-			t.Errorf("%s: audience %v, distinct %d after its page played; want hls 1 (its beacons) and distinct %d", kind, now, distinct, i+1)
+		// The page beaconed (every 12 s) while it played; the previous page's viewer may
+		// still be within its beacon window (35 s), so count the distinct viewers.
+		if now, distinct := audienceNow(t, b, "event"); now["hls"] < 1 || distinct != i+1 {
+			t.Errorf("%s: audience %v, distinct %d after its page played; want hls >= 1 (its beacons) and distinct %d", kind, now, distinct, i+1)
 		}
 		if kind == edges.Nginx {
 			log, _ := os.ReadFile(filepath.Join(e.Dir, "access.log"))
@@ -228,5 +232,6 @@ func TestWatchPageThroughEdges(t *testing.T) {
 				t.Errorf("nginx saw media playlist URLs with a token, or no blocking request:\n%.3000s", log)
 			}
 		}
+		e.Stop()
 	}
 }
