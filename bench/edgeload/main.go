@@ -142,7 +142,7 @@ func measure(ctx context.Context, o options, l *hlscrowd.Load, c *hlscrowd.Crowd
 		if err := c.Join(ctx, min(50, n-c.Active())); err != nil {
 			return result{}, err
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := hlscrowd.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return result{}, err
 		}
 	}
@@ -157,7 +157,7 @@ func measure(ctx context.Context, o options, l *hlscrowd.Load, c *hlscrowd.Crowd
 			fmt.Printf("%d viewers: counted %d\n", c.Active(), now["total"])
 			break
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := hlscrowd.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return result{}, err
 		}
 	}
@@ -169,7 +169,7 @@ func measure(ctx context.Context, o options, l *hlscrowd.Load, c *hlscrowd.Crowd
 	start := time.Now()
 	r := result{n: n, partHit: map[string]float64{}, blockHit: map[string]float64{}}
 	for time.Since(start) < o.hold {
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := hlscrowd.Sleep(ctx, time.Second); err != nil {
 			return result{}, err
 		}
 		now, _, err := l.Counted(ctx)
@@ -214,15 +214,4 @@ func originRequests(ctx context.Context, list []*edges.Edge) (edges.Origin, erro
 		sum.Passes += o.Passes
 	}
 	return sum, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -634,3 +634,15 @@ func (l *Load) Counted(ctx context.Context) (map[string]int, int, error) {
 	}
 	return a.Now, a.Distinct, nil
 }
+
+// Sleep waits for d, or returns ctx's error once it is cancelled.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

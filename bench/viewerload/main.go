@@ -122,7 +122,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		t0 := time.Now()
-		if err := sleep(ctx, o.baseline); err != nil {
+		if err := hlscrowd.Sleep(ctx, o.baseline); err != nil {
 			return err
 		}
 		b1, err := serverUsage(ctx, l.Client, l.Base, o.pid)
@@ -141,7 +141,7 @@ func run(ctx context.Context, o options) error {
 		now, _, _ := l.Counted(ctx)
 		fmt.Printf("wave %d: %d viewers (truth), server counts %d\n", w+1, c.Active(), now["total"])
 		if w < o.waves-1 {
-			if err := sleep(ctx, o.waveEvery); err != nil {
+			if err := hlscrowd.Sleep(ctx, o.waveEvery); err != nil {
 				return err
 			}
 		}
@@ -154,7 +154,7 @@ func run(ctx context.Context, o options) error {
 	start := time.Now()
 	var worst float64
 	for time.Since(start) < o.hold {
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := hlscrowd.Sleep(ctx, time.Second); err != nil {
 			return err
 		}
 		now, _, err := l.Counted(ctx)
@@ -204,7 +204,7 @@ func run(ctx context.Context, o options) error {
 				leave, now["total"], c.Active(), time.Since(t0).Seconds(), distinct, c.Distinct())
 			break
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := hlscrowd.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -219,17 +219,6 @@ func abs(f float64) float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // isLoopback reports whether the origin's host is a loopback address.
 func isLoopback(origin string) bool {
