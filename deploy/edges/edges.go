@@ -7,7 +7,6 @@ package edges
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	_ "embed"
 	"errors"
@@ -19,8 +18,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/beffroi/beffroi/internal/testutil"
 )
 
 // The shipped configurations.
@@ -44,27 +44,9 @@ type Edge struct {
 	Kind, URL, Dir string
 
 	cmd  *exec.Cmd
-	out  *buffer
+	out  *testutil.LogBuffer
 	done chan struct{}
 	err  error
-}
-
-// buffer is a bytes.Buffer safe for the process's writes and our reads.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // replace replaces old by repl in conf, and fails when old is not there: the shipped file and
@@ -138,7 +120,7 @@ func start(ctx context.Context, kind, origin, dir string, port int) (*Edge, erro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	e := &Edge{Kind: kind, URL: "http://127.0.0.1:" + strconv.Itoa(port), Dir: dir, out: &buffer{}, done: make(chan struct{})}
+	e := &Edge{Kind: kind, URL: "http://127.0.0.1:" + strconv.Itoa(port), Dir: dir, out: &testutil.LogBuffer{}, done: make(chan struct{})}
 	switch kind {
 	case Nginx:
 		conf, err := NginxConfig(origin, port, dir)
