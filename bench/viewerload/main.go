@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/beffroi/beffroi/bench/hlscrowd"
 )
 
 type options struct {
@@ -78,16 +80,16 @@ func mainCode() int {
 	return 0
 }
 
-func parseMix(s string) ([]Kind, error) {
-	var mix []Kind
+func parseMix(s string) ([]hlscrowd.Kind, error) {
+	var mix []hlscrowd.Kind
 	for _, k := range strings.Split(s, ",") {
 		switch strings.TrimSpace(k) {
 		case "ll":
-			mix = append(mix, KindLL)
+			mix = append(mix, hlscrowd.KindLL)
 		case "poll":
-			mix = append(mix, KindPoll)
+			mix = append(mix, hlscrowd.KindPoll)
 		case "cdn":
-			mix = append(mix, KindCDN)
+			mix = append(mix, hlscrowd.KindCDN)
 		default:
 			return nil, fmt.Errorf("-mix: unknown kind %q (ll, poll or cdn)", k)
 		}
@@ -100,9 +102,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	l := &Load{Base: strings.TrimRight(o.base, "/"), Stream: o.stream, Mix: mix, BeaconEvery: o.beacon, PollEvery: o.poll, Token: o.token,
+	l := &hlscrowd.Load{Base: strings.TrimRight(o.base, "/"), Stream: o.stream, Mix: mix, BeaconEvery: o.beacon, PollEvery: o.poll, Token: o.token,
 		OwnAddresses: o.ownAddrs && isLoopback(o.base)}
-	c := NewCrowd(l)
+	c := hlscrowd.NewCrowd(l)
 	defer c.Close()
 	if resp, err := l.Client.Post(l.Base+"/whep/"+o.stream, "application/sdp", strings.NewReader("")); err == nil {
 		resp.Body.Close()
@@ -120,7 +122,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		t0 := time.Now()
-		if err := sleep(ctx, o.baseline); err != nil {
+		if err := hlscrowd.Sleep(ctx, o.baseline); err != nil {
 			return err
 		}
 		b1, err := serverUsage(ctx, l.Client, l.Base, o.pid)
@@ -136,10 +138,10 @@ func run(ctx context.Context, o options) error {
 		if err := c.Join(ctx, k); err != nil {
 			return fmt.Errorf("wave %d: %w", w+1, err)
 		}
-		now, _, _ := counted(ctx, l, o.stream)
+		now, _, _ := l.Counted(ctx)
 		fmt.Printf("wave %d: %d viewers (truth), server counts %d\n", w+1, c.Active(), now["total"])
 		if w < o.waves-1 {
-			if err := sleep(ctx, o.waveEvery); err != nil {
+			if err := hlscrowd.Sleep(ctx, o.waveEvery); err != nil {
 				return err
 			}
 		}
@@ -152,10 +154,10 @@ func run(ctx context.Context, o options) error {
 	start := time.Now()
 	var worst float64
 	for time.Since(start) < o.hold {
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := hlscrowd.Sleep(ctx, time.Second); err != nil {
 			return err
 		}
-		now, _, err := counted(ctx, l, o.stream)
+		now, _, err := l.Counted(ctx)
 		if err != nil {
 			return err
 		}
@@ -193,7 +195,7 @@ func run(ctx context.Context, o options) error {
 	c.Leave(leave)
 	t0 := time.Now()
 	for {
-		now, distinct, err := counted(ctx, l, o.stream)
+		now, distinct, err := l.Counted(ctx)
 		if err != nil {
 			return err
 		}
@@ -202,7 +204,7 @@ func run(ctx context.Context, o options) error {
 				leave, now["total"], c.Active(), time.Since(t0).Seconds(), distinct, c.Distinct())
 			break
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := hlscrowd.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -217,17 +219,6 @@ func abs(f float64) float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // isLoopback reports whether the origin's host is a loopback address.
 func isLoopback(origin string) bool {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -64,32 +63,4 @@ func procUsage(pid int) (usage, error) {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	rssPages, _ := strconv.ParseInt(f[21], 10, 64)
 	return usage{cpu: time.Duration(ut+st) * 10 * time.Millisecond, rss: rssPages * int64(os.Getpagesize())}, nil
-}
-
-// counted reads the audience the server counts now: total and by protocol, and distinct.
-func counted(ctx context.Context, l *Load, stream string) (map[string]int, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.Base+"/api/v1/streams/"+stream+"/audience", nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	if l.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+l.Token)
-	}
-	client := l.Client
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("audience: %s", resp.Status)
-	}
-	var a struct {
-		Now      map[string]int `json:"now"`
-		Distinct int            `json:"distinct"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		return nil, 0, err
-	}
-	return a.Now, a.Distinct, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/beffroi/beffroi/app"
+	"github.com/beffroi/beffroi/bench/hlscrowd"
 	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/internal/testutil"
 )
@@ -102,8 +103,9 @@ func TestCountedConcurrency(t *testing.T) {
 	ctx := t.Context()
 	// Each viewer comes from its own loopback address, as on the internet: the server limits
 	// the tokens one address gets (outputs/hls TestFlood is the other case).
-	c := NewCrowd(&Load{Base: base, Stream: "event", Token: loadToken, BeaconEvery: 2 * time.Second,
-		Mix: []Kind{KindPoll, KindPoll, KindPoll, KindCDN}, OwnAddresses: true})
+	l := &hlscrowd.Load{Base: base, Stream: "event", Token: loadToken, BeaconEvery: 2 * time.Second,
+		Mix: []hlscrowd.Kind{hlscrowd.KindPoll, hlscrowd.KindPoll, hlscrowd.KindPoll, hlscrowd.KindCDN}, OwnAddresses: true}
+	c := hlscrowd.NewCrowd(l)
 	defer c.Close()
 	for w := range 5 {
 		if err := c.Join(ctx, 100); err != nil {
@@ -115,7 +117,7 @@ func TestCountedConcurrency(t *testing.T) {
 		t.Helper()
 		var dev []int
 		for range 8 {
-			now, _, err := counted(ctx, c.l, "event")
+			now, _, err := l.Counted(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +136,7 @@ func TestCountedConcurrency(t *testing.T) {
 	// A wave leaves: the count falls to the truth once the windows are over, not before.
 	c.Leave(100)
 	testutil.Eventually(t, beaconWindow+5*time.Second, func() error {
-		now, _, err := counted(ctx, c.l, "event")
+		now, _, err := l.Counted(ctx)
 		if err != nil {
 			return err
 		}
@@ -150,7 +152,7 @@ func TestCountedConcurrency(t *testing.T) {
 	c.Reload(50)
 	time.Sleep(window)
 	check("after 50 reloads", 400)
-	_, distinct, err := counted(ctx, c.l, "event")
+	_, distinct, err := l.Counted(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,17 +182,25 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, l *li
 			token = s.sessions.Mint(l.stream, l.event, clientip.Key(clientip.Addr(r)))
 		}
 	}
+	// Through an edge, the media playlist URLs stay the same for every viewer (see edge.go).
+	inURL := token != "" && !fromEdge(r)
 	size := 0
 	for _, p := range mv {
 		size += len(p) + len("?session=") + len(token)
 	}
-	b := make([]byte, 0, size)
+	b := make([]byte, 0, size+len(sessionData(token)))
 	for _, p := range mv {
 		b = append(b, p...)
-		if token != "" && len(p) >= len("_stream.m3u8") && string(p[len(p)-len("_stream.m3u8"):]) == "_stream.m3u8" {
+		if inURL && len(p) >= len("_stream.m3u8") && string(p[len(p)-len("_stream.m3u8"):]) == "_stream.m3u8" {
 			b = append(b, "?session="...)
 			b = append(b, token...)
 		}
+	}
+	if token != "" {
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			b = append(b, '\n')
+		}
+		b = append(b, sessionData(token)...)
 	}
 	h := w.Header()
 	h.Set("Content-Type", ctypePlaylist)
@@ -267,6 +275,9 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, l *live, id 
 	h := w.Header()
 	h["Content-Type"] = hCtypePlaylist
 	h["Cache-Control"] = hCachePlaylist
+	if q.hasMSN {
+		h["Cache-Control"] = blockingCacheControl(snap.target)
+	}
 	h["Content-Length"] = []string{strconv.Itoa(len(snap.playlist))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
@@ -294,7 +305,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, l *live, name
 			return
 		}
 		if !ok {
-			httpError(w, http.StatusNotFound, "not found (gone from the live window, or never made)")
+			goneError(w)
 			return
 		}
 		// The part announced by the preload hint: answer as soon as it is made.

@@ -132,7 +132,7 @@ func TestFiles(t *testing.T) {
 func tokenOf(t *testing.T, body string) string {
 	t.Helper()
 	_, tok, ok := strings.Cut(body, "video1_stream.m3u8?session=")
-	tok = strings.TrimSpace(tok)
+	tok, _, _ = strings.Cut(tok, "\n")
 	if !ok || len(tok) != 28 {
 		t.Fatalf("no session token in:\n%s", body)
 	}

@@ -233,6 +233,18 @@ function sessionOf(url) {
   try { return new URL(url, location.href).searchParams.get('session'); } catch { return null; }
 }
 
+// Through a caching edge the media playlist URLs carry no token (one URL for every viewer):
+// the multivariant playlist hands it in an EXT-X-SESSION-DATA tag instead.
+const SESSION_DATA_ID = 'fr.beffroi.session';
+function sessionOfData(sessionData) {
+  const d = sessionData && sessionData[SESSION_DATA_ID];
+  return (d && d.VALUE) || null;
+}
+function sessionOfText(text) {
+  const m = /#EXT-X-SESSION-DATA:DATA-ID="fr\.beffroi\.session",VALUE="([^"]+)"/.exec(text);
+  return m ? m[1] : null;
+}
+
 async function playHLS() {
   setStatus(t('connecting'));
   const src = '/hls/' + encodeURIComponent(stream) + '/index.m3u8';
@@ -251,6 +263,10 @@ async function playHLS() {
         started = true;
         video.play().catch(() => {});
         resolve();
+      });
+      hls.on(window.Hls.Events.MANIFEST_LOADED, (_, data) => {
+        const s = sessionOfData(data.sessionData);
+        if (s) state.session = s;
       });
       hls.on(window.Hls.Events.LEVEL_LOADED, (_, data) => {
         const s = sessionOf(data.details && data.details.url);
@@ -276,7 +292,7 @@ async function playHLS() {
     const text = await res.text();
     const uri = text.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
     const media = uri ? new URL(uri, new URL(src, location.href)).href : src;
-    state.session = sessionOf(media);
+    state.session = sessionOf(media) || sessionOfText(text);
     video.src = media;
     video.play().catch(() => {});
   } else {

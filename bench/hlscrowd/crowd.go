@@ -1,4 +1,7 @@
-package main
+// Package hlscrowd simulates LL-HLS viewers of a Beffroi, straight or through caching edges: the
+// players of bench/viewerload, bench/edgeload and the edge tests, and the truth their counts
+// are checked against.
+package hlscrowd
 
 import (
 	"bytes"
@@ -54,6 +57,18 @@ type Load struct {
 	// Linux routes all of 127/8 to lo), as viewers on the internet each come from their own:
 	// the server limits the session tokens one address gets. Only for a server on loopback.
 	OwnAddresses bool
+	// Edges, when set, are caching edges in front of Base (deploy/edges): viewer i plays
+	// and beacons through Edges[i%len(Edges)], and every viewer beacons (the origin sees no
+	// playlist request of theirs with a token); the count is still read from Base.
+	Edges []string
+}
+
+// viewerBase returns the origin viewer i asks for its HLS and posts its beacons to.
+func (l *Load) viewerBase(i int) string {
+	if len(l.Edges) == 0 {
+		return l.Base
+	}
+	return l.Edges[i%len(l.Edges)]
 }
 
 // viewerClient returns the client of viewer i: l.Client, or with OwnAddresses one dialing
@@ -79,10 +94,14 @@ type Stats struct {
 	errors    map[string]int
 	requests  atomic.Int64
 	bytes     atomic.Int64
+	// cache counts the answers by request kind and by the cache status an edge gave them
+	// (X-Cache-Status of nginx, X-Cache of the shipped Varnish configuration).
+	cache map[string]map[string]int
 }
 
 func newStats() *Stats {
-	return &Stats{latency: map[string][]time.Duration{}, firstSeen: map[string]time.Time{}, errors: map[string]int{}}
+	return &Stats{latency: map[string][]time.Duration{}, firstSeen: map[string]time.Time{}, errors: map[string]int{},
+		cache: map[string]map[string]int{}}
 }
 
 func (s *Stats) record(kind string, d time.Duration, n int) {
@@ -97,6 +116,36 @@ func (s *Stats) fail(what string) {
 	s.mu.Lock()
 	s.errors[what]++
 	s.mu.Unlock()
+}
+
+// cached records the cache status an edge gave an answer of kind.
+func (s *Stats) cached(kind, status string) {
+	if status == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.cache[kind]
+	if m == nil {
+		m = map[string]int{}
+		s.cache[kind] = m
+	}
+	m[status]++
+}
+
+// Cache returns, for a request kind ("part", "blocking", "playlist", ...; with " " and an
+// edge's URL, the answers of that edge), how many answers
+// an edge served from its cache (HIT) and how many answers carried a cache status at all.
+func (s *Stats) Cache(kind string) (hits, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for status, n := range s.cache[kind] {
+		total += n
+		if status == "HIT" {
+			hits += n
+		}
+	}
+	return hits, total
 }
 
 // blocked records a blocking playlist answer for key (rendition, msn, part): its lateness is
@@ -122,6 +171,7 @@ func (s *Stats) Reset() {
 	s.latency = map[string][]time.Duration{}
 	s.late = nil
 	s.errors = map[string]int{}
+	s.cache = map[string]map[string]int{}
 	s.requests.Store(0)
 	s.bytes.Store(0)
 }
@@ -180,6 +230,7 @@ func (s *Stats) Requests() (int64, int64) { return s.requests.Load(), s.bytes.Lo
 // Viewer is one simulated player.
 type Viewer struct {
 	l      *Load
+	base   string // where its HLS and beacons go: the origin or its edge
 	client *http.Client
 	stats  *Stats
 	kind   Kind
@@ -239,8 +290,8 @@ func (c *Crowd) Join(ctx context.Context, n int) error {
 		i := c.next
 		c.next++
 		kind := c.l.Mix[i%len(c.l.Mix)]
-		v := &Viewer{l: c.l, client: c.l.viewerClient(i), stats: c.Stats, kind: kind, done: make(chan struct{}), reload: make(chan struct{}, 1),
-			beacon: kind == KindCDN || (c.l.BeaconEvery > 0 && i%2 == 1)}
+		v := &Viewer{l: c.l, base: c.l.viewerBase(i), client: c.l.viewerClient(i), stats: c.Stats, kind: kind, done: make(chan struct{}), reload: make(chan struct{}, 1),
+			beacon: kind == KindCDN || len(c.l.Edges) > 0 || (c.l.BeaconEvery > 0 && i%2 == 1)}
 		c.viewers = append(c.viewers, v)
 		c.mu.Unlock()
 		wg.Go(func() {
@@ -306,10 +357,13 @@ func (c *Crowd) Close() {
 	c.Leave(n)
 }
 
-var uriRE = regexp.MustCompile(`(?m)^([^#\s][^\s]*)$|URI="([^"]+)"`)
+var (
+	uriRE         = regexp.MustCompile(`(?m)^([^#\s][^\s]*)$|URI="([^"]+)"`)
+	sessionDataRE = regexp.MustCompile(`#EXT-X-SESSION-DATA:DATA-ID="fr\.beffroi\.session",VALUE="([^"]+)"`)
+)
 
 func (v *Viewer) get(ctx context.Context, kind, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.l.Base+"/hls/"+v.l.Stream+"/"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.base+"/hls/"+v.l.Stream+"/"+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -330,6 +384,9 @@ func (v *Viewer) get(ctx context.Context, kind, path string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	v.stats.record(kind, time.Since(start), len(body))
+	status := resp.Header.Get("X-Cache-Status") + resp.Header.Get("X-Cache")
+	v.stats.cached(kind, status)
+	v.stats.cached(kind+" "+v.base, status)
 	return body, nil
 }
 
@@ -355,6 +412,11 @@ func (v *Viewer) multivariant(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
+	// Through an edge the URLs carry no token: the session data does (as the watch page
+	// reads it).
+	if m := sessionDataRE.FindSubmatch(body); token == "" && m != nil {
+		token = string(m[1])
+	}
 	if len(media) == 0 || token == "" {
 		return nil, fmt.Errorf("multivariant playlist without session token")
 	}
@@ -370,7 +432,7 @@ func (v *Viewer) multivariant(ctx context.Context) ([]string, error) {
 
 func (v *Viewer) postBeacon(ctx context.Context) {
 	body, _ := json.Marshal(map[string]string{"stream": v.l.Stream, "session": v.token, "protocol": "hls"})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.l.Base+"/api/v1/beacon", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.base+"/api/v1/beacon", bytes.NewReader(body))
 	if err != nil {
 		return
 	}
@@ -503,7 +565,11 @@ func (v *Viewer) playRendition(ctx context.Context, media string) {
 			}
 		}
 		first = false
-		q := media + "&_HLS_msn=" + strconv.FormatUint(msn, 10) + "&_HLS_part=" + strconv.Itoa(nparts)
+		sep := "?"
+		if strings.Contains(media, "?") {
+			sep = "&"
+		}
+		q := media + sep + "_HLS_msn=" + strconv.FormatUint(msn, 10) + "&_HLS_part=" + strconv.Itoa(nparts)
 		if body, err = v.get(ctx, "blocking", q); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -539,4 +605,44 @@ func nextPart(pl []byte) (msn uint64, part int, names []string) {
 		}
 	}
 	return msn + uint64(segs), part, names
+}
+
+// Counted reads the audience the server counts now (its operator route, with l.Token): total and by protocol, and distinct.
+func (l *Load) Counted(ctx context.Context) (map[string]int, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.Base+"/api/v1/streams/"+l.Stream+"/audience", nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if l.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+l.Token)
+	}
+	client := l.Client
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("audience: %s", resp.Status)
+	}
+	var a struct {
+		Now      map[string]int `json:"now"`
+		Distinct int            `json:"distinct"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		return nil, 0, err
+	}
+	return a.Now, a.Distinct, nil
+}
+
+// Sleep waits for d, or returns ctx's error once it is cancelled.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
