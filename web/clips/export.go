@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -250,6 +251,25 @@ func (t *tail) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// aftermath are the lines ffmpeg writes after the error that stopped it, which say
+// nothing of its cause.
+var aftermath = []string{"Error marking filters as finished", "Conversion failed!", "Error while filtering",
+	"Error while processing the decoded data", "Nothing was written into output file", "Error closing file"}
+
+// last returns ffmpeg's last line that names the problem.
+func (t *tail) last() string {
+	for i := len(t.lines) - 1; i >= 0; i-- {
+		l := t.lines[i]
+		if !slices.ContainsFunc(aftermath, func(a string) bool { return strings.HasPrefix(l, a) }) {
+			return l
+		}
+	}
+	if len(t.lines) > 0 {
+		return t.lines[len(t.lines)-1]
+	}
+	return ""
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
@@ -305,11 +325,7 @@ func run(ctx context.Context, ffmpeg string, args []string, total float64, repor
 		return ctx.Err()
 	}
 	if err != nil {
-		msg := ""
-		if n := len(errs.lines); n > 0 {
-			msg = errs.lines[n-1]
-		}
-		return errors.New(cleanLine(msg, dirs...))
+		return errors.New(cleanLine(errs.last(), dirs...))
 	}
 	return nil
 }
