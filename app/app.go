@@ -36,9 +36,9 @@ import (
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
+	"github.com/beffroi/beffroi/web/clips"
 	"github.com/beffroi/beffroi/web/console"
 	"github.com/beffroi/beffroi/web/manage"
-	"github.com/beffroi/beffroi/web/clips"
 	"github.com/beffroi/beffroi/web/replays"
 	"github.com/beffroi/beffroi/web/store"
 )

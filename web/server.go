@@ -20,8 +20,8 @@ import (
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web/assets"
-	"github.com/beffroi/beffroi/web/golive"
 	"github.com/beffroi/beffroi/web/clips"
+	"github.com/beffroi/beffroi/web/golive"
 	"github.com/beffroi/beffroi/web/replays"
 	"github.com/beffroi/beffroi/web/watch"
 )
