@@ -85,6 +85,16 @@ const en = {
   'acc.title': 'Account of {0}', 'acc.password': 'Change my password', 'acc.current': 'Current password',
   'acc.change': 'Change the password', 'acc.changed': 'Password changed: your other sessions are closed.', 'acc.link': 'My account',
   'adm.audit': 'Audit log', 'adm.when': 'When', 'adm.who': 'Who', 'adm.action': 'Action', 'adm.target': 'Target', 'adm.detail': 'Detail',
+  // Story clips (views/clip.js)
+  'clip.open': 'Story clip', 'clip.title': 'Story clip of {0}', 'clip.strip': 'Timeline: pick a start', 'clip.startAt': 'Start at {0}',
+  'clip.intro': 'Pick the in and out points (at most {0} s), a shape, a caption and the logo: the MP4 (H.264 + AAC) is made on the server, for Instagram, Facebook, Snapchat and TikTok stories.',
+  'clip.in': 'In (s)', 'clip.out': 'Out (s)', 'clip.length': 'Clip of {0} s', 'clip.lengthBad': 'Clip of {0} s: from 1 to {1} s, inside the recording',
+  'clip.shape': 'Shape', 'clip.shape.9x16': '9:16 vertical (stories)', 'clip.shape.1x1': '1:1 square', 'clip.shape.16x9': '16:9 landscape',
+  'clip.caption': 'Caption', 'clip.captionHint': 'Fête de la musique, live from the Grand-Place',
+  'clip.logo': 'The town’s logo', 'clip.logoAlt': 'The logo', 'clip.logoUpload': 'Upload a PNG logo', 'clip.logoSaved': 'Logo saved',
+  'clip.export': 'Export the clip', 'clip.queued': 'Export started', 'clip.list': 'Clips of this recording', 'clip.progress': 'Export progress',
+  'clip.cancel': 'Cancel', 'clip.download': 'Download', 'clip.deleteConfirm': 'Delete this clip?',
+  'clip.state.queued': 'waiting', 'clip.state.exporting': 'exporting', 'clip.state.done': 'ready', 'clip.state.failed': 'failed', 'clip.state.cancelled': 'cancelled',
 };
 
 const fr = {
@@ -170,6 +180,16 @@ const fr = {
   'acc.title': 'Compte de {0}', 'acc.password': 'Changer mon mot de passe', 'acc.current': 'Mot de passe actuel',
   'acc.change': 'Changer le mot de passe', 'acc.changed': 'Mot de passe changé : vos autres sessions sont fermées.', 'acc.link': 'Mon compte',
   'adm.audit': 'Journal d’audit', 'adm.when': 'Quand', 'adm.who': 'Qui', 'adm.action': 'Action', 'adm.target': 'Cible', 'adm.detail': 'Détail',
+  // Story clips (views/clip.js)
+  'clip.open': 'Clip story', 'clip.title': 'Clip story de {0}', 'clip.strip': 'Frise : choisir un début', 'clip.startAt': 'Commencer à {0}',
+  'clip.intro': 'Choisissez le début et la fin (au plus {0} s), un format, une légende et le logo : le MP4 (H.264 + AAC) est fabriqué sur le serveur, pour les stories Instagram, Facebook, Snapchat et TikTok.',
+  'clip.in': 'Début (s)', 'clip.out': 'Fin (s)', 'clip.length': 'Clip de {0} s', 'clip.lengthBad': 'Clip de {0} s : de 1 à {1} s, dans l’enregistrement',
+  'clip.shape': 'Format', 'clip.shape.9x16': '9:16 vertical (stories)', 'clip.shape.1x1': '1:1 carré', 'clip.shape.16x9': '16:9 paysage',
+  'clip.caption': 'Légende', 'clip.captionHint': 'Fête de la musique, en direct de la Grand-Place',
+  'clip.logo': 'Le logo de la ville', 'clip.logoAlt': 'Le logo', 'clip.logoUpload': 'Envoyer un logo PNG', 'clip.logoSaved': 'Logo enregistré',
+  'clip.export': 'Exporter le clip', 'clip.queued': 'Export lancé', 'clip.list': 'Clips de cet enregistrement', 'clip.progress': 'Avancement de l’export',
+  'clip.cancel': 'Annuler', 'clip.download': 'Télécharger', 'clip.deleteConfirm': 'Supprimer ce clip ?',
+  'clip.state.queued': 'en attente', 'clip.state.exporting': 'export', 'clip.state.done': 'prêt', 'clip.state.failed': 'échec', 'clip.state.cancelled': 'annulé',
 };
 
 export const dictionaries = { en, fr };
