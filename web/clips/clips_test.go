@@ -314,7 +314,14 @@ func TestClipShapesAndSync(t *testing.T) {
 		if c.Width != tc.width || c.Height != tc.height {
 			t.Errorf("%s: API says %dx%d, want %dx%d", tc.body, c.Width, c.Height, tc.width, tc.height)
 		}
-		p := analyse(t, b.fetch(c))
+		file := b.fetch(c)
+		p := analyse(t, file)
+		if d := os.Getenv("BEFFROI_ARTIFACTS"); d != "" {
+			// A frame of each clip (caption and logo) for a person to look at.
+			_ = os.MkdirAll(filepath.Join(d, "clips"), 0o755)
+			_ = exec.Command("ffmpeg", "-v", "error", "-y", "-ss", "1.5", "-i", file, "-frames:v", "1",
+				filepath.Join(d, "clips", "frame-"+strings.ReplaceAll(c.ID, ":", "")+".png")).Run()
+		}
 		if p.Width != tc.width || p.Height != tc.height {
 			t.Errorf("%s: ffprobe says %dx%d, want %dx%d", tc.body, p.Width, p.Height, tc.width, tc.height)
 		}
