@@ -44,15 +44,14 @@ func (s *Service) Mount(mux *http.ServeMux, operator func(http.Handler) http.Han
 		}
 		return operator(h)
 	}
-	const base = "/api/v1/recordings/{id}/clips"
-	mux.Handle("GET "+base, op(s.list))
-	mux.Handle("POST "+base, op(s.create))
-	mux.Handle("GET "+base+"/timeline", op(s.timeline))
-	mux.Handle("GET "+base+"/timeline/{thumb}", op(s.thumb))
-	mux.Handle("GET "+base+"/{clip}", op(s.get))
-	mux.Handle("DELETE "+base+"/{clip}", op(s.delete))
-	mux.Handle("POST "+base+"/{clip}/cancel", op(s.cancelRoute))
-	mux.Handle("GET "+base+"/{clip}/{file}", op(s.download))
+	mux.Handle("GET /api/v1/recordings/{id}/clips", op(s.list))
+	mux.Handle("POST /api/v1/recordings/{id}/clips", op(s.create))
+	mux.Handle("GET /api/v1/recordings/{id}/clips/timeline", op(s.timeline))
+	mux.Handle("GET /api/v1/recordings/{id}/clips/timeline/{thumb}", op(s.thumb))
+	mux.Handle("GET /api/v1/recordings/{id}/clips/{clip}", op(s.get))
+	mux.Handle("DELETE /api/v1/recordings/{id}/clips/{clip}", op(s.delete))
+	mux.Handle("POST /api/v1/recordings/{id}/clips/{clip}/cancel", op(s.cancelRoute))
+	mux.Handle("GET /api/v1/recordings/{id}/clips/{clip}/{file}", op(s.download))
 	mux.Handle("GET /api/v1/clips/logo", op(s.getLogo))
 	mux.Handle("PUT /api/v1/clips/logo", op(s.putLogo))
 	mux.Handle("DELETE /api/v1/clips/logo", op(s.deleteLogo))

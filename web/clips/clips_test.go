@@ -29,14 +29,14 @@ import (
 
 // bench is a clips service on a fresh store, its HTTP server, and a recording root.
 type bench struct {
-	t    *testing.T
+	t    testing.TB
 	st   *store.Store
 	svc  *clips.Service
 	srv  *httptest.Server
 	root string
 }
 
-func newBench(t *testing.T) *bench {
+func newBench(t testing.TB, tune ...func(*clips.Service)) *bench {
 	t.Helper()
 	recordingtest.RequireTools(t, "ffmpeg", "ffprobe")
 	dir := t.TempDir()
@@ -46,6 +46,9 @@ func newBench(t *testing.T) *bench {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	svc := &clips.Service{Store: st, Dir: filepath.Join(dir, "clips")}
+	for _, f := range tune {
+		f(svc)
+	}
 	mux := http.NewServeMux()
 	svc.Mount(mux, nil)
 	srv := httptest.NewServer(mux)
@@ -481,4 +484,25 @@ func TestClipCancel(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(b.svc.Dir, rec.ID, ".export-*")); len(m) != 0 {
 		t.Errorf("left behind: %v", m)
 	}
+}
+
+// Only the segments that cover the clip are read: with every other segment gone from the
+// disk (the playlist still lists them), the clip is still made.
+func TestClipReadsOnlyItsSegments(t *testing.T) {
+	b := newBench(t)
+	rec := b.recording("concert-6", recordingtest.RecordingPart{Size: "320x180", Seconds: 12, Beeps: true})
+	// Segments are 2 s: [5.2, 7.8] needs seg-2 (4-6) and seg-3 (6-8) only.
+	for i := range rec.Segments {
+		if i != 2 && i != 3 {
+			if err := os.Remove(filepath.Join(rec.Dir, fmt.Sprintf("seg-%d.m4s", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c := b.create(rec.ID, `{"in": 5.2, "out": 7.8, "shape": "16:9"}`)
+	c = b.wait(rec.ID, c.ID, clips.Done, clips.Failed)
+	if c.State != clips.Done {
+		t.Fatalf("%s: %s", c.State, c.Error)
+	}
+	checkClip(t, analyse(t, b.fetch(c)), 5.2, 7.8)
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 )
@@ -301,8 +302,9 @@ func cleanLine(s string, dirs ...string) string {
 }
 
 // run runs ffmpeg with args (under nice when there is one), reporting progress, and
-// returns ffmpeg's last error line, cleaned, when it fails.
-func run(ctx context.Context, ffmpeg string, args []string, total float64, report func(float64), dirs ...string) error {
+// returns ffmpeg's peak memory (resident, bytes), or its last error line, cleaned, when it
+// fails.
+func run(ctx context.Context, ffmpeg string, args []string, total float64, report func(float64), dirs ...string) (int64, error) {
 	name := ffmpeg
 	if nice, err := exec.LookPath("nice"); err == nil {
 		// Live relaying comes first: the export takes what CPU is left.
@@ -314,18 +316,22 @@ func run(ctx context.Context, ffmpeg string, args []string, total float64, repor
 	cmd.Stderr = &errs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("ffmpeg: %w", err)
+		return 0, fmt.Errorf("ffmpeg: %w", err)
 	}
 	readProgress(stdout, total, report)
 	err = cmd.Wait()
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 	if err != nil {
-		return errors.New(cleanLine(errs.last(), dirs...))
+		return 0, errors.New(cleanLine(errs.last(), dirs...))
 	}
-	return nil
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10 // Linux counts kilobytes
+	}
+	return rss, nil
 }

@@ -62,7 +62,7 @@ func TestCover(t *testing.T) {
 		if i == 1800 {
 			pl += "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n"
 		}
-		pl += "#EXTINF:2.000,\nseg-" + itoa(i) + ".m4s\n"
+		pl += "#EXTINF:2.000,\nseg-" + strconv.Itoa(i) + ".m4s\n"
 	}
 	pl += "#EXT-X-ENDLIST\n"
 	if err := os.WriteFile(filepath.Join(dir, "index.m3u8"), []byte(pl), 0o600); err != nil {
@@ -84,5 +84,3 @@ func TestCover(t *testing.T) {
 		t.Error(err)
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -218,7 +218,7 @@ func (s *Service) export(ctx context.Context, rec, id string) {
 		s.mu.Unlock()
 	}()
 	start := time.Now()
-	w, h, err := s.make(jctx, c)
+	w, h, rss, err := s.make(jctx, c)
 	switch {
 	case ctx.Err() != nil:
 		return // Beffroi stops: exported again at the next start
@@ -244,7 +244,7 @@ func (s *Service) export(ctx context.Context, rec, id string) {
 		return
 	}
 	s.log().Info("clip exported", "recording", c.Recording, "clip", id, "duration", fmt.Sprintf("%.1fs", c.Out-c.In),
-		"shape", c.Shape, "size", fi.Size(), "took", time.Since(start).Round(time.Millisecond))
+		"shape", c.Shape, "size", fi.Size(), "took", time.Since(start).Round(time.Millisecond), "ffmpeg_max_rss", rss)
 }
 
 // forgetFile removes a clip's MP4 whose row is gone, and its directory once empty.
@@ -253,18 +253,18 @@ func (s *Service) forgetFile(c store.Clip) {
 	_ = os.Remove(s.recDir(c.Recording))
 }
 
-// make exports c and returns the MP4's size in pixels.
-func (s *Service) make(ctx context.Context, c store.Clip) (int, int, error) {
+// make exports c and returns the MP4's size in pixels and ffmpeg's peak memory.
+func (s *Service) make(ctx context.Context, c store.Clip) (int, int, int64, error) {
 	rec, err := s.Store.Get(ctx, c.Recording)
 	if err != nil {
-		return 0, 0, fmt.Errorf("recording %s: %w", c.Recording, err)
+		return 0, 0, 0, fmt.Errorf("recording %s: %w", c.Recording, err)
 	}
 	tl, err := readTimeline(rec.Dir)
 	if err != nil {
-		return 0, 0, errors.New(cleanLine(err.Error(), rec.Dir))
+		return 0, 0, 0, errors.New(cleanLine(err.Error(), rec.Dir))
 	}
 	if err := validate(c.In, c.Out, tl.Duration); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	parts := tl.cover(c.In, c.Out)
 	probed := map[string]media{}
@@ -273,7 +273,7 @@ func (s *Service) make(ctx context.Context, c store.Clip) (int, int, error) {
 		m, ok := probed[p.Init]
 		if !ok {
 			if m, err = probe(ctx, s.ffprobe(), p.Init); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 			probed[p.Init] = m
 		}
@@ -281,29 +281,29 @@ func (s *Service) make(ctx context.Context, c store.Clip) (int, int, error) {
 	}
 	dir := s.recDir(c.Recording)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	tmp, err := os.MkdirTemp(dir, ".export-")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer func() { _ = os.RemoveAll(tmp) }()
 	j := job{Parts: parts, Shape: Shapes[c.Shape], Caption: c.Caption, Font: s.font(), Tmp: tmp, Out: filepath.Join(tmp, "clip.mp4")}
 	if j.Caption != "" && j.Font == "" {
-		return 0, 0, errors.New("no font for the caption: install fonts-dejavu-core or fonts-liberation")
+		return 0, 0, 0, errors.New("no font for the caption: install fonts-dejavu-core or fonts-liberation")
 	}
 	if c.Logo {
 		j.Logo = s.logoPath()
 		if _, err := os.Stat(j.Logo); err != nil {
-			return 0, 0, errors.New("the logo was removed: upload it again or export without it")
+			return 0, 0, 0, errors.New("the logo was removed: upload it again or export without it")
 		}
 	}
 	args, w, h, err := j.args(ms)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if err := s.Store.UpdateClip(ctx, c.ID, store.ClipUpdate{State: ptr(Exporting), Progress: ptr(0.0)}); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	var last time.Time
 	report := func(p float64) {
@@ -314,13 +314,14 @@ func (s *Service) make(ctx context.Context, c store.Clip) (int, int, error) {
 		last = time.Now()
 		_ = s.Store.UpdateClip(ctx, c.ID, store.ClipUpdate{Progress: &p})
 	}
-	if err := run(ctx, s.ffmpeg(), args, c.Out-c.In, report, rec.Dir, tmp, s.Dir); err != nil {
-		return 0, 0, err
+	rss, err := run(ctx, s.ffmpeg(), args, c.Out-c.In, report, rec.Dir, tmp, s.Dir)
+	if err != nil {
+		return 0, 0, 0, err
 	}
 	if err := os.Rename(j.Out, s.clipFile(c.Recording, c.ID)); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return w, h, nil
+	return w, h, rss, nil
 }
 
 // cancel stops a clip's export (running or waiting) and reports whether it was one.
