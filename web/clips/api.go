@@ -173,7 +173,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	if q.Shape == "" {
 		q.Shape = "9:16"
 	}
-	if _, ok := Shapes[q.Shape]; !ok {
+	if _, ok := ShapeOf(q.Shape); !ok {
 		bad(fmt.Sprintf("shape: %s is not one of 9:16, 1:1, 16:9", strconv.Quote(q.Shape)))
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -143,7 +142,6 @@ func (j job) args(ms []media) ([]string, int, int, error) {
 		args = append(args, "-i", "file:"+j.Logo)
 		graph = append(graph, fmt.Sprintf("[%d:v:0]scale=%d:-2[logo]", input, lw),
 			fmt.Sprintf("[%s][logo]overlay=x=W-w-%d:y=%d:format=auto,format=yuv420p[vl]", last, margin, margin))
-		input++
 		last = "vl"
 	}
 	if j.Caption != "" {
@@ -252,16 +250,23 @@ func (t *tail) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// aftermath are the lines ffmpeg writes after the error that stopped it, which say
-// nothing of its cause.
-var aftermath = []string{"Error marking filters as finished", "Conversion failed!", "Error while filtering",
-	"Error while processing the decoded data", "Nothing was written into output file", "Error closing file"}
+// aftermath reports whether l is one of the lines ffmpeg writes after the error that
+// stopped it, which say nothing of its cause.
+func aftermath(l string) bool {
+	for _, a := range []string{"Error marking filters as finished", "Conversion failed!", "Error while filtering",
+		"Error while processing the decoded data", "Nothing was written into output file", "Error closing file"} {
+		if strings.HasPrefix(l, a) {
+			return true
+		}
+	}
+	return false
+}
 
 // last returns ffmpeg's last line that names the problem.
 func (t *tail) last() string {
 	for i := len(t.lines) - 1; i >= 0; i-- {
 		l := t.lines[i]
-		if !slices.ContainsFunc(aftermath, func(a string) bool { return strings.HasPrefix(l, a) }) {
+		if !aftermath(l) {
 			return l
 		}
 	}

@@ -26,11 +26,17 @@ type Shape struct {
 	Width, Height int    // the platforms' size; smaller when the source is
 }
 
-// Shapes are the clip shapes, by name.
-var Shapes = map[string]Shape{
-	"9:16": {"9:16", 1080, 1920}, // stories, reels, TikTok, Snapchat
-	"1:1":  {"1:1", 1080, 1080},  // feeds
-	"16:9": {"16:9", 1920, 1080}, // YouTube, Facebook's feed
+// ShapeOf returns the clip shape of a name: "9:16", "1:1" or "16:9".
+func ShapeOf(name string) (Shape, bool) {
+	switch name {
+	case "9:16":
+		return Shape{name, 1080, 1920}, true // stories, reels, TikTok, Snapchat
+	case "1:1":
+		return Shape{name, 1080, 1080}, true // feeds
+	case "16:9":
+		return Shape{name, 1920, 1080}, true // YouTube, Facebook's feed
+	}
+	return Shape{}, false
 }
 
 // segment is one media segment of a recording's playlist.

@@ -48,7 +48,7 @@ func TestOutputSize(t *testing.T) {
 		{"16:9", 3840, 2160, 1920, 1080},
 		{"16:9", 640, 360, 640, 360},
 	} {
-		if ow, oh := outputSize(Shapes[c.shape], c.w, c.h); ow != c.ow || oh != c.oh {
+		if ow, oh := outputSize(mustShape(t, c.shape), c.w, c.h); ow != c.ow || oh != c.oh {
 			t.Errorf("%s of %dx%d: %dx%d, want %dx%d", c.shape, c.w, c.h, ow, oh, c.ow, c.oh)
 		}
 	}
@@ -83,4 +83,13 @@ func TestCover(t *testing.T) {
 	if err := validate(3570.5, 3630.5, tl.Duration); err != nil {
 		t.Error(err)
 	}
+}
+
+func mustShape(t *testing.T, name string) Shape {
+	t.Helper()
+	s, ok := ShapeOf(name)
+	if !ok {
+		t.Fatalf("no shape %q", name)
+	}
+	return s
 }

@@ -78,17 +78,19 @@ func (s *Service) ffprobe() string {
 }
 
 // defaultFonts are where Debian's fonts-dejavu-core and fonts-liberation put a bold sans.
-var defaultFonts = []string{
-	"/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-	"/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
-	"/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf",
+func defaultFonts() []string {
+	return []string{
+		"/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+		"/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+		"/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf",
+	}
 }
 
 // font returns the caption font's path, or "" when none is installed.
 func (s *Service) font() string {
 	list := s.Fonts
 	if len(list) == 0 {
-		list = defaultFonts
+		list = defaultFonts()
 	}
 	for _, f := range list {
 		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() {
@@ -288,7 +290,11 @@ func (s *Service) make(ctx context.Context, c store.Clip) (int, int, int64, erro
 		return 0, 0, 0, err
 	}
 	defer func() { _ = os.RemoveAll(tmp) }()
-	j := job{Parts: parts, Shape: Shapes[c.Shape], Caption: c.Caption, Font: s.font(), Tmp: tmp, Out: filepath.Join(tmp, "clip.mp4")}
+	shape, ok := ShapeOf(c.Shape)
+	if !ok {
+		return 0, 0, 0, fmt.Errorf("unknown shape %q", c.Shape)
+	}
+	j := job{Parts: parts, Shape: shape, Caption: c.Caption, Font: s.font(), Tmp: tmp, Out: filepath.Join(tmp, "clip.mp4")}
 	if j.Caption != "" && j.Font == "" {
 		return 0, 0, 0, errors.New("no font for the caption: install fonts-dejavu-core or fonts-liberation")
 	}
