@@ -27,11 +27,11 @@ await run(browser, async (page) => {
   await page.waitForSelector(row);
   await page.click(`${row} button:has-text("Story clip")`);
   const ed = `section.clip-editor[data-recording="${cfg.recording}"]`;
-  await page.waitForSelector(`${ed} .clip-thumb img`);
+  await page.waitForSelector(`${ed} .clip-thumb img`, { timeout: 60000 });
   await page.waitForFunction((ed) => {
     const imgs = [...document.querySelectorAll(ed + ' .clip-thumb img')];
     return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
-  }, ed, { timeout: 30000 });
+  }, ed, { timeout: 90000 });
   const thumbs = await page.locator(`${ed} .clip-thumb img`).count();
   log('timeline', { thumbs });
   // Too long a clip is refused before it is sent.
@@ -52,12 +52,12 @@ await run(browser, async (page) => {
   const seen = await page.waitForFunction((ed) => {
     const li = document.querySelector(ed + ' li.clip');
     return li && ['exporting', 'done', 'failed'].includes(li.dataset.state) && li.dataset.state;
-  }, ed, { timeout: 60000 });
+  }, ed, { timeout: 120000 });
   log('export', { first_state: await seen.jsonValue() });
   await page.waitForFunction((ed) => {
     const li = document.querySelector(ed + ' li.clip');
     return li && (li.dataset.state === 'done' || li.dataset.state === 'failed');
-  }, ed, { timeout: 120000 });
+  }, ed, { timeout: 240000 });
   const state = await page.getAttribute(`${ed} li.clip`, 'data-state');
   const text = await page.textContent(`${ed} li.clip .clip-state`);
   const href = await page.getAttribute(`${ed} li.clip a.clip-download`, 'href').catch(() => null);

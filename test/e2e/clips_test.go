@@ -98,4 +98,19 @@ func TestClipEditor(t *testing.T) {
 	if math.Abs(d-6) > 1.0/30+0.001 {
 		t.Errorf("the clip's video lasts %.3f s, want 6 s", d)
 	}
+
+	// Deleting the recording deletes its clips: rows and files.
+	clipsDir := filepath.Join(b.Cfg.DataDir, "clips", in.ID)
+	if _, err := os.Stat(clipsDir); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, "DELETE", base+"/api/v1/recordings/"+in.ID, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE recording: %d %s", code, body)
+	}
+	if code, _ := do(t, "GET", base+strings.TrimSuffix(href, "?download"), ""); code != http.StatusNotFound {
+		t.Errorf("the clip of a deleted recording: %d", code)
+	}
+	if _, err := os.Stat(clipsDir); !os.IsNotExist(err) {
+		t.Errorf("the clips of a deleted recording are still on disk: %v", err)
+	}
 }
