@@ -16,6 +16,7 @@ const browser = await launch('beffroi-clip-', { locale: 'en-GB', viewport: { wid
 await run(browser, async (page) => {
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
   page.on('dialog', (d) => d.accept());
+  page.setDefaultTimeout(60000); // a machine busy with other tests
   await page.goto(cfg.base + '/');
   await page.waitForSelector('#login-password');
   await page.fill('#login-name', 'admin');
