@@ -119,7 +119,7 @@ func (b *bench) create(rec, body string) clipJSON {
 // wait polls a clip until it is in one of states, or fails the test after a deadline.
 func (b *bench) wait(rec, id string, states ...string) clipJSON {
 	b.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		code, out := b.do("GET", "/api/v1/recordings/"+rec+"/clips/"+id, "", nil)
 		var c clipJSON

@@ -162,8 +162,15 @@ func (s *Service) work(ctx context.Context) {
 	for {
 		s.mu.Lock()
 		var q queued
+		var jctx context.Context
+		var cancel context.CancelCauseFunc
 		if len(s.pending) > 0 {
 			q, s.pending = s.pending[0], s.pending[1:]
+			// Running from the moment it leaves the queue, so that a cancel meanwhile
+			// finds it.
+			jctx, cancel = context.WithCancelCause(ctx)
+			s.running[q.id] = cancel
+			s.runRec[q.id] = q.rec
 		}
 		more := len(s.pending) > 0
 		s.mu.Unlock()
@@ -181,7 +188,12 @@ func (s *Service) work(ctx context.Context) {
 				continue
 			}
 		}
-		s.export(ctx, q.rec, q.id)
+		s.export(ctx, jctx, q.rec, q.id)
+		cancel(nil)
+		s.mu.Lock()
+		delete(s.running, q.id)
+		delete(s.runRec, q.id)
+		s.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
@@ -201,24 +213,13 @@ func (s *Service) clipFile(rec, id string) string { return filepath.Join(s.recDi
 
 func ptr[T any](v T) *T { return &v }
 
-// export makes one clip's MP4.
-func (s *Service) export(ctx context.Context, rec, id string) {
+// export makes one clip's MP4 under jctx, which a cancel or the recording's deletion
+// cancels (ctx: Beffroi's life).
+func (s *Service) export(ctx, jctx context.Context, rec, id string) {
 	c, err := s.Store.Clip(ctx, rec, id)
-	if err != nil || c.State != Queued {
+	if err != nil || c.State != Queued || jctx.Err() != nil {
 		return // deleted or cancelled while it waited
 	}
-	jctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	s.mu.Lock()
-	s.running[id] = cancel
-	s.runRec[id] = c.Recording
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.running, id)
-		delete(s.runRec, id)
-		s.mu.Unlock()
-	}()
 	start := time.Now()
 	w, h, rss, err := s.make(jctx, c)
 	switch {
