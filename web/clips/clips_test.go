@@ -2,6 +2,7 @@ package clips_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -34,6 +35,8 @@ type bench struct {
 	svc  *clips.Service
 	srv  *httptest.Server
 	root string
+	// patience is how long wait waits for an export; default 5 minutes.
+	patience time.Duration
 }
 
 func newBench(t testing.TB, tune ...func(*clips.Service)) *bench {
@@ -119,7 +122,7 @@ func (b *bench) create(rec, body string) clipJSON {
 // wait polls a clip until it is in one of states, or fails the test after a deadline.
 func (b *bench) wait(rec, id string, states ...string) clipJSON {
 	b.t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(cmp.Or(b.patience, 5*time.Minute))
 	for {
 		code, out := b.do("GET", "/api/v1/recordings/"+rec+"/clips/"+id, "", nil)
 		var c clipJSON
