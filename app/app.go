@@ -37,6 +37,7 @@ import (
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
+	"github.com/beffroi/beffroi/web/clips"
 	"github.com/beffroi/beffroi/web/console"
 	"github.com/beffroi/beffroi/web/manage"
 	"github.com/beffroi/beffroi/web/replays"
@@ -79,6 +80,8 @@ type App struct {
 	Recorder *record.Recorder
 	// Replays serves recordings and replays and sweeps old recordings away.
 	Replays *replays.Service
+	// Clips exports story clips from the recordings, in the background.
+	Clips *clips.Service
 	// Audience counts the viewers of every stream.
 	Audience *audience.Counter
 	// PlatformViewers reads the platforms' own viewer counts of the destinations given API
@@ -184,6 +187,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	}
 	a.newPullers()
 	a.Replays = &replays.Service{Store: a.Store, FFmpeg: cfg.Transcode.FFmpeg, Retention: retention, Logger: log}
+	a.newClips()
 	if err := a.newWebRTC(); err != nil {
 		return nil, err
 	}
@@ -405,7 +409,7 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 		Manage: &manage.Handler{Registry: a.Registry, Outputs: a.Outputs, Store: a.Store, Sources: a.Store, Managed: a.managed,
 			URLs: a.publishURLs, Protect: operator, Audit: accounts, Recorder: a.Recorder, Presets: platforms, Log: log,
 			StandbyDir: filepath.Join(cfg.DataDir, "standby")},
-		Replays: a.Replays, Audience: a.Audience, Media: media, Console: console.Handler(),
+		Replays: a.Replays, Clips: a.Clips, Audience: a.Audience, Media: media, Console: console.Handler(),
 		Events: a.Store, Platforms: web.PlatformCounts{Poller: a.PlatformViewers, Store: a.Store, Audit: accounts},
 		Reload:    accounts.Require(auth.Admin, http.HandlerFunc(a.serveReload)),
 		WatchMode: cfg.Watch.Mode, Version: version, PublicURL: cfg.HTTP.PublicURL, MetricsToken: cfg.Metrics.Token,
@@ -461,6 +465,7 @@ func (a *App) phases() []phase {
 			{"http", a.serveHTTP},
 		}},
 		{name: "sweeps", run: []Component{{"replays", a.Replays.Run}}},
+		{name: "clips", run: []Component{{"clips", a.Clips.Run}}},
 		{name: "store", close: []Closer{{"database", a.Store.Close}}},
 	}
 }

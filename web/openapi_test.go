@@ -17,6 +17,7 @@ import (
 	"github.com/beffroi/beffroi/web"
 	"github.com/beffroi/beffroi/web/auth"
 	"github.com/beffroi/beffroi/web/auth/authtest"
+	"github.com/beffroi/beffroi/web/clips"
 	"github.com/beffroi/beffroi/web/manage"
 	"github.com/beffroi/beffroi/web/manage/managetest"
 	"github.com/beffroi/beffroi/web/replays"
@@ -39,6 +40,7 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 	s := web.New(web.Options{Registry: reg, Destinations: fakeDestinations{}, Accounts: accounts,
 		Manage:   &manage.Handler{Registry: reg, Outputs: nopOutputs{}, Store: &managetest.MemStore{}},
 		Replays:  &replays.Service{Store: db},
+		Clips:    &clips.Service{Store: db, Dir: t.TempDir()},
 		Audience: audience.New(audience.Options{}),
 		// The composition root serves the reload; here any handler that answers stands in.
 		Reload: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnprocessableEntity) })})

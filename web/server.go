@@ -20,6 +20,7 @@ import (
 	"github.com/beffroi/beffroi/relay/audience"
 	"github.com/beffroi/beffroi/relay/transcode"
 	"github.com/beffroi/beffroi/web/assets"
+	"github.com/beffroi/beffroi/web/clips"
 	"github.com/beffroi/beffroi/web/golive"
 	"github.com/beffroi/beffroi/web/replays"
 	"github.com/beffroi/beffroi/web/watch"
@@ -103,6 +104,9 @@ type Options struct {
 	Manage Routes
 	// Replays serves the recordings API, the replay files and pages.
 	Replays *replays.Service
+	// Clips cuts story clips from the recordings: /api/v1/recordings/{id}/clips and the
+	// logo at /api/v1/clips/logo.
+	Clips *clips.Service
 	// Audience counts viewers: the audience, report, public and beacon routes.
 	Audience *audience.Counter
 	// Events lists the past events for their reports, and the recordings made during one
@@ -185,6 +189,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.o.Replays != nil {
 		s.o.Replays.Mount(mux, s.o.Operator)
+	}
+	if s.o.Clips != nil {
+		s.o.Clips.Mount(mux, s.o.Operator)
 	}
 	if s.o.Media.WHEP != nil {
 		mux.Handle("/whep/", s.o.Media.WHEP)

@@ -42,6 +42,9 @@ func RequireTools(t testing.TB, bins ...string) {
 type RecordingPart struct {
 	Size    string  // "640x360"
 	Seconds float64 // length
+	// Beeps: the picture flashes white and the sound beeps (1 kHz, 50 ms, silence
+	// between) at every whole second of the part, so a test can tell audio/video sync.
+	Beeps bool
 }
 
 // MakeRecording writes a finished recording in the recorder's layout under
@@ -62,9 +65,15 @@ func MakeRecording(t testing.TB, root string, in record.Info, parts ...Recording
 	for n, p := range parts {
 		tmp := t.TempDir()
 		freq := 440 * (n + 1)
+		video := "testsrc2=size=" + p.Size + ":rate=30"
+		audio := fmt.Sprintf("sine=frequency=%d:sample_rate=48000", freq)
+		if p.Beeps {
+			video += ",drawbox=c=white:t=fill:enable='lt(mod(n,30),1)'"
+			audio = "aevalsrc='if(lt(mod(t,1),0.05),0.8*sin(2*PI*1000*t),0)':s=48000"
+		}
 		cmd := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error",
-			"-f", "lavfi", "-i", "testsrc2=size="+p.Size+":rate=30",
-			"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000", freq),
+			"-f", "lavfi", "-i", video,
+			"-f", "lavfi", "-i", audio,
 			"-t", fmt.Sprint(p.Seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-sc_threshold", "0",
 			"-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", "2",
 			"-hls_playlist_type", "vod", "-hls_fmp4_init_filename", "init.mp4",

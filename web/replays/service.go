@@ -39,6 +39,9 @@ type Service struct {
 	// the Host (they are publicly cacheable), and the player page's script completes the
 	// embed code with the address the browser used.
 	PublicURL string
+	// Removed, when set, hears of every recording deleted (by an operator or the retention
+	// sweep) once its row is gone: the story clips (web/clips) go with it.
+	Removed func(id string)
 
 	operator func(http.Handler) http.Handler
 	mu       sync.Mutex
@@ -155,6 +158,9 @@ func (s *Service) remove(ctx context.Context, id string) (store.Recording, error
 	rec, err := s.Store.Delete(ctx, id)
 	if err != nil {
 		return rec, err
+	}
+	if s.Removed != nil {
+		s.Removed(rec.ID)
 	}
 	// The directory is the recorder's <root>/<id>: refuse anything else rather than
 	// remove a tree the catalogue should not point at.

@@ -183,6 +183,30 @@ CREATE TABLE audience_history_samples (
 	PRIMARY KEY (event, idx)
 ) WITHOUT ROWID;
 `},
+		{9, "story clips cut from the recordings", `
+-- One row per clip: a part of a recording re-encoded for a platform's stories. in_s and
+-- out_s are seconds from the recording's start; file is the MP4's name in the clips
+-- directory (empty until the export is done). A clip goes with its recording.
+CREATE TABLE clips (
+	id        TEXT PRIMARY KEY,
+	recording TEXT NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+	in_s      REAL NOT NULL,
+	out_s     REAL NOT NULL,
+	shape     TEXT NOT NULL,
+	caption   TEXT NOT NULL DEFAULT '',
+	logo      INTEGER NOT NULL DEFAULT 0,
+	state     TEXT NOT NULL,
+	progress  REAL NOT NULL DEFAULT 0,  -- 0 to 1
+	error     TEXT NOT NULL DEFAULT '',
+	file      TEXT NOT NULL DEFAULT '',
+	size      INTEGER NOT NULL DEFAULT 0,
+	width     INTEGER NOT NULL DEFAULT 0,
+	height    INTEGER NOT NULL DEFAULT 0,
+	created   INTEGER NOT NULL,          -- unix milliseconds
+	updated   INTEGER NOT NULL
+);
+CREATE INDEX clips_by_recording ON clips (recording, created);
+`},
 		{10, "the picture a destination gets (a vertical rendition), '' the source's", `
 ALTER TABLE destinations ADD COLUMN shape TEXT NOT NULL DEFAULT '';
 `},

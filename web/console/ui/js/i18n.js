@@ -109,6 +109,16 @@ const en = {
   'src.onAir': 'On air: {0} (automatic).', 'src.manual': 'On air: {0}, chosen by hand (until "Automatic" or the source stops).',
   'src.none': 'No source is sending: the standby picture is on air.', 'src.age': 'last frame {0} s ago',
   'src.state.offline': 'offline', 'src.state.stalled': 'stalled', 'src.state.standby': 'standing by', 'src.state.on_air': 'on air',
+  // Story clips (views/clip.js)
+  'clip.open': 'Story clip', 'clip.title': 'Story clip of {0}', 'clip.strip': 'Timeline: pick a start', 'clip.startAt': 'Start at {0}',
+  'clip.intro': 'Pick the in and out points (at most {0} s), a shape, a caption and the logo: the MP4 (H.264 + AAC) is made on the server, for Instagram, Facebook, Snapchat and TikTok stories.',
+  'clip.in': 'In (s)', 'clip.out': 'Out (s)', 'clip.length': 'Clip of {0} s', 'clip.lengthBad': 'Clip of {0} s: from 1 to {1} s, inside the recording',
+  'clip.shape': 'Shape', 'clip.shape.9x16': '9:16 vertical (stories)', 'clip.shape.1x1': '1:1 square', 'clip.shape.16x9': '16:9 landscape',
+  'clip.caption': 'Caption', 'clip.captionHint': 'Fête de la musique, live from the Grand-Place',
+  'clip.logo': 'The town’s logo', 'clip.logoAlt': 'The logo', 'clip.logoUpload': 'Upload a PNG logo', 'clip.logoSaved': 'Logo saved',
+  'clip.export': 'Export the clip', 'clip.queued': 'Export started', 'clip.list': 'Clips of this recording', 'clip.progress': 'Export progress',
+  'clip.cancel': 'Cancel', 'clip.download': 'Download', 'clip.deleteConfirm': 'Delete this clip?',
+  'clip.state.queued': 'waiting', 'clip.state.exporting': 'exporting', 'clip.state.done': 'ready', 'clip.state.failed': 'failed', 'clip.state.cancelled': 'cancelled',
 };
 
 const fr = {
@@ -218,6 +228,16 @@ const fr = {
   'src.onAir': 'À l’antenne : {0} (automatique).', 'src.manual': 'À l’antenne : {0}, choisie à la main (jusqu’à « Automatique » ou l’arrêt de la source).',
   'src.none': 'Aucune source n’envoie : l’image d’attente est à l’antenne.', 'src.age': 'dernière image il y a {0} s',
   'src.state.offline': 'hors ligne', 'src.state.stalled': 'bloquée', 'src.state.standby': 'en réserve', 'src.state.on_air': 'à l’antenne',
+  // Story clips (views/clip.js)
+  'clip.open': 'Clip story', 'clip.title': 'Clip story de {0}', 'clip.strip': 'Frise : choisir un début', 'clip.startAt': 'Commencer à {0}',
+  'clip.intro': 'Choisissez le début et la fin (au plus {0} s), un format, une légende et le logo : le MP4 (H.264 + AAC) est fabriqué sur le serveur, pour les stories Instagram, Facebook, Snapchat et TikTok.',
+  'clip.in': 'Début (s)', 'clip.out': 'Fin (s)', 'clip.length': 'Clip de {0} s', 'clip.lengthBad': 'Clip de {0} s : de 1 à {1} s, dans l’enregistrement',
+  'clip.shape': 'Format', 'clip.shape.9x16': '9:16 vertical (stories)', 'clip.shape.1x1': '1:1 carré', 'clip.shape.16x9': '16:9 paysage',
+  'clip.caption': 'Légende', 'clip.captionHint': 'Fête de la musique, en direct de la Grand-Place',
+  'clip.logo': 'Le logo de la ville', 'clip.logoAlt': 'Le logo', 'clip.logoUpload': 'Envoyer un logo PNG', 'clip.logoSaved': 'Logo enregistré',
+  'clip.export': 'Exporter le clip', 'clip.queued': 'Export lancé', 'clip.list': 'Clips de cet enregistrement', 'clip.progress': 'Avancement de l’export',
+  'clip.cancel': 'Annuler', 'clip.download': 'Télécharger', 'clip.deleteConfirm': 'Supprimer ce clip ?',
+  'clip.state.queued': 'en attente', 'clip.state.exporting': 'export', 'clip.state.done': 'prêt', 'clip.state.failed': 'échec', 'clip.state.cancelled': 'annulé',
 };
 
 export const dictionaries = { en, fr };

@@ -2,6 +2,7 @@
 // to the replay pages, download the MP4, delete.
 import { t } from '../i18n.js';
 import { h, api, fmtDateTime, fmtDuration, fmtBytes, toast, confirmAction, features } from '../core.js';
+import { clipButton } from './clip.js';
 
 export const name = 'recordings';
 const PAGE = 25;
@@ -100,6 +101,7 @@ export function render(root) {
         h('div', { class: 'card-actions' },
           h('button', { type: 'button', class: 'btn small', onclick: () => play(r) }, t('rec.play')),
           h('a', { class: 'btn small', href: r.urls.mp4, download: '' }, t('rec.download')),
+          clipButton(r),
           pub, pageLink, del)));
     return row;
   };
