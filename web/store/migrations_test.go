@@ -189,3 +189,14 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("newer database: %v", err)
 	}
 }
+
+// TestMigrationsNumbered: the steps are numbered 1, 2, 3 ... in order. migrate skips every
+// step at or below the database's version, so a step numbered out of order (branches merged
+// in another order than their numbers) would never run on a database already past it.
+func TestMigrationsNumbered(t *testing.T) {
+	for i, m := range migrations() {
+		if m.version != i+1 {
+			t.Fatalf("migration %d (%s) is at place %d of the list: steps must be numbered in order, from 1, without a gap", m.version, m.name, i+1)
+		}
+	}
+}
