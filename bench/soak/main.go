@@ -43,7 +43,7 @@ type options struct {
 	duration, warmup, every, standby time.Duration
 	bitrate                          string
 	destinations, viewers            int
-	logdir                           string
+	logdir, logLevel                 string
 }
 
 func main() {
@@ -56,6 +56,7 @@ func main() {
 	flag.IntVar(&o.destinations, "destinations", 3, "nginx-rtmp platforms the stream is forwarded to")
 	flag.IntVar(&o.viewers, "viewers", 20, "LL-HLS viewers (bench/viewerload)")
 	flag.StringVar(&o.logdir, "logdir", "", "keep the logs, configuration and recording here")
+	flag.StringVar(&o.logLevel, "loglevel", "warn", "Beffroi's log level (its log is beffroi.log in -logdir)")
 	flag.Parse()
 	if o.warmup >= o.duration {
 		fmt.Fprintln(os.Stderr, "soak: -warmup must be shorter than -duration")
@@ -201,6 +202,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
+	publishedFor := time.Since(published)
 	standbyCPU := ""
 	if o.standby > 0 {
 		standbyCPU, err = standbyPhase(ctx, api, srv.Pid(), pub, o.standby)
@@ -210,7 +212,6 @@ func run(ctx context.Context, o options) error {
 	} else {
 		pub.Stop()
 	}
-	publishedFor := o.duration
 	logf("publisher gone; waiting for the recording to end")
 	rec, err := waitRecording(ctx, api)
 	if err != nil {
@@ -256,7 +257,7 @@ func config(dir, httpAddr, rtmpAddr, platform string, o options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "http:\n  addr: %q\nrtmp:\n  addr: %q\nrtmps:\n  addr: \"\"\nsrt:\n  addr: \"\"\nrtsp:\n  addr: \"\"\n", httpAddr, rtmpAddr)
 	fmt.Fprintf(&b, "webrtc:\n  udp_port: 0\n  tcp_port: -1\n  interfaces: [lo]\n")
-	fmt.Fprintf(&b, "data_dir: %q\nlog:\n  level: warn\nadmin:\n  token: %q\n", filepath.Join(dir, "data"), adminToken)
+	fmt.Fprintf(&b, "data_dir: %q\nlog:\n  level: %s\nadmin:\n  token: %q\n", filepath.Join(dir, "data"), o.logLevel, adminToken)
 	// The platforms are on loopback, which destinations may reach only by this opt-in.
 	b.WriteString("outputs:\n  allow_private_networks: true\n")
 	fmt.Fprintf(&b, "reconnect_grace: %s\n", max(30*time.Second, o.standby+15*time.Second))

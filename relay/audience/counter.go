@@ -514,7 +514,7 @@ func (c *Counter) Run(ctx context.Context, reg *relay.Registry) error {
 		c.tick(live, events)
 		for _, s := range reg.List() {
 			if in := s.Info(); in.State != relay.Idle {
-				c.observe(s.Name(), in.Paused, in.Standby)
+				c.observe(s.Name(), in.Paused, in.Standby, onBackup(in))
 			}
 		}
 		c.save(ctx, false)
@@ -525,6 +525,12 @@ func (c *Counter) Run(ctx context.Context, reg *relay.Registry) error {
 		case <-t.C:
 		}
 	}
+}
+
+// onBackup reports whether a live stream's picture comes from one of its backup sources
+// rather than its primary (the first of its sources).
+func onBackup(in relay.Info) bool {
+	return len(in.Sources) > 1 && in.OnAir != "" && in.OnAir != in.Sources[0].Name
 }
 
 // Peak is the highest concurrency of the event.

@@ -40,8 +40,7 @@ const (
 	PeriodStandby = "standby"
 	// PeriodPaused: the operator put the broadcast on standby.
 	PeriodPaused = "paused"
-	// PeriodFailover is the kind the failover to a backup source will report through
-	// SetPeriod (not followed by the counter itself).
+	// PeriodFailover: a backup source was on air instead of the stream's primary one.
 	PeriodFailover = "failover"
 )
 
@@ -102,9 +101,9 @@ func (a *streamAudience) closePeriods(now time.Time) {
 	}
 }
 
-// observe follows a live stream's state and its destinations: the standby and paused
-// periods, and the destinations' figures during the event.
-func (c *Counter) observe(stream string, paused, standby bool) {
+// observe follows a live stream's state and its destinations: the standby, paused and
+// failover periods, and the destinations' figures during the event.
+func (c *Counter) observe(stream string, paused, standby, backup bool) {
 	var figs []Output
 	if c.o.Outputs != nil {
 		figs = c.o.Outputs.OutputFigures(stream) // outside a.mu: it asks the outputs
@@ -118,6 +117,7 @@ func (c *Counter) observe(stream string, paused, standby bool) {
 	}
 	a.setPeriod(PeriodPaused, paused, now)
 	a.setPeriod(PeriodStandby, standby && !paused, now)
+	a.setPeriod(PeriodFailover, backup && !standby && !paused, now)
 	if c.o.Outputs == nil {
 		return
 	}

@@ -38,7 +38,7 @@ func (f *fakeOutputs) set(o ...Output) {
 
 // TestEventExtras: the platforms' counts go into the samples (not into our own total), the
 // destinations' uptime and reconnects count from the event's start, the standby and paused
-// periods open and close, and all of it survives a restart through the journal.
+// and failover periods open and close, and all of it survives a restart through the journal.
 func TestEventExtras(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 6, 21, 20, 0, 0, 0, time.UTC)}
 	plat := &fakePlatforms{m: map[string]int{"youtube": 120, "twitch": 30}}
@@ -47,10 +47,10 @@ func TestEventExtras(t *testing.T) {
 	outs.set(Output{Name: "youtube", Protocol: "rtmps", Host: "a.rtmp.youtube.com", State: "idle", Uptime: 500, Reconnects: 3})
 	j := newMemJournal()
 	c := New(Options{Clock: clk.Now, Secret: []byte("test"), Journal: j, Platforms: plat, Outputs: outs, SampleEvery: 5 * time.Second})
-	round := func(live, paused, standby bool) {
+	round := func(live, paused, standby bool, backup ...bool) {
 		c.tick(map[string]bool{"fete": live}, map[string]uint64{"fete": ev})
 		if live {
-			c.observe("fete", paused, standby)
+			c.observe("fete", paused, standby, len(backup) > 0 && backup[0])
 		}
 		c.save(context.Background(), false)
 	}
@@ -77,7 +77,8 @@ func TestEventExtras(t *testing.T) {
 	}
 	clk.Add(time.Second)
 	round(true, true, true) // the operator pauses: standby ends, paused begins
-	c.SetPeriod("fete", PeriodFailover, true)
+	clk.Add(time.Second)
+	round(true, false, false, true) // back on air from a backup source: a failover period
 	clk.Add(time.Second)
 	round(false, false, false) // the event ends: open periods end with it
 	s = c.Snapshot("fete")

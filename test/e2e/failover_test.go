@@ -160,6 +160,32 @@ func TestFailoverSRTToRTMPBackup(t *testing.T) {
 		t.Logf("camera publisher: %v", err)
 	}
 	waitStream(t, b, "event", "idle", 30*time.Second)
+	// The event report holds the phone's time on air as one failover period.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		body, err := b.get("/api/v1/streams/event/report")
+		if err != nil {
+			return err
+		}
+		var rep struct {
+			Periods []struct {
+				Kind     string  `json:"kind"`
+				Duration float64 `json:"duration"`
+			} `json:"periods"`
+		}
+		if err := json.Unmarshal([]byte(body), &rep); err != nil {
+			return fmt.Errorf("%w: %s", err, body)
+		}
+		var failover []float64
+		for _, p := range rep.Periods {
+			if p.Kind == "failover" {
+				failover = append(failover, p.Duration)
+			}
+		}
+		if len(failover) != 1 || failover[0] < 2 {
+			return fmt.Errorf("failover periods %v s in the report, want one of the phone's time on air (%+v)", failover, rep.Periods)
+		}
+		return nil
+	})
 
 	rec := singleRecording(t, n)
 	if msg := decodeAll(t, rec); msg != "" {
