@@ -25,6 +25,7 @@ import (
 	"github.com/beffroi/beffroi/outputs"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
 	"github.com/beffroi/beffroi/outputs/record"
+	"github.com/beffroi/beffroi/outputs/record/objstore"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	outwhep "github.com/beffroi/beffroi/outputs/whep"
@@ -101,6 +102,8 @@ type App struct {
 	// accounts are the users, sessions and tokens (logins, roles, the audit log).
 	accounts *auth.Service
 	health   health // what /healthz reports of the components (health.go)
+	// objects is the bucket recordings are uploaded to (record.storage: s3), nil otherwise.
+	objects *objstore.Bucket
 }
 
 // An Option changes how New assembles the App.
@@ -162,6 +165,9 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 		opt(&o)
 	}
 	a.source = o.source
+	if err := a.newObjectStorage(); err != nil {
+		return nil, err
+	}
 	a.newMediaPlane(o)
 	// The audience of each stream's last event is kept in the database (written every 5 s),
 	// so that a restart, even kill -9, loses at most those seconds (see Run).
@@ -176,6 +182,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	}
 	a.newPullers()
 	a.Replays = &replays.Service{Store: a.Store, FFmpeg: cfg.Transcode.FFmpeg, Retention: retention, Logger: log}
+	a.attachObjects()
 	if err := a.newWebRTC(); err != nil {
 		return nil, err
 	}
@@ -218,6 +225,7 @@ func (a *App) newMediaPlane(o options) {
 	a.Recorder = record.New(a.Registry, record.Options{
 		Root: cfg.RecordingsDir(), SegmentDuration: cfg.Record.SegmentDuration,
 		Catalog: a.Store, Logger: log, Off: !cfg.Record.Enabled,
+		Uploads: a.recordUploads(),
 	})
 	if cfg.Standby.Enabled {
 		dir := filepath.Join(cfg.DataDir, "standby")
@@ -442,7 +450,7 @@ func (a *App) phases() []phase {
 			{"events", func(ctx context.Context) error { a.api.Run(ctx); return nil }},
 			{"http", a.serveHTTP},
 		}},
-		{name: "sweeps", run: []Component{{"replays", a.Replays.Run}}},
+		{name: "sweeps", run: append([]Component{{"replays", a.Replays.Run}}, a.uploaderComponents()...)},
 		{name: "store", close: []Closer{{"database", a.Store.Close}}},
 	}
 }

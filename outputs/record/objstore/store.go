@@ -236,3 +236,9 @@ func ContentType(name string) string {
 	}
 	return "application/octet-stream"
 }
+
+// Bucket is a store and the queue uploading to it: what the replays need.
+type Bucket struct {
+	*Store
+	*Uploader
+}
