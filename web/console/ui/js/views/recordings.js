@@ -2,6 +2,7 @@
 // to the replay pages, download the MP4, delete.
 import { t } from '../i18n.js';
 import { h, api, fmtDateTime, fmtDuration, fmtBytes, toast, confirmAction, features } from '../core.js';
+import { storageLine } from './recording-storage.js';
 
 export const name = 'recordings';
 const PAGE = 25;
@@ -101,6 +102,8 @@ export function render(root) {
           h('button', { type: 'button', class: 'btn small', onclick: () => play(r) }, t('rec.play')),
           h('a', { class: 'btn small', href: r.urls.mp4, download: '' }, t('rec.download')),
           pub, pageLink, del)));
+    const storage = storageLine(r); // object storage: the upload state
+    if (storage) row.querySelector('.rec-main').append(storage);
     return row;
   };
 
