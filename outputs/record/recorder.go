@@ -227,7 +227,7 @@ func (r *Recorder) follow(ctx context.Context, st *relay.Stream) {
 			root: r.opts.Root, stream: st, target: r.opts.SegmentDuration, retry: r.opts.RetryInterval,
 			catalog: r.opts.Catalog, log: log, frames: &r.frames, beforeWrite: r.opts.beforeWrite,
 			uploads: r.opts.Uploads,
-			status: func(state State, id string) { r.setStatus(name, Status{State: string(state), Recording: id}) },
+			status:  func(state State, id string) { r.setStatus(name, Status{State: string(state), Recording: id}) },
 		})
 		s.run(sctx, rd)
 		cancel()
