@@ -56,5 +56,5 @@ func (a *App) uploaderComponents() []Component {
 	if a.objects == nil {
 		return nil
 	}
-	return []Component{{"recording uploads", a.objects.Uploader.Run}}
+	return []Component{{"recording uploads", a.objects.Run}}
 }

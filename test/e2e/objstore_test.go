@@ -147,7 +147,7 @@ func TestRecordingInObjectStorage(t *testing.T) {
 	// A few segments reach the bucket before the outage.
 	testutil.Eventually(t, 15*time.Second, func() error {
 		if ok, err := st.Exists(ctx, id, "seg-2.m4s"); !ok {
-			return fmt.Errorf("seg-2.m4s not in the bucket yet (%v)", err)
+			return fmt.Errorf("seg-2.m4s not in the bucket yet (%w)", err)
 		}
 		return nil
 	})
@@ -269,7 +269,7 @@ func TestRecordingInObjectStorage(t *testing.T) {
 	// The MP4 goes to the bucket too, then leaves the disk.
 	testutil.Eventually(t, 30*time.Second, func() error {
 		if ok, err := st.Exists(ctx, id, replays.MP4File); !ok {
-			return fmt.Errorf("replay.mp4 not in the bucket (%v)", err)
+			return fmt.Errorf("replay.mp4 not in the bucket (%w)", err)
 		}
 		if _, err := os.Stat(filepath.Join(recDir, replays.MP4File)); err == nil {
 			return fmt.Errorf("replay.mp4 still on the disk")

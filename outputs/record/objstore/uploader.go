@@ -70,12 +70,11 @@ type Uploader struct {
 	opts  Options
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	recs    map[string]*upRec // by recording ID
-	order   []string          // recording IDs, oldest first: the queue is served in this order
-	kick    chan struct{}     // closed (and replaced) when there may be new work
-	bucket  bool              // the bucket is known to exist
-	running bool
+	mu     sync.Mutex
+	recs   map[string]*upRec // by recording ID
+	order  []string          // recording IDs, oldest first: the queue is served in this order
+	kick   chan struct{}     // closed (and replaced) when there may be new work
+	bucket bool              // the bucket is known to exist
 }
 
 // upRec is one recording's queue.
@@ -285,7 +284,7 @@ func (u *Uploader) scan() {
 		u.log.Info("object storage: resuming uploads", "recordings", len(all), "files", pending)
 	}
 	u.mu.Lock()
-	slices.SortStableFunc(u.order, func(a, b string) int { return strings.Compare(a, b) })
+	slices.Sort(u.order)
 	u.wakeLocked()
 	u.mu.Unlock()
 }
