@@ -95,6 +95,18 @@ func (s *s3Server) Store(t *testing.T, prefix string) *objstore.Store {
 	return st
 }
 
+// inBucket says why a recording's file is not in the bucket, nil when it is.
+func inBucket(ctx context.Context, st *objstore.Store, id, name string) error {
+	ok, err := st.Exists(ctx, id, name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s/%s not in the bucket yet", id, name)
+	}
+	return nil
+}
+
 // storageView is the upload state of /api/v1/recordings.
 type storageView struct {
 	State   string `json:"state"`
@@ -146,10 +158,7 @@ func TestRecordingInObjectStorage(t *testing.T) {
 	id := in.RecordingID
 	// A few segments reach the bucket before the outage.
 	testutil.Eventually(t, 15*time.Second, func() error {
-		if ok, err := st.Exists(ctx, id, "seg-2.m4s"); !ok {
-			return fmt.Errorf("seg-2.m4s not in the bucket yet (%w)", err)
-		}
-		return nil
+		return inBucket(ctx, st, id, "seg-2.m4s")
 	})
 	s3.Kill()
 	t.Log("S3 server killed")
@@ -268,8 +277,8 @@ func TestRecordingInObjectStorage(t *testing.T) {
 	}
 	// The MP4 goes to the bucket too, then leaves the disk.
 	testutil.Eventually(t, 30*time.Second, func() error {
-		if ok, err := st.Exists(ctx, id, replays.MP4File); !ok {
-			return fmt.Errorf("replay.mp4 not in the bucket (%w)", err)
+		if err := inBucket(ctx, st, id, replays.MP4File); err != nil {
+			return err
 		}
 		if _, err := os.Stat(filepath.Join(recDir, replays.MP4File)); err == nil {
 			return fmt.Errorf("replay.mp4 still on the disk")
