@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -316,5 +317,103 @@ func TestRecordingInObjectStorage(t *testing.T) {
 		if strings.Contains(sc.Text(), "object storage") {
 			t.Logf("object storage log: %s", sc.Text())
 		}
+	}
+}
+
+// TestRecordingInObjectStorageSurvivesKill9: Beffroi is killed (SIGKILL) while the S3 server
+// is down, with segments uploaded before the outage (gone from the disk) and segments
+// waiting. At the next start, with the store back, the recording is closed (interrupted)
+// from its ledger, the waiting segments and the final playlist are uploaded, and the replay
+// served from the bucket decodes end to end.
+func TestRecordingInObjectStorageSurvivesKill9(t *testing.T) {
+	requirePeers(t)
+	t.Parallel()
+	clip := makeSmallClip(t)
+	s3 := startS3Server(t)
+	st := s3.Store(t, "")
+	data := t.TempDir()
+	root := filepath.Join(data, "recordings")
+	conf := processConfig(data, fmt.Sprintf(`streams:
+  - name: event
+    publish_key: %s
+record:
+  storage: s3
+  s3: {endpoint: %q, bucket: %s, region: us-east-1, access_key: %s, secret_key: %s, use_ssl: false}
+`, publishKey, s3.addr, s3Bucket, s3Access, s3Secret))
+	first := startBeffroiProcessWith(t, "beffroi (to be killed)", data, conf)
+	publish(t, t.Context(), "rtmp://"+first.rtmpAddr+"/live/"+publishKey, clip, 30)
+	var id string
+	testutil.Eventually(t, 20*time.Second, func() error {
+		l := recordingsIn(t, root)
+		if len(l) != 1 {
+			return fmt.Errorf("recordings: %+v", l)
+		}
+		id = l[0].ID
+		return inBucket(t.Context(), st, id, "seg-2.m4s")
+	})
+	s3.Kill()
+	testutil.Eventually(t, 20*time.Second, func() error {
+		n := 0
+		entries, _ := os.ReadDir(filepath.Join(root, id))
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".m4s") {
+				n++
+			}
+		}
+		if n < 2 {
+			return fmt.Errorf("%d segments waiting on the disk", n)
+		}
+		return nil
+	})
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	if _, err := os.Stat(filepath.Join(root, id, "seg-1.m4s")); !os.IsNotExist(err) {
+		t.Fatalf("seg-1.m4s was uploaded before the kill and should be gone from the disk: %v", err)
+	}
+
+	s3.Start()
+	second := startBeffroiProcessWith(t, "beffroi (restarted)", data, conf)
+	base := "http://" + second.httpAddr
+	testutil.Eventually(t, 60*time.Second, func() error {
+		code, body := do(t, "GET", base+"/api/v1/recordings/"+id, "")
+		var v struct {
+			State   string       `json:"state"`
+			Storage *storageView `json:"storage"`
+		}
+		if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v.State != "interrupted" || v.Storage == nil || v.Storage.State != "uploaded" {
+			return fmt.Errorf("not closed and uploaded yet: %d %s", code, body)
+		}
+		return nil
+	})
+	info, err := record.ReadInfo(filepath.Join(root, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, id))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".m4s") {
+			t.Errorf("%s still on the disk after the restart's uploads", e.Name())
+		}
+	}
+	if code, body := do(t, "PATCH", base+"/api/v1/recordings/"+id, `{"published":true}`); code != 200 {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	playlist := base + "/recordings/" + id + "/index.m3u8"
+	r := probe(t, playlist)
+	t.Logf("%s: recording.json %.2f s in %d segments; from the bucket %+v", id, info.Duration, info.Segments, r)
+	if r.Video != "h264" || r.Audio != "aac" || info.Segments < 4 || math.Abs(r.Duration-info.Duration) > 0.5 {
+		t.Errorf("the recovered recording from the bucket: %+v, recording.json %.2f s in %d segments", r, info.Duration, info.Segments)
+	}
+	if msg := decodeAll(t, playlist); msg != "" {
+		t.Errorf("the recovered recording from the bucket does not decode: %s", msg)
+	}
+	testutil.AssertNoSecret(t, "the log", first.stderr.String()+second.stderr.String(), s3Access, s3Secret)
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Wait(t, 30*time.Second); err != nil {
+		t.Errorf("restarted beffroi: %v", err)
 	}
 }
