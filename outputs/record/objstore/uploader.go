@@ -133,10 +133,18 @@ func (u *Uploader) FileClosed(dir, name string) { u.Add(dir, name) }
 // RecordingClosed queues the final playlist and recording.json of the recording in dir
 // (record.Uploads).
 func (u *Uploader) RecordingClosed(dir string) {
+	// What was made beside the recording while it went on (a thumbnail) goes too.
+	todo, _, err := u.notUploaded(dir)
+	if err != nil {
+		u.log.Warn("object storage: cannot read a recording's upload ledger", "dir", dir, "error", err.Error())
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	r := u.recLocked(dir)
 	r.closed = true
+	for _, n := range todo {
+		u.queueLocked(r, n)
+	}
 	u.queueLocked(r, record.PlaylistFile)
 	u.queueLocked(r, record.InfoFile)
 	u.wakeLocked()
@@ -237,27 +245,11 @@ func (u *Uploader) scan() {
 		if err != nil {
 			continue // not a recording (Recover said so)
 		}
-		done, err := record.ReadUploads(dir)
+		todo, done, err := u.notUploaded(dir)
 		if err != nil {
 			u.log.Error("object storage: cannot read a recording's upload ledger", "recording", in.ID, "error", err.Error())
 			continue
 		}
-		files, _ := os.ReadDir(dir)
-		var todo []string
-		for _, f := range files {
-			n := f.Name()
-			if !f.Type().IsRegular() || kept(n) || !uploadable(n) {
-				continue
-			}
-			if _, ok := done[n]; ok {
-				if !u.opts.KeepLocal {
-					_ = os.Remove(filepath.Join(dir, n)) // uploaded, removal interrupted
-				}
-				continue
-			}
-			todo = append(todo, n)
-		}
-		slices.SortFunc(todo, fileOrder)
 		closed := in.State != record.Recording && in.State != record.Paused
 		if closed {
 			for _, n := range []string{record.PlaylistFile, record.InfoFile} {
@@ -287,6 +279,37 @@ func (u *Uploader) scan() {
 	slices.Sort(u.order)
 	u.wakeLocked()
 	u.mu.Unlock()
+}
+
+// notUploaded returns the files of the recording in dir that go to the bucket, are not in its
+// ledger yet and are not final, in the order to upload them, and the ledger. The local
+// copies of files the ledger lists are removed (a removal a stop interrupted), unless
+// keep_local.
+func (u *Uploader) notUploaded(dir string) ([]string, map[string]record.Upload, error) {
+	done, err := record.ReadUploads(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var todo []string
+	for _, f := range files {
+		n := f.Name()
+		if !f.Type().IsRegular() || kept(n) || !uploadable(n) {
+			continue
+		}
+		if _, ok := done[n]; ok {
+			if !u.opts.KeepLocal {
+				_ = os.Remove(filepath.Join(dir, n))
+			}
+			continue
+		}
+		todo = append(todo, n)
+	}
+	slices.SortFunc(todo, fileOrder)
+	return todo, done, nil
 }
 
 // uploadable is a file of a recording that goes to the bucket.

@@ -147,6 +147,10 @@ func TestUploaderOutageAndOrder(t *testing.T) {
 	if err := record.WriteInfo(info); err != nil {
 		t.Fatal(err)
 	}
+	// A thumbnail made while it was recording goes with the close.
+	if err := os.WriteFile(filepath.Join(dir, "thumb.jpg"), []byte("jpeg"), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	u.RecordingClosed(dir)
 	f.down.Store(false)
 	testutil.WaitFor(t, "the recording uploaded", func() bool { s, _ := u.State("s-1"); return s.Uploaded })
@@ -173,7 +177,10 @@ func TestUploaderOutageAndOrder(t *testing.T) {
 		}
 	}
 	led, err := record.ReadUploads(dir)
-	if err != nil || len(led) != 6 || led["seg-3.m4s"].Size != int64(len("segment 3 of s-1")) {
+	if read(t, st, "s-1", "thumb.jpg") != "jpeg" {
+		t.Fatal("the thumbnail made while recording is not in the bucket")
+	}
+	if err != nil || len(led) != 7 || led["seg-3.m4s"].Size != int64(len("segment 3 of s-1")) {
 		t.Fatalf("ledger %v, %v", led, err)
 	}
 }
