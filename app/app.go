@@ -26,6 +26,7 @@ import (
 	outhls "github.com/beffroi/beffroi/outputs/hls"
 	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/outputs/record"
+	"github.com/beffroi/beffroi/outputs/record/objstore"
 	outrtmp "github.com/beffroi/beffroi/outputs/rtmp"
 	outsrt "github.com/beffroi/beffroi/outputs/srt"
 	outwhep "github.com/beffroi/beffroi/outputs/whep"
@@ -108,6 +109,8 @@ type App struct {
 	// accounts are the users, sessions and tokens (logins, roles, the audit log).
 	accounts *auth.Service
 	health   health // what /healthz reports of the components (health.go)
+	// objects is the bucket recordings are uploaded to (record.storage: s3), nil otherwise.
+	objects *objstore.Bucket
 }
 
 // An Option changes how New assembles the App.
@@ -169,6 +172,9 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 		opt(&o)
 	}
 	a.source = o.source
+	if err := a.newObjectStorage(); err != nil {
+		return nil, err
+	}
 	a.newMediaPlane(o)
 	if a.PlatformViewers, err = a.newPlatformPoller(); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
@@ -188,6 +194,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	a.newPullers()
 	a.Replays = &replays.Service{Store: a.Store, FFmpeg: cfg.Transcode.FFmpeg, Retention: retention, Logger: log}
 	a.newClips()
+	a.attachObjects()
 	if err := a.newWebRTC(); err != nil {
 		return nil, err
 	}
@@ -230,6 +237,7 @@ func (a *App) newMediaPlane(o options) {
 	a.Recorder = record.New(a.Registry, record.Options{
 		Root: cfg.RecordingsDir(), SegmentDuration: cfg.Record.SegmentDuration,
 		Catalog: a.Store, Logger: log, Off: !cfg.Record.Enabled,
+		Uploads: a.recordUploads(),
 	})
 	if cfg.Standby.Enabled {
 		dir := filepath.Join(cfg.DataDir, "standby")
@@ -464,7 +472,7 @@ func (a *App) phases() []phase {
 			{"events", func(ctx context.Context) error { a.api.Run(ctx); return nil }},
 			{"http", a.serveHTTP},
 		}},
-		{name: "sweeps", run: []Component{{"replays", a.Replays.Run}}},
+		{name: "sweeps", run: append([]Component{{"replays", a.Replays.Run}}, a.uploaderComponents()...)},
 		{name: "clips", run: []Component{{"clips", a.Clips.Run}}},
 		{name: "store", close: []Closer{{"database", a.Store.Close}}},
 	}

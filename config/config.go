@@ -282,6 +282,36 @@ type Record struct {
 	Dir             string        `mapstructure:"dir"`              // default "": <data_dir>/recordings
 	SegmentDuration time.Duration `mapstructure:"segment_duration"` // default 2s: segments are cut on the first keyframe after it
 	Retention       Retention     `mapstructure:"retention"`
+
+	// Storage is where recordings live once written: "local" (the default: they stay in
+	// record.dir) or "s3": every file is still written to record.dir first, then uploaded to
+	// the bucket of record.s3 as it closes, and the local copy removed once uploaded.
+	Storage string `mapstructure:"storage"`
+	// S3 is the object store of record.storage: s3.
+	S3 S3 `mapstructure:"s3"`
+}
+
+// Storage kinds of record.storage.
+const (
+	StorageLocal = "local"
+	StorageS3    = "s3"
+)
+
+// S3 is an S3-compatible object store (AWS S3, MinIO, SeaweedFS, Garage, OVH, Scaleway...).
+// The keys are write-only: they never appear in a log line, an API answer or config check.
+type S3 struct {
+	Endpoint  string `mapstructure:"endpoint"`   // host[:port] without scheme ("s3.fr-par.scw.cloud")
+	Bucket    string `mapstructure:"bucket"`     // made at the first upload if missing
+	Region    string `mapstructure:"region"`     // "" lets the server say (most answer us-east-1)
+	AccessKey string `mapstructure:"access_key"` // secret; also BEFFROI_S3_ACCESS_KEY
+	SecretKey string `mapstructure:"secret_key"` // secret; also BEFFROI_S3_SECRET_KEY
+	Prefix    string `mapstructure:"prefix"`     // keys are <prefix>/<recording id>/<file>; "" for none
+	KeepLocal bool   `mapstructure:"keep_local"` // default false: local media removed once uploaded
+	UseSSL    bool   `mapstructure:"use_ssl"`    // default true: https to the endpoint
+	// Presign: replay files no longer on the disk are answered with a redirect (302) to a
+	// presigned bucket URL, valid one hour, instead of being streamed through Beffroi
+	// (default false). The bucket must then be reachable by the viewers.
+	Presign bool `mapstructure:"presign"`
 }
 
 // IsRecorded reports whether the stream is recorded: its own record key, else
@@ -382,6 +412,8 @@ func Default() *Config {
 			Enabled:         true,
 			SegmentDuration: record.DefaultSegmentDuration,
 			Retention:       Retention{KeepPublished: true},
+			Storage:         StorageLocal,
+			S3:              S3{UseSSL: true},
 		},
 		HLS: HLS{
 			Enabled:         true,

@@ -318,6 +318,24 @@ func TestErrors(t *testing.T) {
 		},
 		{"short SRT passphrase", "srt:\n  passphrase: tooshort\n", `config: srt.passphrase: must be 10 to 79 characters long (got 8)`, "tooshort"},
 		{"segment too short", "record:\n  segment_duration: 100ms\n", `config: record.segment_duration: 100ms is out of range (500ms to 1m)`, ""},
+		// record.storage: s3 (t-s3)
+		{"unknown storage", "record:\n  storage: ftp\n", `config: record.storage: "ftp" is not one of local, s3`, ""},
+		{
+			"s3 without a bucket", "record:\n  storage: s3\n  s3:\n    endpoint: s3.example.org\n    access_key: AKIASECRETACCESS\n    secret_key: SeCrEtKeY-1234\n",
+			`config: record.s3.bucket: required when record.storage is s3`, "SeCrEtKeY-1234",
+		},
+		{
+			"s3 endpoint with a scheme", "record:\n  storage: s3\n  s3:\n    endpoint: https://s3.example.org\n    bucket: replays\n    access_key: AKIASECRETACCESS\n    secret_key: SeCrEtKeY-1234\n",
+			`config: record.s3.endpoint: "https://s3.example.org": write host[:port] without a scheme (record.s3.use_ssl chooses https)`, "SeCrEtKeY-1234",
+		},
+		{
+			"s3 without credentials", "record:\n  storage: s3\n  s3:\n    endpoint: s3.example.org\n    bucket: replays\n",
+			"config: record.s3.access_key: required when record.storage is s3 (or BEFFROI_S3_ACCESS_KEY)\nconfig: record.s3.secret_key: required when record.storage is s3 (or BEFFROI_S3_SECRET_KEY)", "",
+		},
+		{
+			"bad bucket name", "record:\n  storage: s3\n  s3:\n    endpoint: s3.example.org\n    bucket: Town_Replays\n    access_key: AKIASECRETACCESS\n    secret_key: SeCrEtKeY-1234\n",
+			`config: record.s3.bucket: "Town_Replays" is not a bucket name (3 to 63 lowercase letters, digits, '.' and '-')`, "SeCrEtKeY-1234",
+		},
 		{"record not a boolean", stream + "    record:\n      enabled: sometimes\n", `config: streams[0].record.enabled: must be true or false, not "sometimes"`, ""},
 		{"negative SRT latency", "srt:\n  latency: -1s\n", `config: srt.latency: must not be negative (got -1s)`, ""},
 		{"bad RTSP address", "rtsp:\n  addr: \"8554\"\n", `config: rtsp.addr: "8554" is not a valid address (want host:port, e.g. ":8080" or "127.0.0.1:8080")`, ""},
@@ -627,5 +645,32 @@ func TestIsEnabled(t *testing.T) {
 		if got := (Destination{Enabled: tt.enabled}).IsEnabled(); got != tt.want {
 			t.Errorf("IsEnabled() with %v = %v, want %v", tt.enabled, got, tt.want)
 		}
+	}
+}
+
+// TestS3KeysFromTheEnvironment: the S3 credentials come from BEFFROI_S3_ACCESS_KEY and
+// BEFFROI_S3_SECRET_KEY as well as from their full names (which win).
+func TestS3KeysFromTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.yaml")
+	if err := os.WriteFile(path, []byte("record:\n  storage: s3\n  s3:\n    endpoint: 127.0.0.1:9000\n    bucket: replays\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := Load([]string{"--config", path}, []string{"BEFFROI_S3_ACCESS_KEY=ak-from-env", "BEFFROI_S3_SECRET_KEY=sk-from-env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Record.S3.AccessKey != "ak-from-env" || c.Record.S3.SecretKey != "sk-from-env" || !c.Record.S3.UseSSL {
+		t.Fatalf("record.s3 = %+v", c.Record.S3)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err = Load([]string{"--config", path}, []string{"BEFFROI_S3_SECRET_KEY=short", "BEFFROI_RECORD_S3_SECRET_KEY=full-name-wins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Record.S3.SecretKey != "full-name-wins" {
+		t.Fatalf("secret_key = %q, want the BEFFROI_RECORD_S3_SECRET_KEY one", c.Record.S3.SecretKey)
 	}
 }

@@ -72,6 +72,7 @@ func Load(args []string, env []string) (*Config, string, error) {
 		}
 	}
 
+	applyEnvAliases(v, env)
 	if err := applyEnv(v, env); err != nil {
 		return nil, path, err
 	}
@@ -207,6 +208,27 @@ func applyEnv(v *viper.Viper, env []string) error {
 		v.Set(l.key, value)
 	}
 	return nil
+}
+
+// envAliases are the shorter names some secrets are known by in the environment; the
+// BEFFROI_* name of the key itself wins when both are set.
+func envAliases() map[string]string {
+	return map[string]string{
+		"BEFFROI_S3_ACCESS_KEY": "record.s3.access_key",
+		"BEFFROI_S3_SECRET_KEY": "record.s3.secret_key",
+	}
+}
+
+// applyEnvAliases sets the keys of envAliases found in env (strings, so nothing to parse).
+func applyEnvAliases(v *viper.Viper, env []string) {
+	aliases := envAliases()
+	for _, kv := range env {
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			if key, ok := aliases[name]; ok {
+				v.Set(key, value)
+			}
+		}
+	}
 }
 
 // applyFlags sets the keys of the flags given explicitly, and only those.

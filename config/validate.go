@@ -165,6 +165,7 @@ func (c *Config) Validate() error {
 	c.validateViewers(&p)
 	c.validateStreams(&p)
 	c.validateRetention(&p)
+	c.validateStorage(&p)
 	return errors.Join(p...)
 }
 
@@ -501,3 +502,42 @@ func (c *Config) validateExposure(p *problems) {
 		p.add("webrtc.max_pending_per_address", "from 1 to webrtc.max_pending (got %d)", n)
 	}
 }
+
+// validateStorage checks record.storage and, for s3, record.s3. No key's value is printed.
+func (c *Config) validateStorage(p *problems) {
+	r := c.Record
+	switch r.Storage {
+	case StorageLocal:
+		return
+	case StorageS3:
+	default:
+		p.add("record.storage", "%q is not one of %s, %s", r.Storage, StorageLocal, StorageS3)
+		return
+	}
+	e := r.S3.Endpoint
+	switch {
+	case e == "":
+		p.add("record.s3.endpoint", "required when record.storage is s3 (host or host:port)")
+	case strings.Contains(e, "://"):
+		p.add("record.s3.endpoint", "%q: write host[:port] without a scheme (record.s3.use_ssl chooses https)", e)
+	case strings.ContainsAny(e, "/?# "):
+		p.add("record.s3.endpoint", "%q is not host[:port]", e)
+	}
+	if b := r.S3.Bucket; b == "" {
+		p.add("record.s3.bucket", "required when record.storage is s3")
+	} else if !bucketRE.MatchString(b) {
+		p.add("record.s3.bucket", "%q is not a bucket name (3 to 63 lowercase letters, digits, '.' and '-')", b)
+	}
+	if r.S3.AccessKey == "" {
+		p.add("record.s3.access_key", "required when record.storage is s3 (or BEFFROI_S3_ACCESS_KEY)")
+	}
+	if r.S3.SecretKey == "" {
+		p.add("record.s3.secret_key", "required when record.storage is s3 (or BEFFROI_S3_SECRET_KEY)")
+	}
+	if strings.ContainsAny(r.S3.Prefix, " ?#\\") || strings.Contains(r.S3.Prefix, "..") {
+		p.add("record.s3.prefix", "%q: use letters, digits, '/', '-', '_' and '.'", r.S3.Prefix)
+	}
+}
+
+// bucketRE is an S3 bucket name.
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)

@@ -78,6 +78,9 @@ func summary(cfg *config.Config, sc store.Schema) []string {
 	if !cfg.Record.Enabled {
 		rec = "recording off (unless a stream turns it on)"
 	}
+	if cfg.Record.Storage == config.StorageS3 { // the keys are never shown
+		rec += fmt.Sprintf(", uploaded to bucket %q at %s", cfg.Record.S3.Bucket, cfg.Record.S3.Endpoint)
+	}
 	var dbLine string
 	switch {
 	case !sc.Exists:

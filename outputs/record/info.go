@@ -9,7 +9,9 @@
 //	<id>/init-<n>.mp4     initialisation segments (a new one when codec parameters change)
 //	<id>/seg-<n>.m4s      media segments, each fsynced when closed
 //
-// Files other packages add beside them (the replay MP4, the thumbnail) are theirs.
+// Files other packages add beside them (the replay MP4, the thumbnail) are theirs. With
+// object storage (Options.Uploads, package objstore), uploads.txt lists the files already in
+// the bucket, whose local copies may be gone (Recover counts them from it).
 //
 // Every file is first written under a temporary dot-name (".seg-3.m4s.tmp123"), fsynced, and
 // only then given its name; segments and init segments are linked to their name, which fails

@@ -34,6 +34,9 @@ type Options struct {
 	// Off: streams are not recorded unless switched on with SetEnabled (record.enabled:
 	// false in the configuration).
 	Off bool
+	// Uploads, when set, is told of every segment once durable and of every recording once
+	// closed (record.storage: s3 copies them to object storage).
+	Uploads Uploads
 
 	// beforeWrite, set by tests, is called before each segment or init segment is written:
 	// returning an error fails the write (a full disk), sleeping makes a slow disk.
@@ -223,7 +226,8 @@ func (r *Recorder) follow(ctx context.Context, st *relay.Stream) {
 		s := newSession(sessionConfig{
 			root: r.opts.Root, stream: st, target: r.opts.SegmentDuration, retry: r.opts.RetryInterval,
 			catalog: r.opts.Catalog, log: log, frames: &r.frames, beforeWrite: r.opts.beforeWrite,
-			status: func(state State, id string) { r.setStatus(name, Status{State: string(state), Recording: id}) },
+			uploads: r.opts.Uploads,
+			status:  func(state State, id string) { r.setStatus(name, Status{State: string(state), Recording: id}) },
 		})
 		s.run(sctx, rd)
 		cancel()

@@ -83,22 +83,37 @@ func closeInterrupted(in Info) (Info, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return in, err
 	}
+	// Segments already in object storage are no longer on the disk: the ledger knows them.
+	uploaded, err := ReadUploads(in.Dir)
+	if err != nil {
+		return in, err
+	}
+	stat := func(name string) (Upload, error) {
+		fi, err := os.Stat(filepath.Join(in.Dir, name))
+		if err == nil {
+			return Upload{Size: fi.Size(), ModTime: fi.ModTime().UTC()}, nil
+		}
+		if u, ok := uploaded[name]; ok {
+			return u, nil
+		}
+		return Upload{}, err
+	}
 	in.Duration, in.Size, in.Segments = 0, 0, 0
 	in.Ended = in.Started
 	inits := map[string]bool{}
 	for _, s := range segs {
-		fi, err := os.Stat(filepath.Join(in.Dir, s.URI))
+		fi, err := stat(s.URI)
 		if err != nil {
 			return in, fmt.Errorf("segment %s listed but unreadable: %w", s.URI, err)
 		}
 		in.Duration += s.Duration
-		in.Size += fi.Size()
+		in.Size += fi.Size
 		in.Segments++
-		in.Ended = fi.ModTime().UTC()
+		in.Ended = fi.ModTime
 		if s.Init != "" && !inits[s.Init] {
 			inits[s.Init] = true
-			if fi, err := os.Stat(filepath.Join(in.Dir, s.Init)); err == nil {
-				in.Size += fi.Size()
+			if fi, err := stat(s.Init); err == nil {
+				in.Size += fi.Size
 			}
 		}
 	}

@@ -62,6 +62,8 @@ type sessionConfig struct {
 	frames  *atomic.Uint64 // counts the frames read, when set
 	// beforeWrite is Options.beforeWrite (tests), or nil.
 	beforeWrite func(name string) error
+	// uploads is Options.Uploads, or nil.
+	uploads Uploads
 }
 
 // trackWriter accumulates the samples of one track for the segment being built.
@@ -352,6 +354,7 @@ func (s *session) newInit(f *relay.Frame) error {
 		rec, err := createRecording(s.root, s.stream.Name(), s.now())
 		if rec != nil {
 			rec.beforeWrite = s.beforeWrite
+			rec.uploads = s.uploads
 			s.rec = rec
 			s.origin = f.DTS
 			s.log.Info("recording started", "recording", rec.info.ID, "dir", rec.info.Dir)
@@ -527,6 +530,8 @@ type recording struct {
 	newInit  bool // the next segment is the first with curInit
 	// beforeWrite is Options.beforeWrite (tests), or nil.
 	beforeWrite func(name string) error
+	// uploads is told of each file once durable, and of the close; nil when not set.
+	uploads Uploads
 }
 
 // idTime is the time part of recording IDs: sortable, URL-safe.
@@ -584,7 +589,15 @@ func (r *recording) writeInit(data []byte) error {
 	}
 	r.info.Size += n
 	r.curInit, r.newInit = name, true
+	r.closed(name)
 	return nil
+}
+
+// closed tells the uploads of a file now durable.
+func (r *recording) closed(name string) {
+	if r.uploads != nil {
+		r.uploads.FileClosed(r.info.Dir, name)
+	}
 }
 
 func (r *recording) writeSegment(data []byte, dur float64, discont bool) error {
@@ -601,6 +614,7 @@ func (r *recording) writeSegment(data []byte, dur float64, discont bool) error {
 	r.info.Size += n
 	r.info.Segments = len(r.segs)
 	r.info.Duration += dur
+	r.closed(name)
 	if err := r.writePlaylist(false); err != nil {
 		return err
 	}
@@ -622,5 +636,11 @@ func (r *recording) close(st State, now time.Time) error {
 	if err := r.writePlaylist(true); err != nil {
 		return err
 	}
-	return r.saveInfo()
+	if err := r.saveInfo(); err != nil {
+		return err
+	}
+	if r.uploads != nil {
+		r.uploads.RecordingClosed(r.info.Dir)
+	}
+	return nil
 }

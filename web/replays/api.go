@@ -39,6 +39,8 @@ type recordingJSON struct {
 	Published   bool       `json:"published"`
 	Thumbnail   bool       `json:"thumbnail"` // made already (it is made on the first request otherwise)
 	URLs        urlsJSON   `json:"urls"`
+	// Storage is the upload state with record.storage: s3 (absent otherwise).
+	Storage *storageJSON `json:"storage,omitempty"`
 }
 
 type urlsJSON struct {
@@ -70,6 +72,13 @@ func toJSON(r store.Recording) recordingJSON {
 		e := r.Ended
 		out.Ended = &e
 	}
+	return out
+}
+
+// recordingJSON is toJSON with the upload state.
+func (s *Service) recordingJSON(r store.Recording) recordingJSON {
+	out := toJSON(r)
+	out.Storage = s.storageOf(r.ID)
 	return out
 }
 
@@ -151,7 +160,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	}
 	list := make([]recordingJSON, 0, len(recs))
 	for _, rec := range recs {
-		list = append(list, toJSON(rec))
+		list = append(list, s.recordingJSON(rec))
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Recordings []recordingJSON `json:"recordings"`
@@ -164,7 +173,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(rec))
+	writeJSON(w, http.StatusOK, s.recordingJSON(rec))
 }
 
 // patchJSON is what PATCH accepts; absent fields are left as they are.
@@ -240,7 +249,7 @@ func (s *Service) patch(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Audit.Audit(r, "recording.update", id, strings.Join(what, ", "))
 	}
-	writeJSON(w, http.StatusOK, toJSON(rec))
+	writeJSON(w, http.StatusOK, s.recordingJSON(rec))
 }
 
 // isControl refuses control characters except newlines and tabs (descriptions have

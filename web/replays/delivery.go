@@ -72,7 +72,7 @@ func (s *Service) file(w http.ResponseWriter, r *http.Request) {
 		if w.Header().Get("Cache-Control") == "" {
 			w.Header().Set("Cache-Control", cache)
 		}
-		serveFile(w, r, filepath.Join(rec.Dir, name), name)
+		s.serveStored(w, r, rec, name)
 	})
 }
 
@@ -111,10 +111,21 @@ func (s *Service) mp4(w http.ResponseWriter, r *http.Request) {
 			if fresh(path, filepath.Join(rec.Dir, record.PlaylistFile)) {
 				return nil
 			}
+			if _, err := os.Stat(path); err != nil && s.stored(ctx, rec, MP4File) {
+				return nil // made before, uploaded and removed from the disk
+			}
 			start := time.Now()
-			sum, err := writeAtomic(path, func(f *os.File) (mp4.Summary, error) { return mp4.Write(ctx, rec.Dir, f) })
+			src, done, err := s.local(ctx, rec, 0)
 			if err != nil {
 				return err
+			}
+			defer done()
+			sum, err := writeAtomic(path, func(f *os.File) (mp4.Summary, error) { return mp4.Write(ctx, src, f) })
+			if err != nil {
+				return err
+			}
+			if s.Objects != nil {
+				s.Objects.Add(rec.Dir, MP4File)
 			}
 			s.log().Info("replay MP4 made", "recording", rec.ID, "duration", fmt.Sprintf("%.1fs", sum.Duration),
 				"size", sum.Size, "parts", sum.Parts, "took", time.Since(start).Round(time.Millisecond))
@@ -135,6 +146,10 @@ func (s *Service) mp4(w http.ResponseWriter, r *http.Request) {
 		}
 		if r.URL.Query().Has("download") {
 			w.Header().Set("Content-Disposition", `attachment; filename="`+rec.ID+`.mp4"`)
+		}
+		if s.Objects != nil {
+			s.serveStored(w, r, rec, MP4File)
+			return
 		}
 		serveFile(w, r, path, id+".mp4")
 	})
@@ -229,7 +244,7 @@ func (s *Service) thumbnail(w http.ResponseWriter, r *http.Request, rec store.Re
 	if w.Header().Get("Cache-Control") == "" {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 	}
-	serveFile(w, r, filepath.Join(rec.Dir, ThumbFile), ThumbFile)
+	s.serveStored(w, r, rec, ThumbFile)
 }
 
 // errNoThumbnail: ffmpeg could not make this finished recording's thumbnail before (an
@@ -245,7 +260,7 @@ func (s *Service) makeThumbnail(ctx context.Context, rec store.Recording) error 
 		return errNoThumbnail
 	}
 	err := s.once(ctx, path, func(ctx context.Context) error {
-		if _, err := os.Stat(path); err == nil {
+		if s.stored(ctx, rec, ThumbFile) {
 			return nil
 		}
 		// A page of 50 replays asks for 50 thumbnails at once: make two at a time.
@@ -266,13 +281,19 @@ func (s *Service) makeThumbnail(ctx context.Context, rec store.Recording) error 
 		// A few seconds in, past a fade-in; keyframes only, so little is decoded. The seek
 		// is on the output side: ffmpeg's HLS demuxer cannot seek in fMP4 segments.
 		at := min(5, rec.Duration/3)
+		// Segments only in object storage: the first seconds are fetched back for ffmpeg.
+		src, done, err := s.local(ctx, rec, at+2)
+		if err != nil {
+			return err
+		}
+		defer done()
 		tmp := filepath.Join(rec.Dir, ".thumb.tmp.jpg")
 		ffmpeg := s.FFmpeg
 		if ffmpeg == "" {
 			ffmpeg = "ffmpeg"
 		}
 		cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-v", "error", "-y",
-			"-skip_frame", "nokey", "-i", filepath.Join(rec.Dir, record.PlaylistFile), "-ss", fmt.Sprintf("%.2f", at),
+			"-skip_frame", "nokey", "-i", filepath.Join(src, record.PlaylistFile), "-ss", fmt.Sprintf("%.2f", at),
 			"-frames:v", "1", "-vf", "scale=640:-2", "-q:v", "4", "-f", "image2", tmp)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -285,6 +306,9 @@ func (s *Service) makeThumbnail(ctx context.Context, rec store.Recording) error 
 		}
 		if err := os.Rename(tmp, path); err != nil {
 			return err
+		}
+		if s.Objects != nil && !rec.InProgress() {
+			s.Objects.Add(rec.Dir, ThumbFile)
 		}
 		return s.Store.SetThumbnail(ctx, rec.ID, true)
 	})

@@ -43,6 +43,14 @@ type Service struct {
 	// sweep) once its row is gone: the story clips (web/clips) go with it.
 	Removed func(id string)
 
+	// Objects, when set (record.storage: s3), is where recordings go once written: the
+	// files no longer on the disk are served from it, the MP4 and thumbnails made are
+	// uploaded to it, and deleting a recording deletes its objects first.
+	Objects Objects
+	// Presign answers requests for files only in Objects with a redirect to a presigned
+	// URL (record.s3.presign) instead of streaming them.
+	Presign bool
+
 	operator func(http.Handler) http.Handler
 	mu       sync.Mutex
 	builds   map[string]*build  // MP4s and thumbnails being made, by file path
@@ -155,6 +163,9 @@ func (d *discard) WriteHeader(int)             {}
 // remove deletes a recording: its row, then its directory. It refuses a recording in
 // progress with store.ErrInProgress.
 func (s *Service) remove(ctx context.Context, id string) (store.Recording, error) {
+	if rec, err := s.removeObjects(ctx, id); err != nil {
+		return rec, err
+	}
 	rec, err := s.Store.Delete(ctx, id)
 	if err != nil {
 		return rec, err

@@ -75,6 +75,9 @@ const en = {
   'rec.missing': 'Recordings are not available on this server.',
   'rec.state.recording': 'recording', 'rec.state.paused': 'paused (disk full)', 'rec.state.finished': 'finished',
   'rec.state.interrupted': 'interrupted', 'rec.state.off': 'off', 'rec.state.idle': 'on (waiting for the stream)',
+  // Recordings in object storage (record.storage: s3).
+  'rec.storage.uploaded': 'In object storage', 'rec.storage.pending': 'Uploading to object storage: {0} file(s) waiting',
+  'rec.storage.error': 'Object storage unreachable: {0} file(s) wait on the disk and are retried ({1})',
   'adm.title': 'Users and tokens', 'adm.users': 'Users', 'adm.name': 'Name', 'adm.role': 'Role', 'adm.password': 'Password (12 characters or more)',
   'adm.created': 'Created', 'adm.create': 'Create user', 'adm.reset': 'Reset password', 'adm.resetOf': 'Reset the password of {0}',
   'adm.resetPrompt': 'New password for {0} (12 characters or more):', 'adm.resetDone': 'Password of {0} changed',
@@ -194,6 +197,9 @@ const fr = {
   'rec.missing': 'Les enregistrements ne sont pas disponibles sur ce serveur.',
   'rec.state.recording': 'en cours', 'rec.state.paused': 'en pause (disque plein)', 'rec.state.finished': 'terminé',
   'rec.state.interrupted': 'interrompu', 'rec.state.off': 'arrêté', 'rec.state.idle': 'prêt (en attente du direct)',
+  // Enregistrements en stockage objet (record.storage: s3).
+  'rec.storage.uploaded': 'Dans le stockage objet', 'rec.storage.pending': 'Envoi vers le stockage objet : {0} fichier(s) en attente',
+  'rec.storage.error': 'Stockage objet injoignable : {0} fichier(s) attendent sur le disque et seront renvoyés ({1})',
   'adm.title': 'Utilisateurs et jetons', 'adm.users': 'Utilisateurs', 'adm.name': 'Nom', 'adm.role': 'Rôle', 'adm.password': 'Mot de passe (12 caractères ou plus)',
   'adm.created': 'Créé', 'adm.create': 'Créer l’utilisateur', 'adm.reset': 'Nouveau mot de passe', 'adm.resetOf': 'Changer le mot de passe de {0}',
   'adm.resetPrompt': 'Nouveau mot de passe pour {0} (12 caractères ou plus) :', 'adm.resetDone': 'Mot de passe de {0} changé',

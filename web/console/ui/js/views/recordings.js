@@ -3,6 +3,7 @@
 import { t } from '../i18n.js';
 import { h, api, fmtDateTime, fmtDuration, fmtBytes, toast, confirmAction, features } from '../core.js';
 import { clipButton } from './clip.js';
+import { storageLine } from './recording-storage.js';
 
 export const name = 'recordings';
 const PAGE = 25;
@@ -103,6 +104,8 @@ export function render(root) {
           h('a', { class: 'btn small', href: r.urls.mp4, download: '' }, t('rec.download')),
           clipButton(r),
           pub, pageLink, del)));
+    const storage = storageLine(r); // object storage: the upload state
+    if (storage) row.querySelector('.rec-main').append(storage);
     return row;
   };
 
