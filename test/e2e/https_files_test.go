@@ -27,7 +27,7 @@ func TestHTTPSFromFiles(t *testing.T) {
 		c.TLS.HTTPSListen, c.TLS.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
 	})
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:   &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2: true,
 	}}
 	var h struct {
