@@ -99,7 +99,7 @@ func (h *httpsServers) listen(c config.Config, handler http.Handler, log *slog.L
 		return fmt.Errorf("http redirect: listen %s: %w", c.TLS.HTTPListen, err)
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	var redirect http.Handler = redirectToHTTPS(c.TLS.Domain, port)
+	redirect := redirectToHTTPS(c.TLS.Domain, port)
 	if h.acme != nil {
 		redirect = h.acme.Handler(redirect)
 	}

@@ -222,7 +222,7 @@ func (m *ACME) Status() (string, error) {
 	if lastErr != nil {
 		detail += fmt.Sprintf("; last attempt failed at %s: %v", lastErrAt.UTC().Format(time.RFC3339), lastErr)
 		if err != nil {
-			err = fmt.Errorf("%w (last attempt: %v)", err, lastErr)
+			err = fmt.Errorf("%w (last attempt: %w)", err, lastErr)
 		}
 	}
 	return detail, err
