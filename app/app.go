@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/ingest/netstats"
@@ -471,20 +469,7 @@ func (a *App) phases() []phase {
 
 // serveHTTP serves until ctx is cancelled, then lets requests in flight finish for up to 5 s.
 func (a *App) serveHTTP(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- a.hsrv.Serve(a.hln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = a.hsrv.Shutdown(sctx)
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve(ctx, a.hsrv, func() error { return a.hsrv.Serve(a.hln) })
 }
 
 // Run serves until ctx is cancelled or a component fails, then stops the components phase
