@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/ingest/netstats"
@@ -111,6 +109,9 @@ type App struct {
 	health   health // what /healthz reports of the components (health.go)
 	// objects is the bucket recordings are uploaded to (record.storage: s3), nil otherwise.
 	objects *objstore.Bucket
+	// https serves HTTPS and the redirect to it, with the tls section's certificate
+	// (https.go); nil without one.
+	https *httpsServers
 }
 
 // An Option changes how New assembles the App.
@@ -178,6 +179,12 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	a.newMediaPlane(o)
 	if a.PlatformViewers, err = a.newPlatformPoller(); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if a.https, err = newCertificates(cfg.TLS, cfg.DataDir, log); err != nil {
+		return nil, err
+	}
+	if a.https != nil {
+		undo = append(undo, a.https.close)
 	}
 	// The audience of each stream's last event is kept in the database (written every 5 s),
 	// so that a restart, even kill -9, loses at most those seconds (see Run).
@@ -325,14 +332,20 @@ func (a *App) newIngest() error {
 			WriteTimeout: cfg.RTMP.WriteTimeout, MaxLag: cfg.RTMP.MaxLag, Logger: log,
 		}})
 	}
-	if cfg.RTMPS.Addr != "" && cfg.RTMPS.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.RTMPS.Cert, cfg.RTMPS.Key)
-		if err != nil {
-			return fmt.Errorf("rtmps.cert/rtmps.key: %w", err)
+	if cfg.RTMPS.Addr != "" && (cfg.RTMPS.Cert != "" || a.https != nil) {
+		var tlsConfig *tls.Config
+		if cfg.RTMPS.Cert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.RTMPS.Cert, cfg.RTMPS.Key)
+			if err != nil {
+				return fmt.Errorf("rtmps.cert/rtmps.key: %w", err)
+			}
+			tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		} else {
+			tlsConfig = a.https.rtmpsConfig() // the certificate of HTTPS (tls section)
 		}
 		a.ingest = append(a.ingest, ingestServer{"rtmps", &ingestrtmp.Server{
 			Addr: cfg.RTMPS.Addr, Registry: a.Registry, AllowRead: cfg.RTMP.Read, Viewers: a.Audience,
-			TLSConfig:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+			TLSConfig:    tlsConfig,
 			WriteTimeout: cfg.RTMP.WriteTimeout, MaxLag: cfg.RTMP.MaxLag, Logger: log,
 		}})
 	}
@@ -427,9 +440,16 @@ func (a *App) newHTTP(version string, platforms *presets.Set) error {
 	if err != nil {
 		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
-	if a.hsrv, err = httpServer(cfg.HTTP, a.api.Handler(), log); err != nil {
+	handler := a.api.Handler()
+	if a.hsrv, err = httpServer(cfg.HTTP, handler, log); err != nil {
 		_ = hln.Close()
 		return err
+	}
+	if a.https != nil {
+		if err := a.https.listen(*cfg, handler, log); err != nil {
+			_ = hln.Close()
+			return err
+		}
 	}
 	a.hln = limitListener(hln, cfg.HTTP.MaxConnections)
 	return nil
@@ -468,10 +488,10 @@ func (a *App) phases() []phase {
 			{"renditions", func() error { a.Renditions.Close(); return nil }},
 			{"webrtc port", a.rtc.Close},
 		}},
-		{name: "http", run: []Component{
+		{name: "http", run: append([]Component{
 			{"events", func(ctx context.Context) error { a.api.Run(ctx); return nil }},
 			{"http", a.serveHTTP},
-		}},
+		}, a.https.components()...)},
 		{name: "sweeps", run: append([]Component{{"replays", a.Replays.Run}}, a.uploaderComponents()...)},
 		{name: "clips", run: []Component{{"clips", a.Clips.Run}}},
 		{name: "store", close: []Closer{{"database", a.Store.Close}}},
@@ -480,20 +500,7 @@ func (a *App) phases() []phase {
 
 // serveHTTP serves until ctx is cancelled, then lets requests in flight finish for up to 5 s.
 func (a *App) serveHTTP(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- a.hsrv.Serve(a.hln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = a.hsrv.Shutdown(sctx)
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve(ctx, a.hsrv, func() error { return a.hsrv.Serve(a.hln) })
 }
 
 // Run serves until ctx is cancelled or a component fails, then stops the components phase
@@ -518,6 +525,7 @@ func (a *App) logListeners() {
 		log.Info("listening", "protocol", "webrtc", "ice_tcp", tcp.String())
 	}
 	log.Info("listening", "protocol", "http", "addr", a.hln.Addr().String(), "api", "/api/v1/streams", "metrics", "/metrics")
+	a.https.logListeners(log)
 }
 
 // recoverRecordings closes the recordings a crash left open and tells the catalogue of every
@@ -550,6 +558,13 @@ func (a *App) restoreAudience() {
 
 // HTTPAddr returns the HTTP listener's address.
 func (a *App) HTTPAddr() string { return a.hln.Addr().String() }
+
+// HTTPSAddr returns the HTTPS listener's address ("" without a tls section).
+func (a *App) HTTPSAddr() string { return a.https.addr() }
+
+// HTTPRedirectAddr returns the address of the listener that redirects to HTTPS ("" when
+// there is none).
+func (a *App) HTTPRedirectAddr() string { return a.https.redirectAddr() }
 
 // RTMPAddr returns the RTMP listener's address ("" when disabled).
 func (a *App) RTMPAddr() string { return a.ingestAddr("rtmp") }

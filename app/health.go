@@ -41,7 +41,7 @@ var errDiskUnknown = errors.New("free space unknown on this system")
 
 // listenerNames are the components that own a listener ("ingest rtmp", "http"...).
 func isListener(name string) bool {
-	return strings.HasPrefix(name, "ingest ") || name == "http"
+	return strings.HasPrefix(name, "ingest ") || name == "http" || name == "https" || name == "http redirect"
 }
 
 // track records which components of phases are running, for the listeners and components
@@ -112,7 +112,7 @@ func (h *health) checkComponents(want func(name string) bool, addr func(name str
 
 // healthChecks are the checks of /healthz.
 func (a *App) healthChecks() []web.HealthCheck {
-	return []web.HealthCheck{
+	return append([]web.HealthCheck{
 		{Name: "database", Check: func(ctx context.Context) (string, error) { return "", a.Store.Check(ctx) }},
 		{Name: "disk", Check: func(context.Context) (string, error) { return a.checkDisk() }},
 		{Name: "listeners", Check: func(context.Context) (string, error) {
@@ -121,13 +121,18 @@ func (a *App) healthChecks() []web.HealthCheck {
 		{Name: "components", Check: func(context.Context) (string, error) {
 			return a.health.checkComponents(func(n string) bool { return !isListener(n) }, func(string) string { return "" })
 		}},
-	}
+	}, a.https.certificateCheck()...)
 }
 
 // componentAddr is the address a listener component is bound to ("" for others).
 func (a *App) componentAddr(name string) string {
-	if name == "http" {
+	switch name {
+	case "http":
 		return a.hln.Addr().String()
+	case "https":
+		return a.https.addr()
+	case "http redirect":
+		return a.https.redirectAddr()
 	}
 	for _, s := range a.ingest {
 		if "ingest "+s.protocol == name {

@@ -9,6 +9,7 @@ import (
 	ingestsrt "github.com/beffroi/beffroi/ingest/srt"
 	ingestwhip "github.com/beffroi/beffroi/ingest/whip"
 	"github.com/beffroi/beffroi/internal/rtcnet"
+	"github.com/beffroi/beffroi/internal/tlsauto"
 	"github.com/beffroi/beffroi/outputs"
 	outhls "github.com/beffroi/beffroi/outputs/hls"
 	"github.com/beffroi/beffroi/outputs/platforms"
@@ -60,6 +61,9 @@ type Config struct {
 	Metrics Metrics `mapstructure:"metrics"`
 	// Health configures /healthz, what the town's monitoring polls.
 	Health Health `mapstructure:"health"`
+	// TLS serves HTTPS on Beffroi's own ports, with a certificate obtained over ACME
+	// (tls.domain) or read from files (tls.cert, tls.key), and gives it to RTMPS.
+	TLS TLS `mapstructure:"tls"`
 	// Streams are the streams declared in the file ("managed by config"); they come only from
 	// the file, never from the environment or flags.
 	Streams []Stream `mapstructure:"streams"`
@@ -120,6 +124,34 @@ type Health struct {
 	// still fails). Default DefaultMinFreeDisk.
 	MinFreeDisk string `mapstructure:"min_free_disk"`
 }
+
+// TLS configures HTTPS served by Beffroi itself. With a domain, the certificate is obtained
+// and renewed over ACME (Let's Encrypt by default) and kept in <data_dir>/acme; with cert and
+// key, it is read from those files (and read again when they change). Either way the HTTP
+// server (console, go-live page, WHIP/WHEP, HLS) is served on HTTPSListen, HTTPListen
+// redirects to it, and RTMPS uses the same certificate unless rtmps.cert is set. Neither:
+// no HTTPS (a reverse proxy in front does it).
+type TLS struct {
+	Domain string `mapstructure:"domain"` // the public name (live.example.org) to get a certificate for over ACME
+	Email  string `mapstructure:"email"`  // the ACME account's contact (expiry and policy notices); optional
+	// ACMECA is the ACME directory URL; "" is Let's Encrypt's production directory.
+	ACMECA string `mapstructure:"acme_ca"`
+	// ACMECARoot is a PEM file of the roots to trust for the ACME server's own HTTPS (a
+	// private CA, a test server); "" trusts the system's roots.
+	ACMECARoot string `mapstructure:"acme_ca_root"`
+	Cert       string `mapstructure:"cert"` // PEM certificate file (with its chain), instead of ACME
+	Key        string `mapstructure:"key"`  // PEM private key file, with cert
+	// HTTPSListen is where HTTPS is served; default ":443".
+	HTTPSListen string `mapstructure:"https_listen"`
+	// HTTPListen redirects plain HTTP to HTTPS and answers the ACME HTTP-01 validations;
+	// default ":80"; "" turns it off (ACME then validates over TLS-ALPN on HTTPSListen).
+	HTTPListen string `mapstructure:"http_listen"`
+	// RenewInterval is how often the ACME certificate is checked for renewal; default 10m.
+	RenewInterval time.Duration `mapstructure:"renew_interval"`
+}
+
+// Enabled reports whether Beffroi serves HTTPS itself (a domain, or certificate files).
+func (t TLS) Enabled() bool { return t.Domain != "" || t.Cert != "" }
 
 // Admin is the first account, made at the first start when no user exists.
 type Admin struct {
@@ -425,6 +457,7 @@ func Default() *Config {
 		Audience: Audience{Window: audience.DefaultWindow, BeaconWindow: audience.DefaultBeaconWindow, Platforms: defaultAudiencePlatforms()},
 		Watch:    Watch{Mode: watch.ModeAuto},
 		Health:   Health{MinFreeDisk: DefaultMinFreeDisk},
+		TLS:      TLS{HTTPSListen: ":443", HTTPListen: ":80", RenewInterval: tlsauto.DefaultRenewInterval},
 		Outputs: Outputs{
 			WriteTimeout: outputs.DefaultWriteTimeout,
 			MaxLag:       outputs.DefaultMaxLag,

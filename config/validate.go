@@ -15,9 +15,12 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/caddyserver/certmagic"
+
 	"github.com/beffroi/beffroi/internal/clientip"
 	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/relay/transcode"
+	"github.com/beffroi/beffroi/internal/tlsauto"
 	"github.com/beffroi/beffroi/web/watch"
 )
 
@@ -76,6 +79,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateTLS(&p)
+	c.validateHTTPS(&p)
 	if c.SRT.Addr != "" {
 		if msg := checkAddr(c.SRT.Addr); msg != "" {
 			p.add("srt.addr", "%s", msg)
@@ -170,31 +174,90 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) validateTLS(p *problems) {
-	cert, key := c.RTMPS.Cert, c.RTMPS.Key
+	checkKeyPair(p, "rtmps", c.RTMPS.Cert, c.RTMPS.Key)
+}
+
+// checkKeyPair checks a section's cert and key files (both or neither, readable, a pair).
+func checkKeyPair(p *problems, section, cert, key string) {
 	switch {
 	case cert == "" && key == "":
 		return
 	case key == "":
-		p.add("rtmps.key", "required when rtmps.cert is set")
+		p.add(section+".key", "required when %s.cert is set", section)
 		return
 	case cert == "":
-		p.add("rtmps.cert", "required when rtmps.key is set")
+		p.add(section+".cert", "required when %s.key is set", section)
 		return
 	}
 	ok := true
 	if _, err := os.Stat(cert); err != nil {
-		p.add("rtmps.cert", "%v", err)
+		p.add(section+".cert", "%v", err)
 		ok = false
 	}
 	if _, err := os.Stat(key); err != nil {
-		p.add("rtmps.key", "%v", err)
+		p.add(section+".key", "%v", err)
 		ok = false
 	}
 	if ok {
 		// crypto/tls errors describe the problem, never the key material.
 		if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
-			p.add("rtmps.cert and rtmps.key", "cannot load the key pair: %v", err)
+			p.add(section+".cert and "+section+".key", "cannot load the key pair: %v", err)
 		}
+	}
+}
+
+// domainRE is a DNS name of two labels or more, as a certificate names it.
+var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// validateHTTPS checks the tls section: HTTPS by Beffroi itself, over ACME or from files.
+func (c *Config) validateHTTPS(p *problems) {
+	t := c.TLS
+	checkKeyPair(p, "tls", t.Cert, t.Key)
+	if t.Domain != "" {
+		switch {
+		case !domainRE.MatchString(t.Domain) || len(t.Domain) > 253:
+			p.add("tls.domain", "%q is not a domain name (want the public name, e.g. live.example.org, lower case, no scheme or port)", t.Domain)
+		case t.ACMECA == "" && certmagic.SubjectIsInternal(t.Domain):
+			p.add("tls.domain", "%q is a local name: a public CA cannot validate it (set tls.acme_ca for a private ACME CA)", t.Domain)
+		}
+		if t.Cert != "" {
+			p.add("tls.domain", "set either tls.domain (ACME) or tls.cert and tls.key (files), not both")
+		}
+	} else {
+		for _, k := range []struct{ key, val string }{
+			{"tls.email", t.Email}, {"tls.acme_ca", t.ACMECA}, {"tls.acme_ca_root", t.ACMECARoot},
+		} {
+			if k.val != "" {
+				p.add(k.key, "needs tls.domain (the name to get a certificate for)")
+			}
+		}
+	}
+	if e := t.Email; e != "" && (strings.Count(e, "@") != 1 || strings.HasPrefix(e, "@") || strings.HasSuffix(e, "@") || strings.ContainsAny(e, " \t<>")) {
+		p.add("tls.email", "%q is not an email address", e)
+	}
+	if raw := t.ACMECA; raw != "" {
+		if u, err := url.Parse(raw); err != nil || u.Scheme != "https" || u.Host == "" {
+			p.add("tls.acme_ca", "%q is not an https:// URL (the ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory)", raw)
+		}
+	}
+	if t.ACMECARoot != "" {
+		if _, err := tlsauto.LoadRoots(t.ACMECARoot); err != nil {
+			p.add("tls.acme_ca_root", "%v", err)
+		}
+	}
+	if !t.Enabled() {
+		return
+	}
+	if msg := checkAddr(t.HTTPSListen); msg != "" {
+		p.add("tls.https_listen", "%s", msg)
+	}
+	if t.HTTPListen != "" {
+		if msg := checkAddr(t.HTTPListen); msg != "" {
+			p.add("tls.http_listen", "%s", msg)
+		}
+	}
+	if t.RenewInterval < time.Second {
+		p.add("tls.renew_interval", "%s is too short (1s at least; default 10m)", t.RenewInterval)
 	}
 }
 

@@ -59,8 +59,12 @@ func summary(cfg *config.Config, sc store.Schema) []string {
 	}
 	add("http", cfg.HTTP.Addr, "")
 	add("rtmp", cfg.RTMP.Addr, "")
-	if cfg.RTMPS.Cert != "" {
+	if cfg.RTMPS.Cert != "" || cfg.TLS.Enabled() {
 		add("rtmps", cfg.RTMPS.Addr, "")
+	}
+	if cfg.TLS.Enabled() {
+		add("https", cfg.TLS.HTTPSListen, "")
+		add("http redirect", cfg.TLS.HTTPListen, "")
 	}
 	add("srt", cfg.SRT.Addr, "/udp")
 	add("rtsp", cfg.RTSP.Addr, "")
@@ -90,11 +94,31 @@ func summary(cfg *config.Config, sc store.Schema) []string {
 	default:
 		dbLine = fmt.Sprintf("database: schema version %d, up to date", sc.Version)
 	}
-	return []string{
+	lines := []string{
 		"listeners: " + strings.Join(ls, ", "),
 		fmt.Sprintf("streams in the file: %d, with %d destination(s)", len(cfg.Streams), dests),
 		"data_dir: " + cfg.DataDir + "; " + rec,
 		dbLine,
 		"log: " + cfg.Log.Level + ", " + cfg.Log.Format,
 	}
+	if t := tlsSummary(cfg); t != "" {
+		lines = append(lines, t)
+	}
+	return lines
+}
+
+// tlsSummary says where the HTTPS certificate comes from ("" without a tls section).
+func tlsSummary(cfg *config.Config) string {
+	t := cfg.TLS
+	switch {
+	case t.Domain != "":
+		ca := t.ACMECA
+		if ca == "" {
+			ca = "Let's Encrypt"
+		}
+		return fmt.Sprintf("tls: certificate for %s over ACME from %s, kept in %s", t.Domain, ca, filepath.Join(cfg.DataDir, "acme"))
+	case t.Cert != "":
+		return "tls: certificate from " + t.Cert
+	}
+	return ""
 }

@@ -77,6 +77,18 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("--log-format: %s", out)
 	}
 
+	// HTTPS over ACME: its listeners, where its certificate comes from.
+	acme := write("acme.yaml", "data_dir: "+data+"\ntls:\n  domain: live.ville-exemple.fr\n  email: com@ville-exemple.fr\n")
+	code, out, errs = check(nil, "--config", acme)
+	for _, want := range []string{
+		"rtmps :1936, https :443, http redirect :80,",
+		"tls: certificate for live.ville-exemple.fr over ACME from Let's Encrypt, kept in " + filepath.Join(data, "acme"),
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("tls config: code %d, no %q in\n%s%s", code, want, out, errs)
+		}
+	}
+
 	code, out, errs = check(nil, "--config", bad)
 	if code != 1 || out != "" || !strings.Contains(errs, "configuration has 2 problem(s) ("+bad+"):") ||
 		!strings.Contains(errs, "\n  config: streams[0].publish_key: too short") ||

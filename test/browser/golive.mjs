@@ -5,7 +5,9 @@
 //   node golive.mjs <page URL> <seconds on air> [drop-after-seconds] [screenshot.png]
 //
 // With BEFFROI_GOLIVE_STATS set, it prints a "stats" event every second on air (the video
-// frames sent so far, NACKs and PLIs received); CHROMIUM names the browser to run.
+// frames sent so far, NACKs and PLIs received); CHROMIUM names the browser to run;
+// BEFFROI_CHROMIUM_ARGS (a JSON array) adds Chromium flags (a host resolver rule, a CA to
+// trust). On an https:// page it prints a "tls" event: the certificate Chromium was served.
 // Prints one JSON line per event on stdout; exits non-zero when the page does not go live.
 import { launch, log, run } from './lib.mjs';
 
@@ -17,13 +19,18 @@ const browser = await launch('beffroi-chromium-', {
   args: [
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream=fps=30',
     '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ...JSON.parse(process.env.BEFFROI_CHROMIUM_ARGS || '[]'),
   ],
   viewport: { width: 412, height: 915 }, // a phone
 });
 await run(browser, async (page) => {
   page.on('console', (m) => log('console', { text: m.text() }));
   page.on('pageerror', (e) => log('pageerror', { text: String(e) }));
-  await page.goto(url);
+  const response = await page.goto(url);
+  const served = response && await response.securityDetails();
+  if (served) {
+    log('tls', { text: JSON.stringify({ ...served, secureContext: await page.evaluate(() => window.isSecureContext) }) });
+  }
   await page.waitForFunction(() => document.getElementById('preview').srcObject !== null, null, { timeout: 15000 });
   // What the address bar (and the history) holds once the page has read its key.
   log('address', { text: await page.evaluate(() => location.href) });
