@@ -42,13 +42,15 @@ func (a *App) recordUploads() record.Uploads {
 	return a.objects.Uploader
 }
 
-// attachObjects lets the replays read from and delete in the bucket.
+// attachObjects lets the replays read from and delete in the bucket, and the clips fetch
+// their segments back from it.
 func (a *App) attachObjects() {
 	if a.objects == nil {
 		return
 	}
 	a.Replays.Objects = *a.objects
 	a.Replays.Presign = a.cfg.Record.S3.Presign
+	a.Clips.Fetch = a.objects.Fetch
 }
 
 // uploaderComponents is the upload queue, when there is one, as a component.

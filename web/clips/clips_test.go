@@ -17,8 +17,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -508,4 +510,53 @@ func TestClipReadsOnlyItsSegments(t *testing.T) {
 		t.Fatalf("%s: %s", c.State, c.Error)
 	}
 	checkClip(t, analyse(t, b.fetch(c)), 5.2, 7.8)
+}
+
+// TestClipFromObjectStorage: with the recording's media uploaded and removed from the disk
+// (record.storage: s3), the export fetches back the init segment and the covering segments,
+// and nothing else.
+func TestClipFromObjectStorage(t *testing.T) {
+	bucket := t.TempDir()
+	var mu sync.Mutex
+	var fetched []string
+	b := newBench(t, func(s *clips.Service) {
+		s.Fetch = func(_ context.Context, id, name, dst string) error {
+			mu.Lock()
+			fetched = append(fetched, name)
+			mu.Unlock()
+			data, err := os.ReadFile(filepath.Join(bucket, id, name))
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(dst, data, 0o600)
+		}
+	})
+	rec := b.recording("concert-7", recordingtest.RecordingPart{Size: "320x180", Seconds: 12, Beeps: true})
+	// The uploader's work: every media file goes to the bucket, the playlist stays.
+	if err := os.MkdirAll(filepath.Join(bucket, rec.ID), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(rec.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".m4s") || strings.HasPrefix(n, "init") {
+			if err := os.Rename(filepath.Join(rec.Dir, n), filepath.Join(bucket, rec.ID, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c := b.create(rec.ID, `{"in": 5.2, "out": 7.8, "shape": "16:9"}`)
+	c = b.wait(rec.ID, c.ID, clips.Done, clips.Failed)
+	if c.State != clips.Done {
+		t.Fatalf("%s: %s", c.State, c.Error)
+	}
+	checkClip(t, analyse(t, b.fetch(c)), 5.2, 7.8)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(fetched)
+	if len(fetched) != 3 || !strings.HasPrefix(fetched[0], "init") || fetched[1] != "seg-2.m4s" || fetched[2] != "seg-3.m4s" {
+		t.Errorf("fetched %v from the bucket, want the init segment, seg-2 and seg-3", fetched)
+	}
 }

@@ -47,6 +47,10 @@ type Service struct {
 	// DejaVu Sans Bold and Liberation Sans Bold from Debian's packages.
 	Fonts  []string
 	Logger *slog.Logger
+	// Fetch, when recordings go to object storage (record.storage: s3), brings back the file
+	// name of recording id into dst: an export fetches the covering segments no longer on
+	// the disk, and only those.
+	Fetch func(ctx context.Context, id, name, dst string) error
 
 	mu      sync.Mutex
 	pending []queued                           // oldest first
@@ -269,7 +273,19 @@ func (s *Service) make(ctx context.Context, c store.Clip) (int, int, int64, erro
 	if err := validate(c.In, c.Out, tl.Duration); err != nil {
 		return 0, 0, 0, err
 	}
-	parts := tl.cover(c.In, c.Out)
+	dir := s.recDir(c.Recording)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, 0, 0, err
+	}
+	tmp, err := os.MkdirTemp(dir, ".export-")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	parts, err := s.onDisk(ctx, rec.ID, tl.cover(c.In, c.Out), tmp)
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	probed := map[string]media{}
 	ms := make([]media, 0, len(parts))
 	for _, p := range parts {
@@ -282,15 +298,6 @@ func (s *Service) make(ctx context.Context, c store.Clip) (int, int, int64, erro
 		}
 		ms = append(ms, m)
 	}
-	dir := s.recDir(c.Recording)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return 0, 0, 0, err
-	}
-	tmp, err := os.MkdirTemp(dir, ".export-")
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer func() { _ = os.RemoveAll(tmp) }()
 	shape, ok := ShapeOf(c.Shape)
 	if !ok {
 		return 0, 0, 0, fmt.Errorf("unknown shape %q", c.Shape)
@@ -329,6 +336,38 @@ func (s *Service) make(ctx context.Context, c store.Clip) (int, int, int64, erro
 		return 0, 0, 0, err
 	}
 	return w, h, rss, nil
+}
+
+// onDisk returns parts with every file on the disk: those of the recording's directory that
+// were uploaded to object storage and removed are fetched into tmp (nothing else is).
+func (s *Service) onDisk(ctx context.Context, id string, parts []part, tmp string) ([]part, error) {
+	local := func(path string) (string, error) {
+		if _, err := os.Stat(path); err == nil || s.Fetch == nil {
+			return path, nil // a missing file without object storage: ffmpeg says so
+		}
+		dst := filepath.Join(tmp, filepath.Base(path))
+		if _, err := os.Stat(dst); err == nil {
+			return dst, nil // an init segment shared by parts
+		}
+		if err := s.Fetch(ctx, id, filepath.Base(path), dst); err != nil {
+			return "", fmt.Errorf("fetching %s back from object storage: %w", filepath.Base(path), err)
+		}
+		return dst, nil
+	}
+	out := make([]part, len(parts))
+	for i, p := range parts {
+		var err error
+		out[i] = part{From: p.From, To: p.To, Segments: make([]string, len(p.Segments))}
+		if out[i].Init, err = local(p.Init); err != nil {
+			return nil, err
+		}
+		for j, seg := range p.Segments {
+			if out[i].Segments[j], err = local(seg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // cancel stops a clip's export (running or waiting) and reports whether it was one.
