@@ -132,14 +132,25 @@ func paramsOf(video, audio *relay.Track, fps float64, must bool) (params, bool, 
 	return p, true, nil
 }
 
-// frameRate turns a measured frame rate into the encoder's: a whole number, or one of the
-// NTSC rates (30000/1001...), which is what encoders send.
+// frameRate turns a measured frame rate into the encoder's: one of the NTSC rates
+// (30000/1001...) or a whole number, which is what encoders send. The measure counts the
+// frames of each second, so a 30 fps camera reads 29 as often as 30: within 4 % of a usual
+// rate, that rate, or every reading of 29 would encode the standby picture again.
 func frameRate(fps float64) (num, den int) {
 	fps = min(max(fps, 1), 120)
 	for _, r := range []int{24, 30, 60} {
 		if ntsc := float64(r*1000) / 1001; math.Abs(fps-ntsc) < 0.01 {
 			return r * 1000, 1001
 		}
+	}
+	best := 0
+	for _, r := range []int{15, 24, 25, 30, 48, 50, 60} {
+		if d := math.Abs(fps - float64(r)); d <= 0.04*float64(r) && (best == 0 || d < math.Abs(fps-float64(best))) {
+			best = r
+		}
+	}
+	if best > 0 {
+		return best, 1
 	}
 	return int(math.Round(fps)), 1
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -138,7 +139,7 @@ func (f *follower) prepare(ctx context.Context, must bool) {
 	}
 	f.loop = l
 	f.log.Info("standby picture ready", "width", p.width, "height", p.height,
-		"fps", float64(p.rateNum)/float64(p.rateDen), "audio", string(p.audio), "image", p.picture != "",
+		"fps", math.Round(1000*float64(p.rateNum)/float64(p.rateDen))/1000, "audio", string(p.audio), "image", p.picture != "",
 		"same_video_params", l.video == video, "same_audio_params", audio == nil || l.audio == audio,
 		"took", time.Since(start).Round(time.Millisecond), "cpu", l.cpu.Round(time.Millisecond))
 }
