@@ -18,9 +18,9 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/beffroi/beffroi/internal/clientip"
+	"github.com/beffroi/beffroi/internal/tlsauto"
 	"github.com/beffroi/beffroi/outputs/platforms"
 	"github.com/beffroi/beffroi/relay/transcode"
-	"github.com/beffroi/beffroi/internal/tlsauto"
 	"github.com/beffroi/beffroi/web/watch"
 )
 
