@@ -54,10 +54,21 @@ func TestRecordingManyReconnectsUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A publisher back before the relay noticed it had gone (the 0 ms absences) may join
-	// without a discontinuity; every other absence is one.
-	if n := strings.Count(string(text), "#EXT-X-DISCONTINUITY\n"); n < 3 || n > len(absences) {
-		t.Errorf("%d discontinuities for %d absences:\n%s", n, len(absences), text)
+	// An absence shorter than the recorder's gap limit (1 s of timestamps, publisher's
+	// reconnect included) holds the last frame and is no discontinuity; a longer one is.
+	// Which absences are longer depends on how fast ffmpeg starts again on a loaded machine,
+	// so the playlist is checked against the timestamps themselves: every step of more than
+	// 1.1 s has its discontinuity, and no absence has more than one.
+	long, dts := 0, packetDTS(t, pl, "v")
+	for i := 1; i < len(dts); i++ {
+		if dts[i]-dts[i-1] > 1.1 {
+			long++
+		}
+	}
+	if n := strings.Count(string(text), "#EXT-X-DISCONTINUITY\n"); n < long || n > len(absences) {
+		t.Errorf("%d discontinuities for %d absences, %d of them over 1.1 s:\n%s", n, len(absences), long, text)
+	} else {
+		t.Logf("%d discontinuities for %d absences, %d of them over 1.1 s", n, len(absences), long)
 	}
 	checkPlays(t, in, 5)
 	if want := 2.5 * float64(len(absences)+1); in.Duration < want-3*segmentSeconds {
