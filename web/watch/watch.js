@@ -120,7 +120,7 @@ function retryLater(now) {
 // start plays the stream with the best protocol the mode allows; an offline stream shows
 // the poster and is tried again with backoff.
 async function start() {
-  if (starting) return;
+  if (starting || state.stopped) return;
   starting = true;
   clearTimeout(retryTimer);
   state.attempts++;
@@ -322,7 +322,7 @@ async function poll() {
     if (!res.ok) throw new Error(String(res.status));
     const s = await res.json();
     state.viewers = typeof s.viewers === 'number' ? s.viewers : null;
-    if (s.live && state.offline && !starting) retryLater(true);
+    if (s.live && state.offline && !starting && !state.stopped) retryLater(true);
   } catch {
     state.viewers = null;
   }
@@ -416,5 +416,7 @@ document.addEventListener('keydown', (e) => {
 syncControls();
 
 window.addEventListener('pagehide', stop);
-state.stop = () => { stop(); showOffline(); clearTimeout(retryTimer); };
+// stop() for good (a test leaving the page, a host page removing the player): no retry, and
+// the status poll does not start it again when it sees the stream live.
+state.stop = () => { state.stopped = true; stop(); showOffline(); clearTimeout(retryTimer); };
 start();
