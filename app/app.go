@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/beffroi/beffroi/config"
 	"github.com/beffroi/beffroi/ingest/netstats"
@@ -64,7 +65,9 @@ type App struct {
 	// destinations are in force (cfg, then each reloaded one).
 	reloadMu sync.Mutex
 	applied  *config.Config
-	source   func() (*config.Config, error)
+	// inForce is applied, for readers outside reloads (the HLS ladder of a stream).
+	inForce atomic.Pointer[config.Config]
+	source  func() (*config.Config, error)
 
 	// Store is the embedded database (<data_dir>/beffroi.db): accounts, the streams and
 	// destinations made in the console, the recordings catalogue. Opened first, closed last.
@@ -136,6 +139,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, applied: cfg, log: log, pulls: newPullSet()}
+	a.inForce.Store(cfg)
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -210,6 +214,7 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 		a.HLS = outhls.New(a.Registry, a.Renditions, a.Audience, outhls.Options{
 			PartDuration: cfg.HLS.PartDuration, SegmentDuration: cfg.HLS.SegmentDuration,
 			AllowOrigins: cfg.HLS.AllowOrigins, MaxLag: cfg.HLS.MaxLag, Operator: a.isOperator,
+			Ladder: a.ladder, LadderAlways: cfg.HLS.LadderAlways,
 		}, log)
 	}
 	if err := a.newHTTP(version, platforms); err != nil {
@@ -217,6 +222,10 @@ func New(cfg *config.Config, log *slog.Logger, version string, opts ...Option) (
 	}
 	return a, nil
 }
+
+// ladder returns the rungs of a stream's adaptive HLS ladder, as the configuration in force
+// says (hls.ladder, or the stream's hls_ladder).
+func (a *App) ladder(stream string) []transcode.Rung { return a.inForce.Load().Ladder(stream) }
 
 // pushers are the built-in destination kinds, by URL scheme.
 func (a *App) pushers() map[string]outputs.NewPusherFunc {

@@ -101,6 +101,7 @@ func (a *App) Reload(next *config.Config) (Changes, error) {
 	}
 	a.Replays.SetRetention(retention)
 	a.applied = next
+	a.inForce.Store(next)
 	a.log.Info("configuration reloaded",
 		"streams_added", len(ch.StreamsAdded), "streams_removed", len(ch.StreamsRemoved), "streams_changed", len(ch.StreamsChanged),
 		"destinations_added", len(ch.DestinationsAdded), "destinations_removed", len(ch.DestinationsRemoved),

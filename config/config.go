@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 
 	ingestrtmp "github.com/beffroi/beffroi/ingest/rtmp"
@@ -244,6 +245,8 @@ type HLS struct {
 	SegmentDuration time.Duration `mapstructure:"segment_duration"` // default 1s: shortest segment; a segment ends on a keyframe
 	AllowOrigins    []string      `mapstructure:"allow_origins"`    // origins whose pages may play the HLS (CORS); empty means any ("*")
 	MaxLag          time.Duration `mapstructure:"max_lag"`          // default 5s: the muxer further behind live than this skips to the newest keyframe
+	Ladder          string        `mapstructure:"ladder"`           // default "720p:2500k,480p:1200k,360p:600k,240p:300k": smaller qualities offered beside the source ("off": none)
+	LadderAlways    bool          `mapstructure:"ladder_always"`    // default false: the ladder is encoded only while HLS players watch
 }
 
 // WHEP configures WebRTC playback; its media goes through the webrtc section's port.
@@ -297,6 +300,26 @@ type Stream struct {
 	Sources       []Source      `mapstructure:"sources"`        // backup sources, by priority
 	FailoverAfter time.Duration `mapstructure:"failover_after"` // default 1.5s: the source on air sending nothing this long hands over
 	FailbackAfter time.Duration `mapstructure:"failback_after"` // default 10s: a source of higher priority sending this long comes back on air
+
+	HLSLadder string `mapstructure:"hls_ladder"` // default "": hls.ladder; "off" for none, or this stream's rungs
+}
+
+// Ladder returns the rungs of the stream's adaptive HLS ladder (validated: none when invalid).
+func (c *Config) Ladder(stream string) []transcode.Rung {
+	spec := c.HLS.Ladder
+	for _, s := range c.Streams {
+		if s.Name == stream && strings.TrimSpace(s.HLSLadder) != "" {
+			spec = s.HLSLadder
+		}
+	}
+	if strings.TrimSpace(spec) == "" {
+		return nil
+	}
+	rungs, err := transcode.ParseLadder(spec)
+	if err != nil {
+		return nil
+	}
+	return rungs
 }
 
 // Source is a stream's backup source: an encoder publishing with its own key, or a camera
@@ -452,6 +475,7 @@ func Default() *Config {
 			PartDuration:    outhls.DefaultPartDuration,
 			SegmentDuration: outhls.DefaultSegmentDuration,
 			MaxLag:          outhls.DefaultMaxLag,
+			Ladder:          transcode.DefaultLadder,
 		},
 		WHEP:     WHEP{MaxLag: outwhep.DefaultMaxLag},
 		Audience: Audience{Window: audience.DefaultWindow, BeaconWindow: audience.DefaultBeaconWindow, Platforms: defaultAudiencePlatforms()},

@@ -313,6 +313,11 @@ func validateSources(p *problems, i int, s Stream, keys, names map[string]int) {
 	if s.FailbackAfter < 0 {
 		p.add(path+".failback_after", "must not be negative")
 	}
+	if strings.TrimSpace(s.HLSLadder) != "" {
+		if _, err := transcode.ParseLadder(s.HLSLadder); err != nil {
+			p.add(path+".hls_ladder", "%s", err)
+		}
+	}
 	primary := s.SourceName
 	if primary == "" {
 		primary = "primary"
@@ -499,6 +504,11 @@ func (c *Config) validateViewers(p *problems) {
 		p.add("hls.segment_duration", "%s is out of range (500ms to 10s)", h.SegmentDuration)
 	} else if h.SegmentDuration < 2*h.PartDuration {
 		p.add("hls.segment_duration", "%s must be at least two parts (hls.part_duration is %s)", h.SegmentDuration, h.PartDuration)
+	}
+	if strings.TrimSpace(h.Ladder) != "" {
+		if _, err := transcode.ParseLadder(h.Ladder); err != nil {
+			p.add("hls.ladder", "%s", err)
+		}
 	}
 	for i, o := range h.AllowOrigins {
 		if o == "*" {

@@ -161,6 +161,20 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, l *li
 		httpError(w, http.StatusServiceUnavailable, "the stream's playlists are not ready yet")
 		return
 	}
+	l.ladder.want()
+	if ch := l.ladder.pending(); ch != nil {
+		// The adaptive ladder is starting: players read this playlist once, so it waits for
+		// the rungs (a few seconds, once per live session) rather than offer the source alone.
+		t := time.NewTimer(ladderWait)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
 	l.mu.Lock()
 	mv, ended := l.mv, l.ended
 	l.mu.Unlock()
@@ -213,7 +227,13 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, l *li
 }
 
 func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, l *live, id string, q query) {
-	rd := l.rendition(id)
+	l.ladder.played()
+	// A rung of the ladder is served from its own muxer's playlists, counted as the stream's.
+	pl := l
+	if g, inner := l.ladder.rung(id); g != nil {
+		pl, id = g.l, inner
+	}
+	rd := pl.rendition(id)
 	if rd == nil {
 		httpError(w, http.StatusNotFound, "no such playlist")
 		return
@@ -224,7 +244,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, l *live, id 
 	}
 	snap := rd.snap.Load()
 	if snap == nil {
-		if !waitReady(r, l) {
+		if !waitReady(r, pl) {
 			w.Header().Set("Retry-After", "1")
 			httpError(w, http.StatusServiceUnavailable, "the stream's playlists are not ready yet")
 			return
@@ -335,8 +355,23 @@ func (l *live) rendition(id string) *rendition {
 }
 
 // find returns the prepared file name, or, when name is a part announced by a preload hint,
-// the channel that signals the next update.
+// the channel that signals the next update: the stream's own, or a rung's.
 func (l *live) find(name string) (*file, <-chan struct{}, bool) {
+	if f, waitOn, ok := l.findOwn(name); ok {
+		return f, waitOn, ok
+	}
+	if p := l.ladder.rungs.Load(); p != nil {
+		for _, g := range *p {
+			if f, waitOn, ok := g.l.findOwn(name); ok {
+				return f, waitOn, ok
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// findOwn is find in the live's own playlists.
+func (l *live) findOwn(name string) (*file, <-chan struct{}, bool) {
 	m := l.view.Load()
 	if m == nil {
 		return nil, nil, false

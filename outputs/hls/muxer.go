@@ -247,10 +247,24 @@ type live struct {
 	mv     [][]byte // the multivariant playlist split around the session tokens
 	first  bool
 	ended  bool
+
+	// mvSource is gohlslib's multivariant playlist, mvPub the same once the stream is ready
+	// to play (a rung's, read by the source's live without its lock).
+	mvSource []byte
+	mvPub    atomic.Pointer[[]byte]
+
+	// The adaptive ladder (ladder.go): the source's keyframes, for the rungs to line up on,
+	// and the rungs. For a rung's own live: align numbers its first segment as the source's
+	// segment at the same time; onReady tells the source's live its playlist is ready.
+	keys    keyIndex
+	ladder  *ladderState
+	align   func(pdt time.Time) (msn uint64, cc int, ok bool)
+	onReady func()
 }
 
 func newLive(stream string) *live {
-	return &live{stream: stream, rends: map[string]*rendition{}, ready: make(chan struct{}), first: true}
+	return &live{stream: stream, rends: map[string]*rendition{}, ready: make(chan struct{}), first: true,
+		ladder: newLadderState()}
 }
 
 // signalReady marks the stream ready to play once every rendition has a snapshot. Called
@@ -266,11 +280,19 @@ func (l *live) signalReady() {
 	}
 	l.isRdy = true
 	close(l.ready)
+	mv := l.mvSource
+	l.mvPub.Store(&mv)
+	if l.onReady != nil {
+		l.onReady()
+	}
 }
 
 // start makes e the stream's muxer: the renditions continue their sequence with a
 // discontinuity, and a watcher per media playlist follows it.
-func (l *live) start(e *epoch) {
+//
+// at is when the muxer's first frame was published (a rung's first segment is numbered as the
+// source's segment that starts then).
+func (l *live) start(e *epoch, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ids := e.ids()
@@ -280,9 +302,11 @@ func (l *live) start(e *epoch) {
 		r := l.rends[id]
 		if r == nil {
 			r = newRendition(id)
+			r.align = l.align
 			l.rends[id] = r
 		}
 		r.newEpoch()
+		r.startPDT = at
 		nextMSN = max(nextMSN, r.next)
 		if n := len(r.segs); n > 0 {
 			dur = r.segs[n-1].dur
@@ -310,11 +334,11 @@ func (l *live) start(e *epoch) {
 		if status != http.StatusOK {
 			return
 		}
-		mv := bytes.SplitAfter(body, []byte("_stream.m3u8"))
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if l.epoch == e {
-			l.mv = mv
+			l.mvSource = bytes.Clone(body)
+			l.remux()
 			l.signalReady()
 		}
 	})
@@ -344,7 +368,10 @@ func (l *live) end() {
 // muxer is started when the tracks change (a phone rotating: new parameters; a track that
 // appears) or after a gap in the timeline (a publisher back after the reconnect grace's gap),
 // because gohlslib takes its tracks once and would stretch one part over the gap.
-func feed(ctx context.Context, r *relay.Reader, l *live, o Options, log *slog.Logger) error {
+//
+// mapf, when not nil, moves each frame (a rung's onto the source's timeline, see timeMap) or
+// holds it back. Every video keyframe is kept in l.keys.
+func feed(ctx context.Context, r *relay.Reader, l *live, o Options, log *slog.Logger, mapf func(*relay.Frame) (*relay.Frame, bool)) error {
 	var e *epoch
 	defer func() {
 		if e != nil {
@@ -359,6 +386,15 @@ func feed(ctx context.Context, r *relay.Reader, l *live, o Options, log *slog.Lo
 		f, err := r.Next(ctx)
 		if err != nil {
 			return err
+		}
+		if mapf != nil {
+			var ok bool
+			if f, ok = mapf(f); !ok {
+				continue
+			}
+		}
+		if f.Key && f.Track.Kind() == relay.Video {
+			l.keys.add(f)
 		}
 		restart := e == nil || !e.fits(f) || (hasLast && f.DTS-lastDTS > gap)
 		lastDTS, hasLast = f.DTS, true
@@ -386,7 +422,7 @@ func feed(ctx context.Context, r *relay.Reader, l *live, o Options, log *slog.Lo
 				continue
 			}
 			e = ne
-			l.start(e)
+			l.start(e, f.Published)
 		}
 		if err := e.write(f); err != nil {
 			log.Debug("hls: frame refused by the muxer", "error", err.Error())

@@ -39,6 +39,11 @@ type rendition struct {
 	initURI  string
 	disc     bool // the next segment added starts a new muxer
 
+	// align, for a rung of the ladder, gives its first segment the number and discontinuity
+	// sequence of the source's segment at the same time (see live.alignment).
+	align    func(pdt time.Time) (msn uint64, cc int, ok bool)
+	startPDT time.Time // when the current muxer's first frame was published
+
 	snap atomic.Pointer[snapshot]
 }
 
@@ -113,6 +118,25 @@ func (r *rendition) apply(pl *playlist.Media, fetch fetcher, skipGaps bool) bool
 	}
 	if r.initURI == "" {
 		return false
+	}
+	if !r.epochSet && r.align != nil && r.next == 0 && len(r.segs) == 0 {
+		// A rung's first muxer: numbered from the source's segment that starts with the same
+		// keyframe (its first listed segment, or the one in progress after gohlslib's
+		// initial gaps).
+		msn, cc, ok := r.align(r.startPDT)
+		if !ok {
+			return false
+		}
+		idx := len(pl.Segments)
+		for i, s := range pl.Segments {
+			if !s.Gap {
+				idx = i
+				break
+			}
+		}
+		r.next, r.discSeq = msn, cc
+		r.off = int64(msn) - int64(pl.MediaSequence+idx)
+		r.epochSet = true
 	}
 	if !r.epochSet {
 		// The first segment this muxer lists (after its initial gaps, unless this is the

@@ -55,6 +55,12 @@ type Options struct {
 	AllowOrigins []string
 	// MaxLag: the muxer's reader skips to the newest keyframe beyond this (default 5s).
 	MaxLag time.Duration
+	// Ladder returns the rungs of a stream's adaptive ladder (transcode.ParseLadder), offered
+	// beside the source when smaller than it; nil or none: the source alone. The rungs are
+	// made while players ask for the stream's playlists, or for the whole live session with
+	// LadderAlways.
+	Ladder       func(stream string) []transcode.Rung
+	LadderAlways bool
 }
 
 // The durations of Options left zero; the configuration's hls.* defaults are these.
@@ -182,7 +188,12 @@ func (s *Server) session(ctx context.Context, st *relay.Stream, log *slog.Logger
 		}
 	}
 	log.Debug("hls: started")
-	return feed(ctx, r, l, s.o, log)
+	lctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runLadder(lctx, st, src, l, log) })
+	defer wg.Wait()
+	defer stop()
+	return feed(ctx, r, l, s.o, log, nil)
 }
 
 // fit waits for the stream's tracks and returns the stream HLS reads: st, or its rendition.

@@ -19,8 +19,11 @@ func (r Rung) String() string {
 }
 
 // DefaultLadder is the ladder offered beside the source: 720p at 2.5 Mbit/s, 480p at 1.2
-// Mbit/s, 360p at 0.6 Mbit/s (a phone on a poor 4G link).
-const DefaultLadder = "720p:2500k,480p:1200k,360p:600k"
+// Mbit/s, 360p at 0.6 Mbit/s, and 240p at 0.3 Mbit/s for a phone on a poor 4G link: with the
+// source's audio (128-160 kbit/s) and LL-HLS's many small requests, 360p does not play
+// smoothly through a 1 Mbit/s link (measured in headless Chromium, test/e2e
+// TestLadderWatchPage: hls.js measured 0.5 Mbit/s of it and stalled every few seconds).
+const DefaultLadder = "720p:2500k,480p:1200k,360p:600k,240p:300k"
 
 // ParseLadder reads a ladder: rungs "<lines>p:<bitrate>" separated by commas, the bitrate in
 // bit/s with an optional k or M ("480p:1200k", "720p:2.5M"); "off" (or "none") is no ladder.

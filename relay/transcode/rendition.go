@@ -182,15 +182,23 @@ func (r *rendition) args(p plan, bitrate int) []string {
 		a = append(a, "-map", video)
 		if p.videoOut == relay.H264 {
 			w, h := p.outW, p.outH
-			br := strconv.Itoa(bitrate)
+			br, buf := strconv.Itoa(bitrate), strconv.Itoa(bitrate)
+			if !p.shape.IsZero() && p.shape.Fit == FitScale {
+				// A rung is chosen by players for its bitrate, on links that carry little
+				// more: half a second of buffer keeps every second near it (a second's
+				// buffer let 360p at 600 kbit/s run at 670 over a segment).
+				buf = strconv.Itoa(bitrate / 2)
+			}
 			a = append(a, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
-				"-pix_fmt", "yuv420p", "-b:v", br, "-maxrate", br, "-bufsize", br)
+				"-pix_fmt", "yuv420p", "-b:v", br, "-maxrate", br, "-bufsize", buf)
 			switch {
 			case !p.shape.IsZero() && p.shape.Fit == FitScale:
 				// A rung of a ladder: the source scaled, with a keyframe where the source has
 				// one and nowhere else, so that its segments line up with the source's and a
 				// player switches between them cleanly.
-				a = append(a, "-force_key_frames", "source", "-sc_threshold", "0", "-g", "100000", "-vf", p.shape.filter())
+				// Timestamps pass through (no frame duplicated or dropped to a constant
+				// rate): the rung's pictures keep the source's times, a constant away.
+				a = append(a, "-force_key_frames", "source", "-sc_threshold", "0", "-g", "100000", "-fps_mode", "passthrough", "-vf", p.shape.filter())
 			case !p.shape.IsZero():
 				// A reshaped picture: its filter, and keyframes every 2 s only (no scene cut
 				// adds one), as platforms want.

@@ -38,6 +38,13 @@ export async function launch(profilePrefix, { args = [], ...options } = {}) {
   return browser;
 }
 
+// close closes a browser launched by launch and removes its profile, for a driver that runs
+// a second browser beside the one run ends.
+export async function close(browser) {
+  await browser.close();
+  rmSync(profiles.get(browser), { recursive: true, force: true });
+}
+
 // run calls body with the browser's first page, then closes the browser, removes its
 // profile and exits with the code body returned (0 when none), or 1 once it has logged an
 // "error" event when body threw.

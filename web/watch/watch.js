@@ -11,6 +11,7 @@ const T = {
     fullscreen: 'Full screen', exitFullscreen: 'Exit full screen', controls: 'Player controls',
     connecting: 'Connecting…', reconnecting: 'Reconnecting…', viewers: (n) => n === 1 ? '1 viewer' : n + ' viewers',
     unsupported: 'This browser cannot play the stream.', player: 'Live video',
+    quality: 'Quality', auto: 'Auto', autoAt: (q) => 'Auto (' + q + ')', source: (q) => q + ' (source)',
   },
   fr: {
     soon: 'Le direct commence bientôt', soonSub: 'Cette page passe au direct d’elle-même.',
@@ -18,6 +19,7 @@ const T = {
     volume: 'Volume', fullscreen: 'Plein écran', exitFullscreen: 'Quitter le plein écran',
     controls: 'Commandes du lecteur', connecting: 'Connexion…', reconnecting: 'Reconnexion…',
     viewers: (n) => n <= 1 ? n + ' spectateur' : n + ' spectateurs',
+    quality: 'Qualité', auto: 'Auto', autoAt: (q) => 'Auto (' + q + ')', source: (q) => q + ' (source)',
     unsupported: 'Ce navigateur ne peut pas lire le direct.', player: 'Vidéo en direct',
   },
 };
@@ -96,6 +98,8 @@ function showLive() {
 // stop ends the current playback (WHEP session deleted, hls.js destroyed).
 function stop() {
   const { pc, location: loc, hls } = state;
+  qualityMenu.hidden = true; state.qualities = []; state.quality = null;
+  if (state.session) state.lastSession = state.session;
   state.pc = null; state.location = null; state.hls = null; state.protocol = null; state.session = null;
   if (pc) pc.onconnectionstatechange = null;
   // DELETE first, so the server ends the session at the viewer's request; the connection
@@ -247,7 +251,10 @@ function sessionOfText(text) {
 
 async function playHLS() {
   setStatus(t('connecting'));
-  const src = '/hls/' + encodeURIComponent(stream) + '/index.m3u8';
+  // A player started again (after a stall, a network change) keeps its session token: the
+  // server hands it back while it holds, and the viewer stays one viewer.
+  const src = '/hls/' + encodeURIComponent(stream) + '/index.m3u8' +
+    (state.lastSession ? '?session=' + encodeURIComponent(state.lastSession) : '');
   // hls.js wherever Media Source Extensions exist, native HLS only where they do not (an
   // iPhone): Chromium answers canPlayType for HLS too, but its own player is no LL-HLS client.
   const native = video.canPlayType('application/vnd.apple.mpegurl') && !window.MediaSource;
@@ -261,6 +268,7 @@ async function playHLS() {
       let started = false;
       hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
         started = true;
+        showQualities(hls);
         video.play().catch(() => {});
         resolve();
       });
@@ -268,6 +276,7 @@ async function playHLS() {
         const s = sessionOfData(data.sessionData);
         if (s) state.session = s;
       });
+      hls.on(window.Hls.Events.LEVEL_SWITCHED, () => showQualities(hls));
       hls.on(window.Hls.Events.LEVEL_LOADED, (_, data) => {
         const s = sessionOf(data.details && data.details.url);
         if (s) state.session = s;
@@ -302,6 +311,41 @@ async function playHLS() {
   lastProgress = { time: -1, at: Date.now() };
   showLive();
 }
+
+// The quality menu, on HLS when the stream offers more than one (the adaptive ladder: the
+// source, then smaller renditions). Auto lets hls.js choose by the measured bandwidth and the
+// player's size; a quality picked stays until the viewer picks Auto again. state.quality is
+// the height playing, state.qualities those offered (read by the tests).
+const qualityMenu = $('quality');
+const qualityName = (l) => (l.height ? Math.min(l.height, l.width || l.height) + 'p' : Math.round(l.bitrate / 1000) + ' kbit/s');
+function showQualities(hls) {
+  const levels = hls.levels || [];
+  state.qualities = levels.map((l) => l.height);
+  const cur = levels[hls.currentLevel];
+  state.quality = cur ? cur.height : null;
+  state.autoQuality = hls.autoLevelEnabled;
+  qualityMenu.hidden = levels.length < 2;
+  if (levels.length < 2) return;
+  const top = Math.max(...levels.map((l) => l.bitrate));
+  const want = [['-1', cur ? t('autoAt')(qualityName(cur)) : t('auto')]];
+  levels.map((l, i) => [i, l]).sort((a, b) => b[1].bitrate - a[1].bitrate).forEach(([i, l]) => {
+    want.push([String(i), l.bitrate === top ? t('source')(qualityName(l)) : qualityName(l)]);
+  });
+  const sel = hls.autoLevelEnabled ? '-1' : String(hls.manualLevel >= 0 ? hls.manualLevel : hls.currentLevel);
+  if (qualityMenu.options.length !== want.length) {
+    qualityMenu.replaceChildren(...want.map(([v, text]) => new Option(text, v)));
+  } else {
+    want.forEach(([v, text], i) => { qualityMenu.options[i].value = v; qualityMenu.options[i].text = text; });
+  }
+  qualityMenu.value = sel;
+}
+qualityMenu.addEventListener('change', () => {
+  const hls = state.hls;
+  if (!hls) return;
+  // nextLevel: the switch happens at the next fragment, without emptying the buffer.
+  hls.nextLevel = Number(qualityMenu.value);
+  showQualities(hls);
+});
 
 // The beacon counts HLS viewers whose playlists a CDN serves: one per session token, so a
 // viewer seen both by the origin and by its beacon is one viewer.
@@ -367,6 +411,13 @@ function catchUp() {
   const sync = hls.liveSyncPosition;
   if (target === null || sync === null || !(hls.latency > target + CATCHUP_BEYOND) || sync <= video.currentTime) return;
   if (Date.now() - lastCatchUp < CATCHUP_GAP) return;
+  // Only inside what is buffered: a player behind because its link is slow (a phone on a
+  // poor 4G cell, on the ladder's lowest rung) would stall again at a position not loaded.
+  let buffered = false;
+  for (let i = 0; i < video.buffered.length; i++) {
+    if (video.buffered.start(i) <= sync && sync < video.buffered.end(i) - 0.1) buffered = true;
+  }
+  if (!buffered) return;
   lastCatchUp = Date.now();
   state.catchUps++;
   video.currentTime = sync;

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLadderWatchPage: the adaptive ladder as viewers meet it. A 1280x720 stream (RTMP from
+// ffmpeg) is played on the watch page over LL-HLS by two Chromium pages, one behind a 1 Mbit/s
+// link (DevTools network emulation). The multivariant playlist offers the source and the
+// rungs below it (480p, 360p, 240p: the default ladder, never the source's size); the slow page
+// plays a lower rung without stalling for long while the fast one plays the source; freed,
+// the slow page climbs by itself; the fast page's viewer picks 240p in the quality menu and
+// gets it. The audience counts the two pages as two viewers, whatever quality they play.
+func TestLadderWatchPage(t *testing.T) {
+	requirePeers(t)
+	browserDir(t)
+	t.Parallel()
+	b := startBeffroi(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	publish(t, ctx, b.PublishURL(publishKey), makeClip(t), 600)
+	waitStream(t, b, "event", "live", 20*time.Second)
+
+	const watch = 30
+	type pageEvent = map[string]any
+	pages := map[string]map[string]pageEvent{} // event -> page -> event
+	var audience []map[string]int
+	stopCount := make(chan struct{})
+	countDone := make(chan struct{})
+	go func() {
+		// The audience while both pages play.
+		defer close(countDone)
+		for {
+			select {
+			case <-stopCount:
+				return
+			case <-time.After(2 * time.Second):
+			}
+			if body, err := b.get("/api/v1/streams/event/audience"); err == nil {
+				var a struct {
+					Now map[string]int `json:"now"`
+				}
+				if json.Unmarshal([]byte(body), &a) == nil {
+					audience = append(audience, a.Now)
+				}
+			}
+		}
+	}()
+	artifacts := artifactsDir(t, "ladder")
+	t.Logf("screenshots of the watch pages in %s", artifacts)
+	events := runDriver(t, "ladder.mjs", func(name string, e pageEvent) {
+		if p, ok := e["page"].(string); ok {
+			if pages[name] == nil {
+				pages[name] = map[string]pageEvent{}
+			}
+			pages[name][p] = e
+		}
+	}, "http://"+b.HTTPAddr()+"/watch/event?mode=hls", artifacts, fmt.Sprint(watch))
+	close(stopCount)
+	<-countDone
+
+	slow, fast := pages["watched"]["slow"], pages["watched"]["fast"]
+	if slow == nil || fast == nil {
+		t.Fatalf("driver events %v", events)
+	}
+	heights := func(e pageEvent, key string) []int {
+		var out []int
+		l, _ := e[key].([]any)
+		for _, v := range l {
+			f, _ := v.(float64)
+			out = append(out, int(f))
+		}
+		return out
+	}
+	offered := heights(fast, "qualities")
+	slices.Sort(offered)
+	if !slices.Equal(offered, []int{240, 360, 480, 720}) {
+		t.Fatalf("qualities offered %v, want 240, 360, 480 and the 720 source", offered)
+	}
+	if menu := fmt.Sprint(fast["menu"]); !strings.Contains(menu, "720p (source)") || !strings.Contains(menu, "240p") || fast["menuHidden"] == true {
+		t.Errorf("quality menu %s (hidden %v), want Auto, 720p (source), 480p, 360p, 240p", menu, fast["menuHidden"])
+	}
+	slowPlayed, fastPlayed := heights(slow, "played"), heights(fast, "played")
+	t.Logf("each second, the slow page played %v, the fast one %v", slowPlayed, fastPlayed)
+	// The last third of the watch, once hls.js measured its link.
+	tail := func(l []int) []int { return l[len(l)*2/3:] }
+	for _, q := range tail(slowPlayed) {
+		if q >= 720 {
+			t.Errorf("the 1 Mbit/s page played the %dp source late in the watch (%v): want a lower rung", q, slowPlayed)
+			break
+		}
+	}
+	if q := tail(fastPlayed); !slices.Contains(q, 720) {
+		t.Errorf("the fast page never played the source in the last third of the watch (%v)", fastPlayed)
+	}
+	for name, e := range map[string]pageEvent{"slow": slow, "fast": fast} {
+		adv, _ := e["advanced"].(float64)
+		stalled, _ := e["stalledMs"].(float64)
+		frames, _ := e["frames"].(float64)
+		t.Logf("%s page: %.1f s of media in %d s, %v stalls (%.0f ms), %.0f frames", name, adv, watch, e["waiting"], stalled, frames)
+		// Playing without stalling: the media time advances with the clock (a loaded
+		// machine plays a little behind; a page stuck on a rung its link cannot carry
+		// advances by fits).
+		if adv < 0.75*watch {
+			t.Errorf("%s page: %.1f s of media played in %d s", name, adv, watch)
+		}
+		if stalled > 3000 {
+			t.Errorf("%s page stalled %.0f ms in %d s", name, stalled, watch)
+		}
+	}
+	if up := events["up"]; up == nil || toInt(up["quality"]) <= toInt(up["from"]) {
+		t.Errorf("once its link was freed the slow page stayed at %v: %v", up["from"], up)
+	}
+	if p := events["picked"]; p == nil || toInt(p["quality"]) != 240 || p["auto"] != false {
+		t.Errorf("picked 240p by hand: %v", p)
+	} else if adv, _ := p["advanced"].(float64); adv < 1.5 {
+		t.Errorf("after the pick the page played %.1f s in 3 s", adv)
+	}
+	// Two viewers: a page switching between the source and the rungs keeps its session.
+	if s1, s2 := fast["session"], slow["session"]; s1 == nil || s1 == s2 {
+		t.Errorf("session tokens %v and %v: want one each", s1, s2)
+	}
+	twice := 0
+	for _, a := range audience {
+		if a["hls"] > 2 {
+			t.Errorf("audience %v while two pages play: more than two viewers", a)
+			break
+		}
+		if a["hls"] == 2 {
+			twice++
+		}
+	}
+	if twice == 0 {
+		t.Errorf("the audience never counted the two pages: %v", audience)
+	}
+	if l := b.Logs.Lines("adaptive ladder started"); len(l) == 0 {
+		t.Error("no \"adaptive ladder started\" in the log")
+	}
+}
+
+func toInt(v any) int {
+	f, _ := v.(float64)
+	return int(f)
+}
