@@ -167,6 +167,10 @@ func startNamedBeffroi(t *testing.T, name string, mutate func(*config.Config), o
 	// destinations refuse by default: the instances opt in, as a town relaying to its own
 	// servers would. TestPrivateDestinationRefused runs with the default.
 	cfg.Outputs.AllowPrivateNetworks = true
+	// The adaptive HLS ladder (ffmpeg encoding rungs while players watch) is on by default;
+	// the tests of other things run without its CPU cost and its wait on the first
+	// multivariant request. TestLadderWatchPage turns it back on.
+	cfg.HLS.Ladder = "off"
 	if mutate != nil {
 		mutate(cfg)
 	}

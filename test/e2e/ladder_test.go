@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beffroi/beffroi/config"
+	"github.com/beffroi/beffroi/relay/transcode"
 )
 
 // TestLadderWatchPage: the adaptive ladder as viewers meet it. A 1280x720 stream (RTMP from
@@ -21,7 +24,7 @@ func TestLadderWatchPage(t *testing.T) {
 	requirePeers(t)
 	browserDir(t)
 	t.Parallel()
-	b := startBeffroi(t, nil)
+	b := startBeffroi(t, func(c *config.Config) { c.HLS.Ladder = transcode.DefaultLadder })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	publish(t, ctx, b.PublishURL(publishKey), makeClip(t), 600)

@@ -291,6 +291,8 @@ func startBeffroiProcess(t *testing.T, name, dataDir string) *beffroiProcess {
 
 // processConfig is the configuration file of a Beffroi process on loopback ports with data in
 // dataDir, its streams section given (YAML).
+//
+// As in startBeffroi, the adaptive HLS ladder is off.
 func processConfig(dataDir, streams string) string {
 	return fmt.Sprintf(`http: {addr: "127.0.0.1:0"}
 rtmp: {addr: "127.0.0.1:0"}
@@ -303,6 +305,7 @@ reconnect_grace: 10s
 log: {format: json}
 admin: {token: %s}
 outputs: {retry_min: 200ms, retry_max: 2s}
+hls: {ladder: "off"}
 `, dataDir, adminToken) + streams
 }
 
