@@ -63,6 +63,12 @@ func (p params) fits(q params) bool {
 	return p == q && math.Abs(pr-qr) <= 0.02*qr
 }
 
+// sameButRate reports whether p and q differ in their frame rates only.
+func (p params) sameButRate(q params) bool {
+	p.rateNum, p.rateDen = q.rateNum, q.rateDen
+	return p == q
+}
+
 // frameTime is the time of frame i's start, from the loop's start.
 func (p params) frameTime(i int64) time.Duration {
 	return time.Duration(float64(i) * float64(p.rateDen) / float64(p.rateNum) * float64(time.Second))

@@ -15,6 +15,9 @@ import (
 // known a second or so after the start, and a new resolution needs a new loop.
 const recheck = time.Second
 
+// rateSettle is how long a new frame rate must hold before the loop is encoded again for it.
+const rateSettle = 5 * time.Second
+
 // Options configures a Service.
 type Options struct {
 	// FFmpeg is the ffmpeg executable.
@@ -52,13 +55,16 @@ func (s *Service) Run(ctx context.Context) error {
 // follower is one stream's standby: the loop encoded for its last parameters, and whether
 // the reason it has none was logged (once per session).
 type follower struct {
-	s       *Service
-	st      *relay.Stream
-	log     *slog.Logger
-	loop    *loop
-	failed  params // the parameters an encoding failed for, not tried again
-	session uint64
-	told    bool
+	s      *Service
+	st     *relay.Stream
+	log    *slog.Logger
+	loop   *loop
+	failed params // the parameters an encoding failed for, not tried again
+	// The frame rate measured apart from the loop's, and since when it holds (see prepare).
+	rateWant  params
+	rateSince time.Time
+	session   uint64
+	told      bool
 }
 
 func (s *Service) follow(ctx context.Context, st *relay.Stream) {
@@ -119,7 +125,7 @@ func (f *follower) prepare(ctx context.Context, must bool) {
 			}
 		}
 	}
-	if f.loop != nil && f.loop.p.fits(p) || f.failed == p {
+	if !f.needsLoop(p, must, time.Now()) {
 		return
 	}
 	start := time.Now()
@@ -142,6 +148,32 @@ func (f *follower) prepare(ctx context.Context, must bool) {
 		"fps", math.Round(1000*float64(p.rateNum)/float64(p.rateDen))/1000, "audio", string(p.audio), "image", p.picture != "",
 		"same_video_params", l.video == video, "same_audio_params", audio == nil || l.audio == audio,
 		"took", time.Since(start).Round(time.Millisecond), "cpu", l.cpu.Round(time.Millisecond))
+}
+
+// needsLoop reports whether a loop must be encoded for p: the stream has none that serves it.
+// When only the frame rate moved, not at once: a browser on a lossy link drops frames, and
+// its measured rate wavers (25, 28, 30, 27 from one second to the next), so the loop is made
+// again once a new rate held for rateSettle, and never while the standby is due (the loop at
+// the previous rate serves: platforms see no size or codec change).
+func (f *follower) needsLoop(p params, must bool, now time.Time) bool {
+	if f.loop != nil && f.loop.p.fits(p) || f.failed == p {
+		f.rateSince = time.Time{}
+		return false
+	}
+	if f.loop != nil && f.loop.p.sameButRate(p) {
+		if must {
+			return false
+		}
+		if f.rateSince.IsZero() || !f.rateWant.fits(p) {
+			f.rateWant, f.rateSince = p, now
+			return false
+		}
+		if now.Sub(f.rateSince) < rateSettle {
+			return false
+		}
+	}
+	f.rateSince = time.Time{}
+	return true
 }
 
 // noStandby says once per session why the stream has no standby picture.

@@ -241,6 +241,40 @@ func TestParamsFit(t *testing.T) {
 	}
 }
 
+// A loop is not encoded again while the measured frame rate wavers, nor while the standby is
+// due; a new rate that holds gets its loop after rateSettle; a new size at once.
+func TestLoopAgainForASettledRate(t *testing.T) {
+	at := func(fps int) params {
+		return params{width: 640, height: 360, rateNum: fps, rateDen: 1, profile: "high", audio: relay.Opus, sampleRate: 48000, channels: 2}
+	}
+	f := &follower{loop: &loop{p: at(30)}}
+	t0 := time.Unix(1000, 0)
+	for i, fps := range []int{25, 28, 30, 27, 25, 28, 26, 30, 24} {
+		if f.needsLoop(at(fps), false, t0.Add(time.Duration(i)*time.Second)) {
+			t.Fatalf("a loop again for %d fps after %d s of a wavering rate", fps, i)
+		}
+	}
+	for i := range 10 {
+		now := t0.Add(time.Duration(20+i) * time.Second)
+		got := f.needsLoop(at(25), false, now)
+		if want := i == 5; got != want {
+			t.Fatalf("25 fps for %d s: needs a loop %v, want %v", i, got, want)
+		}
+		if got {
+			f.loop.p = at(25) // encoded
+		}
+	}
+	// The standby due while the rate moved: the loop at hand serves.
+	if f.needsLoop(at(30), true, t0.Add(40*time.Second)) || f.needsLoop(at(30), true, t0.Add(50*time.Second)) {
+		t.Error("a loop encoded again for another frame rate while the standby is due")
+	}
+	big := at(30)
+	big.width, big.height = 1280, 720
+	if !f.needsLoop(big, false, t0.Add(time.Minute)) || !f.needsLoop(big, true, t0.Add(time.Minute)) {
+		t.Error("a new picture size does not get its loop at once")
+	}
+}
+
 // TestNoStandbyForOtherAudio: HE-AAC (which ffmpeg's encoder does not make) gets no standby
 // picture rather than one with other audio parameters, said once in the log.
 func TestNoStandbyForOtherAudio(t *testing.T) {
