@@ -21,14 +21,23 @@ const options = { args: ['--autoplay-policy=no-user-gesture-required'], viewport
 const browser = await launch('beffroi-ladder-', options);
 const slowBrowser = await launch('beffroi-ladder-slow-', options);
 
-// observe records, on the page, the stalls (waiting events once playing) and the frames.
+// observe records, on the page, the frames and the stalls once playing: each 'waiting' to the
+// next 'playing' (when it began on the page's clock, how long, where, whether a seek caused it).
 const observe = (page) => page.evaluate(() => {
   const v = document.getElementById('video');
-  window.ladderStats = { waiting: 0, stalledMs: 0, since: 0, frames: 0 };
-  v.addEventListener('waiting', () => { const s = window.ladderStats; s.waiting++; s.since = performance.now(); });
+  window.ladderStats = { waiting: 0, stalledMs: 0, since: 0, frames: 0, stalls: [] };
+  v.addEventListener('waiting', () => {
+    const s = window.ladderStats;
+    s.waiting++;
+    if (!s.since) s.since = performance.now();
+    s.stalls.push({ at: Math.round(performance.now()), time: v.currentTime, seeking: v.seeking, ms: -1 });
+  });
   v.addEventListener('playing', () => {
     const s = window.ladderStats;
-    if (s.since) { s.stalledMs += performance.now() - s.since; s.since = 0; }
+    if (!s.since) return;
+    const ms = performance.now() - s.since;
+    s.stalledMs += ms; s.since = 0;
+    s.stalls[s.stalls.length - 1].ms = Math.round(ms);
   });
   const H = window.Hls, hls = window.beffroi.hls;
   if (H && hls) {
@@ -46,6 +55,7 @@ const snapshot = (page) => page.evaluate(() => ({
   buffer: (() => { const v = document.getElementById('video'); return v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : 0; })(),
   session: window.beffroi.session, menu: [...document.getElementById('quality').options].map((o) => o.text),
   menuHidden: document.getElementById('quality').hidden, ...window.ladderStats,
+  stalledMs: window.ladderStats ? (window.ladderStats.stalledMs + (window.ladderStats.since ? performance.now() - window.ladderStats.since : 0)) : 0,
 }));
 
 await run(browser, async (fast) => {
@@ -72,6 +82,9 @@ async function watch(fast, slow) {
   for (const [name, page] of [['slow', slow], ['fast', fast]]) {
     await page.waitForFunction(() => window.beffroi.playing && window.beffroi.protocol === 'hls', null, { timeout: 60000, polling: 200 });
     await observe(page);
+    // Started: a second of frames shown (what came before, the player's start, is not a
+    // stall: the player loads the first rung it tries, then measures its link).
+    await page.waitForFunction(() => window.ladderStats.frames >= 30, null, { timeout: 60000, polling: 200 });
     log('playing', { page: name, ...(await snapshot(page)) });
   }
   // Watch: the quality each page plays, each second.
@@ -85,7 +98,8 @@ async function watch(fast, slow) {
   for (const name of ['slow', 'fast']) {
     log('watched', { page: name, played: played[name], advanced: end[name].time - start[name].time,
       seconds, ...end[name], waiting: end[name].waiting - start[name].waiting,
-      frames: end[name].frames - start[name].frames });
+      stalledMs: end[name].stalledMs - start[name].stalledMs, frames: end[name].frames - start[name].frames,
+      stalls: end[name].stalls.slice(start[name].stalls.length) });
   }
   await fast.screenshot({ path: join(dir, 'ladder-fast.png') });
   await slow.screenshot({ path: join(dir, 'ladder-slow.png') });
