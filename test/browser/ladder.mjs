@@ -7,7 +7,9 @@
 //
 // Prints one JSON line per event on stdout: "playing" (each page), "watched" (what each page
 // played: the qualities offered, the one playing each second, time advanced, stalls),
-// "up" (the slow page after its link was freed), "picked" (the fast page's choice).
+// "up" (the slow page after its link was freed), "picked" (the fast page's choice, then 1.5 s of
+// it played), "slow request" and "failed request" (the pages' requests answered after 1.5 s, or
+// not at all).
 import { join } from 'node:path';
 import { close, launch, log, run } from './lib.mjs';
 
@@ -77,6 +79,12 @@ async function watch(fast, slow) {
   for (const [name, page] of [['slow', slow], ['fast', fast]]) {
     page.on('console', (m) => log('console', { text: name + ': ' + m.text() }));
     page.on('pageerror', (e) => log('pageerror', { text: name + ': ' + String(e) }));
+    // A request answered late (a blocking playlist request waits at most a part or two).
+    page.on('requestfinished', async (r) => {
+      const t = r.timing(), res = await r.response();
+      if (t.responseEnd > 1500) log('slow request', { page: name, url: r.url().replace(/^.*\/hls\//, ''), ms: Math.round(t.responseEnd), status: res && res.status() });
+    });
+    page.on('requestfailed', (r) => log('failed request', { page: name, url: r.url().replace(/^.*\/hls\//, ''), error: r.failure() && r.failure().errorText }));
   }
   await Promise.all([slow.goto(url), fast.goto(url)]);
   for (const [name, page] of [['slow', slow], ['fast', fast]]) {
@@ -123,9 +131,14 @@ async function watch(fast, slow) {
   try {
     await fast.waitForFunction(() => window.beffroi.quality === Math.min(...window.beffroi.qualities), null, { timeout: 30000, polling: 250 });
   } catch { /* reported below */ }
+  // Then it plays: 1.5 s of media within 10 s (a stall at a segment boundary, see the Go
+  // test, can take 5 s of them).
   const t1 = (await snapshot(fast)).time;
-  await fast.waitForTimeout(3000);
-  log('picked', { ms: Date.now() - picked, label: smallest, ...(await snapshot(fast)), advanced: (await snapshot(fast)).time - t1 });
+  const playFrom = Date.now();
+  try {
+    await fast.waitForFunction((t1) => document.getElementById('video').currentTime - t1 >= 1.5, t1, { timeout: 10000, polling: 250 });
+  } catch { /* reported below */ }
+  log('picked', { ms: playFrom - picked, playMs: Date.now() - playFrom, label: smallest, ...(await snapshot(fast)), advanced: (await snapshot(fast)).time - t1 });
   await fast.screenshot({ path: join(dir, 'ladder-picked.png') });
   await slow.evaluate(() => window.beffroi.stop());
   await fast.evaluate(() => window.beffroi.stop());
