@@ -23,24 +23,21 @@ const options = { args: ['--autoplay-policy=no-user-gesture-required'], viewport
 const browser = await launch('beffroi-ladder-', options);
 const slowBrowser = await launch('beffroi-ladder-slow-', options);
 
-// observe records, on the page, the frames and the stalls once playing: each 'waiting' to the
-// next 'playing' (when it began on the page's clock, how long, where, whether a seek caused it).
+// observe records, on the page, the frames and the stalls once playing: each from a 'waiting'
+// to the next 'playing' (when it began on the page's clock, where, whether a seek caused it,
+// how long: -1 while it lasts). ladderStalledMs is their total, the one lasting included.
 const observe = (page) => page.evaluate(() => {
   const v = document.getElementById('video');
-  window.ladderStats = { waiting: 0, stalledMs: 0, since: 0, frames: 0, stalls: [] };
+  const stats = window.ladderStats = { frames: 0, stalls: [] };
+  const lasting = () => { const s = stats.stalls[stats.stalls.length - 1]; return s && s.ms < 0 ? s : null; };
   v.addEventListener('waiting', () => {
-    const s = window.ladderStats;
-    s.waiting++;
-    if (!s.since) s.since = performance.now();
-    s.stalls.push({ at: Math.round(performance.now()), time: v.currentTime, seeking: v.seeking, ms: -1 });
+    if (!lasting()) stats.stalls.push({ at: Math.round(performance.now()), time: v.currentTime, seeking: v.seeking, ms: -1 });
   });
   v.addEventListener('playing', () => {
-    const s = window.ladderStats;
-    if (!s.since) return;
-    const ms = performance.now() - s.since;
-    s.stalledMs += ms; s.since = 0;
-    s.stalls[s.stalls.length - 1].ms = Math.round(ms);
+    const s = lasting();
+    if (s) s.ms = Math.round(performance.now() - s.at);
   });
+  window.ladderStalledMs = () => stats.stalls.reduce((t, s) => t + (s.ms < 0 ? performance.now() - s.at : s.ms), 0);
   const H = window.Hls, hls = window.beffroi.hls;
   if (H && hls) {
     hls.on(H.Events.ERROR, (_, d) => console.log('hls error', d.type, d.details, d.fatal ? 'fatal' : '', d.reason || ''));
@@ -56,8 +53,10 @@ const snapshot = (page) => page.evaluate(() => ({
   bw: window.beffroi.hls ? Math.round(window.beffroi.hls.bandwidthEstimate) : 0,
   buffer: (() => { const v = document.getElementById('video'); return v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : 0; })(),
   session: window.beffroi.session, menu: [...document.getElementById('quality').options].map((o) => o.text),
-  menuHidden: document.getElementById('quality').hidden, ...window.ladderStats,
-  stalledMs: window.ladderStats ? (window.ladderStats.stalledMs + (window.ladderStats.since ? performance.now() - window.ladderStats.since : 0)) : 0,
+  menuHidden: document.getElementById('quality').hidden,
+  frames: window.ladderStats ? window.ladderStats.frames : 0,
+  stalls: window.ladderStats ? window.ladderStats.stalls.map((s) => ({ ...s })) : [],
+  stalledMs: window.ladderStalledMs ? window.ladderStalledMs() : 0,
 }));
 
 await run(browser, async (fast) => {
@@ -81,8 +80,10 @@ async function watch(fast, slow) {
     page.on('pageerror', (e) => log('pageerror', { text: name + ': ' + String(e) }));
     // A request answered late (a blocking playlist request waits at most a part or two).
     page.on('requestfinished', async (r) => {
-      const t = r.timing(), res = await r.response();
-      if (t.responseEnd > 1500) log('slow request', { page: name, url: r.url().replace(/^.*\/hls\//, ''), ms: Math.round(t.responseEnd), status: res && res.status() });
+      const ms = r.timing().responseEnd;
+      if (ms <= 1500) return;
+      const res = await r.response();
+      log('slow request', { page: name, url: r.url().replace(/^.*\/hls\//, ''), ms: Math.round(ms), status: res && res.status() });
     });
     page.on('requestfailed', (r) => log('failed request', { page: name, url: r.url().replace(/^.*\/hls\//, ''), error: r.failure() && r.failure().errorText }));
   }
@@ -105,9 +106,8 @@ async function watch(fast, slow) {
   const end = { slow: await snapshot(slow), fast: await snapshot(fast) };
   for (const name of ['slow', 'fast']) {
     log('watched', { page: name, played: played[name], advanced: end[name].time - start[name].time,
-      seconds, ...end[name], waiting: end[name].waiting - start[name].waiting,
-      stalledMs: end[name].stalledMs - start[name].stalledMs, frames: end[name].frames - start[name].frames,
-      stalls: end[name].stalls.slice(start[name].stalls.length) });
+      seconds, ...end[name], stalledMs: end[name].stalledMs - start[name].stalledMs,
+      frames: end[name].frames - start[name].frames, stalls: end[name].stalls.slice(start[name].stalls.length) });
   }
   await fast.screenshot({ path: join(dir, 'ladder-fast.png') });
   await slow.screenshot({ path: join(dir, 'ladder-slow.png') });
